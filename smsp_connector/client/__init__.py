@@ -1,0 +1,62 @@
+"""The SMS Partner HTTP client: plain ``requests``, no Dagster inside."""
+
+from smsp_connector.client.client import SmspClient
+from smsp_connector.client.errors import (
+    AccountUnavailableError,
+    AuthenticationError,
+    CancelTooLateError,
+    InsufficientCreditsError,
+    InvalidPhoneNumberError,
+    MessageAlreadySentError,
+    MissingParameterError,
+    NotFoundError,
+    NumberInStopListError,
+    SendValidationError,
+    SendWindowError,
+    SmspApiError,
+    SmspConfigurationError,
+    SmspError,
+    SmspResponseError,
+    SmspTransportError,
+)
+from smsp_connector.client.models import (
+    Account,
+    Credits,
+    MessageStatus,
+    MutationKind,
+    MutationResult,
+    MutationStatus,
+    SendResult,
+    StopEntry,
+)
+from smsp_connector.client.transport import DEFAULT_BASE_URL, RetryPolicy
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "Account",
+    "AccountUnavailableError",
+    "AuthenticationError",
+    "CancelTooLateError",
+    "Credits",
+    "InsufficientCreditsError",
+    "InvalidPhoneNumberError",
+    "MessageAlreadySentError",
+    "MessageStatus",
+    "MissingParameterError",
+    "MutationKind",
+    "MutationResult",
+    "MutationStatus",
+    "NotFoundError",
+    "NumberInStopListError",
+    "RetryPolicy",
+    "SendResult",
+    "SendValidationError",
+    "SendWindowError",
+    "SmspApiError",
+    "SmspClient",
+    "SmspConfigurationError",
+    "SmspError",
+    "SmspResponseError",
+    "SmspTransportError",
+    "StopEntry",
+]

@@ -1,0 +1,118 @@
+"""Typed results returned by the SMS Partner client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+PROVIDER_TZ = ZoneInfo("Europe/Paris")
+"""The provider writes local French time with no zone (``YYYY-MM-DD HH:MM:SS``)."""
+
+PROVIDER_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def parse_provider_time(text: str) -> datetime:
+    """Parse a provider timestamp into an aware Europe/Paris datetime.
+
+    In the hour repeated when clocks go back (last Sunday of October) the string is ambiguous;
+    Python's ``fold=0`` picks the first occurrence (summer time), which is at most one hour early.
+    """
+    return datetime.strptime(text, PROVIDER_TIME_FORMAT).replace(tzinfo=PROVIDER_TZ)
+
+
+def format_provider_time(moment: datetime) -> str:
+    """Format a datetime the way the provider writes it (naive values are taken as Paris time)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(PROVIDER_TZ)
+    return moment.strftime(PROVIDER_TIME_FORMAT)
+
+
+@dataclass(frozen=True, slots=True)
+class StopEntry:
+    """One opt-out on the provider's stop list."""
+
+    id: int
+    phone_number: str
+    created_at: datetime
+
+
+class MutationKind(StrEnum):
+    ADD = "add"
+    DELETE = "delete"
+    CANCEL = "cancel"
+
+
+class MutationStatus(StrEnum):
+    """What became of one requested change of the provider's state."""
+
+    APPLIED = "applied"
+    """The provider made the change now (code 200)."""
+    ALREADY_DONE = "already_done"
+    """The goal was already reached: add → 3, delete → 4, cancel → 5."""
+    REJECTED = "rejected"
+    """The provider refused with a coded error (9 invalid number, 6 too late, 7 already sent…)."""
+    FAILED = "failed"
+    """No usable answer after every retry; the change may be retried later."""
+
+
+@dataclass(frozen=True, slots=True)
+class MutationResult:
+    """The outcome of one add, delete or cancel, with what the provider said."""
+
+    kind: MutationKind
+    target: str
+    """E.164 number (add), stop id (delete) or message id (cancel), as text."""
+    status: MutationStatus
+    code: int | None
+    """The provider's code (200, 3, 4, 5, 9…), or ``None`` when it never answered."""
+    message: str | None
+    attempts: int
+    stop_id: int | None = None
+    """For a fresh add: the id of the new stop-list entry."""
+
+    @property
+    def succeeded(self) -> bool:
+        """True when the provider's state is now what was asked for."""
+        return self.status in (MutationStatus.APPLIED, MutationStatus.ALREADY_DONE)
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    message_id: int
+    nb_sms: int
+    cost: float
+    currency: str
+    scheduled_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageStatus:
+    message_id: str
+    number: str
+    status: str
+    """``Delivered``, ``Not delivered``, ``Waiting`` or ``Cancelled``."""
+    stop_sms: bool
+    date: datetime | None
+    cost: float | None
+    country_code: str | None
+    currency: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Credits:
+    credit_sms: float
+    credit_sms_eco: float
+    credit_hlr: float
+    to_send: float
+    balance: str
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    username: str | None
+    firstname: str | None
+    lastname: str | None
+    credits: Credits
