@@ -1,0 +1,239 @@
+"""Normalise phone numbers read as text (messy marketing CSV files) to E.164, or reject them.
+
+libphonenumber (the ``phonenumbers`` package) does the parsing and validation; this module only
+cleans spreadsheet artefacts, picks between interpretations and names the reason for a rejection.
+A number that is *possible* but that libphonenumber's metadata calls invalid is kept (flagged):
+for an opt-out the provider's answer is the authority, and a request is never silently dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+import phonenumbers
+from phonenumbers import CountryCodeSource, NumberParseException, PhoneNumber, ValidationResult
+
+__all__ = [
+    "NormalizedNumber",
+    "RejectedNumber",
+    "RejectionReason",
+    "normalize_phone_number",
+]
+
+
+class RejectionReason(StrEnum):
+    """Why a value is not a phone number. The values are stable codes, stored in tables."""
+
+    EMPTY = "empty"
+    SCIENTIFIC_NOTATION = "scientific_notation"
+    NOT_A_NUMBER = "not_a_number"
+    TOO_SHORT = "too_short"
+    TOO_LONG = "too_long"
+    INVALID_COUNTRY_CODE = "invalid_country_code"
+    NOT_POSSIBLE = "not_possible"
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedNumber:
+    """A number in E.164 form; ``is_valid`` is False for a possible number in no known range."""
+
+    raw: str
+    e164: str
+    is_valid: bool
+    region: str | None
+
+    @property
+    def warning(self) -> str | None:
+        if self.is_valid:
+            return None
+        return (
+            "possible but not a valid number per libphonenumber metadata; "
+            "sent anyway, the provider decides"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedNumber:
+    """A value that cannot be a phone number, with a stable reason and an English message."""
+
+    raw: str
+    reason: RejectionReason
+    message: str
+
+
+_MESSAGES: dict[RejectionReason, str] = {
+    RejectionReason.EMPTY: "empty value: no phone number",
+    RejectionReason.SCIENTIFIC_NOTATION: (
+        "{raw!r} is in scientific notation: a spreadsheet turned it into a number and its digits "
+        "are lost"
+    ),
+    RejectionReason.NOT_A_NUMBER: "{raw!r} does not contain a phone number",
+    RejectionReason.TOO_SHORT: "{raw!r} is too short to be a phone number",
+    RejectionReason.TOO_LONG: "{raw!r} is too long to be a phone number",
+    RejectionReason.INVALID_COUNTRY_CODE: "{raw!r} does not start with a valid country code",
+    RejectionReason.NOT_POSSIBLE: (
+        "{raw!r} cannot be a complete phone number of its country "
+        "(impossible length or missing area code)"
+    ),
+}
+# Letters are not always noise to phonenumbers: three or more are read as a phone keypad
+# ("abc" -> "222", for vanity numbers), which would opt out a stranger.
+_LETTERS_MESSAGE = "{raw!r} mixes letters with its digits: not read as a phone keypad"
+
+_PARSE_ERRORS: dict[int, RejectionReason] = {
+    NumberParseException.INVALID_COUNTRY_CODE: RejectionReason.INVALID_COUNTRY_CODE,
+    NumberParseException.NOT_A_NUMBER: RejectionReason.NOT_A_NUMBER,
+    NumberParseException.TOO_SHORT_AFTER_IDD: RejectionReason.TOO_SHORT,
+    NumberParseException.TOO_SHORT_NSN: RejectionReason.TOO_SHORT,
+    NumberParseException.TOO_LONG: RejectionReason.TOO_LONG,
+}
+_IMPOSSIBLE: dict[int, RejectionReason] = {
+    ValidationResult.TOO_SHORT: RejectionReason.TOO_SHORT,
+    ValidationResult.TOO_LONG: RejectionReason.TOO_LONG,
+    ValidationResult.INVALID_COUNTRY_CODE: RejectionReason.INVALID_COUNTRY_CODE,
+}  # any other failure (INVALID_LENGTH, IS_POSSIBLE_LOCAL_ONLY) is NOT_POSSIBLE
+
+# "3.36123E+10", "3,36123E+10", "3.36e10": a spreadsheet stored the number as a float.
+_SCIENTIFIC = re.compile(r"[+-]?\d+(?:[.,]\d*)?[eE][+-]?\d+")
+# Unicode spaces that phonenumbers does not skip, made plain: French spreadsheets group digits
+# with U+202F (narrow no-break space). U+00A0 is already skipped.
+_SPACES = str.maketrans(dict.fromkeys([*range(0x2000, 0x200B), 0x202F, 0x205F], " "))
+
+# France's 10-digit plan covers these overseas regions: "0692 12 34 56" dialled in France is a
+# Réunion mobile (+262). One region per country code is enough to parse (RE also yields YT, GP
+# also yields BL and MF: phonenumbers.region_code_for_number tells them apart).
+_FRENCH_PLAN_PARSE_REGIONS = ("FR", "RE", "GP", "MQ", "GF")
+_FRENCH_PLAN_REGIONS = frozenset({*_FRENCH_PLAN_PARSE_REGIONS, "YT", "BL", "MF"})
+
+
+def normalize_phone_number(
+    raw: str | None, default_region: str = "FR"
+) -> NormalizedNumber | RejectedNumber:
+    """Normalise one raw text value to E.164, or reject it with a reason.
+
+    Surrounding whitespace, a leading apostrophe and the ``="…"`` Excel text formula are removed
+    first; text around the digits ("tel: 06…") is skipped by phonenumbers and an extension
+    ("… ext. 12") is dropped, E.164 has none. Interpretations are tried in this fixed order and
+    the first that libphonenumber calls *valid* wins:
+
+    1. the text as given, in ``default_region`` (phonenumbers already reads "33612345678" and
+       "612345678" as French, so no "add a trunk 0" attempt is needed);
+    2. if that was read as a national number of a region of France's numbering plan, the same
+       text in the plan's other regions ("0692…" is +262 Réunion, "0690…" +590 Guadeloupe);
+    3. if the text starts with a digit other than 0, the text with a "+" in front (a
+       spreadsheet dropped it: "4915112345678" is German).
+
+    If none is valid, the first interpretation decides, once its E.164 form is settled (see
+    ``_settle``): a possible number is kept, flagged ``is_valid=False`` unless settling made it
+    valid, anything else is rejected. Raises ``ValueError`` for an unknown region.
+    """
+    region = default_region.upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"unknown default region {default_region!r}")
+    if raw is None:
+        return _reject("", RejectionReason.EMPTY)
+    text = _clean(raw)
+    if not text:
+        return _reject(raw, RejectionReason.EMPTY)
+    if _SCIENTIFIC.fullmatch(text):
+        return _reject(raw, RejectionReason.SCIENTIFIC_NOTATION)
+
+    first = _parse(text, region)
+    if isinstance(first, PhoneNumber) and phonenumbers.is_valid_number(first):
+        return _keep(raw, first, is_valid=True)
+    for candidate_text, candidate_region in _alternatives(text, region, first):
+        candidate = _parse(candidate_text, candidate_region)
+        if isinstance(candidate, PhoneNumber) and phonenumbers.is_valid_number(candidate):
+            return _keep(raw, candidate, is_valid=True)
+
+    if first is None:
+        return RejectedNumber(raw, RejectionReason.NOT_A_NUMBER, _LETTERS_MESSAGE.format(raw=raw))
+    if isinstance(first, PhoneNumber):
+        first = _settle(first)
+    if isinstance(first, RejectionReason):
+        return _reject(raw, first)
+    possible = phonenumbers.is_possible_number_with_reason(first)
+    if possible == ValidationResult.IS_POSSIBLE:
+        return _keep(raw, first, is_valid=phonenumbers.is_valid_number(first))
+    return _reject(raw, _IMPOSSIBLE.get(possible, RejectionReason.NOT_POSSIBLE))
+
+
+def _clean(raw: str) -> str:
+    text = raw.translate(_SPACES).strip()
+    if text.startswith("'"):
+        text = text[1:]
+    elif text.startswith('="') and text.endswith('"'):
+        text = text[2:-1]
+    return text.strip()
+
+
+def _parse(text: str, region: str) -> PhoneNumber | RejectionReason | None:
+    """Parse, or return the rejection reason; None when letters were turned into digits."""
+    try:
+        number = phonenumbers.parse(text, region, keep_raw_input=True)
+    except NumberParseException as error:
+        return _PARSE_ERRORS[error.error_type]
+    if any(map(str.isalpha, text)) and str(number.national_number) not in (
+        phonenumbers.normalize_digits_only(text)
+    ):
+        return None
+    return number
+
+
+def _alternatives(
+    text: str, region: str, first: PhoneNumber | RejectionReason | None
+) -> list[tuple[str, str]]:
+    """Steps 2 and 3 of ``normalize_phone_number``'s order, as (text, region) pairs."""
+    alternatives: list[tuple[str, str]] = []
+    if (
+        isinstance(first, PhoneNumber)
+        and first.country_code_source == CountryCodeSource.FROM_DEFAULT_COUNTRY
+        and region in _FRENCH_PLAN_REGIONS
+    ):
+        own_code = first.country_code
+        alternatives.extend(
+            (text, other)
+            for other in _FRENCH_PLAN_PARSE_REGIONS
+            if phonenumbers.country_code_for_region(other) != own_code
+        )
+    if text[0] in "123456789":
+        alternatives.append(("+" + text, region))
+    return alternatives
+
+
+def _settle(number: PhoneNumber) -> PhoneNumber | RejectionReason:
+    """Parse the E.164 form again until it stops changing.
+
+    phonenumbers keeps a 0 written after the country code of an invalid number and strips it
+    when that E.164 form is parsed ("+44 (0)020 7946 0000" gives "+4402079460000", which gives
+    "+442079460000"). The kept E.164 is the key compared run after run: it must give itself.
+    """
+    current = number
+    while True:
+        e164 = _e164(current)
+        try:
+            again = phonenumbers.parse(e164)
+        except NumberParseException as error:
+            return _PARSE_ERRORS[error.error_type]
+        if _e164(again) == e164:
+            return current
+        current = again
+
+
+def _e164(number: PhoneNumber) -> str:
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _keep(raw: str, number: PhoneNumber, *, is_valid: bool) -> NormalizedNumber:
+    return NormalizedNumber(
+        raw=raw,
+        e164=_e164(number),
+        is_valid=is_valid,
+        region=phonenumbers.region_code_for_number(number),
+    )
+
+
+def _reject(raw: str, reason: RejectionReason) -> RejectedNumber:
+    return RejectedNumber(raw, reason, _MESSAGES[reason].format(raw=raw))

@@ -1,0 +1,189 @@
+"""Tests for smsp_connector.phone_numbers: raw CSV text to E.164 or a rejection."""
+
+import dataclasses
+import random
+
+import pytest
+
+from smsp_connector.phone_numbers import (
+    NormalizedNumber,
+    RejectedNumber,
+    RejectionReason,
+    normalize_phone_number,
+)
+
+FR_MOBILE = "+33612345678"
+
+# raw -> (e164, region, is_valid), default region FR
+ACCEPTED: list[tuple[str, str, str, bool]] = [
+    ("0612345678", FR_MOBILE, "FR", True),
+    ("06 12 34 56 78", FR_MOBILE, "FR", True),
+    ("06.12.34.56.78", FR_MOBILE, "FR", True),
+    ("06-12-34-56-78", FR_MOBILE, "FR", True),
+    ("0033612345678", FR_MOBILE, "FR", True),
+    ("+33 6 12 34 56 78", FR_MOBILE, "FR", True),
+    ("+33 (0)6 12 34 56 78", FR_MOBILE, "FR", True),
+    ("33612345678", FR_MOBILE, "FR", True),
+    ("612345678", FR_MOBILE, "FR", True),
+    (" 0612345678 ", FR_MOBILE, "FR", True),
+    ("\u00a00612345678\u202f", FR_MOBILE, "FR", True),
+    ("06\u202f12\u202f34\u202f56\u202f78", FR_MOBILE, "FR", True),
+    ("\t06\u00a012\u00a034\u00a056\u00a078\n", FR_MOBILE, "FR", True),
+    ("'0612345678", FR_MOBILE, "FR", True),
+    ('="0612345678"', FR_MOBILE, "FR", True),
+    ("tel: 06 12 34 56 78", FR_MOBILE, "FR", True),
+    ("0612345678 ext. 12", FR_MOBILE, "FR", True),
+    # France's numbering plan covers the overseas departments.
+    ("0692123456", "+262692123456", "RE", True),
+    ("692123456", "+262692123456", "RE", True),
+    ("262692123456", "+262692123456", "RE", True),
+    ("0262201234", "+262262201234", "RE", True),
+    ("0639012345", "+262639012345", "YT", True),
+    ("0690123456", "+590690123456", "GP", True),
+    ("0694201234", "+594694201234", "GF", True),
+    ("0696201234", "+596696201234", "MQ", True),
+    ("+4915112345678", "+4915112345678", "DE", True),
+    ("4915112345678", "+4915112345678", "DE", True),
+    ("'4915112345678", "+4915112345678", "DE", True),
+    # Possible but in no assigned range: kept, flagged.
+    ("0712345678", "+33712345678", "FR", False),
+    # An explicit +33 is not moved to an overseas country code.
+    ("+33692123456", "+33692123456", "FR", False),
+    # A 0 after the country code: the E.164 form is parsed again until it gives itself.
+    ("+44 (0)020 7946 0000", "+442079460000", "GB", True),
+    ("+33 006 12 34 56 78", FR_MOBILE, "FR", True),
+    ("+490019549", "+4919549", "DE", False),
+]
+
+REJECTED: list[tuple[str | None, RejectionReason]] = [
+    (None, RejectionReason.EMPTY),
+    ("", RejectionReason.EMPTY),
+    ("   ", RejectionReason.EMPTY),
+    ("\u00a0\u202f", RejectionReason.EMPTY),
+    ('=""', RejectionReason.EMPTY),
+    ("3.36123E+10", RejectionReason.SCIENTIFIC_NOTATION),
+    ("3,36123E+10", RejectionReason.SCIENTIFIC_NOTATION),
+    ("3.36e10", RejectionReason.SCIENTIFIC_NOTATION),
+    ("'3.36123E+10", RejectionReason.SCIENTIFIC_NOTATION),
+    ("abc", RejectionReason.NOT_A_NUMBER),
+    ("--", RejectionReason.NOT_A_NUMBER),
+    ("06123", RejectionReason.TOO_SHORT),
+    ("061234567890123456", RejectionReason.TOO_LONG),
+    ("+999 123456789", RejectionReason.INVALID_COUNTRY_CODE),
+    # "00" is the international prefix: +1 2345678 lacks the area code.
+    ("0012345678", RejectionReason.NOT_POSSIBLE),
+]
+
+
+@pytest.mark.parametrize(("raw", "e164", "region", "is_valid"), ACCEPTED)
+def test_accepted(raw: str, e164: str, region: str, is_valid: bool) -> None:
+    assert normalize_phone_number(raw) == NormalizedNumber(
+        raw=raw, e164=e164, is_valid=is_valid, region=region
+    )
+
+
+@pytest.mark.parametrize(("raw", "reason"), REJECTED)
+def test_rejected(raw: str | None, reason: RejectionReason) -> None:
+    result = normalize_phone_number(raw)
+    assert isinstance(result, RejectedNumber)
+    assert result.reason is reason
+    assert result.raw == (raw or "")
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"), [case for case in REJECTED if case[1] is not RejectionReason.EMPTY]
+)
+def test_rejection_message_names_the_value(raw: str, reason: RejectionReason) -> None:
+    assert repr(raw) in normalize_phone_number(raw).message
+
+
+def test_each_reason_has_its_own_message() -> None:
+    one_per_reason = {reason: raw for raw, reason in REJECTED}
+    assert set(one_per_reason) == set(RejectionReason)
+    templates = {
+        normalize_phone_number(raw).message.replace(repr(raw), "<raw>")
+        for raw in one_per_reason.values()
+    }
+    assert len(templates) == len(RejectionReason)
+
+
+def test_reason_codes_are_stable() -> None:
+    assert {reason.name: str(reason) for reason in RejectionReason} == {
+        "EMPTY": "empty",
+        "SCIENTIFIC_NOTATION": "scientific_notation",
+        "NOT_A_NUMBER": "not_a_number",
+        "TOO_SHORT": "too_short",
+        "TOO_LONG": "too_long",
+        "INVALID_COUNTRY_CODE": "invalid_country_code",
+        "NOT_POSSIBLE": "not_possible",
+    }
+
+
+def test_messages_are_readable() -> None:
+    assert normalize_phone_number("06123").message == "'06123' is too short to be a phone number"
+    assert normalize_phone_number(None).message == "empty value: no phone number"
+
+
+def test_warning_only_for_an_invalid_number() -> None:
+    assert normalize_phone_number("0612345678").warning is None
+    assert normalize_phone_number("0712345678").warning == (
+        "possible but not a valid number per libphonenumber metadata; "
+        "sent anyway, the provider decides"
+    )
+
+
+@pytest.mark.parametrize("raw", ["0612345678 abc", "+33612345678abc", "0612345678 (mobile)"])
+def test_letters_are_not_read_as_a_phone_keypad(raw: str) -> None:
+    # phonenumbers alone would turn "abc" into "222" and return another person's number.
+    result = normalize_phone_number(raw)
+    assert isinstance(result, RejectedNumber)
+    assert result.reason is RejectionReason.NOT_A_NUMBER
+    assert result.message == f"{raw!r} mixes letters with its digits: not read as a phone keypad"
+
+
+@pytest.mark.parametrize(
+    ("raw", "default_region", "e164", "region"),
+    [
+        ("0470123456", "BE", "+32470123456", "BE"),
+        ("0470123456", "be", "+32470123456", "BE"),
+        ("0470123456", "FR", "+33470123456", "FR"),
+        ("0692123456", "RE", "+262692123456", "RE"),
+        ("0612345678", "RE", FR_MOBILE, "FR"),
+        ("0612345678", "YT", FR_MOBILE, "FR"),
+        ("+4915112345678", "BE", "+4915112345678", "DE"),
+    ],
+)
+def test_default_region(raw: str, default_region: str, e164: str, region: str) -> None:
+    result = normalize_phone_number(raw, default_region=default_region)
+    assert isinstance(result, NormalizedNumber)
+    assert (result.e164, result.region, result.is_valid) == (e164, region, True)
+
+
+def test_unknown_default_region_is_a_configuration_error() -> None:
+    with pytest.raises(ValueError, match="unknown default region 'XX'"):
+        normalize_phone_number("0612345678", default_region="XX")
+
+
+def test_results_are_immutable() -> None:
+    result = normalize_phone_number("0612345678")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.e164 = "+33700000000"  # type: ignore[misc]
+
+
+def _random_raw(rng: random.Random) -> str:
+    digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(6, 14)))
+    prefix = rng.choice(["", "0", "06", "07", "069", "+", "+33", "0033", "+49", "+1", "'", " "])
+    return prefix + digits
+
+
+def test_normalizing_an_e164_output_gives_itself() -> None:
+    rng = random.Random(20240601)
+    raws = [raw for raw, *_ in ACCEPTED] + [_random_raw(rng) for _ in range(2000)]
+    outputs = [normalize_phone_number(raw) for raw in raws]
+    kept = [out for out in outputs if isinstance(out, NormalizedNumber)]
+    assert len(kept) > 200
+    assert any(not out.is_valid for out in kept)
+    for out in kept:
+        for default_region in ("FR", "BE"):
+            again = normalize_phone_number(out.e164, default_region=default_region)
+            assert again == NormalizedNumber(out.e164, out.e164, out.is_valid, out.region)
