@@ -343,13 +343,14 @@ class SmspClient:
                 http_status=answer.http_status,
             )
         message = answer.body.get("message")
+        details = _validation_details(dict(answer.body))
         return _error_class(endpoint, code)(
             code,
-            str(message) if message else "(no message)",
+            str(message) if message else ("validation failed" if details else "(no message)"),
             endpoint=endpoint,
             attempts=answer.attempts,
             http_status=answer.http_status,
-            details=_validation_details(dict(answer.body)),
+            details=details,
         )
 
 

@@ -60,11 +60,17 @@ _URLLIB3_LOGGERS = (
 _installed = False
 
 
+def register_secret(secret: str) -> None:
+    """Make every :class:`RedactingFilter` mask ``secret`` from now on."""
+    with _lock:
+        _secrets.add(secret)
+
+
 def install_log_redaction(secret: str) -> None:
     """Register ``secret`` and make sure urllib3's loggers redact it (idempotent)."""
     global _installed
+    register_secret(secret)
     with _lock:
-        _secrets.add(secret)
         if _installed:
             return
         log_filter = RedactingFilter()

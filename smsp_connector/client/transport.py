@@ -169,6 +169,9 @@ class HttpTransport:
         self._api_key = api_key
         self._timeout = timeout
         self._retry = retry
+        self._backoff = wait_exponential_jitter(
+            multiplier=retry.backoff_initial, max=retry.backoff_max, jitter=retry.backoff_initial
+        )
         self._limiter = _rate_limiter(rate_limit) if rate_limit else None
         self._session = requests.Session()
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, pool_block=True)
@@ -228,12 +231,7 @@ class HttpTransport:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _RetryableFailure) and exc.retry_after is not None:
             return exc.retry_after
-        backoff = wait_exponential_jitter(
-            initial=self._retry.backoff_initial,
-            max=self._retry.backoff_max,
-            jitter=self._retry.backoff_initial,
-        )
-        return backoff(state)
+        return self._backoff(state)
 
     def _attempt(
         self,

@@ -1,0 +1,139 @@
+"""The `smsp` command line. Each feature is one sub-command of the `main` group."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from .client.redaction import RedactingFilter, register_secret
+from .demo import run_demo
+from .emulator import EmulatorServer, FaultSettings
+from .emulator.seed import SeedError
+
+
+@click.group()
+def main() -> None:
+    """smsp: keep the SMS Partner opt-out (STOP) list in sync with your warehouse."""
+
+
+def _configure_logging(secret: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    register_secret(secret)
+    handler.addFilter(RedactingFilter())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+
+
+def _wait_for_termination() -> None:
+    """Block until SIGINT or SIGTERM."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    while not stop.wait(0.5):
+        pass
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--api-key",
+    envvar="SMSP_API_KEY",
+    show_envvar=True,
+    required=True,
+    help="The API key clients must send (never printed).",
+)
+@click.option(
+    "--seed",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Stop list to start with: the provider's list JSON, a bare JSON list, or a CSV with "
+    "phoneNumber,createdAt columns (an id column is ignored: ids are assigned in file order).",
+)
+@click.option("--demo-size", default=0, type=click.IntRange(min=0), help="Add N demo numbers.")
+@click.option("--latency-ms", default=0.0, type=click.FloatRange(min=0), help="Added latency.")
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Requests per second across /v1; above it HTTP 429 with Retry-After.",
+)
+@click.option("--fail-rate", default=0.0, type=click.FloatRange(0, 1), help="P(HTTP 500/503).")
+@click.option(
+    "--reset-rate", default=0.0, type=click.FloatRange(0, 1), help="P(connection dropped)."
+)
+@click.option(
+    "--error-status",
+    default="200",
+    show_default=True,
+    type=click.Choice(["200", "400"]),
+    help="HTTP status of coded errors (success=false).",
+)
+@click.option("--random-seed", type=int, help="Seed of the fault dice (reproducible runs).")
+def emulator(
+    host: str,
+    port: int,
+    api_key: str,
+    seed: Path | None,
+    demo_size: int,
+    latency_ms: float,
+    rate_limit: float | None,
+    fail_rate: float,
+    reset_rate: float,
+    error_status: str,
+    random_seed: int | None,
+) -> None:
+    """Run a local SMS Partner API server until SIGINT or SIGTERM."""
+    _configure_logging(api_key)
+    faults = FaultSettings(
+        latency_ms=latency_ms,
+        rate_limit=rate_limit,
+        fail_rate=fail_rate,
+        reset_rate=reset_rate,
+        error_status=int(error_status),
+    )
+    try:
+        server = EmulatorServer(
+            api_key=api_key,
+            host=host,
+            port=port,
+            faults=faults,
+            seed=seed,
+            demo_size=demo_size,
+            random_seed=random_seed,
+        )
+        server.start()
+    except SeedError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from exc
+    try:
+        click.echo(f"stop list: {server.state.stop_count()} entries", err=True)
+        click.echo(f"SMS Partner emulator listening on {server.base_url} (api key: set)")
+        _wait_for_termination()
+    finally:
+        server.stop()
+    click.echo("SMS Partner emulator stopped", err=True)
+
+
+@main.command()
+@click.option(
+    "--demo-size", default=25, show_default=True, help="Opt-outs the emulator starts with."
+)
+def demo(demo_size: int) -> None:
+    """Run the end-to-end story against an embedded emulator on loopback and print it.
+
+    Nothing leaves the machine and no API key is needed: the emulator gets a throwaway one.
+    """
+    run_demo(click.echo, demo_size=demo_size)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""Fault injection: latency, rate limiting (429), server errors (5xx) and connection resets."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import threading
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Literal
+
+from pyrate_limiter import InMemoryBucket, Limiter, Rate, RateItem
+
+ResetPoint = Literal["before", "after"]
+_LIMITER_ITEM = "v1"
+
+
+@dataclass(frozen=True)
+class FaultSettings:
+    """What goes wrong, and how often, on every `/v1` request.
+
+    latency_ms: added before every answer (an `asyncio.sleep`: other requests go on meanwhile).
+    rate_limit: requests per second across `/v1`; above it HTTP 429 with `Retry-After` (>= 1 s).
+    fail_rate: probability of an HTTP 500 or 503 (half each) that leaves the state untouched.
+    reset_rate: probability of dropping the connection with no HTTP answer; half of these drop
+        before handling (nothing changed), half after (the change happened, the answer is lost).
+    error_status: HTTP status of coded errors (`success: false`): 200 as the provider, or a 4xx.
+    """
+
+    latency_ms: float = 0.0
+    rate_limit: float | None = None
+    fail_rate: float = 0.0
+    reset_rate: float = 0.0
+    error_status: int = 200
+
+    def __post_init__(self) -> None:
+        if not self.latency_ms >= 0:
+            raise ValueError(f"latency_ms must be >= 0, got {self.latency_ms}")
+        if self.rate_limit is not None and not self.rate_limit > 0:
+            raise ValueError(f"rate_limit must be > 0 or None, got {self.rate_limit}")
+        for name in ("fail_rate", "reset_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1], got {value}")
+        if self.error_status != 200 and not 400 <= self.error_status <= 499:
+            raise ValueError(f"error_status must be 200 or a 4xx, got {self.error_status}")
+
+    def updated(self, changes: dict[str, Any]) -> FaultSettings:
+        """A copy with some fields changed (unknown field names raise ValueError)."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRoll:
+    """The dice of one request: an HTTP 5xx to answer, or where to drop the connection."""
+
+    fail_status: int | None = None
+    reset: ResetPoint | None = None
+
+
+def _rate(per_second: float) -> Rate:
+    """`per_second` as whole requests per whole-millisecond window (2.5 -> 5 per 2 s)."""
+    fraction = Fraction(per_second).limit_denominator(1000)
+    return Rate(fraction.numerator, fraction.denominator * 1000)
+
+
+class FaultInjector:
+    """Holds the current `FaultSettings`, the seeded dice and the request-rate limiter."""
+
+    def __init__(self, settings: FaultSettings, random_seed: int | None = None) -> None:
+        self._lock = threading.Lock()
+        self._random_seed = random_seed
+        self._random = random.Random(random_seed)
+        self._settings = settings
+        self._bucket: InMemoryBucket | None = None
+        self._limiter: Limiter | None = None
+        self._build_limiter()
+
+    @property
+    def settings(self) -> FaultSettings:
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: FaultSettings) -> None:
+        with self._lock:
+            previous, self._settings = self._settings, settings
+            if previous.rate_limit != settings.rate_limit:
+                self._build_limiter()
+
+    def _build_limiter(self) -> None:
+        if self._limiter is not None:
+            self._limiter.close()
+        self._bucket = self._limiter = None
+        if self._settings.rate_limit is not None:
+            self._bucket = InMemoryBucket([_rate(self._settings.rate_limit)])
+            self._limiter = Limiter(self._bucket)
+
+    def throttle(self) -> int | None:
+        """Count one request; None if it is within the rate, else the Retry-After seconds."""
+        with self._lock:
+            if self._limiter is None or self._bucket is None:
+                return None
+            if self._limiter.try_acquire(_LIMITER_ITEM, blocking=False):
+                return None
+            wait_ms = self._bucket.waiting(RateItem(_LIMITER_ITEM, self._bucket.now()))
+        assert isinstance(wait_ms, int)  # an in-memory bucket answers synchronously
+        return max(1, math.ceil(wait_ms / 1000))
+
+    def roll(self) -> FaultRoll:
+        """Throw this request's dice. Always four draws, so a seed gives one sequence."""
+        settings = self._settings
+        with self._lock:
+            fail, status, reset, point = (self._random.random() for _ in range(4))
+        if fail < settings.fail_rate:
+            return FaultRoll(fail_status=500 if status < 0.5 else 503)
+        if reset < settings.reset_rate:
+            return FaultRoll(reset="before" if point < 0.5 else "after")
+        return FaultRoll()
+
+    def reset(self) -> None:
+        """Default settings and freshly seeded dice."""
+        self.settings = FaultSettings()
+        with self._lock:
+            self._random = random.Random(self._random_seed)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._limiter is not None:
+                self._limiter.close()
+            self._bucket = self._limiter = None
