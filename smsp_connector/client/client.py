@@ -143,7 +143,6 @@ class SmspClient:
 
     def list_stops(self) -> list[StopEntry]:
         """The whole stop list (the API has no pagination: one response)."""
-        body = self._ok(self._transport.call("GET", "stop-sms/list"), "stop-sms/list")
         try:
             return [
                 StopEntry(
@@ -151,7 +150,7 @@ class SmspClient:
                     phone_number=str(item["phoneNumber"]),
                     created_at=parse_provider_time(item["createdAt"]),
                 )
-                for item in body.get("data") or []
+                for item in self.list_stop_records()
             ]
         except (KeyError, TypeError, ValueError) as exc:
             raise errors.SmspResponseError(
@@ -160,6 +159,22 @@ class SmspClient:
                 endpoint="stop-sms/list",
                 http_status=200,
             ) from None
+
+    def list_stop_records(self) -> list[dict[str, Any]]:
+        """The stop list's entries exactly as the provider sent them (``id``, ``phoneNumber``,
+        ``createdAt`` as provider-local text), for columnar consumers: building a DataFrame from
+        these skips a million intermediate objects."""
+        body = self._ok(self._transport.call("GET", "stop-sms/list"), "stop-sms/list")
+        data = body.get("data")
+        if data is None:
+            return []
+        if not isinstance(data, list):
+            raise errors.SmspResponseError(
+                f"stop-sms/list returned data of type {type(data).__name__}, not a list",
+                endpoint="stop-sms/list",
+                http_status=200,
+            )
+        return data
 
     def message_status(self, message_id: int | str, phone_number: str) -> MessageStatus:
         body = self._ok(

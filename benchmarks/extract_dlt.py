@@ -1,0 +1,54 @@
+"""Bench worker (b): dlt's `rest_api` source into a DuckDB file, with dlt's defaults.
+
+Runs under an interpreter that has `dlt[duckdb]` (see `--dlt-python` in `extract_bench.py`).
+The parent sets `RUNTIME__DLTHUB_TELEMETRY=false` and `DLT_DATA_DIR`, and starts it in a fresh
+temporary directory, so that no `.dlt/` configuration or pipeline state is shared between runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import dlt
+from dlt.sources.rest_api import rest_api_source
+from extract_common import WorkerArgs, run_worker
+
+
+def prepare(args: WorkerArgs) -> Callable[[], None]:
+    source = rest_api_source(
+        {
+            "client": {
+                "base_url": f"{args.base_url}/",
+                "auth": {
+                    "type": "api_key",
+                    "name": "apiKey",
+                    "api_key": args.api_key,
+                    "location": "query",
+                },
+                "paginator": "single_page",
+            },
+            "resources": [
+                {
+                    "name": "stop_list",
+                    "endpoint": {"path": "stop-sms/list", "data_selector": "data"},
+                    "primary_key": "id",
+                },
+            ],
+        }
+    )
+    pipeline = dlt.pipeline(
+        pipeline_name="smsp_stop_list",
+        destination=dlt.destinations.duckdb(args.duckdb_path),
+        dataset_name="smsp",
+        pipelines_dir=str(Path(args.work_dir) / "pipelines"),
+    )
+
+    def load() -> None:
+        pipeline.run(source).raise_on_failed_jobs()
+
+    return load
+
+
+if __name__ == "__main__":
+    run_worker(prepare)
