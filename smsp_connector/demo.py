@@ -1,18 +1,30 @@
-"""``smsp demo``: the client end to end against an embedded emulator, printed step by step.
+"""``smsp demo``: the pipeline end to end against an embedded emulator, printed step by step.
 
-Nothing leaves the machine: the emulator listens on a free loopback port, with a throwaway key.
+Nothing leaves the machine: the emulator listens on a free loopback port with a throwaway key.
+The DuckDB file and the exports stay in ``demo_output/`` for a look afterwards.
 """
 
 from __future__ import annotations
 
 import secrets
+import shutil
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+from dagster_duckdb import DuckDBResource
 
 from smsp_connector.client import MutationStatus, SmspClient
 from smsp_connector.emulator import EmulatorServer
+from smsp_connector.extract_assets import build_extract_assets
 from smsp_connector.phone_numbers import NormalizedNumber, normalize_phone_number
+from smsp_connector.resources import SmspResource
+
+Echo = Callable[[str], None]
 
 MESSY_INPUT = (
     "06 12 34 56 78",
@@ -27,27 +39,73 @@ MESSY_INPUT = (
 CAMPAIGN_RECIPIENTS = ("+33645454545", "+33678787878")
 """Customers who never opted out: a campaign may target them."""
 
+_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
-def run_demo(echo: Callable[[str], None] = print, demo_size: int = 25) -> None:
+
+def run_demo(echo: Echo = print, demo_size: int = 25, output: Path = Path("demo_output")) -> None:
     api_key = secrets.token_urlsafe(24)
+    shutil.rmtree(output, ignore_errors=True)
+    output.mkdir(parents=True)
     with EmulatorServer(api_key=api_key, demo_size=demo_size, random_seed=7) as emulator:
         echo(f"SMS Partner emulator on {emulator.base_url} with {demo_size} demo opt-outs")
+        refresh = _pipeline(emulator, api_key, output)
         with SmspClient(api_key, base_url=emulator.base_url, rate_limit=50) as client:
-            _walk_through(client, emulator, echo)
+            _extract(refresh, output, echo, "1. Extract the stop list into DuckDB (Dagster run)")
+            _client_story(client, emulator, echo)
+            _extract(refresh, output, echo, "6. Extract again: the history sees the changes")
+        _print_history_and_exports(output, echo)
         _print_request_counts(emulator, echo)
+    echo(f"\nDuckDB file and exports kept in {output}/ (tables in schema smsp).")
 
 
-def _walk_through(client: SmspClient, emulator: EmulatorServer, echo: Callable[[str], None]):
-    entries = client.list_stops()
-    echo(f"\n1. List: {len(entries)} numbers on the stop list; the three most recent:")
-    for entry in sorted(entries, key=lambda e: e.created_at)[-3:]:
-        opted_out = f"{entry.created_at:%Y-%m-%d %H:%M %Z}"
-        echo(f"   id {entry.id:>6}  {entry.phone_number:<16} opted out {opted_out}")
+def _pipeline(
+    emulator: EmulatorServer, api_key: str, output: Path
+) -> Callable[[], dg.ExecuteInProcessResult]:
+    assets = build_extract_assets(export_dir=output / "exports")
+    resources = {
+        "smsp": SmspResource(api_key=api_key, base_url=emulator.base_url, rate_limit=50),
+        "duckdb": DuckDBResource(database=str(output / "warehouse.duckdb")),
+    }
+    instance = dg.DagsterInstance.ephemeral()
 
+    def refresh() -> dg.ExecuteInProcessResult:
+        return dg.materialize(assets, resources=resources, instance=instance, run_config=_QUIET)
+
+    return refresh
+
+
+def _extract(
+    refresh: Callable[[], dg.ExecuteInProcessResult], output: Path, echo: Echo, title: str
+):
+    result = refresh()
+    echo(f"\n{title}: run {result.run_id[:8]} {'succeeded' if result.success else 'FAILED'}")
+    for event in result.get_asset_materialization_events():
+        metadata = event.materialization.metadata
+        facts = ", ".join(
+            f"{key.removeprefix('dagster/')} {metadata[key].value}"
+            for key in ("dagster/row_count", "entered", "left")
+            if key in metadata
+        )
+        echo(f"   materialized {event.asset_key.to_user_string():<32} {facts}")
+    checks = ", ".join(
+        f"{check.check_name} {'passed' if check.passed else 'FAILED'}"
+        for check in result.get_asset_check_evaluations()
+    )
+    echo(f"   checks: {checks}")
+    with duckdb.connect(str(output / "warehouse.duckdb"), read_only=True) as conn:
+        latest = conn.execute(
+            "SELECT stop_id, phone_number, created_at AT TIME ZONE 'Europe/Paris' AS created_paris "
+            "FROM smsp.stop_list ORDER BY created_at DESC LIMIT 3"
+        ).fetchdf()
+    echo("   smsp.stop_list, the three most recent opt-outs:")
+    _table(latest, echo)
+
+
+def _client_story(client: SmspClient, emulator: EmulatorServer, echo: Echo) -> None:
     echo("\n2. Normalise a messy CSV column to E.164 (default region FR):")
-    raw_values = (*MESSY_INPUT, entries[0].phone_number)
+    entries = client.list_stops()
     accepted: list[NormalizedNumber] = []
-    for raw in raw_values:
+    for raw in (*MESSY_INPUT, entries[0].phone_number):
         result = normalize_phone_number(raw)
         if isinstance(result, NormalizedNumber):
             accepted.append(result)
@@ -67,11 +125,10 @@ def _walk_through(client: SmspClient, emulator: EmulatorServer, echo: Callable[[
         f"{counts[MutationStatus.REJECTED]} refused by the provider (its code 9 is the authority)"
     )
 
-    target = next(number.e164 for number in accepted if number.is_valid)
-    stop_id = next(e.id for e in client.list_stops() if e.phone_number == target)
-    echo(f"\n4. Delete {target} (resolved to stop id {stop_id} from a fresh list):")
-    echo(f"   first call:  {client.delete_stop(stop_id).status.value}")
-    echo(f"   second call: {client.delete_stop(stop_id).status.value} (code 4: already gone)")
+    target = entries[1].phone_number
+    echo(f"\n4. Delete {target} (resolved to stop id {entries[1].id} from a fresh list):")
+    echo(f"   first call:  {client.delete_stop(entries[1].id).status.value}")
+    echo(f"   second call: {client.delete_stop(entries[1].id).status.value} (code 4: already gone)")
 
     when = emulator.state.clock.now() + timedelta(hours=2)
     when = when.replace(minute=when.minute - when.minute % 5, second=0, microsecond=0)
@@ -86,13 +143,33 @@ def _walk_through(client: SmspClient, emulator: EmulatorServer, echo: Callable[[
     status = client.message_status(sent.message_id, CAMPAIGN_RECIPIENTS[0])
     echo(f"   status after:  {status.status}")
 
-    credits = client.account().credits
-    echo(f"\n6. Credits left: {credits.credit_sms} SMS ({credits.balance} {credits.currency})")
-    echo(f"   The stop list now holds {len(client.list_stops())} numbers.")
+
+def _print_history_and_exports(output: Path, echo: Echo) -> None:
+    with duckdb.connect(str(output / "warehouse.duckdb"), read_only=True) as conn:
+        changes = conn.execute(
+            "SELECT change, phone_number, stop_id, first_seen_at::TIMESTAMP(0) AS first_seen, "
+            "last_seen_at::TIMESTAMP(0) AS last_seen FROM smsp.stop_list_history "
+            "WHERE observed_at = (SELECT max(observed_at) FROM smsp.stop_list_history) "
+            "ORDER BY change, phone_number"
+        ).fetchdf()
+    echo("\n7. smsp.stop_list_history, the changes the second extraction saw (UTC):")
+    _table(changes, echo)
+    echo("\n8. Suppression exports for the CRM:")
+    for name in ("suppression_list.csv", "suppression_list_sha256.csv"):
+        path = output / "exports" / name
+        lines = path.read_text(encoding="utf-8").splitlines()
+        echo(f"   {path} ({len(lines) - 1} rows), first lines:")
+        for line in lines[:3]:
+            echo(f"     {line}")
 
 
-def _print_request_counts(emulator: EmulatorServer, echo: Callable[[str], None]) -> None:
+def _print_request_counts(emulator: EmulatorServer, echo: Echo) -> None:
     echo("\nRequests the emulator answered, by endpoint and outcome:")
     for endpoint, outcomes in sorted(emulator.stats()["endpoints"].items()):
         summary = ", ".join(f"{key} x{count}" for key, count in sorted(outcomes.items()))
         echo(f"   {endpoint:<16} {summary}")
+
+
+def _table(frame: pd.DataFrame, echo: Echo) -> None:
+    for line in frame.to_string(index=False).splitlines():
+        echo(f"     {line}")

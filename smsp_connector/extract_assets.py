@@ -6,6 +6,7 @@ Resources expected: ``smsp`` (:class:`SmspResource`) and ``duckdb`` (dagster-duc
 """
 
 import time
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -83,7 +84,9 @@ def build_extract_assets(
             ),
         ),
     ]
-    column_schema = pandera_schema_to_dagster_type(StopListSchema).metadata["schema"]
+    with warnings.catch_warnings():  # a beta helper, used only to show the columns in the UI
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        column_schema = pandera_schema_to_dagster_type(StopListSchema).metadata["schema"]
 
     @dg.asset(
         key=stop_list_key,

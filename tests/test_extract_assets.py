@@ -10,6 +10,9 @@ import dagster as dg
 import duckdb
 import pytest
 
+from smsp_connector.resources import SmspResource
+
+from .conftest import API_KEY
 from .extract_helpers import (
     ExtractRig,
     check_results,
@@ -214,3 +217,30 @@ def test_a_duckdb_file_named_like_the_schema_works(rig, tmp_path):
     assert rig.materialize().success
     assert rig.materialize().success
     assert rig.query("SELECT count(*) FROM smsp.smsp.stop_list_snapshots") == [(2,)]
+
+
+def test_the_api_key_is_nowhere_in_events_tables_or_files(rig):
+    _seed(rig, "+33612345678")
+
+    result = rig.materialize()
+
+    assert result.success
+    events = rig.instance.all_logs(result.run_id)
+    assert events, "the run wrote events"
+    assert not [event for event in events if API_KEY in repr(event)]
+    for path in [rig.duckdb_path, *rig.export_dir.iterdir()]:
+        assert API_KEY.encode() not in path.read_bytes(), path.name
+    resource = SmspResource(api_key=API_KEY, base_url=rig.emulator.base_url)
+    assert API_KEY not in repr(resource)
+
+
+def test_the_daily_schedule_refreshes_every_extract_asset_in_paris_time():
+    from assets import defs
+
+    schedule = defs.get_schedule_def("smsp_daily_refresh")
+    job = defs.resolve_job_def("smsp_refresh")
+
+    assert schedule.cron_schedule == "0 6 * * *"
+    assert schedule.execution_timezone == "Europe/Paris"
+    assert schedule.job_name == "smsp_refresh"
+    assert {key.to_user_string() for key in job.asset_layer.executable_asset_keys} == ALL_ASSETS
