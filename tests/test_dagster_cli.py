@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 
@@ -69,29 +70,34 @@ def test_asset_materialize_from_the_cli(env, emulator):
 
 def test_two_runs_launched_at_once_both_succeed(env, emulator):
     emulator.state.seed_entries((f"+3361234{n:04d}", "2025-07-14 09:30:00") for n in range(500))
+    # Create the instance's storage first, as `dagster dev` does: two processes creating a fresh
+    # SQLite storage at once race in its migrations, and one run dies holding its pool slot.
+    dg.DagsterInstance.from_config(env["DAGSTER_HOME"]).dispose()
     command = [DAGSTER, "job", "execute", "-m", "assets", "-j", "smsp_refresh"]
 
     runs = [
         subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         for _ in range(2)
     ]
-    outputs = [run.communicate(timeout=300) for run in runs]
+    try:
+        outputs = [run.communicate(timeout=240) for run in runs]
+    finally:
+        for run in runs:
+            run.kill()
 
-    for run, (_, stderr) in zip(runs, outputs, strict=True):
-        assert run.returncode == 0, stderr.decode()[-3000:]
+    logs = [stderr.decode() for _, stderr in outputs]
+    for run, log in zip(runs, logs, strict=True):
+        assert run.returncode == 0, log[-3000:]
     with duckdb.connect(env["SMSP_DUCKDB_PATH"], read_only=True) as conn:
         snapshots = conn.execute("SELECT count(*) FROM smsp.stop_list_snapshots").fetchone()
         listed = conn.execute("SELECT count(*) FROM smsp.stop_list_presence").fetchone()
     assert snapshots == (2,)
     assert listed == (500,)
-    assert (
-        len((Path(env["SMSP_EXPORT_DIR"]) / "suppression_list.csv").read_text().splitlines()) == 501
-    )
+    export = Path(env["SMSP_EXPORT_DIR"]) / "suppression_list.csv"
+    assert len(export.read_text().splitlines()) == 501
 
 
 def test_every_duckdb_writer_is_in_a_pool_the_shipped_instance_limits_to_one(env):
-    import dagster as dg
-
     from assets import defs
     from smsp_connector.extract_assets import DUCKDB_POOL
 
