@@ -1,0 +1,84 @@
+"""Suppression exports on their own: formula neutralisation, hashing, atomic files."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from datetime import UTC, datetime
+
+import duckdb
+import pandas as pd
+import pytest
+
+from smsp_connector.exports import export_suppression_list
+from smsp_connector.stop_list import COLUMNS
+from smsp_connector.warehouse import replace_stop_list
+
+WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+@pytest.fixture
+def conn(tmp_path):
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
+        yield connection
+
+
+def _store(conn, numbers: list[str]) -> None:
+    # Written straight to the table, as if someone exported after a failed schema check.
+    frame = pd.DataFrame(
+        {
+            "stop_id": pd.array(range(1, len(numbers) + 1), dtype="Int64"),
+            "phone_number": pd.Series(numbers, dtype=object),
+            "created_at": pd.Series([WHEN] * len(numbers), dtype="datetime64[ns, UTC]"),
+            "extracted_at": pd.Series([WHEN] * len(numbers), dtype="datetime64[ns, UTC]"),
+        },
+        columns=COLUMNS,
+    )
+    replace_stop_list(conn, frame, run_id="test", extracted_at=WHEN, valid=False)
+
+
+def _cells(path) -> list[str]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [row[0] for row in list(csv.reader(handle))[1:]]
+
+
+def test_cells_a_spreadsheet_would_execute_are_neutralised(conn, tmp_path):
+    dangerous = ['=HYPERLINK("http://x")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\t=1"]
+    _store(conn, ["+33612345678", *dangerous])
+
+    result = export_suppression_list(conn, tmp_path / "exports", hashed=False)
+
+    cells = _cells(result.csv_path)
+    assert cells[0] == "+33612345678", "a well-formed E.164 number is left alone"
+    assert cells[1:] == ["'" + value for value in dangerous]
+    parquet = duckdb.sql(f"SELECT phone_number FROM '{result.parquet_path}'").fetchall()
+    assert [row[0] for row in parquet][1:] == dangerous, "Parquet keeps the data as it is"
+
+
+def test_hashed_export_holds_sha256_of_the_e164_text(conn, tmp_path):
+    _store(conn, ["+33612345678", "+262692123456"])
+
+    result = export_suppression_list(conn, tmp_path / "exports", hashed=True)
+
+    assert _cells(result.csv_path) == [
+        hashlib.sha256(b"+33612345678").hexdigest(),
+        hashlib.sha256(b"+262692123456").hexdigest(),
+    ]
+    assert result.row_count == 2
+    assert "+33612345678" not in result.csv_path.read_text()
+
+
+def test_a_failed_export_leaves_the_previous_file_whole(conn, tmp_path, monkeypatch):
+    _store(conn, ["+33612345678"])
+    first = export_suppression_list(conn, tmp_path / "exports", hashed=False)
+    before = first.csv_path.read_bytes()
+    conn.execute('DROP TABLE "warehouse".smsp.stop_list')
+
+    with pytest.raises(duckdb.CatalogException):
+        export_suppression_list(conn, tmp_path / "exports", hashed=False)
+
+    assert first.csv_path.read_bytes() == before
+    assert sorted(p.name for p in first.csv_path.parent.iterdir()) == [
+        "suppression_list.csv",
+        "suppression_list.parquet",
+    ], "no partial file is left behind"
