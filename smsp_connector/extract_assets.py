@@ -7,8 +7,10 @@ Resources expected: ``smsp`` (:class:`SmspResource`) and ``duckdb`` (dagster-duc
 
 import time
 import warnings
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -49,8 +51,13 @@ def build_extract_assets(
     group_name: str = "smsp",
     max_shrink_share: float = 0.2,
     export_dir: str | Path = "exports",
+    upstream: Sequence[dg.AssetKey] = (),
 ) -> list[dg.AssetsDefinition]:
-    """The stop list snapshot (with its checks), its history and the two suppression exports."""
+    """The stop list snapshot (with its checks), its history and the two suppression exports.
+
+    ``upstream``: assets that change the provider's list (the push and delete outcomes), drawn
+    as the stop list's parents in the asset graph.
+    """
     stop_list_key = dg.AssetKey([prefix, "stop_list"])
     checks = [
         dg.AssetCheckSpec(
@@ -90,6 +97,7 @@ def build_extract_assets(
 
     @dg.asset(
         key=stop_list_key,
+        deps=list(upstream),
         group_name=group_name,
         pool=DUCKDB_POOL,
         kinds={"duckdb", "pandas"},
@@ -122,7 +130,7 @@ def build_extract_assets(
                 extracted_at=extracted_at,
                 valid=report.valid,
             )
-        metadata: dict[str, dg.RawMetadataValue] = {
+        metadata: dict[str, Any] = {
             "dagster/row_count": summary.row_count,
             "entered": summary.entered,
             "left": summary.left,
@@ -231,7 +239,7 @@ def _markdown(frame: pd.DataFrame) -> str:
 
 
 def _schema_check(report: ValidationReport) -> dg.AssetCheckResult:
-    metadata: dict[str, dg.RawMetadataValue] = {"failing_rows": report.failing_rows}
+    metadata: dict[str, Any] = {"failing_rows": report.failing_rows}
     if not report.valid:
         metadata["failure_cases"] = dg.MetadataValue.md(report.to_markdown())
     return dg.AssetCheckResult(check_name="schema_valid", passed=report.valid, metadata=metadata)

@@ -40,6 +40,10 @@ class Tables:
     presence: str
     history: str
 
+    def qualified(self, table: str) -> str:
+        """Any other table of the schema, qualified the same way."""
+        return f"{self.schema}.{table}"
+
     @classmethod
     def of(cls, conn: duckdb.DuckDBPyConnection) -> Tables:
         catalog = conn.execute("SELECT current_database()").fetchone()[0]

@@ -13,8 +13,8 @@ import pytest
 from smsp_connector.resources import SmspResource
 
 from .conftest import API_KEY
-from .extract_helpers import (
-    ExtractRig,
+from .pipeline_helpers import (
+    PipelineRig,
     check_results,
     materialization_metadata,
     materialized_keys,
@@ -31,10 +31,10 @@ ALL_ASSETS = {
 @pytest.fixture
 def rig(emulator, tmp_path):
     with dg.instance_for_test() as instance:
-        yield ExtractRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
+        yield PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
 
 
-def _seed(rig: ExtractRig, *numbers: str, created_at: str = "2025-07-14 09:30:00") -> None:
+def _seed(rig: PipelineRig, *numbers: str, created_at: str = "2025-07-14 09:30:00") -> None:
     rig.emulator.state.seed_entries((number, created_at) for number in numbers)
 
 

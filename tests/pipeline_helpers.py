@@ -1,7 +1,8 @@
-"""Materialize the extract assets against the test emulator into temporary files."""
+"""Materialize the project's assets against the test emulator into temporary files."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,18 +19,30 @@ from .conftest import API_KEY
 
 
 @dataclass
-class ExtractRig:
+class PipelineRig:
     emulator: EmulatorServer
     duckdb_path: Path
     export_dir: Path
     instance: dg.DagsterInstance
 
     def materialize(self, run_config: dict[str, Any] | None = None) -> dg.ExecuteInProcessResult:
+        """The extract assets alone (the daily refresh)."""
+        return self.run(build_extract_assets(export_dir=self.export_dir), run_config)
+
+    def run(
+        self,
+        assets: Sequence[dg.AssetsDefinition | dg.AssetSpec],
+        run_config: dict[str, Any] | None = None,
+        **resource_options: Any,
+    ) -> dg.ExecuteInProcessResult:
         return dg.materialize(
-            build_extract_assets(export_dir=self.export_dir),
+            assets,
             resources={
                 "smsp": SmspResource(
-                    api_key=API_KEY, base_url=self.emulator.base_url, rate_limit=None
+                    api_key=API_KEY,
+                    base_url=self.emulator.base_url,
+                    rate_limit=None,
+                    **resource_options,
                 ),
                 "duckdb": DuckDBResource(database=str(self.duckdb_path)),
             },
