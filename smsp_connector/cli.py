@@ -29,8 +29,9 @@ def _configure_logging(secret: str) -> None:
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
 
 
-def _wait_for_termination() -> None:
-    """Block until SIGINT or SIGTERM."""
+def _termination_event() -> threading.Event:
+    """An event set on SIGINT or SIGTERM. Installed before the server announces itself, so a
+    signal sent as soon as the URL line appears still stops it cleanly."""
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -38,8 +39,7 @@ def _wait_for_termination() -> None:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    while not stop.wait(0.5):
-        pass
+    return stop
 
 
 @main.command()
@@ -99,6 +99,7 @@ def emulator(
         reset_rate=reset_rate,
         error_status=int(error_status),
     )
+    stop = _termination_event()
     try:
         server = EmulatorServer(
             api_key=api_key,
@@ -117,7 +118,7 @@ def emulator(
     try:
         click.echo(f"stop list: {server.state.stop_count()} entries", err=True)
         click.echo(f"SMS Partner emulator listening on {server.base_url} (api key: set)")
-        _wait_for_termination()
+        stop.wait()
     finally:
         server.stop()
     click.echo("SMS Partner emulator stopped", err=True)
