@@ -1,12 +1,15 @@
-"""Bench worker (b): dlt's `rest_api` source into a DuckDB file, with dlt's defaults.
+"""Bench worker (b): dlt's `rest_api` source into a DuckDB file.
 
 Runs under an interpreter that has `dlt[duckdb]` (see `--dlt-python` in `extract_bench.py`).
+`EXTRACT_DLT_LOADER_FILE_FORMAT` picks the load files' format (e.g. `jsonl`); unset, dlt's
+default for DuckDB (`insert_values`: SQL INSERT statements).
 The parent sets `RUNTIME__DLTHUB_TELEMETRY=false` and `DLT_DATA_DIR`, and starts it in a fresh
 temporary directory, so that no `.dlt/` configuration or pipeline state is shared between runs.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,7 +35,6 @@ def prepare(args: WorkerArgs) -> Callable[[], None]:
                 {
                     "name": "stop_list",
                     "endpoint": {"path": "stop-sms/list", "data_selector": "data"},
-                    "primary_key": "id",
                 },
             ],
         }
@@ -44,8 +46,10 @@ def prepare(args: WorkerArgs) -> Callable[[], None]:
         pipelines_dir=str(Path(args.work_dir) / "pipelines"),
     )
 
+    file_format = os.environ.get("EXTRACT_DLT_LOADER_FILE_FORMAT")
+
     def load() -> None:
-        pipeline.run(source).raise_on_failed_jobs()
+        pipeline.run(source, loader_file_format=file_format).raise_on_failed_jobs()
 
     return load
 
