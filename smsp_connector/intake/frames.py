@@ -1,0 +1,140 @@
+"""The public readers: one validated row per data line of a CSV file.
+
+Both read and classify the whole file before returning (pure reads, nothing is sent): a caller
+that pushes, deletes or cancels works from a complete, accounted-for list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pandas as pd
+import phonenumbers
+
+from smsp_connector.intake.reader import CsvTable, read_table
+from smsp_connector.intake.schemas import TextIntakeSchema, phone_intake_schema
+from smsp_connector.phone_numbers import (
+    NormalizedNumber,
+    RejectedNumber,
+    normalize_phone_number,
+)
+
+__all__ = ["PHONE_COLUMN_ALIASES", "read_phone_csv", "read_text_column_csv"]
+
+PHONE_COLUMN_ALIASES: tuple[str, ...] = (
+    # English
+    "phone", "phonenumber", "phoneno", "phonenum", "mobile", "mobilephone", "mobilenumber",
+    "mobileno", "mobilephonenumber", "cell", "cellphone", "cellnumber", "cellphonenumber",
+    "cellular", "msisdn", "gsm", "telephone", "telephonenumber", "tel", "telno",
+    # French ("N° de téléphone" normalises to "ndetelephone")
+    "telephoneportable", "telephonemobile", "telportable", "telmobile", "portable", "numero",
+    "numerodetelephone", "numerotelephone", "numerotel", "numeroportable", "numeromobile",
+    "numerogsm", "numtel", "numtelephone", "numportable", "ntel", "ntelephone", "ndetelephone",
+    "notel", "notelephone", "nportable",
+)  # fmt: skip
+"""Phone column names as :func:`~smsp_connector.intake.reader.normalize_header` leaves them."""
+
+_PHONE_COLUMNS = (
+    "source_file", "row_number", "raw_value", "e164", "is_valid", "region", "rejection_reason",
+    "rejection_message", "duplicate_of_row",
+)  # fmt: skip
+
+
+def read_phone_csv(
+    path: str | Path,
+    *,
+    phone_column: str | None = None,
+    extra_columns: Sequence[str] = (),
+    default_region: str = "FR",
+) -> pd.DataFrame:
+    """Read a CSV file of phone numbers: each data row normalised to E.164 or rejected.
+
+    The phone column is ``phone_column`` or the one header in :data:`PHONE_COLUMN_ALIASES`;
+    ``extra_columns`` are copied, stripped, after the fixed columns of
+    :class:`~smsp_connector.intake.schemas.PhoneIntakeSchema`. A number seen on an earlier row
+    has ``duplicate_of_row`` set to that row. Raises
+    :class:`~smsp_connector.intake.reader.IntakeError` for a file that cannot be used, and
+    ``ValueError`` for an unknown region or an extra column that collides with a fixed one.
+    """
+    extras = tuple(extra_columns)
+    _check_arguments(extras, default_region)
+    table = read_table(path)
+    phone_index = table.find_column(
+        name=phone_column,
+        aliases=PHONE_COLUMN_ALIASES,
+        what="phone column",
+        override="phone_column",
+    )
+    extra_indexes = [
+        table.find_column(name=name, aliases=(), what="column", override="extra_columns")
+        for name in extras
+    ]
+    raws = table.column(phone_index)
+    results = {raw: normalize_phone_number(raw, default_region) for raw in set(raws)}
+    outcomes = [results[raw] for raw in raws]
+    frame = pd.DataFrame({**_base_columns(path, table, raws), **_outcome_columns(outcomes)})
+    frame["duplicate_of_row"] = _duplicate_of_row(frame["e164"], frame["row_number"])
+    for name, index in zip(extras, extra_indexes, strict=True):
+        frame[name] = _strings(cell.strip() for cell in table.column(index))
+    return phone_intake_schema(extras).validate(frame)
+
+
+def read_text_column_csv(
+    path: str | Path, *, column_aliases: Sequence[str], column: str | None = None, what: str
+) -> pd.DataFrame:
+    """Read one text column (message ids, …): ``raw_value`` is each cell stripped.
+
+    The column is ``column`` or the one header matching ``column_aliases`` (compared like
+    phone columns: case, accents, spaces and punctuation ignored); ``what`` names it in error
+    messages. An empty cell stays a row with ``raw_value`` "" (the caller rejects it); a
+    non-empty value seen on an earlier row has ``duplicate_of_row`` set to that row.
+    """
+    table = read_table(path)
+    index = table.find_column(name=column, aliases=column_aliases, what=what, override="column")
+    values = [cell.strip() for cell in table.column(index)]
+    frame = pd.DataFrame(_base_columns(path, table, values))
+    keys = frame["raw_value"].where(frame["raw_value"] != "")
+    frame["duplicate_of_row"] = _duplicate_of_row(keys, frame["row_number"])
+    return TextIntakeSchema.validate(frame)
+
+
+def _check_arguments(extras: tuple[str, ...], default_region: str) -> None:
+    if default_region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"unknown default region {default_region!r}")
+    clashes = sorted(set(extras) & set(_PHONE_COLUMNS))
+    if clashes or len(set(extras)) != len(extras):
+        raise ValueError(f"extra_columns must be distinct and not {list(_PHONE_COLUMNS)}")
+
+
+def _base_columns(path: str | Path, table: CsvTable, values: list[str]) -> dict[str, pd.Series]:
+    return {
+        "source_file": _strings(str(path) for _ in values),
+        "row_number": pd.Series(table.row_numbers, dtype="int64"),
+        "raw_value": _strings(values),
+    }
+
+
+def _outcome_columns(outcomes: list[NormalizedNumber | RejectedNumber]) -> dict[str, pd.Series]:
+    kept = [o if isinstance(o, NormalizedNumber) else None for o in outcomes]
+    rejected = [o if isinstance(o, RejectedNumber) else None for o in outcomes]
+    return {
+        "e164": _strings(number.e164 if number else None for number in kept),
+        "is_valid": pd.Series(
+            [number.is_valid if number else None for number in kept], dtype="boolean"
+        ),
+        "region": _strings(number.region if number else None for number in kept),
+        "rejection_reason": _strings(r.reason.value if r else None for r in rejected),
+        "rejection_message": _strings(r.message if r else None for r in rejected),
+    }
+
+
+def _strings(values: Iterable[str | None]) -> pd.Series:
+    """Text (or None) kept as Python str in an object column: never inferred as numbers."""
+    return pd.Series(list(values), dtype=object)
+
+
+def _duplicate_of_row(keys: pd.Series, row_numbers: pd.Series) -> pd.Series:
+    """The first row with the same key, for every later row with it; null elsewhere."""
+    first = row_numbers.groupby(keys, dropna=True).transform("min")
+    return first.where(first != row_numbers).astype("Int64")

@@ -1,0 +1,91 @@
+"""pandera schemas of what the CSV readers return: one row per data line of the file."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from smsp_connector.phone_numbers import RejectionReason
+from smsp_connector.schemas import E164_PATTERN
+
+__all__ = ["PhoneIntakeSchema", "TextIntakeSchema"]
+
+
+class _IntakeRows(pa.DataFrameModel):
+    source_file: Series[str] = pa.Field(nullable=False, description="The path as given.")
+    row_number: Series[int] = pa.Field(
+        nullable=False, ge=2, unique=True, description="Physical line in the file; header = 1."
+    )
+
+    class Config:
+        strict = True
+        ordered = True
+
+
+class PhoneIntakeSchema(_IntakeRows):
+    """A phone CSV file read: each data row an E.164 number or a rejection, never both.
+
+    The reader adds one str column per requested extra column after these (see
+    :func:`phone_intake_schema`).
+    """
+
+    raw_value: Series[str] = pa.Field(nullable=False, description="The cell as read.")
+    e164: Series[str] = pa.Field(nullable=True, str_matches=E164_PATTERN)
+    is_valid: Series[pd.BooleanDtype] = pa.Field(
+        nullable=True, description="libphonenumber validity; null for a rejected row."
+    )
+    region: Series[str] = pa.Field(nullable=True)
+    rejection_reason: Series[str] = pa.Field(
+        nullable=True, isin=[reason.value for reason in RejectionReason]
+    )
+    rejection_message: Series[str] = pa.Field(nullable=True)
+    duplicate_of_row: Series[pd.Int64Dtype] = pa.Field(
+        nullable=True, ge=2, description="The first row with the same e164."
+    )
+
+    class Config:
+        name = "phone_intake"
+
+    @pa.dataframe_check
+    def one_outcome_per_row(cls, df: pd.DataFrame) -> Series[bool]:
+        """An e164 with a validity, or a rejection reason with its message."""
+        kept = df["e164"].notna()
+        return (
+            (kept == df["is_valid"].notna())
+            & (kept != df["rejection_reason"].notna())
+            & (kept != df["rejection_message"].notna())
+        )
+
+    @pa.dataframe_check
+    def duplicates_point_back(cls, df: pd.DataFrame) -> Series[bool]:
+        """A duplicate is a kept number and names an earlier row."""
+        duplicate = df["duplicate_of_row"]
+        earlier = (duplicate < df["row_number"]).fillna(False) & df["e164"].notna()
+        return duplicate.isna() | earlier
+
+
+class TextIntakeSchema(_IntakeRows):
+    """A text column read from a CSV file; empty values are kept as rows, for the caller."""
+
+    raw_value: Series[str] = pa.Field(nullable=False, description="The cell, stripped.")
+    duplicate_of_row: Series[pd.Int64Dtype] = pa.Field(
+        nullable=True, ge=2, description="The first row with the same non-empty value."
+    )
+
+    class Config:
+        name = "text_intake"
+
+    @pa.dataframe_check
+    def duplicates_point_back(cls, df: pd.DataFrame) -> Series[bool]:
+        """A duplicate has a value and names an earlier row."""
+        duplicate = df["duplicate_of_row"]
+        earlier = (duplicate < df["row_number"]).fillna(False) & (df["raw_value"] != "")
+        return duplicate.isna() | earlier
+
+
+def phone_intake_schema(extra_columns: tuple[str, ...]) -> pa.DataFrameSchema:
+    """:class:`PhoneIntakeSchema` followed by the caller's extra columns, all str."""
+    return PhoneIntakeSchema.to_schema().add_columns(
+        {name: pa.Column(str, nullable=False) for name in extra_columns}
+    )
