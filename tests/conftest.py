@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from smsp_connector.client import RetryPolicy, SmspClient
@@ -35,3 +39,27 @@ def emulator(emulator_server: EmulatorServer) -> EmulatorServer:
 def client(emulator: EmulatorServer) -> Iterator[SmspClient]:
     with SmspClient(API_KEY, base_url=emulator.base_url, retry=FAST_RETRY) as smsp:
         yield smsp
+
+
+@pytest.fixture
+def env(emulator, tmp_path) -> dict[str, str]:
+    """Environment for a dagster subprocess: the repository's instance settings in a fresh
+    DAGSTER_HOME, the test emulator, and temporary DuckDB, export and inbox paths."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(
+        Path(__file__).resolve().parents[1] / "dagster_home" / "dagster.yaml", home / "dagster.yaml"
+    )
+    # Create the instance's storage first, as `dagster dev` does: two processes creating a fresh
+    # SQLite storage at once race in its migrations, and one run dies holding its pool slot.
+    dg.DagsterInstance.from_config(str(home)).dispose()
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "SMSP_API_KEY": API_KEY,
+        "SMSP_BASE_URL": emulator.base_url,
+        "SMSP_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
+        "SMSP_EXPORT_DIR": str(tmp_path / "exports"),
+        "SMSP_INBOX_DIR": str(tmp_path / "inbox"),
+        "SMSP_RATE_LIMIT": "1000",
+    }

@@ -1,0 +1,151 @@
+"""Guarded removal of numbers from the stop list.
+
+Removing an opt-out turns marketing back on for someone who objected (in France the right to
+object to marketing is absolute). So every row needs evidence of fresh consent, given after the
+opt-out; the plan is previewed (dry run) unless the run is confirmed; a cap stops an oversized
+plan before any call; and every row's fate is recorded.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from smsp_connector.audit import AuditEntry, AuditWriter, Outcome
+from smsp_connector.client import SmspClient, StopEntry
+from smsp_connector.client.models import PROVIDER_TZ
+from smsp_connector.mutations import SendTally, record_unusable_rows, send_plan
+
+CONSENT_COLUMNS = ("consent_at", "consent_source")
+_CONSENT_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y")
+
+
+class DeletionCapExceeded(RuntimeError):
+    """The plan holds more deletions than ``max_deletions``: nothing was sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteSummary:
+    requested: int
+    invalid: int
+    duplicates: int
+    refused: int
+    not_on_list: int
+    planned: int
+    deleted: int
+    already_gone: int
+    rejected: int
+    failed: int
+    dry_run: bool
+
+    def as_metadata(self) -> dict[str, int | bool]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def parse_consent_time(text: str) -> datetime:
+    """ISO 8601 (``2026-01-15``, ``2026-01-15T10:30:00+01:00``) or French ``15/01/2026 10:30``.
+
+    Times without a zone are Paris time. A bare date means the start of that day, so a consent
+    dated the same day as the opt-out counts as before it and is refused: when the order is
+    unknown, the opt-out wins.
+    """
+    text = text.strip()
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        for pattern in _CONSENT_FORMATS:
+            try:
+                moment = datetime.strptime(text, pattern)
+                break
+            except ValueError:
+                continue
+        else:
+            raise ValueError(f"unreadable consent date {text!r}") from None
+    return moment.replace(tzinfo=PROVIDER_TZ) if moment.tzinfo is None else moment
+
+
+def _guard(row: dict, entry: StopEntry | None, now: datetime) -> tuple[Outcome, str] | None:
+    """Why this row must not be deleted, or None when it may be."""
+    consent_at, source = row["consent_at"].strip(), row["consent_source"].strip()
+    if not consent_at or not source:
+        return Outcome.REFUSED, "no consent evidence: consent_at and consent_source are required"
+    try:
+        consented = parse_consent_time(consent_at)
+    except ValueError as error:
+        return Outcome.REFUSED, str(error)
+    if consented > now:
+        return Outcome.REFUSED, f"consent_at {consent_at!r} is in the future"
+    if entry is None:
+        return Outcome.NOT_ON_LIST, "the number is not on the stop list"
+    if entry.created_at >= consented:
+        return Outcome.REFUSED, (
+            f"opted out at {entry.created_at:%Y-%m-%d %H:%M %Z}, after (or at) the consent "
+            f"of {consented:%Y-%m-%d %H:%M %Z}: the opt-out stands"
+        )
+    return None
+
+
+def delete_numbers(
+    intake: pd.DataFrame,
+    *,
+    client: SmspClient,
+    audit: AuditWriter,
+    confirm: bool,
+    max_deletions: int,
+    log: Callable[[str], None],
+) -> DeleteSummary:
+    """Delete the numbers of ``intake`` (with consent columns) that pass every guard.
+
+    Without ``confirm`` it is a dry run: the plan is recorded, nothing is sent.
+    Raises :class:`DeletionCapExceeded` before any call when a confirmed plan is too large.
+    """
+    on_list = {entry.phone_number: entry for entry in client.list_stops()}
+    now = datetime.now(UTC)
+    invalid, duplicate = record_unusable_rows(intake, audit)
+    plan: list[AuditEntry] = []
+    guarded: Counter[Outcome] = Counter()
+    for row in intake[~invalid & ~duplicate].to_dict("records"):
+        entry = on_list.get(row["e164"])
+        base = AuditEntry(row["source_file"], int(row["row_number"]), row["e164"], Outcome.PENDING)
+        verdict = _guard(row, entry, now)
+        if verdict is None:
+            plan.append(replace(base, stop_id=entry.id))
+        else:
+            guarded[verdict[0]] += 1
+            audit.record([replace(base, outcome=verdict[0], detail=verdict[1])])
+
+    if confirm and len(plan) > max_deletions:
+        detail = f"plan of {len(plan)} deletions exceeds max_deletions={max_deletions}"
+        audit.record(replace(entry, outcome=Outcome.REFUSED, detail=detail) for entry in plan)
+        audit.flush()
+        raise DeletionCapExceeded(f"{detail}: nothing was deleted")
+    tally = SendTally()
+    if not confirm:
+        audit.record(replace(entry, outcome=Outcome.DRY_RUN) for entry in plan)
+    else:
+        tally = send_plan(
+            {str(entry.stop_id): entry for entry in plan},
+            lambda ids: client.bulk_delete(int(stop_id) for stop_id in ids),
+            audit=audit,
+            what="numbers deleted",
+            log=log,
+        )
+    audit.flush()
+    counts = tally.outcomes
+    return DeleteSummary(
+        requested=len(intake),
+        invalid=int(invalid.sum()),
+        duplicates=int(duplicate.sum()),
+        refused=guarded[Outcome.REFUSED],
+        not_on_list=guarded[Outcome.NOT_ON_LIST],
+        planned=len(plan),
+        deleted=counts[Outcome.APPLIED],
+        already_gone=counts[Outcome.ALREADY_DONE],
+        rejected=counts[Outcome.REJECTED],
+        failed=counts[Outcome.FAILED],
+        dry_run=not confirm,
+    )

@@ -1,0 +1,122 @@
+"""The inbox sensor's run requests, and the lineage drawn in the asset graph."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from smsp_connector.inbox_sensor import build_inbox_sensor
+from smsp_connector.mutation_assets import build_mutation_assets
+
+from .pipeline_helpers import PipelineRig
+
+JOBS = {
+    operation: dg.define_asset_job(f"{operation}_job", selection=[f"smsp/{asset}"])
+    for operation, asset in {
+        "add": "stop_list_additions",
+        "delete": "stop_list_deletions",
+        "cancel": "message_cancellations",
+    }.items()
+}
+
+
+@pytest.fixture
+def inbox(tmp_path):
+    for folder in ("add", "delete", "cancel"):
+        (tmp_path / "inbox" / folder).mkdir(parents=True)
+    return tmp_path / "inbox"
+
+
+def _requests(inbox) -> list[dg.RunRequest]:
+    sensor = build_inbox_sensor(inbox=inbox, jobs=JOBS)
+    with dg.instance_for_test() as instance:
+        return sensor(dg.build_sensor_context(instance=instance)).run_requests
+
+
+def test_each_dropped_file_asks_for_its_job_once_per_content(inbox):
+    (inbox / "add" / "march.csv").write_text("phone\n0612345678\n")
+    (inbox / "add" / "march copy.csv").write_text("phone\n0612345678\n")
+    (inbox / "add" / "march.rejected.csv").write_text("row_number,raw_value\n")
+    (inbox / "delete" / "consents.csv").write_text("phone,consent_at,consent_source\n")
+    (inbox / "cancel" / "campaign.csv").write_text("message_id\n5000\n")
+
+    requests = _requests(inbox)
+
+    by_file = {request.tags["smsp/source_file"]: request for request in requests}
+    assert sorted(by_file) == ["campaign.csv", "consents.csv", "march copy.csv", "march.csv"]
+    assert by_file["march.csv"].run_key == by_file["march copy.csv"].run_key, "same content"
+    assert by_file["march.csv"].job_name == "add_job"
+    assert by_file["consents.csv"].job_name == "delete_job"
+    assert by_file["campaign.csv"].job_name == "cancel_job"
+    config = by_file["consents.csv"].run_config["ops"]["smsp__stop_list_deletions"]["config"]
+    assert config == {
+        "csv_path": str(inbox / "delete" / "consents.csv"),
+        "move_to": str(inbox / "done"),
+    }, "deletions from the inbox are dry runs: no confirm"
+
+
+def test_changed_content_gets_a_new_run_key(inbox):
+    path = inbox / "add" / "list.csv"
+    path.write_text("phone\n0612345678\n")
+    [before] = _requests(inbox)
+    path.write_text("phone\n0612345678\n0698765432\n")
+    [after] = _requests(inbox)
+
+    assert before.run_key != after.run_key
+
+
+def test_a_requested_run_pushes_the_file_and_moves_it_to_done(inbox, emulator, tmp_path):
+    (inbox / "add" / "march.csv").write_text("phone\n06 12 34 56 78\n")
+    [request] = _requests(inbox)
+    assets = [
+        a
+        for a in build_mutation_assets()
+        if isinstance(a, dg.AssetSpec) or a.key == dg.AssetKey(["smsp", "stop_list_additions"])
+    ]
+
+    with dg.instance_for_test() as instance:
+        rig = PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
+        result = rig.run(assets, request.run_config)
+
+    assert result.success
+    assert emulator.state.has_number("+33612345678")
+    assert not (inbox / "add" / "march.csv").exists()
+    assert [p.name.split("-", 1)[1] for p in (inbox / "done").iterdir()] == ["march.csv"]
+
+
+def test_lineage_runs_from_the_inbox_csvs_through_the_stop_list_to_the_exports():
+    from assets import defs
+
+    graph = defs.resolve_asset_graph()
+
+    def parents(key: str) -> set[str]:
+        return {
+            k.to_user_string() for k in graph.get(dg.AssetKey.from_user_string(key)).parent_keys
+        }
+
+    assert parents("smsp/stop_list_additions") == {"smsp/inbox_add_csv"}
+    assert parents("smsp/stop_list_deletions") == {"smsp/inbox_delete_csv"}
+    assert parents("smsp/message_cancellations") == {"smsp/inbox_cancel_csv"}
+    assert parents("smsp/stop_list") == {"smsp/stop_list_additions", "smsp/stop_list_deletions"}
+    assert parents("smsp/stop_list_history") == {"smsp/stop_list"}
+    assert parents("smsp/suppression_export") == {"smsp/stop_list"}
+    assert parents("smsp/suppression_export_sha256") == {"smsp/stop_list"}
+
+
+def test_the_code_location_has_every_job_the_schedule_and_the_sensor():
+    from assets import defs
+
+    for job in (
+        "smsp_refresh",
+        "push_stop_numbers",
+        "delete_stop_numbers",
+        "cancel_scheduled_messages",
+    ):
+        assert defs.resolve_job_def(job) is not None
+    sensor = defs.get_sensor_def("smsp_inbox")
+    assert {job.name for job in sensor.jobs} == {
+        "push_stop_numbers",
+        "delete_stop_numbers",
+        "cancel_scheduled_messages",
+    }
+    assert defs.get_schedule_def("smsp_daily_refresh").job_name == "smsp_refresh"
