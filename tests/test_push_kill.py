@@ -29,20 +29,10 @@ def test_a_killed_push_rerun_ends_complete_without_duplicate_adds(env, emulator,
     config.write_text(
         f"ops:\n  smsp__stop_list_additions:\n    config:\n      csv_path: '{source}'\n"
     )
-    command = [
-        DAGSTER,
-        "job",
-        "execute",
-        "-m",
-        "assets",
-        "-j",
-        "push_stop_numbers",
-        "-c",
-        str(config),
-    ]
+    arguments = ["job", "execute", "-m", "assets", "-j", "push_stop_numbers", "-c", str(config)]
 
     killed = subprocess.Popen(
-        command,
+        [DAGSTER, *arguments],
         cwd=ROOT,
         env=env,
         start_new_session=True,
@@ -65,18 +55,7 @@ def test_a_killed_push_rerun_ends_complete_without_duplicate_adds(env, emulator,
         instance.report_run_failed(dead)
         instance.event_log_storage.free_concurrency_slots_for_run(dead.run_id)
 
-    rerun = dagster_cli(
-        env,
-        "job",
-        "execute",
-        "-m",
-        "assets",
-        "-j",
-        "push_stop_numbers",
-        "-c",
-        str(config),
-        timeout=300,
-    )
+    rerun = dagster_cli(env, *arguments, timeout=300)
 
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     listed = {entry.phone_number for entry in emulator.state.stop_entries()}
