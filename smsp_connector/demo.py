@@ -1,166 +1,219 @@
-"""``smsp demo``: the pipeline end to end against an embedded emulator, printed step by step.
+"""``smsp demo``: the whole pipeline against an embedded emulator, printed step by step.
 
 Nothing leaves the machine: the emulator listens on a free loopback port with a throwaway key.
-The DuckDB file and the exports stay in ``demo_output/`` for a look afterwards.
+The DuckDB file, the sample CSV files and the exports stay in ``demo_output/``.
 """
 
 from __future__ import annotations
 
 import secrets
 import shutil
-from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from smsp_connector.client import MutationStatus, SmspClient
+from smsp_connector.client import SmspClient
 from smsp_connector.emulator import EmulatorServer
 from smsp_connector.extract_assets import build_extract_assets
-from smsp_connector.phone_numbers import NormalizedNumber, normalize_phone_number
+from smsp_connector.mutation_assets import build_mutation_assets
 from smsp_connector.resources import SmspResource
 
 Echo = Callable[[str], None]
 
-MESSY_INPUT = (
-    "06 12 34 56 78",
-    "+33 6 98 76 54 32",
-    "0033 7 11 22 33 44",
-    "0692123456",
-    "3.36123E+10",
-    "abc",
-    "06123",
+CRM_EXPORT = (
+    # What a French CRM export looks like: Windows-1252, semicolons, French headers, a BOM-less
+    # file with blank lines, spaces and dots in numbers, and the usual mistakes.
+    "Nom;Prénom;Téléphone portable;Date de désinscription\n"
+    "Martin;Léa;06 12 34 56 78;02/11/2026\n"
+    "Bernard;Hugo;+33 6 98 76 54 32;03/11/2026\n"
+    "\n"
+    "Petit;Chloé;3.36123E+10;03/11/2026\n"
+    "Durand;Louis;06.12.34.56.78;04/11/2026\n"
+    "Leroy;Emma;0692123456;05/11/2026\n"
+    "Moreau;Jules;abc;05/11/2026\n"
+    "Simon;Manon;{listed};06/11/2026\n"
 )
-
 CAMPAIGN_RECIPIENTS = ("+33645454545", "+33678787878")
 """Customers who never opted out: a campaign may target them."""
 
 _QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
+class _Pipeline:
+    """The project's assets with their resources, materialized in-process on demand."""
+
+    def __init__(self, emulator: EmulatorServer, api_key: str, output: Path) -> None:
+        mutations = build_mutation_assets()
+        changes = [
+            dg.AssetKey(["smsp", "stop_list_additions"]),
+            dg.AssetKey(["smsp", "stop_list_deletions"]),
+        ]
+        self.assets = [
+            *mutations,
+            *build_extract_assets(export_dir=output / "exports", upstream=changes),
+        ]
+        self.refresh = dg.AssetSelection.assets(*self.assets[-4:])
+        self.warehouse = output / "warehouse.duckdb"
+        self.resources = {
+            "smsp": SmspResource(api_key=api_key, base_url=emulator.base_url, rate_limit=50),
+            "duckdb": DuckDBResource(database=str(self.warehouse)),
+        }
+        self.instance = dg.DagsterInstance.ephemeral()
+
+    def run(self, selection: dg.AssetSelection, op: str | None = None, **config: Any):
+        run_config: dict[str, Any] = dict(_QUIET)
+        if op is not None:
+            run_config["ops"] = {f"smsp__{op}": {"config": config}}
+        return dg.materialize(
+            self.assets,
+            selection=selection,
+            resources=self.resources,
+            instance=self.instance,
+            run_config=run_config,
+            raise_on_error=False,
+        )
+
+    def mutate(self, op: str, *, refresh: bool, **config: Any) -> dg.ExecuteInProcessResult:
+        selection = dg.AssetSelection.assets(dg.AssetKey(["smsp", op]))
+        return self.run(selection | self.refresh if refresh else selection, op, **config)
+
+    def query(self, sql: str) -> pd.DataFrame:
+        with duckdb.connect(str(self.warehouse), read_only=True) as conn:
+            return conn.execute(sql).fetchdf()
+
+
 def run_demo(echo: Echo = print, demo_size: int = 25, output: Path = Path("demo_output")) -> None:
     api_key = secrets.token_urlsafe(24)
     shutil.rmtree(output, ignore_errors=True)
-    output.mkdir(parents=True)
+    (output / "inbox").mkdir(parents=True)
     with EmulatorServer(api_key=api_key, demo_size=demo_size, random_seed=7) as emulator:
         echo(f"SMS Partner emulator on {emulator.base_url} with {demo_size} demo opt-outs")
-        refresh = _pipeline(emulator, api_key, output)
-        with SmspClient(api_key, base_url=emulator.base_url, rate_limit=50) as client:
-            _extract(refresh, output, echo, "1. Extract the stop list into DuckDB (Dagster run)")
-            _client_story(client, emulator, echo)
-            _extract(refresh, output, echo, "6. Extract again: the history sees the changes")
-        _print_history_and_exports(output, echo)
-        _print_request_counts(emulator, echo)
-    echo(f"\nDuckDB file and exports kept in {output}/ (tables in schema smsp).")
+        pipeline = _Pipeline(emulator, api_key, output)
 
-
-def _pipeline(
-    emulator: EmulatorServer, api_key: str, output: Path
-) -> Callable[[], dg.ExecuteInProcessResult]:
-    assets = build_extract_assets(export_dir=output / "exports")
-    resources = {
-        "smsp": SmspResource(api_key=api_key, base_url=emulator.base_url, rate_limit=50),
-        "duckdb": DuckDBResource(database=str(output / "warehouse.duckdb")),
-    }
-    instance = dg.DagsterInstance.ephemeral()
-
-    def refresh() -> dg.ExecuteInProcessResult:
-        return dg.materialize(assets, resources=resources, instance=instance, run_config=_QUIET)
-
-    return refresh
-
-
-def _extract(
-    refresh: Callable[[], dg.ExecuteInProcessResult], output: Path, echo: Echo, title: str
-):
-    result = refresh()
-    echo(f"\n{title}: run {result.run_id[:8]} {'succeeded' if result.success else 'FAILED'}")
-    for event in result.get_asset_materialization_events():
-        metadata = event.materialization.metadata
-        facts = ", ".join(
-            f"{key.removeprefix('dagster/')} {metadata[key].value}"
-            for key in ("dagster/row_count", "entered", "left")
-            if key in metadata
+        _report(pipeline.run(pipeline.refresh), echo, "1. Extract the stop list into DuckDB")
+        listed = pipeline.query(
+            "SELECT phone_number, created_at FROM smsp.stop_list ORDER BY stop_id"
         )
-        echo(f"   materialized {event.asset_key.to_user_string():<32} {facts}")
-    checks = ", ".join(
-        f"{check.check_name} {'passed' if check.passed else 'FAILED'}"
-        for check in result.get_asset_check_evaluations()
+
+        crm = output / "inbox" / "export_crm.csv"
+        crm.write_bytes(CRM_EXPORT.format(listed=listed.phone_number[0]).encode("cp1252"))
+        echo(f"\n2. Push {crm} (Windows-1252, ';', French headers) to the stop list:")
+        _report(pipeline.mutate("stop_list_additions", refresh=True, csv_path=str(crm)), echo)
+        _print_rejections(crm, echo)
+
+        consents = output / "inbox" / "consents.csv"
+        consents.write_text(_consents(listed), encoding="utf-8")
+        echo(f"\n3. Deletions from {consents}, dry run first (the default):")
+        _report(pipeline.mutate("stop_list_deletions", refresh=False, csv_path=str(consents)), echo)
+        _print_audit(pipeline, "delete", echo)
+        echo("   ... then confirmed (confirm: true):")
+        _report(
+            pipeline.mutate(
+                "stop_list_deletions", refresh=True, csv_path=str(consents), confirm=True
+            ),
+            echo,
+        )
+
+        message_id = _schedule_by_mistake(emulator, api_key, echo)
+        cancel = output / "inbox" / "cancel.csv"
+        cancel.write_text(f"message_id\n{message_id}\n", encoding="utf-8")
+        echo(f"\n5. Roll it back: cancel message {message_id} from {cancel}, twice:")
+        _report(pipeline.mutate("message_cancellations", refresh=False, csv_path=str(cancel)), echo)
+        _report(pipeline.mutate("message_cancellations", refresh=False, csv_path=str(cancel)), echo)
+
+        _print_history_and_exports(pipeline, output, echo)
+        _print_audit_summary(pipeline, echo)
+        _print_request_counts(emulator, echo)
+    echo(f"\nDuckDB file, sample CSV files and exports kept in {output}/ (schema smsp).")
+
+
+def _consents(listed: pd.DataFrame) -> str:
+    """One deletion with fresh consent, one without evidence, one whose opt-out came later."""
+    first, second, third = listed.phone_number[1:4]
+    consent = (listed.created_at[1] + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%S%z")
+    before = (listed.created_at[3] - timedelta(days=30)).strftime("%Y-%m-%d")
+    return (
+        "phone,consent_at,consent_source\n"
+        f"{first},{consent},web form re-subscription #8812\n"
+        f"{second},,\n"
+        f"{third},{before},shop loyalty card\n"
     )
-    echo(f"   checks: {checks}")
-    with duckdb.connect(str(output / "warehouse.duckdb"), read_only=True) as conn:
-        latest = conn.execute(
-            "SELECT stop_id, phone_number, created_at AT TIME ZONE 'Europe/Paris' AS created_paris "
-            "FROM smsp.stop_list ORDER BY created_at DESC LIMIT 3"
-        ).fetchdf()
-    echo("   smsp.stop_list, the three most recent opt-outs:")
-    _table(latest, echo)
 
 
-def _client_story(client: SmspClient, emulator: EmulatorServer, echo: Echo) -> None:
-    echo("\n2. Normalise a messy CSV column to E.164 (default region FR):")
-    entries = client.list_stops()
-    accepted: list[NormalizedNumber] = []
-    for raw in (*MESSY_INPUT, entries[0].phone_number):
-        result = normalize_phone_number(raw)
-        if isinstance(result, NormalizedNumber):
-            accepted.append(result)
-            flag = f"; flagged: {result.warning}" if result.warning else ""
-            echo(f"   {raw!r:<24} -> {result.e164} ({result.region}{flag})")
-        else:
-            echo(f"   {raw!r:<24} -> rejected: {result.message}")
-
-    echo(f"\n3. Add the {len(accepted)} accepted numbers (concurrently, one call each):")
-    outcomes = list(client.bulk_add(number.e164 for number in accepted))
-    for outcome in sorted(outcomes, key=lambda o: o.target):
-        echo(f"   {outcome.target:<16} {outcome.status.value:<13} code {outcome.code}")
-    counts = Counter(o.status for o in outcomes)
-    echo(
-        f"   {counts[MutationStatus.APPLIED]} added, "
-        f"{counts[MutationStatus.ALREADY_DONE]} already on the list, "
-        f"{counts[MutationStatus.REJECTED]} refused by the provider (its code 9 is the authority)"
-    )
-
-    target = entries[1].phone_number
-    echo(f"\n4. Delete {target} (resolved to stop id {entries[1].id} from a fresh list):")
-    echo(f"   first call:  {client.delete_stop(entries[1].id).status.value}")
-    echo(f"   second call: {client.delete_stop(entries[1].id).status.value} (code 4: already gone)")
-
+def _schedule_by_mistake(emulator: EmulatorServer, api_key: str, echo: Echo) -> int:
     when = emulator.state.clock.now() + timedelta(hours=2)
     when = when.replace(minute=when.minute - when.minute % 5, second=0, microsecond=0)
-    echo(f"\n5. Schedule a campaign for {when:%Y-%m-%d %H:%M %Z} by mistake, then roll it back:")
-    sent = client.send_sms(CAMPAIGN_RECIPIENTS, "Soldes -50% ce week-end", scheduled_at=when)
-    echo(f"   sent: message_id {sent.message_id}, {sent.nb_sms} SMS, {sent.cost} {sent.currency}")
-    status = client.message_status(sent.message_id, CAMPAIGN_RECIPIENTS[0])
-    echo(f"   status before: {status.status}")
-    echo(f"   cancel:       {client.cancel_message(sent.message_id).status.value}")
-    again = client.cancel_message(sent.message_id)
-    echo(f"   cancel again: {again.status.value} (code {again.code}: already cancelled)")
-    status = client.message_status(sent.message_id, CAMPAIGN_RECIPIENTS[0])
-    echo(f"   status after:  {status.status}")
+    with SmspClient(api_key, base_url=emulator.base_url) as client:
+        sent = client.send_sms(CAMPAIGN_RECIPIENTS, "Soldes -50% ce week-end", scheduled_at=when)
+    echo(
+        f"\n4. A campaign is scheduled by mistake for {when:%Y-%m-%d %H:%M %Z} through /send: "
+        f"message_id {sent.message_id}, {sent.nb_sms} SMS, {sent.cost} {sent.currency}"
+    )
+    return sent.message_id
 
 
-def _print_history_and_exports(output: Path, echo: Echo) -> None:
-    with duckdb.connect(str(output / "warehouse.duckdb"), read_only=True) as conn:
-        changes = conn.execute(
-            "SELECT change, phone_number, stop_id, first_seen_at::TIMESTAMP(0) AS first_seen, "
-            "last_seen_at::TIMESTAMP(0) AS last_seen FROM smsp.stop_list_history "
-            "WHERE observed_at = (SELECT max(observed_at) FROM smsp.stop_list_history) "
-            "ORDER BY change, phone_number"
-        ).fetchdf()
-    echo("\n7. smsp.stop_list_history, the changes the second extraction saw (UTC):")
+def _report(result: dg.ExecuteInProcessResult, echo: Echo, title: str | None = None) -> None:
+    if title:
+        echo(f"\n{title}:")
+    echo(f"   run {result.run_id[:8]} {'succeeded' if result.success else 'FAILED'}")
+    for event in result.get_asset_materialization_events():
+        metadata = {k: v.value for k, v in event.materialization.metadata.items()}
+        shown = {
+            key.removeprefix("dagster/"): value
+            for key, value in metadata.items()
+            if (isinstance(value, bool | int) and value is not False) or key == "dry_run"
+        }
+        facts = ", ".join(f"{key} {value}" for key, value in shown.items())
+        echo(f"   {event.asset_key.to_user_string():<30} {facts}")
+    failed = [c.check_name for c in result.get_asset_check_evaluations() if not c.passed]
+    if failed:
+        echo(f"   checks that did not pass: {', '.join(failed)}")
+
+
+def _print_rejections(source: Path, echo: Echo) -> None:
+    report = source.with_name(source.stem + ".rejected.csv")
+    echo(f"   rejected rows, also in {report.name} and smsp.input_rejections:")
+    _table(pd.read_csv(report, dtype=str), echo)
+
+
+def _print_audit(pipeline: _Pipeline, operation: str, echo: Echo) -> None:
+    rows = pipeline.query(
+        "SELECT source_row AS row, target, outcome, detail FROM smsp.audit_latest "
+        f"WHERE operation = '{operation}' AND run_id = (SELECT max_by(run_id, recorded_at) "
+        f"FROM smsp.audit_log WHERE operation = '{operation}') ORDER BY source_row"
+    )
+    _table(rows, echo)
+
+
+def _print_history_and_exports(pipeline: _Pipeline, output: Path, echo: Echo) -> None:
+    changes = pipeline.query(
+        "SELECT change, phone_number, stop_id, observed_at::TIMESTAMP(0) AS observed_utc "
+        "FROM smsp.stop_list_history WHERE observed_at > (SELECT min(observed_at) "
+        "FROM smsp.stop_list_history) ORDER BY observed_at, change, phone_number"
+    )
+    echo("\n6. smsp.stop_list_history since the first extraction:")
     _table(changes, echo)
-    echo("\n8. Suppression exports for the CRM:")
+    echo("\n7. Suppression exports for the CRM:")
     for name in ("suppression_list.csv", "suppression_list_sha256.csv"):
-        path = output / "exports" / name
-        lines = path.read_text(encoding="utf-8").splitlines()
-        echo(f"   {path} ({len(lines) - 1} rows), first lines:")
+        lines = (output / "exports" / name).read_text(encoding="utf-8").splitlines()
+        echo(f"   exports/{name} ({len(lines) - 1} rows), first lines:")
         for line in lines[:3]:
             echo(f"     {line}")
+
+
+def _print_audit_summary(pipeline: _Pipeline, echo: Echo) -> None:
+    summary = pipeline.query(
+        "SELECT operation, dry_run, outcome, count(*) AS rows FROM smsp.audit_latest "
+        "GROUP BY ALL ORDER BY operation, dry_run, outcome"
+    )
+    echo("\n8. smsp.audit_log (final state of each row, by operation and outcome):")
+    _table(summary, echo)
 
 
 def _print_request_counts(emulator: EmulatorServer, echo: Echo) -> None:

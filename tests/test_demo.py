@@ -16,17 +16,24 @@ def test_demo_walks_through_every_step(tmp_path):
     run_demo(lines.append, demo_size=10, output=tmp_path / "demo")
 
     text = "\n".join(lines)
-    assert "1. Extract the stop list into DuckDB (Dagster run): run" in text
-    assert "materialized smsp/stop_list                   row_count 10, entered 10" in text
-    assert "'3.36123E+10'            -> rejected" in text
-    assert "+262692123456    applied" in text
-    assert "already_done (code 4: already gone)" in text
-    assert "cancel again: already_done (code 5: already cancelled)" in text
-    assert "materialized smsp/stop_list                   row_count 12, entered 3, left 1" in text
-    assert "stop-sms/add     code:200 x3, code:3 x1, code:9 x1" in text
-    assert "FAILED" not in text
+    assert "FAILED" not in text and "checks that did not pass" not in text
+    assert "smsp/stop_list                 row_count 10, entered 10, left 0" in text
+    assert "requested 7, invalid 2, duplicates 1, already_on_list 1, to_add 3, added 3" in text
+    assert "scientific_notation" in text and "not_a_number" in text
+    assert "planned 1, deleted 0, already_gone 0, rejected 0, failed 0, dry_run True" in text
+    assert "planned 1, deleted 1, already_gone 0, rejected 0, failed 0, dry_run False" in text
+    assert "no consent evidence" in text and "the opt-out stands" in text
+    assert "cancelled 1, already_cancelled 0" in text
+    assert "cancelled 0, already_cancelled 1" in text
+    assert "stop-sms/add     code:200 x3" in text
     with duckdb.connect(str(tmp_path / "demo" / "warehouse.duckdb"), read_only=True) as conn:
         assert conn.execute("SELECT count(*) FROM smsp.stop_list").fetchone() == (12,)
+        outcomes = dict(
+            conn.execute(
+                "SELECT outcome, count(*) FROM smsp.audit_latest WHERE NOT dry_run GROUP BY 1"
+            ).fetchall()
+        )
+    assert outcomes["applied"] == 5  # 3 adds, 1 deletion, 1 cancellation
 
 
 def test_demo_command_exits_zero_without_warnings(tmp_path):
@@ -40,6 +47,6 @@ def test_demo_command_exits_zero_without_warnings(tmp_path):
     )
 
     assert done.returncode == 0, done.stderr
-    assert "status after:  Cancelled" in done.stdout
+    assert "already_cancelled 1" in done.stdout
     assert "Warning" not in done.stderr
     assert (tmp_path / "demo_output" / "exports" / "suppression_list.csv").exists()
