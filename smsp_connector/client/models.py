@@ -22,13 +22,6 @@ def parse_provider_time(text: str) -> datetime:
     return datetime.strptime(text, PROVIDER_TIME_FORMAT).replace(tzinfo=PROVIDER_TZ)
 
 
-def format_provider_time(moment: datetime) -> str:
-    """Format a datetime the way the provider writes it (naive values are taken as Paris time)."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(PROVIDER_TZ)
-    return moment.strftime(PROVIDER_TIME_FORMAT)
-
-
 @dataclass(frozen=True, slots=True)
 class StopEntry:
     """One opt-out on the provider's stop list."""
