@@ -160,6 +160,7 @@ class AuditWriter:
         flush_interval: float = 2.0,
     ) -> None:
         self._connect = connect
+        self.run_id = run_id
         self._context = {"run_id": run_id, "job": job, "operation": operation, "dry_run": dry_run}
         self._batch_size = batch_size
         self._flush_interval = flush_interval

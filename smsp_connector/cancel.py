@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -10,6 +10,7 @@ import pandas as pd
 from smsp_connector.audit import AuditEntry, AuditWriter, Outcome, audit_entries
 from smsp_connector.client import SmspClient
 from smsp_connector.mutations import record_unusable_rows, send_plan
+from smsp_connector.progress import ProgressFactory
 
 MESSAGE_ID_ALIASES = ("message_id", "messageid", "id_message", "id du message", "id message", "id")
 
@@ -59,7 +60,7 @@ def check_message_ids(ids: pd.DataFrame) -> pd.DataFrame:
 
 
 def cancel_messages(
-    ids: pd.DataFrame, *, client: SmspClient, audit: AuditWriter, log: Callable[[str], None]
+    ids: pd.DataFrame, *, client: SmspClient, audit: AuditWriter, progress: ProgressFactory
 ) -> CancelSummary:
     """Cancel each distinct message id of ``ids`` (columns of :func:`check_message_ids`).
 
@@ -70,7 +71,9 @@ def cancel_messages(
     plan: dict[str, AuditEntry] = {
         entry.target: entry for entry in audit_entries(usable, Outcome.PENDING, target="raw_value")
     }
-    tally = send_plan(plan, client.bulk_cancel, audit=audit, what="messages cancelled", log=log)
+    tally = send_plan(
+        plan, client.bulk_cancel, audit=audit, what="messages cancelled", progress=progress
+    )
     audit.flush()
     counts, codes = tally.outcomes, tally.rejected_codes
     return CancelSummary(

@@ -10,6 +10,7 @@ from types import FrameType
 
 import click
 
+from .cli_commands import cancel, push, stops
 from .client.redaction import RedactingFilter, register_secret
 from .demo import run_demo
 from .emulator import EmulatorServer, FaultSettings
@@ -18,7 +19,22 @@ from .emulator.seed import SeedError
 
 @click.group()
 def main() -> None:
-    """smsp: keep the SMS Partner opt-out (STOP) list in sync with your warehouse."""
+    """smsp: keep the SMS Partner opt-out (STOP) list in sync with your warehouse.
+
+    Configuration comes from the environment: SMSP_API_KEY (required), SMSP_BASE_URL,
+    SMSP_DUCKDB_PATH (the audit log is shared with the Dagster jobs), SMSP_RATE_LIMIT.
+
+    \b
+    Examples:
+      smsp demo                                   # the whole story on a local emulator
+      smsp emulator --port 8787 --api-key dev     # a local SMS Partner for your tests
+      smsp stops list --format csv
+      smsp push inbox/add/export_crm.csv --dry-run
+      smsp stops delete --file consents.csv --confirm
+      smsp cancel 5000
+
+    Exit status: 0 done, 1 error (key, network, file), 2 usage, 3 some rows refused or failed.
+    """
 
 
 def _configure_logging(secret: str) -> None:
@@ -134,6 +150,11 @@ def demo(demo_size: int) -> None:
     Nothing leaves the machine and no API key is needed: the emulator gets a throwaway one.
     """
     run_demo(click.echo, demo_size=demo_size)
+
+
+main.add_command(stops)
+main.add_command(push)
+main.add_command(cancel)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ plan before any call; and every row's fate is recorded.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -19,6 +18,7 @@ from smsp_connector.audit import AuditEntry, AuditWriter, Outcome
 from smsp_connector.client import SmspClient, StopEntry
 from smsp_connector.client.models import PROVIDER_TZ
 from smsp_connector.mutations import SendTally, record_unusable_rows, send_plan
+from smsp_connector.progress import ProgressFactory
 
 CONSENT_COLUMNS = ("consent_at", "consent_source")
 _CONSENT_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y")
@@ -96,7 +96,7 @@ def delete_numbers(
     audit: AuditWriter,
     confirm: bool,
     max_deletions: int,
-    log: Callable[[str], None],
+    progress: ProgressFactory,
 ) -> DeleteSummary:
     """Delete the numbers of ``intake`` (with consent columns) that pass every guard.
 
@@ -132,7 +132,7 @@ def delete_numbers(
             lambda ids: client.bulk_delete(int(stop_id) for stop_id in ids),
             audit=audit,
             what="numbers deleted",
-            log=log,
+            progress=progress,
         )
     audit.flush()
     counts = tally.outcomes

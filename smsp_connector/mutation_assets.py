@@ -25,6 +25,7 @@ from smsp_connector.cancel import (
 from smsp_connector.delete import CONSENT_COLUMNS, DeletionCapExceeded, delete_numbers
 from smsp_connector.extract_assets import DUCKDB_POOL
 from smsp_connector.intake import IntakeError, read_phone_csv, read_text_column_csv
+from smsp_connector.progress import log_progress
 from smsp_connector.push import push_numbers
 from smsp_connector.rejections import rejected_rows, report_path, write_rejection_report
 from smsp_connector.resources import SmspResource
@@ -164,7 +165,11 @@ def build_mutation_assets(
         run.record_rejections(path, intake)
         with smsp.get_client() as client, run.audit as audit:
             summary = push_numbers(
-                intake, client=client, audit=audit, dry_run=config.dry_run, log=context.log.info
+                intake,
+                client=client,
+                audit=audit,
+                dry_run=config.dry_run,
+                progress=log_progress(context.log.info),
             )
         return dg.MaterializeResult(
             metadata=run.finish(summary.as_metadata(), path, config.move_to),
@@ -209,7 +214,7 @@ def build_mutation_assets(
                     audit=audit,
                     confirm=config.confirm,
                     max_deletions=config.max_deletions,
-                    log=context.log.info,
+                    progress=log_progress(context.log.info),
                 )
         except DeletionCapExceeded as error:
             raise dg.Failure(description=f"{path}: {error}", allow_retries=False) from None
@@ -248,7 +253,9 @@ def build_mutation_assets(
         run = _MutationRun(context, duckdb, "cancel", dry_run=False)
         run.record_rejections(path, ids)
         with smsp.get_client() as client, run.audit as audit:
-            summary = cancel_messages(ids, client=client, audit=audit, log=context.log.info)
+            summary = cancel_messages(
+                ids, client=client, audit=audit, progress=log_progress(context.log.info)
+            )
         return dg.MaterializeResult(
             metadata=run.finish(summary.as_metadata(), path, config.move_to)
         )

@@ -11,7 +11,7 @@ import pandas as pd
 
 from smsp_connector.audit import AuditEntry, AuditWriter, Outcome, audit_entries
 from smsp_connector.client import MutationResult
-from smsp_connector.progress import ProgressReporter
+from smsp_connector.progress import ProgressFactory
 
 
 def record_unusable_rows(
@@ -25,7 +25,7 @@ def record_unusable_rows(
     )
     duplicate = intake["duplicate_of_row"].notna() & ~invalid
     audit.record(
-        audit_entries(intake[invalid], Outcome.INVALID_INPUT, "rejection_reason", "raw_value")
+        audit_entries(intake[invalid], Outcome.INVALID_INPUT, "rejection_message", "raw_value")
     )
     duplicates = intake[duplicate]
     # From the subset itself: assigning a full-length Series to an empty frame would adopt the
@@ -50,7 +50,7 @@ def send_plan(
     *,
     audit: AuditWriter,
     what: str,
-    log: Callable[[str], None],
+    progress: ProgressFactory,
 ) -> SendTally:
     """Send every planned call and record each outcome as it arrives.
 
@@ -63,7 +63,7 @@ def send_plan(
         return tally
     audit.record(replace(entry, outcome=Outcome.PENDING) for entry in plan.values())
     audit.flush()
-    progress = ProgressReporter(len(plan), what, log)
+    bar = progress(len(plan), what)
     for result in send(list(plan)):
         planned = plan[result.target]
         outcome = AuditEntry.from_result(result, planned.source_file, planned.source_row)
@@ -73,6 +73,6 @@ def send_plan(
         tally.outcomes[outcome.outcome] += 1
         if outcome.outcome is Outcome.REJECTED:
             tally.rejected_codes[outcome.provider_code] += 1
-        progress.advance()
-    progress.finish()
+        bar.advance()
+    bar.finish()
     return tally

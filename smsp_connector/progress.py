@@ -4,6 +4,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Protocol
+
+
+class Progress(Protocol):
+    def advance(self, count: int = 1) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+ProgressFactory = Callable[[int, str], Progress]
+"""Makes the progress of ``total`` items of ``what``: log lines in Dagster, a bar in the CLI."""
+
+
+def log_progress(log: Callable[[str], None]) -> ProgressFactory:
+    return lambda total, what: ProgressReporter(total, what, log)
 
 
 class ProgressReporter:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -10,6 +9,7 @@ import pandas as pd
 from smsp_connector.audit import AuditWriter, Outcome, audit_entries
 from smsp_connector.client import SmspClient
 from smsp_connector.mutations import SendTally, record_unusable_rows, send_plan
+from smsp_connector.progress import ProgressFactory
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,7 @@ def push_numbers(
     client: SmspClient,
     audit: AuditWriter,
     dry_run: bool,
-    log: Callable[[str], None],
+    progress: ProgressFactory,
 ) -> PushSummary:
     """Add every valid number of ``intake`` (:func:`read_phone_csv`'s frame) that the provider's
     fresh list lacks, recording one audit row per input row.
@@ -57,7 +57,9 @@ def push_numbers(
         audit.record(audit_entries(missing, Outcome.DRY_RUN))
     else:
         plan = {entry.target: entry for entry in audit_entries(missing, Outcome.PENDING)}
-        tally = send_plan(plan, client.bulk_add, audit=audit, what="numbers pushed", log=log)
+        tally = send_plan(
+            plan, client.bulk_add, audit=audit, what="numbers pushed", progress=progress
+        )
     counts = tally.outcomes
     audit.flush()
     return PushSummary(

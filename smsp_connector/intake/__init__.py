@@ -8,6 +8,7 @@ names the file and the problem.
 
 from smsp_connector.intake.frames import (
     PHONE_COLUMN_ALIASES,
+    phone_intake_frame,
     read_phone_csv,
     read_text_column_csv,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "PhoneIntakeSchema",
     "TextIntakeSchema",
     "normalize_header",
+    "phone_intake_frame",
     "read_phone_csv",
     "read_text_column_csv",
 ]

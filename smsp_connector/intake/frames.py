@@ -6,7 +6,7 @@ that pushes, deletes or cancels works from a complete, accounted-for list.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -70,14 +70,44 @@ def read_phone_csv(
         table.find_column(name=name, aliases=(), what="column", override="extra_columns")
         for name in extras
     ]
-    raws = table.column(phone_index)
+    return phone_intake_frame(
+        str(path),
+        table.column(phone_index),
+        table.row_numbers,
+        extra={
+            name: [cell.strip() for cell in table.column(index)]
+            for name, index in zip(extras, extra_indexes, strict=True)
+        },
+        default_region=default_region,
+    )
+
+
+def phone_intake_frame(
+    source: str,
+    raws: Sequence[str],
+    row_numbers: Sequence[int],
+    *,
+    extra: Mapping[str, Sequence[str]] | None = None,
+    default_region: str = "FR",
+) -> pd.DataFrame:
+    """The :func:`read_phone_csv` frame for values from anywhere (a file, the command line):
+    ``source`` names where they came from, ``row_numbers`` where each was."""
+    extra = extra or {}
+    _check_arguments(tuple(extra), default_region)
     results = {raw: normalize_phone_number(raw, default_region) for raw in set(raws)}
     outcomes = [results[raw] for raw in raws]
-    frame = pd.DataFrame({**_base_columns(path, table, raws), **_outcome_columns(outcomes)})
+    frame = pd.DataFrame(
+        {
+            "source_file": _strings(source for _ in raws),
+            "row_number": pd.Series(list(row_numbers), dtype="int64"),
+            "raw_value": _strings(raws),
+            **_outcome_columns(outcomes),
+        }
+    )
     frame["duplicate_of_row"] = _duplicate_of_row(frame["e164"], frame["row_number"])
-    for name, index in zip(extras, extra_indexes, strict=True):
-        frame[name] = _strings(cell.strip() for cell in table.column(index))
-    return phone_intake_schema(extras).validate(frame)
+    for name, values in extra.items():
+        frame[name] = _strings(values)
+    return phone_intake_schema(tuple(extra)).validate(frame)
 
 
 def read_text_column_csv(

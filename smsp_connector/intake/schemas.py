@@ -15,7 +15,11 @@ __all__ = ["PhoneIntakeSchema", "TextIntakeSchema"]
 class _IntakeRows(pa.DataFrameModel):
     source_file: Series[str] = pa.Field(nullable=False, description="The path as given.")
     row_number: Series[int] = pa.Field(
-        nullable=False, ge=2, unique=True, description="Physical line in the file; header = 1."
+        nullable=False,
+        ge=1,
+        unique=True,
+        description="Physical line in the file (header = 1, so data rows start at 2), or the "
+        "position of a value given on the command line or in run config (from 1).",
     )
 
     class Config:
@@ -41,7 +45,7 @@ class PhoneIntakeSchema(_IntakeRows):
     )
     rejection_message: Series[str] = pa.Field(nullable=True)
     duplicate_of_row: Series[pd.Int64Dtype] = pa.Field(
-        nullable=True, ge=2, description="The first row with the same e164."
+        nullable=True, ge=1, description="The first row with the same e164."
     )
 
     class Config:
@@ -70,7 +74,7 @@ class TextIntakeSchema(_IntakeRows):
 
     raw_value: Series[str] = pa.Field(nullable=False, description="The cell, stripped.")
     duplicate_of_row: Series[pd.Int64Dtype] = pa.Field(
-        nullable=True, ge=2, description="The first row with the same non-empty value."
+        nullable=True, ge=1, description="The first row with the same non-empty value."
     )
 
     class Config:

@@ -1,0 +1,170 @@
+"""The smsp command line against the emulator, in subprocesses, as a data engineer uses it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from .conftest import API_KEY
+
+
+@pytest.fixture
+def cli(emulator, tmp_path):
+    environment = {
+        **os.environ,
+        "SMSP_API_KEY": API_KEY,
+        "SMSP_BASE_URL": emulator.base_url,
+        "SMSP_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
+        "SMSP_RATE_LIMIT": "500",
+    }
+
+    def run(*args: str, **overrides: str) -> subprocess.CompletedProcess:
+        done = subprocess.run(
+            [sys.executable, "-m", "smsp_connector.cli", *args],
+            env={**environment, **overrides},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert API_KEY not in done.stdout + done.stderr
+        return done
+
+    return run
+
+
+def _audit(tmp_path) -> list[tuple]:
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as conn:
+        return conn.execute(
+            "SELECT job, operation, source_row, target, outcome FROM smsp.audit_latest "
+            "ORDER BY recorded_at, source_row"
+        ).fetchall()
+
+
+def test_list_in_three_formats(cli, emulator):
+    emulator.state.seed_entries([("+33612345678", "2025-07-14 09:30:00")])
+
+    table, csv, as_json = (
+        cli("stops", "list"),
+        cli("stops", "list", "--format", "csv"),
+        cli("stops", "list", "--format", "json"),
+    )
+
+    assert table.returncode == csv.returncode == as_json.returncode == 0
+    assert "+33612345678" in table.stdout and "1 entries" in table.stderr
+    assert csv.stdout.splitlines()[1].endswith(",+33612345678,2025-07-14T09:30:00+02:00")
+    assert json.loads(as_json.stdout)[0]["phone_number"] == "+33612345678"
+
+
+def test_add_reports_a_summary_and_audits_each_argument(cli, emulator, tmp_path):
+    done = cli("stops", "add", "06 12 34 56 78", "+33698765432")
+
+    assert done.returncode == 0, done.stderr
+    assert "added" in done.stdout and "2" in done.stdout
+    assert emulator.state.has_number("+33612345678")
+    assert _audit(tmp_path) == [
+        ("smsp-cli", "add", 1, "+33612345678", "applied"),
+        ("smsp-cli", "add", 2, "+33698765432", "applied"),
+    ]
+
+
+def test_refused_rows_exit_3_and_say_why(cli, tmp_path):
+    done = cli("stops", "add", "0711223344", "abc")
+
+    assert done.returncode == 3
+    assert "rows that did not go through" in done.stderr
+    assert "Invalid phone number" in done.stderr
+    assert "does not contain a phone number" in done.stderr
+
+
+def test_push_a_file_and_run_it_again_without_calls(cli, emulator, tmp_path):
+    source = tmp_path / "export.csv"
+    source.write_text("Téléphone;Nom\n06 12 34 56 78;Léa\n+33698765432;Hugo\n", encoding="cp1252")
+
+    first = cli("push", str(source))
+    calls = emulator.stats()["endpoints"]["stop-sms/add"]
+    second = cli("push", str(source))
+
+    assert first.returncode == second.returncode == 0
+    assert emulator.stats()["endpoints"]["stop-sms/add"] == calls
+    assert "already on list │ 2" in second.stdout
+
+
+def test_delete_is_a_dry_run_unless_confirmed(cli, emulator):
+    emulator.state.seed_entries([("+33612345678", "2025-01-01 10:00:00")])
+    evidence = ["--consent-at", "2026-01-15T10:00", "--consent-source", "web form #8812"]
+
+    dry = cli("stops", "delete", "+33612345678", *evidence)
+    assert dry.returncode == 0 and "dry run" in dry.stdout
+    assert emulator.state.has_number("+33612345678")
+
+    confirmed = cli("stops", "delete", "+33612345678", *evidence, "--confirm")
+    assert confirmed.returncode == 0, confirmed.stderr
+    assert not emulator.state.has_number("+33612345678")
+
+
+def test_delete_without_evidence_is_refused(cli, emulator):
+    emulator.state.seed_entries([("+33612345678", "2025-01-01 10:00:00")])
+
+    done = cli("stops", "delete", "+33612345678", "--confirm")
+
+    assert done.returncode == 3
+    assert "no consent evidence" in done.stderr
+    assert emulator.state.has_number("+33612345678")
+
+
+def test_cancel_by_id(cli, emulator):
+    done = cli("cancel", "999999")
+
+    assert done.returncode == 3
+    assert "not found" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"SMSP_API_KEY": "wrong"}, "the provider refused the API key (code 10"),
+        ({"SMSP_API_KEY": ""}, "SMSP_API_KEY is not set"),
+        ({"SMSP_BASE_URL": "http://127.0.0.1:1/v1"}, "cannot reach http://127.0.0.1:1/v1"),
+        ({"SMSP_BASE_URL": "http://example.com/v1"}, "must use https://"),
+    ],
+)
+def test_configuration_problems_are_one_clear_line(cli, overrides, expected):
+    done = cli("stops", "list", **overrides)
+
+    assert done.returncode == 1
+    assert expected in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_bad_file_is_one_clear_line(cli, tmp_path):
+    (tmp_path / "garbage.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+
+    done = cli("push", str(tmp_path / "garbage.csv"))
+
+    assert done.returncode == 1
+    assert done.stderr.startswith("Error: ") and "garbage.csv" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_usage_errors_exit_2(cli):
+    done = cli("stops", "add")
+
+    assert done.returncode == 2
+    assert "give numbers or --file" in done.stderr
+
+
+def test_help_shows_examples(cli):
+    done = cli("--help")
+
+    assert done.returncode == 0
+    assert (
+        "Examples:" in done.stdout and "smsp push" in done.stdout and "Exit status" in done.stdout
+    )
