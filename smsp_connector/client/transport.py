@@ -143,7 +143,10 @@ def _rate_limiter(requests_per_second: float) -> Limiter:
     per_second = max(1, math.floor(requests_per_second))
     per_slice = max(1, math.ceil(per_second / 10))
     rates = [Rate(per_slice, 100), Rate(per_second, Duration.SECOND)]
-    return Limiter(InMemoryBucket(rates), buffer_ms=5)
+    # buffer_ms is how long a blocked caller sleeps past the computed wait: 5 ms capped 200/s at
+    # ~187/s (20 per ~105 ms); 1 ms reaches the configured rate (measured: 200.0/s, never
+    # more than 200 in any 1 s window).
+    return Limiter(InMemoryBucket(rates), buffer_ms=1)
 
 
 class HttpTransport:
