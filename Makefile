@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install clean dev
 
 # Re-install when the project's metadata changes; otherwise reuse the venv.
 $(STAMP): pyproject.toml
@@ -27,3 +27,8 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+# The emulator (port 8787, 1000 opt-outs, api key "dev") and `dagster dev` on 127.0.0.1:3000 with
+# DAGSTER_HOME=dagster_home; Ctrl-C stops both.
+dev: $(STAMP)
+	bash scripts/dev.sh
