@@ -64,9 +64,7 @@ class PhoneIntakeSchema(_IntakeRows):
     @pa.dataframe_check
     def duplicates_point_back(cls, df: pd.DataFrame) -> Series[bool]:
         """A duplicate is a kept number and names an earlier row."""
-        duplicate = df["duplicate_of_row"]
-        earlier = (duplicate < df["row_number"]).fillna(False) & df["e164"].notna()
-        return duplicate.isna() | earlier
+        return _points_back(df, has_key=df["e164"].notna())
 
 
 class TextIntakeSchema(_IntakeRows):
@@ -83,9 +81,7 @@ class TextIntakeSchema(_IntakeRows):
     @pa.dataframe_check
     def duplicates_point_back(cls, df: pd.DataFrame) -> Series[bool]:
         """A duplicate has a value and names an earlier row."""
-        duplicate = df["duplicate_of_row"]
-        earlier = (duplicate < df["row_number"]).fillna(False) & (df["raw_value"] != "")
-        return duplicate.isna() | earlier
+        return _points_back(df, has_key=df["raw_value"] != "")
 
 
 def phone_intake_schema(extra_columns: tuple[str, ...]) -> pa.DataFrameSchema:
@@ -93,3 +89,9 @@ def phone_intake_schema(extra_columns: tuple[str, ...]) -> pa.DataFrameSchema:
     return PhoneIntakeSchema.to_schema().add_columns(
         {name: pa.Column(str, nullable=False) for name in extra_columns}
     )
+
+
+def _points_back(df: pd.DataFrame, *, has_key: pd.Series) -> pd.Series:
+    """Rows that are not duplicates, or that have a key and name an earlier row."""
+    duplicate = df["duplicate_of_row"]
+    return duplicate.isna() | ((duplicate < df["row_number"]).fillna(False) & has_key)
