@@ -226,3 +226,9 @@ def test_from_env_reads_key_and_base_url(monkeypatch, emulator):
     with SmspClient.from_env() as smsp:
         assert smsp.base_url == emulator.base_url
         assert smsp.list_stops() == []
+
+
+@pytest.mark.parametrize("rate_limit", [0, -5])
+def test_a_rate_limit_that_is_not_positive_is_refused(rate_limit):
+    with pytest.raises(SmspConfigurationError, match="positive"):
+        SmspClient(API_KEY, base_url="http://127.0.0.1:1/v1", rate_limit=rate_limit)

@@ -168,6 +168,11 @@ class HttpTransport:
     ) -> None:
         if not api_key:
             raise SmspConfigurationError("an SMS Partner API key is required (SMSP_API_KEY)")
+        if rate_limit is not None and not rate_limit > 0:
+            # 0 would otherwise read as "no limit" and unleash every worker on the provider.
+            raise SmspConfigurationError(
+                f"rate limit must be a positive number of requests per second, not {rate_limit!r}"
+            )
         self.base_url = check_base_url(base_url)
         self._api_key = api_key
         self._timeout = timeout
@@ -175,7 +180,7 @@ class HttpTransport:
         self._backoff = wait_exponential_jitter(
             multiplier=retry.backoff_initial, max=retry.backoff_max, jitter=retry.backoff_initial
         )
-        self._limiter = _rate_limiter(rate_limit) if rate_limit else None
+        self._limiter = _rate_limiter(rate_limit) if rate_limit is not None else None
         self._session = requests.Session()
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, pool_block=True)
         self._session.mount("http://", adapter)
