@@ -175,7 +175,8 @@ def test_cancellation_keeps_every_outcome_apart_and_is_idempotent(rig, tmp_path)
         later = _schedule(client, emulator, timedelta(hours=3))
         soon = _schedule(client, emulator, timedelta(minutes=30))
         sent = client.send_sms(["+33645454545"], "Now").message_id
-    emulator.state.clock.advance(timedelta(minutes=28))  # `soon` is now less than 5 minutes away
+    # `soon` goes out 4 minutes from now: too late to cancel (the 5-minute rule).
+    emulator.state.clock.set(emulator.state.get_message(soon).scheduled_at - timedelta(minutes=4))
     path = tmp_path / "campaign.csv"
     path.write_text(
         f"message_id\n{later}\n{soon}\n{sent}\n999999\nabc\n{later}\n", encoding="utf-8"
