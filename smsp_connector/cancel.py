@@ -28,9 +28,6 @@ class CancelSummary:
     other_refusals: int
     failed: int
 
-    def as_metadata(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
-
 
 def ids_from_config(message_ids: Sequence[str | int]) -> pd.DataFrame:
     """Message ids given in run config, in the layout of a CSV intake (no file, row = position)."""

@@ -16,6 +16,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -159,7 +160,9 @@ def _print_problem_rows(database: Path, run_id: str) -> None:
         _err.print(table)
 
 
-def _summary(title: str, summary: dict[str, Any], problems: Sequence[str]) -> None:
+def _summary(title: str, result: Any, problems: Sequence[str]) -> None:
+    """Print the push, delete or cancel summary (a dataclass of counts); exit 3 on problems."""
+    summary = asdict(result)
     table = Table(title=title, show_header=False)
     for name, value in summary.items():
         table.add_row(name.replace("_", " "), str(value))
@@ -182,9 +185,7 @@ def _push(intake: Any, *, dry_run: bool) -> None:
         summary = push_numbers(
             intake, client=client, audit=audit, dry_run=dry_run, progress=progress
         )
-    _summary(
-        "push" + (" (dry run)" if dry_run else ""), summary.as_metadata(), ("rejected", "failed")
-    )
+    _summary("push" + (" (dry run)" if dry_run else ""), summary, ("rejected", "failed"))
 
 
 @click.group()
@@ -295,7 +296,7 @@ def delete(
             progress=progress,
         )
     title = "delete" + ("" if confirm else " (dry run: add --confirm to delete)")
-    _summary(title, summary.as_metadata(), ("refused", "rejected", "failed"))
+    _summary(title, summary, ("refused", "rejected", "failed"))
 
 
 @click.command()
@@ -337,4 +338,4 @@ def cancel(message_ids: tuple[str, ...], file: Path | None) -> None:
             check_message_ids(ids), client=client, audit=audit, progress=progress
         )
     problems = ("too_late", "already_sent", "not_found", "other_refusals", "failed", "invalid")
-    _summary("cancel", summary.as_metadata(), problems)
+    _summary("cancel", summary, problems)

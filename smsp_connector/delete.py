@@ -42,9 +42,6 @@ class DeleteSummary:
     failed: int
     dry_run: bool
 
-    def as_metadata(self) -> dict[str, int | bool]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
-
 
 def parse_consent_time(text: str) -> datetime:
     """ISO 8601 (``2026-01-15``, ``2026-01-15T10:30:00+01:00``) or French ``15/01/2026 10:30``.

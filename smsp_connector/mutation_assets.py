@@ -7,6 +7,7 @@ Resources: ``smsp`` and ``duckdb`` as for the extract assets.
 
 import shutil
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -108,9 +109,9 @@ class _MutationRun:
         with self.duckdb.get_connection() as conn:
             record_input_rejections(conn, rejected, run_id=self.run_id, job=self.job)
 
-    def finish(
-        self, summary: dict[str, int | bool], path: Path | None, move_to: str | None
-    ) -> dict[str, Any]:
+    def finish(self, result: Any, path: Path | None, move_to: str | None) -> dict[str, Any]:
+        """``result``: the push, delete or cancel summary (a dataclass of counts)."""
+        summary = asdict(result)
         self.context.log.info(f"summary: {summary}")
         self.context.instance.add_run_tags(
             self.run_id, {f"smsp/{name}": str(value) for name, value in summary.items()}
@@ -172,7 +173,7 @@ def build_mutation_assets(
                 progress=log_progress(context.log.info),
             )
         return dg.MaterializeResult(
-            metadata=run.finish(summary.as_metadata(), path, config.move_to),
+            metadata=run.finish(summary, path, config.move_to),
             check_results=[
                 dg.AssetCheckResult(
                     check_name="every_number_pushed",
@@ -218,9 +219,7 @@ def build_mutation_assets(
                 )
         except DeletionCapExceeded as error:
             raise dg.Failure(description=f"{path}: {error}", allow_retries=False) from None
-        return dg.MaterializeResult(
-            metadata=run.finish(summary.as_metadata(), path, config.move_to)
-        )
+        return dg.MaterializeResult(metadata=run.finish(summary, path, config.move_to))
 
     @dg.asset(
         key=[prefix, "message_cancellations"],
@@ -256,9 +255,7 @@ def build_mutation_assets(
             summary = cancel_messages(
                 ids, client=client, audit=audit, progress=log_progress(context.log.info)
             )
-        return dg.MaterializeResult(
-            metadata=run.finish(summary.as_metadata(), path, config.move_to)
-        )
+        return dg.MaterializeResult(metadata=run.finish(summary, path, config.move_to))
 
     return [*sources.values(), stop_list_additions, stop_list_deletions, message_cancellations]
 

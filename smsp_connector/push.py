@@ -28,9 +28,6 @@ class PushSummary:
     failed: int
     dry_run: bool
 
-    def as_metadata(self) -> dict[str, int | bool]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
-
 
 def push_numbers(
     intake: pd.DataFrame,
