@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint install clean dev
+.PHONY: demo test test-fast lint install clean dev screenshots
 
 # Re-install when the project's metadata changes; otherwise reuse the venv.
 $(STAMP): pyproject.toml
@@ -18,8 +18,17 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/smsp demo
 
+# The whole suite on two pytest-xdist workers (each its own emulator); `test-fast` leaves out
+# the tests marked slow (subprocesses, kill, UI, wheel).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -m "not slow"
+
+# Refresh the README's screenshots of the Dagster UI (tests/test_ui.py, headless Chromium).
+screenshots: $(STAMP)
+	SMSP_SCREENSHOTS=1 $(BIN)/python -m pytest tests/test_ui.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

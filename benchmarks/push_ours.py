@@ -19,8 +19,8 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from push_common import emit, peak_rss_mib
 
-from smsp_connector.mutation_assets import build_mutation_assets
-from smsp_connector.resources import SmspResource
+from smsp_connector.dagster.mutation_assets import build_mutation_assets
+from smsp_connector.dagster.resource import SmspResource
 
 ADDITIONS = dg.AssetKey(["smsp", "stop_list_additions"])
 

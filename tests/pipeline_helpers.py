@@ -9,11 +9,10 @@ from typing import Any
 
 import dagster as dg
 import duckdb
-from dagster_duckdb import DuckDBResource
 
+from smsp_connector.dagster import SmspDefinitions, build_definitions
 from smsp_connector.emulator import EmulatorServer
-from smsp_connector.extract_assets import build_extract_assets
-from smsp_connector.resources import SmspResource
+from smsp_connector.settings import Settings
 
 from .conftest import API_KEY
 
@@ -25,31 +24,54 @@ class PipelineRig:
     export_dir: Path
     instance: dg.DagsterInstance
 
+    def settings(self, **options: Any) -> Settings:
+        return Settings(
+            api_key=API_KEY,
+            base_url=self.emulator.base_url,
+            rate_limit=None,
+            database=str(self.duckdb_path),
+            export_dir=str(self.export_dir),
+            inbox_dir=str(self.duckdb_path.parent / "inbox"),
+            **options,
+        )
+
+    @property
+    def defs(self) -> SmspDefinitions:
+        """The definitions of :func:`build_definitions`, on the test emulator and files."""
+        return build_definitions(self.settings())
+
     def materialize(self, run_config: dict[str, Any] | None = None) -> dg.ExecuteInProcessResult:
         """The extract assets alone (the daily refresh)."""
-        return self.run(build_extract_assets(export_dir=self.export_dir), run_config)
+        return self.run(self.defs.extract.assets, run_config)
 
     def run(
         self,
         assets: Sequence[dg.AssetsDefinition | dg.AssetSpec],
         run_config: dict[str, Any] | None = None,
-        **resource_options: Any,
+        **settings: Any,
     ) -> dg.ExecuteInProcessResult:
+        """Materialize ``assets`` with the resources of :meth:`settings` (``settings`` give
+        e.g. ``max_workers``)."""
         return dg.materialize(
             assets,
-            resources={
-                "smsp": SmspResource(
-                    api_key=API_KEY,
-                    base_url=self.emulator.base_url,
-                    rate_limit=None,
-                    **resource_options,
-                ),
-                "duckdb": DuckDBResource(database=str(self.duckdb_path)),
-            },
+            resources=build_definitions(self.settings(**settings)).resources,
             run_config=run_config,
             instance=self.instance,
             raise_on_error=False,
         )
+
+    def pushes(self) -> list[dg.AssetsDefinition | dg.AssetSpec]:
+        """The inbox sources (external assets, never executed) and the push asset."""
+        mutations = self.defs.mutations
+        return [*mutations.inbox.values(), mutations.additions]
+
+    def only(self, operation: str) -> list[dg.AssetsDefinition | dg.AssetSpec]:
+        """The inbox sources and the outcome asset of ``add``, ``delete`` or ``cancel``."""
+        mutations = self.defs.mutations
+        asset = {"add": mutations.additions, "delete": mutations.deletions}.get(
+            operation, mutations.cancellations
+        )
+        return [*mutations.inbox.values(), asset]
 
     def query(self, sql: str) -> list[tuple]:
         with duckdb.connect(str(self.duckdb_path), read_only=True) as conn:

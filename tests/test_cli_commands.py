@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -11,6 +12,8 @@ import duckdb
 import pytest
 
 from .conftest import API_KEY
+
+pytestmark = pytest.mark.slow  # smsp subprocesses
 
 
 @pytest.fixture
@@ -168,3 +171,65 @@ def test_help_shows_examples(cli):
     assert (
         "Examples:" in done.stdout and "smsp push" in done.stdout and "Exit status" in done.stdout
     )
+
+
+def test_a_push_records_rejections_and_writes_both_reports_like_the_jobs(cli, emulator, tmp_path):
+    # Rows 2-3 unusable, rows 4-28 refused by the provider (code 9: 07 numbers), row 29 fine.
+    refused = [f"07112233{n:02d}" for n in range(25)]
+    source = tmp_path / "export.csv"
+    source.write_text(
+        'Mobile perso;Nom\nabc;x\n=HYPERLINK("http://x");y\n'
+        + "".join(f"{number};r\n" for number in refused)
+        + "0612345678;ok\n",
+        encoding="utf-8",
+    )
+
+    done = cli("push", str(source), "--phone-column", "Mobile perso")
+
+    assert done.returncode == 3, done.stderr
+    assert "added" in done.stdout and "rejected" in done.stdout
+    shown = [line for line in done.stderr.splitlines() if "│ rejected" in line]
+    assert len(shown) == 20 - 2, "at most 20 rows shown (2 invalid, then 18 refusals)"
+    assert "... and 7 more" in done.stderr
+    rejected_report = tmp_path / "export.rejected.csv"
+    refused_report = tmp_path / "export.refused.csv"
+    assert f"rejected input rows: {rejected_report}" in done.stderr
+    assert str(refused_report) in done.stderr
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as conn:
+        recorded = conn.execute(
+            "SELECT job, row_number, reason FROM smsp.input_rejections ORDER BY row_number"
+        ).fetchall()
+    assert recorded == [("smsp-cli", 2, "not_a_number"), ("smsp-cli", 3, "not_a_number")]
+    with open(rejected_report, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["raw_value"] for row in rows] == ["abc", '\'=HYPERLINK("http://x")']
+    with open(refused_report, newline="", encoding="utf-8") as handle:
+        refusals = list(csv.DictReader(handle))
+    assert len(refusals) == 25
+    assert {(row["outcome"], row["provider_code"]) for row in refusals} == {("rejected", "9")}
+    assert emulator.state.has_number("+33612345678")
+
+
+def test_stops_add_file_takes_the_phone_column_and_region(cli, emulator, tmp_path):
+    source = tmp_path / "reunion.csv"
+    source.write_text("Tel. domicile;Portable\n0262123456;0692123456\n", encoding="utf-8")
+
+    done = cli(
+        "stops", "add", "--file", str(source), "--phone-column", "Portable",
+        "--default-region", "RE",
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    assert emulator.state.has_number("+262692123456")
+    assert not (tmp_path / "reunion.rejected.csv").exists()
+
+
+def test_version():
+    done = subprocess.run(
+        [sys.executable, "-m", "smsp_connector.cli", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert done.stdout.startswith("smsp, version ")

@@ -214,20 +214,6 @@ def test_https_and_loopback_are_accepted(base_url):
         assert smsp.base_url == base_url
 
 
-def test_from_env_needs_a_key(monkeypatch):
-    monkeypatch.delenv("SMSP_API_KEY", raising=False)
-    with pytest.raises(SmspConfigurationError, match="SMSP_API_KEY"):
-        SmspClient.from_env()
-
-
-def test_from_env_reads_key_and_base_url(monkeypatch, emulator):
-    monkeypatch.setenv("SMSP_API_KEY", API_KEY)
-    monkeypatch.setenv("SMSP_BASE_URL", emulator.base_url)
-    with SmspClient.from_env() as smsp:
-        assert smsp.base_url == emulator.base_url
-        assert smsp.list_stops() == []
-
-
 @pytest.mark.parametrize("rate_limit", [0, -5])
 def test_a_rate_limit_that_is_not_positive_is_refused(rate_limit):
     with pytest.raises(SmspConfigurationError, match="positive"):

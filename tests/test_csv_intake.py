@@ -5,7 +5,6 @@ from __future__ import annotations
 import codecs
 import pickle
 import random
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -533,17 +532,19 @@ def test_mangled_corpus_never_raises_anything_but_intake_error(tmp_path: Path, s
 # --- size -------------------------------------------------------------------------------------
 
 
-def test_a_100k_row_file_reads_in_seconds(tmp_path: Path) -> None:
-    """Reading is linear; phone normalisation runs once per distinct value."""
+def test_a_100k_row_file_is_read_whole(tmp_path: Path) -> None:
+    """Every row of a large file is accounted for, each repeat pointing back to its first row.
+
+    How fast it reads is measured by the push benchmark (benchmarks/push_ours.py), not here.
+    """
     path = tmp_path / "big.csv"
     rows = "".join(f'Nom {i};06 12 34 {i % 1000:04d};"a; b"\n' for i in range(100_000))
     path.write_text("nom;téléphone;note\n" + rows, encoding="cp1252")
-    started = time.perf_counter()
     df = read_phone_csv(path, extra_columns=["note"])
-    elapsed = time.perf_counter() - started
     assert len(df) == 100_000
     assert df["row_number"].iloc[-1] == 100_001
     assert df["e164"].nunique() == 1000
     assert df["duplicate_of_row"].notna().sum() == 99_000
     assert df.loc[1000, "duplicate_of_row"] == 2
-    assert elapsed < 10
+    assert (df["e164"].iloc[-1], df["duplicate_of_row"].iloc[-1]) == ("+33612340999", 1001)
+    assert df["note"].eq("a; b").all(), "the quoted delimiter stays in the note of every row"

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pytest
 
 from .cli_helpers import DAGSTER, ROOT, dagster_cli
 from .conftest import API_KEY
+
+pytestmark = pytest.mark.slow  # Dagster CLI subprocesses
 
 
 def test_workspace_validates_and_lists_the_refresh_job(env):
@@ -62,8 +65,7 @@ def test_two_runs_launched_at_once_both_succeed(env, emulator):
 
 
 def test_every_duckdb_writer_is_in_a_pool_the_shipped_instance_limits_to_one(env):
-    from assets import defs
-    from smsp_connector.extract_assets import DUCKDB_POOL
+    from assets.definitions import defs, smsp
 
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         pools = instance.get_concurrency_config().pool_config
@@ -71,4 +73,4 @@ def test_every_duckdb_writer_is_in_a_pool_the_shipped_instance_limits_to_one(env
     assert pools.default_pool_limit == 1
     executable = [asset for asset in defs.assets if isinstance(asset, dg.AssetsDefinition)]
     assert len(executable) == 7
-    assert {asset.op.pool for asset in executable} == {DUCKDB_POOL}
+    assert {asset.op.pool for asset in executable} == {smsp.settings.pool}

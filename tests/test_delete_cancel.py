@@ -10,7 +10,6 @@ import dagster as dg
 import pytest
 
 from smsp_connector.client import SmspClient
-from smsp_connector.mutation_assets import build_mutation_assets
 
 from .conftest import API_KEY
 from .pipeline_helpers import PipelineRig, materialization_metadata
@@ -20,15 +19,6 @@ from .pipeline_helpers import PipelineRig, materialization_metadata
 def rig(emulator, tmp_path):
     with dg.instance_for_test() as instance:
         yield PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
-
-
-def _only(name: str) -> list:
-    """The inbox sources (external assets, never executed) and the one mutation asset."""
-    return [
-        asset
-        for asset in build_mutation_assets()
-        if isinstance(asset, dg.AssetSpec) or asset.key == dg.AssetKey(["smsp", name])
-    ]
 
 
 def _op_config(op: str, **config) -> dict:
@@ -79,7 +69,7 @@ def test_deletion_is_a_dry_run_by_default_with_every_guard_recorded(rig, tmp_pat
     _seed_opt_outs(rig)
 
     result = rig.run(
-        _only("stop_list_deletions"),
+        rig.only("delete"),
         _op_config("stop_list_deletions", csv_path=str(_deletions_file(tmp_path))),
     )
 
@@ -114,7 +104,7 @@ def test_a_confirmed_deletion_removes_only_the_numbers_with_fresh_consent(rig, t
     path = _deletions_file(tmp_path)
 
     result = rig.run(
-        _only("stop_list_deletions"),
+        rig.only("delete"),
         _op_config("stop_list_deletions", csv_path=str(path), confirm=True),
     )
 
@@ -136,7 +126,7 @@ def test_a_plan_over_the_cap_fails_before_any_call(rig, tmp_path):
     path = _deletions_file(tmp_path)
 
     result = rig.run(
-        _only("stop_list_deletions"),
+        rig.only("delete"),
         _op_config("stop_list_deletions", csv_path=str(path), confirm=True, max_deletions=1),
     )
 
@@ -154,9 +144,7 @@ def test_a_deletion_file_without_consent_columns_is_refused_whole(rig, tmp_path)
     path = tmp_path / "no_consent.csv"
     path.write_text("phone\n+33611111111\n", encoding="utf-8")
 
-    result = rig.run(
-        _only("stop_list_deletions"), _op_config("stop_list_deletions", csv_path=str(path))
-    )
+    result = rig.run(rig.only("delete"), _op_config("stop_list_deletions", csv_path=str(path)))
 
     assert not result.success
     message = result.get_step_failure_events()[0].step_failure_data.error.message
@@ -182,12 +170,8 @@ def test_cancellation_keeps_every_outcome_apart_and_is_idempotent(rig, tmp_path)
         f"message_id\n{later}\n{soon}\n{sent}\n999999\nabc\n{later}\n", encoding="utf-8"
     )
 
-    first = rig.run(
-        _only("message_cancellations"), _op_config("message_cancellations", csv_path=str(path))
-    )
-    again = rig.run(
-        _only("message_cancellations"), _op_config("message_cancellations", csv_path=str(path))
-    )
+    first = rig.run(rig.only("cancel"), _op_config("message_cancellations", csv_path=str(path)))
+    again = rig.run(rig.only("cancel"), _op_config("message_cancellations", csv_path=str(path)))
 
     assert first.success and again.success
     assert {row: outcome for row, (outcome, _) in _outcomes(rig, first.run_id).items()} == {
@@ -238,7 +222,7 @@ def test_message_ids_can_come_from_run_config(rig):
         later = _schedule(client, rig.emulator, timedelta(hours=3))
 
     result = rig.run(
-        _only("message_cancellations"),
+        rig.only("cancel"),
         _op_config("message_cancellations", message_ids=[str(later)]),
     )
 
@@ -248,7 +232,7 @@ def test_message_ids_can_come_from_run_config(rig):
 
 
 def test_cancellation_needs_a_file_or_ids(rig):
-    result = rig.run(_only("message_cancellations"), _op_config("message_cancellations"))
+    result = rig.run(rig.only("cancel"), _op_config("message_cancellations"))
 
     assert not result.success
     message = result.get_step_failure_events()[0].step_failure_data.error.message

@@ -6,8 +6,11 @@ import subprocess
 import sys
 
 import duckdb
+import pytest
 
-from smsp_connector.demo import run_demo
+from smsp_connector.dagster.demo import run_demo
+
+pytestmark = pytest.mark.slow  # the demo, in process and as a subprocess
 
 
 def test_demo_walks_through_every_step(tmp_path):

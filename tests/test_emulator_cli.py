@@ -21,6 +21,8 @@ from click.testing import CliRunner
 
 from smsp_connector.cli import main
 
+pytestmark = pytest.mark.slow  # emulator subprocesses
+
 SECRET = "cli-secret-key-4b1d"
 URL_LINE = re.compile(r"^SMS Partner emulator listening on (http://\S+/v1) \(api key: set\)$")
 

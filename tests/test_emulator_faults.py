@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -145,12 +146,21 @@ def test_partial_reset_rate_mixes_answers_and_drops(server: EmulatorServer) -> N
 
 def test_latency_is_concurrent(server: EmulatorServer) -> None:
     server.faults = FaultSettings(latency_ms=200)
-    started = time.perf_counter()
+    together = threading.Barrier(20, timeout=30)
+
+    def call(_: int) -> int:
+        together.wait()  # all 20 requests leave at once
+        return get(server, "me").status_code
+
     with ThreadPoolExecutor(max_workers=20) as pool:
-        statuses = list(pool.map(lambda _: get(server, "me").status_code, range(20)))
-    elapsed = time.perf_counter() - started
+        statuses = list(pool.map(call, range(20)))
     assert statuses == [200] * 20
-    assert 0.2 <= elapsed < 1.5  # serially it would be 4 s
+    stats = server.stats(detail=True)
+    assert stats["endpoints"]["me"] == {"code:200": 20}
+    # Without latency a /me request is answered in one go, and a blocking sleep would hold the
+    # event loop: either way the server would never have more than one /me in flight (maybe two,
+    # as one is being sent). Sleeping without blocking, the 200 ms overlap.
+    assert stats["peak_in_flight"]["me"] >= 10
 
 
 def test_error_status_can_change_at_runtime(server: EmulatorServer) -> None:

@@ -4,26 +4,27 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import resource
+import signal
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import duckdb
 import pandas as pd
 import pytest
 
-from smsp_connector.exports import export_suppression_list
-from smsp_connector.stop_list import COLUMNS
-from smsp_connector.warehouse import replace_stop_list
+from smsp_connector.operations.extract import COLUMNS
+from smsp_connector.warehouse import Warehouse, export_suppression_list, replace_stop_list
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 @pytest.fixture
-def conn(tmp_path):
-    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
-        yield connection
+def warehouse(tmp_path):
+    return Warehouse.at(tmp_path / "warehouse.duckdb")
 
 
-def _store(conn, numbers: list[str]) -> None:
+def _store(warehouse, numbers: list[str]) -> None:
     # Written straight to the table, as if someone exported after a failed schema check.
     frame = pd.DataFrame(
         {
@@ -34,7 +35,7 @@ def _store(conn, numbers: list[str]) -> None:
         },
         columns=COLUMNS,
     )
-    replace_stop_list(conn, frame, run_id="test", extracted_at=WHEN, valid=False)
+    replace_stop_list(warehouse, frame, run_id="test", extracted_at=WHEN, valid=False)
 
 
 def _cells(path) -> list[str]:
@@ -42,11 +43,11 @@ def _cells(path) -> list[str]:
         return [row[0] for row in list(csv.reader(handle))[1:]]
 
 
-def test_cells_a_spreadsheet_would_execute_are_neutralised(conn, tmp_path):
+def test_cells_a_spreadsheet_would_execute_are_neutralised(warehouse, tmp_path):
     dangerous = ['=HYPERLINK("http://x")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\t=1"]
-    _store(conn, ["+33612345678", *dangerous])
+    _store(warehouse, ["+33612345678", *dangerous])
 
-    result = export_suppression_list(conn, tmp_path / "exports", hashed=False)
+    result = export_suppression_list(warehouse, tmp_path / "exports", hashed=False)
 
     cells = _cells(result.csv_path)
     assert cells[0] == "+33612345678", "a well-formed E.164 number is left alone"
@@ -55,10 +56,10 @@ def test_cells_a_spreadsheet_would_execute_are_neutralised(conn, tmp_path):
     assert [row[0] for row in parquet][1:] == dangerous, "Parquet keeps the data as it is"
 
 
-def test_hashed_export_holds_sha256_of_the_e164_text(conn, tmp_path):
-    _store(conn, ["+33612345678", "+262692123456"])
+def test_hashed_export_holds_sha256_of_the_e164_text(warehouse, tmp_path):
+    _store(warehouse, ["+33612345678", "+262692123456"])
 
-    result = export_suppression_list(conn, tmp_path / "exports", hashed=True)
+    result = export_suppression_list(warehouse, tmp_path / "exports", hashed=True)
 
     assert _cells(result.csv_path) == [
         hashlib.sha256(b"+33612345678").hexdigest(),
@@ -68,16 +69,46 @@ def test_hashed_export_holds_sha256_of_the_e164_text(conn, tmp_path):
     assert "+33612345678" not in result.csv_path.read_text()
 
 
-def test_a_failed_export_leaves_the_previous_file_whole(conn, tmp_path, monkeypatch):
-    _store(conn, ["+33612345678"])
-    first = export_suppression_list(conn, tmp_path / "exports", hashed=False)
+def test_a_failed_export_leaves_the_previous_file_whole(warehouse, tmp_path, monkeypatch):
+    _store(warehouse, ["+33612345678"])
+    first = export_suppression_list(warehouse, tmp_path / "exports", hashed=False)
     before = first.csv_path.read_bytes()
-    conn.execute('DROP TABLE "warehouse".smsp.stop_list')
+    with warehouse.connect() as (conn, tables):
+        conn.execute(f"DROP TABLE {tables.stop_list}")
 
     with pytest.raises(duckdb.CatalogException):
-        export_suppression_list(conn, tmp_path / "exports", hashed=False)
+        export_suppression_list(warehouse, tmp_path / "exports", hashed=False)
 
     assert first.csv_path.read_bytes() == before
+    assert sorted(p.name for p in first.csv_path.parent.iterdir()) == [
+        "suppression_list.csv",
+        "suppression_list.parquet",
+    ], "no partial file is left behind"
+
+
+@contextmanager
+def _file_size_limit(limit: int):
+    """Writes past ``limit`` bytes fail (EFBIG) while inside: a disk that fills up mid-export."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+
+
+def test_an_export_that_fails_mid_write_leaves_the_previous_file_whole(warehouse, tmp_path):
+    _store(warehouse, ["+33612345678"])
+    first = export_suppression_list(warehouse, tmp_path / "exports", hashed=False)
+    before = first.csv_path.read_bytes()
+    _store(warehouse, [f"+336{n:08d}" for n in range(50_000)])  # about 2 MB of CSV
+
+    with _file_size_limit(256 * 1024), pytest.raises(duckdb.IOException):
+        export_suppression_list(warehouse, tmp_path / "exports", hashed=False)
+
+    assert first.csv_path.read_bytes() == before, "a CRM job still reads the whole old list"
     assert sorted(p.name for p in first.csv_path.parent.iterdir()) == [
         "suppression_list.csv",
         "suppression_list.parquet",

@@ -10,7 +10,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from smsp_connector.resources import SmspResource
+from smsp_connector.dagster.resource import SmspResource
 
 from .conftest import API_KEY
 from .pipeline_helpers import (

@@ -5,8 +5,7 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from smsp_connector.inbox_sensor import build_inbox_sensor
-from smsp_connector.mutation_assets import build_mutation_assets
+from smsp_connector.dagster import SmspKeys, build_inbox_sensor
 
 from .pipeline_helpers import PipelineRig
 
@@ -28,7 +27,7 @@ def inbox(tmp_path):
 
 
 def _requests(inbox) -> list[dg.RunRequest]:
-    sensor = build_inbox_sensor(inbox=inbox, jobs=JOBS)
+    sensor = build_inbox_sensor(inbox=inbox, jobs=JOBS, keys=SmspKeys("smsp"))
     with dg.instance_for_test() as instance:
         return sensor(dg.build_sensor_context(instance=instance)).run_requests
 
@@ -68,15 +67,10 @@ def test_changed_content_gets_a_new_run_key(inbox):
 def test_a_requested_run_pushes_the_file_and_moves_it_to_done(inbox, emulator, tmp_path):
     (inbox / "add" / "march.csv").write_text("phone\n06 12 34 56 78\n")
     [request] = _requests(inbox)
-    assets = [
-        a
-        for a in build_mutation_assets()
-        if isinstance(a, dg.AssetSpec) or a.key == dg.AssetKey(["smsp", "stop_list_additions"])
-    ]
 
     with dg.instance_for_test() as instance:
         rig = PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
-        result = rig.run(assets, request.run_config)
+        result = rig.run(rig.pushes(), request.run_config)
 
     assert result.success
     assert emulator.state.has_number("+33612345678")

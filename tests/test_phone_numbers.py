@@ -1,11 +1,11 @@
-"""Tests for smsp_connector.phone_numbers: raw CSV text to E.164 or a rejection."""
+"""Tests for smsp_connector.intake.phone_numbers: raw CSV text to E.164 or a rejection."""
 
 import dataclasses
 import random
 
 import pytest
 
-from smsp_connector.phone_numbers import (
+from smsp_connector.intake.phone_numbers import (
     NormalizedNumber,
     RejectedNumber,
     RejectionReason,

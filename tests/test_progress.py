@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from smsp_connector import progress
-from smsp_connector.progress import ProgressReporter
+from smsp_connector.operations import progress
+from smsp_connector.operations.progress import ProgressReporter
 
 
 def test_progress_reports_count_rate_and_time_left(monkeypatch):

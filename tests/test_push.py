@@ -9,8 +9,6 @@ import dagster as dg
 import pytest
 
 from smsp_connector.emulator import FaultSettings
-from smsp_connector.extract_assets import build_extract_assets
-from smsp_connector.mutation_assets import build_mutation_assets
 
 from .pipeline_helpers import PipelineRig, check_results, materialization_metadata
 
@@ -31,14 +29,9 @@ def rig(emulator, tmp_path):
         yield PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
 
 
-def _push_only():
-    return build_mutation_assets()[:4]  # the three inbox sources and the push
-
-
 def _assets(rig: PipelineRig):
     """The push and, downstream of it as in the push job, the stop list and its exports."""
-    additions = dg.AssetKey(["smsp", "stop_list_additions"])
-    return [*_push_only(), *build_extract_assets(export_dir=rig.export_dir, upstream=[additions])]
+    return [*rig.pushes(), *rig.defs.extract.assets]
 
 
 def _config(path: Path, **options) -> dict:
@@ -116,7 +109,7 @@ def test_a_second_run_of_the_same_file_makes_no_add_call(rig, tmp_path):
 def test_dry_run_records_the_plan_and_sends_nothing(rig, tmp_path):
     source = _write(tmp_path, MESSY)
 
-    result = rig.run(_push_only(), _config(source, dry_run=True))
+    result = rig.run(rig.pushes(), _config(source, dry_run=True))
 
     assert result.success
     assert "stop-sms/add" not in rig.emulator.stats()["endpoints"]
@@ -135,7 +128,7 @@ def test_an_unusable_file_fails_the_run_naming_the_file_before_any_call(
     source = tmp_path / "bad.csv"
     source.write_bytes(content)
 
-    result = rig.run(_push_only(), _config(source))
+    result = rig.run(rig.pushes(), _config(source))
 
     assert not result.success
     failure = result.get_step_failure_events()[0].step_failure_data.error
@@ -148,7 +141,7 @@ def test_processed_files_move_to_the_done_folder(rig, tmp_path):
     source = _write(tmp_path, MESSY)
     done = tmp_path / "done"
 
-    result = rig.run(_push_only(), _config(source, move_to=str(done)))
+    result = rig.run(rig.pushes(), _config(source, move_to=str(done)))
 
     assert result.success
     assert not source.exists()
@@ -165,7 +158,7 @@ def test_a_faulty_provider_still_ends_with_every_number_on_the_list(rig, tmp_pat
     source = _write(tmp_path, "phone\n" + "\n".join(numbers) + "\n")
     rig.emulator.faults = FaultSettings(fail_rate=0.1, reset_rate=0.05, latency_ms=5)
 
-    result = rig.run(_push_only(), _config(source), max_workers=16, max_attempts=10)
+    result = rig.run(rig.pushes(), _config(source), max_workers=16, max_attempts=10)
 
     rig.emulator.faults = FaultSettings()
     assert result.success, result.get_step_failure_events()

@@ -9,10 +9,13 @@ import time
 
 import dagster as dg
 import duckdb
+import pytest
 
 from smsp_connector.emulator import FaultSettings
 
 from .cli_helpers import DAGSTER, ROOT, dagster_cli
+
+pytestmark = pytest.mark.slow  # a killed dagster subprocess
 
 NUMBERS = [f"+3362{n:07d}" for n in range(3_000)]
 

@@ -2,7 +2,7 @@
 materialization launched with the UI's Materialize button succeeds.
 
 Runs `dagster dev` on the repository's workspace.yaml against the test emulator, and refreshes
-the screenshots in docs/screenshots/ on every run.
+the screenshots in docs/screenshots/ when run by `make screenshots`.
 """
 
 from __future__ import annotations
@@ -16,13 +16,15 @@ import duckdb
 import pytest
 
 from .ui_helpers import (
-    SCREENSHOTS,
     chromium_page,
     dagster_dev,
     drawn_edges,
     log_tail,
     require_browser,
+    screenshot_dir,
 )
+
+pytestmark = pytest.mark.slow  # dagster dev and Chromium
 
 SEEDED = 300
 UI_TIMEOUT_MS = 120_000
@@ -62,7 +64,8 @@ def test_asset_graph_and_a_materialization_launched_from_the_ui(env, emulator, t
     emulator.state.seed_entries(
         (f"+3361234{n:04d}", f"2025-{n % 12 + 1:02d}-14 09:30:00") for n in range(SEEDED)
     )
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shots = screenshot_dir(tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
     server_log = tmp_path / "dagster-dev.log"
 
     with (
@@ -86,7 +89,7 @@ def test_asset_graph_and_a_materialization_launched_from_the_ui(env, emulator, t
                 page.wait_for_timeout(500)
             assert edges >= LINEAGE, f"arrows missing from the graph: {LINEAGE - edges}"
             page.mouse.move(0, 0)
-            page.screenshot(path=SCREENSHOTS / "asset-graph.png")
+            page.screenshot(path=shots / "asset-graph.png")
 
             # (b) Materialize smsp/stop_list from its page.
             page.goto(f"{base_url}/assets/smsp/stop_list")
@@ -119,7 +122,7 @@ def test_asset_graph_and_a_materialization_launched_from_the_ui(env, emulator, t
                     state="hidden", timeout=15_000
                 )
             page.mouse.move(0, 0)
-            page.screenshot(path=SCREENSHOTS / "stop-list-materialized.png")
+            page.screenshot(path=shots / "stop-list-materialized.png")
         except BaseException as error:
             with suppress(Exception):
                 page.screenshot(path=tmp_path / "failure.png", timeout=10_000)

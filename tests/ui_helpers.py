@@ -39,6 +39,13 @@ CHROMIUM_ARGS = [
 ]
 VIEWPORT = {"width": 1600, "height": 1000}
 SCREENSHOTS = ROOT / "docs" / "screenshots"
+"""Where ``make screenshots`` (SMSP_SCREENSHOTS=1) refreshes the README's pictures; a plain
+``make test`` writes its screenshots to the test's temporary folder, leaving the tree clean."""
+
+
+def screenshot_dir(tmp_path: Path) -> Path:
+    return SCREENSHOTS if os.environ.get("SMSP_SCREENSHOTS") == "1" else tmp_path
+
 
 SERVER_START_SECONDS = 180
 SERVER_STOP_SECONDS = 30

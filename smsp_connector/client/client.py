@@ -10,7 +10,6 @@ long run can record every outcome and carry on.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -113,15 +112,6 @@ class SmspClient:
             rate_limit=rate_limit,
             pool_size=max_workers,
         )
-
-    @classmethod
-    def from_env(cls, **options: Any) -> SmspClient:
-        """Build a client from ``SMSP_API_KEY`` and ``SMSP_BASE_URL`` (optional)."""
-        api_key = os.environ.get("SMSP_API_KEY", "")
-        if not api_key:
-            raise errors.SmspConfigurationError("SMSP_API_KEY is not set")
-        options.setdefault("base_url", os.environ.get("SMSP_BASE_URL") or DEFAULT_BASE_URL)
-        return cls(api_key, **options)
 
     @property
     def base_url(self) -> str:

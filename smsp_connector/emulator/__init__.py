@@ -11,7 +11,7 @@ from .faults import FaultSettings
 from .messages import Message, Recipient
 from .server import EmulatorServer
 from .state import EmulatorState
-from .stoplist import StopEntry
+from .stoplist import StoredStop
 
 __all__ = [
     "PARIS",
@@ -22,5 +22,5 @@ __all__ = [
     "FaultSettings",
     "Message",
     "Recipient",
-    "StopEntry",
+    "StoredStop",
 ]

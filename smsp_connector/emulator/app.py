@@ -21,6 +21,9 @@ from .responses import JSON, MALFORMED_BODY_MESSAGE, XML, Answer, error_message,
 from .runtime import EmulatorRuntime
 from .stats import code_outcome, http_outcome, reset_outcome
 
+_FAIL_RETRY_AFTER = {503: 1}
+"""`Retry-After` seconds sent with an injected 5xx (a 500 carries none)."""
+
 
 class MalformedBody(Exception):
     """A POST body that is not a JSON object."""
@@ -57,7 +60,8 @@ class V1Endpoint:
     handle -> reset after handling (the change is made, the answer is lost). No fault touches the
     state except a reset after handling. Every outcome is counted. The rate is counted when a
     request arrives, as a provider's gateway does: counting after the latency sleep would let
-    timer jitter bunch requests that a client paced correctly.
+    timer jitter bunch requests that a client paced correctly. Each request is also logged
+    with its arrival time and counted in flight until answered (see `stats.EndpointStats`).
     """
 
     def __init__(self, name: str, handler: Handler, runtime: EmulatorRuntime) -> None:
@@ -66,31 +70,44 @@ class V1Endpoint:
         self._runtime = runtime
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        stats, name = self._runtime.stats, self._name
+        arrived_at = stats.arrive(name)
+        try:
+            await self._serve(scope, receive, send, arrived_at)
+        finally:
+            stats.leave(name)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, arrived_at: float) -> None:
         runtime, name = self._runtime, self._name
         settings = runtime.faults.settings
         retry_after = runtime.faults.throttle()
         if settings.latency_ms > 0:
             await asyncio.sleep(settings.latency_ms / 1000)
         if retry_after is not None:
-            runtime.stats.count(name, http_outcome(429))
+            runtime.stats.count(
+                name, http_outcome(429), arrived_at=arrived_at, retry_after=retry_after
+            )
             await _status_page(429, {"Retry-After": str(retry_after)})(scope, receive, send)
             return
         roll = runtime.faults.roll()
         if roll.fail_status is not None:
-            runtime.stats.count(name, http_outcome(roll.fail_status))
-            headers = {"Retry-After": "1"} if roll.fail_status == 503 else None
+            wait = _FAIL_RETRY_AFTER.get(roll.fail_status)
+            runtime.stats.count(
+                name, http_outcome(roll.fail_status), arrived_at=arrived_at, retry_after=wait
+            )
+            headers = {"Retry-After": str(wait)} if wait is not None else None
             await _status_page(roll.fail_status, headers)(scope, receive, send)
             return
         if roll.reset == "before":
-            runtime.stats.count(name, reset_outcome("before"))
+            runtime.stats.count(name, reset_outcome("before"), arrived_at=arrived_at)
             await runtime.connections.drop(scope)
             return
         answer = await self._answer(Request(scope, receive), settings)
         if roll.reset == "after":
-            runtime.stats.count(name, reset_outcome("after"))
+            runtime.stats.count(name, reset_outcome("after"), arrived_at=arrived_at)
             await runtime.connections.drop(scope)
             return
-        runtime.stats.count(name, code_outcome(answer.code))
+        runtime.stats.count(name, code_outcome(answer.code), arrived_at=arrived_at)
         await answer.to_response()(scope, receive, send)
 
     async def _answer(self, request: Request, settings: FaultSettings) -> Answer:

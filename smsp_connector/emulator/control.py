@@ -38,7 +38,9 @@ class ControlApi:
         self._runtime = runtime
 
     async def stats(self, request: Request) -> Response:
-        return JSONResponse(self._runtime.stats_payload())
+        """`?detail=1` adds the peak requests in flight and the latest requests' log."""
+        detail = request.query_params.get("detail", "").lower() in {"1", "true", "yes"}
+        return JSONResponse(self._runtime.stats_payload(detail))
 
     async def reset(self, request: Request) -> Response:
         self._runtime.reset()

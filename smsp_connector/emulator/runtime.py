@@ -22,12 +22,18 @@ class EmulatorRuntime:
     stats: EndpointStats = field(default_factory=EndpointStats)
     connections: ConnectionRegistry = field(default_factory=ConnectionRegistry)
 
-    def stats_payload(self) -> dict[str, Any]:
-        return {
+    def stats_payload(self, detail: bool = False) -> dict[str, Any]:
+        """Outcome counters and sizes; with `detail`, also `peak_in_flight` (endpoint -> most
+        requests in flight at once) and `requests` (the latest requests' log, see `stats.py`)."""
+        payload: dict[str, Any] = {
             "endpoints": self.stats.snapshot(),
             "stop_list_size": self.state.stop_count(),
             "messages": self.state.message_count(),
         }
+        if detail:
+            payload["peak_in_flight"] = self.stats.peak_in_flight()
+            payload["requests"] = [record.as_dict() for record in self.stats.requests()]
+        return payload
 
     def reset(self) -> None:
         """Empty state, zero counters, default faults (ids keep counting)."""

@@ -102,9 +102,15 @@ class EmulatorServer:
         """Takes effect for the next request."""
         self._runtime.faults.settings = settings
 
-    def stats(self) -> dict[str, Any]:
-        """The same document as `GET /_emulator/stats`."""
-        return self._runtime.stats_payload()
+    def stats(self, detail: bool = False) -> dict[str, Any]:
+        """The same document as `GET /_emulator/stats` (`?detail=1` for `detail=True`).
+
+        With `detail`, also `peak_in_flight` (per endpoint, the most requests in flight at once)
+        and `requests` (the latest requests: endpoint, `arrived_at` on `time.monotonic()`'s
+        clock, outcome, `retry_after`), so that tests can check concurrency, pacing and
+        `Retry-After` handling from what the server saw instead of timing the client.
+        """
+        return self._runtime.stats_payload(detail)
 
     def reset(self) -> None:
         """Empty state, zero stats, default faults. Stop and message ids keep counting."""

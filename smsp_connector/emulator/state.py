@@ -19,7 +19,7 @@ from .errors import (
 )
 from .messages import FIRST_MESSAGE_ID, UNIT_PRICES, Message, Recipient, sms_parts
 from .phones import ParsedNumber, normalise_phone, parse_phone
-from .stoplist import StopEntry, StopList
+from .stoplist import StopList, StoredStop
 
 DEFAULT_CREDITS = 10_000
 CANCEL_DEADLINE = timedelta(minutes=5)
@@ -75,7 +75,7 @@ class EmulatorState:
             if not self._stops.remove(stop_id):
                 raise NotFound(f"no stop-list entry with id {stop_id}")
 
-    def stop_entries(self) -> list[StopEntry]:
+    def stop_entries(self) -> list[StoredStop]:
         """A snapshot of the stop list, in id order."""
         with self._lock:
             return self._stops.entries()

@@ -13,7 +13,7 @@ FIRST_STOP_ID = 1000
 
 
 @dataclass(frozen=True, slots=True)
-class StopEntry:
+class StoredStop:
     """One stop-list entry as the provider lists it.
 
     `created_at` is the provider's text (`YYYY-MM-DD HH:MM:SS`, Paris time) exactly as served:
@@ -94,8 +94,8 @@ class StopList:
         self._by_number.clear()
         self.version += 1
 
-    def entries(self) -> list[StopEntry]:
-        return [StopEntry(i, phone, created) for i, (phone, created) in self._rows.items()]
+    def entries(self) -> list[StoredStop]:
+        return [StoredStop(i, phone, created) for i, (phone, created) in self._rows.items()]
 
     def rows(self) -> list[tuple[int, str, str]]:
         """`(id, phoneNumber, createdAt)` in id order."""

@@ -12,13 +12,13 @@ from pathlib import Path
 import pandas as pd
 import phonenumbers
 
-from smsp_connector.intake.reader import CsvTable, read_table
-from smsp_connector.intake.schemas import TextIntakeSchema, phone_intake_schema
-from smsp_connector.phone_numbers import (
+from smsp_connector.intake.phone_numbers import (
     NormalizedNumber,
     RejectedNumber,
     normalize_phone_number,
 )
+from smsp_connector.intake.reader import CsvTable, read_table
+from smsp_connector.intake.schemas import TextIntakeSchema, phone_intake_schema
 
 __all__ = ["PHONE_COLUMN_ALIASES", "read_phone_csv", "read_text_column_csv"]
 

@@ -6,8 +6,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from smsp_connector.phone_numbers import RejectionReason
-from smsp_connector.schemas import E164_PATTERN
+from smsp_connector.intake.phone_numbers import RejectionReason
+from smsp_connector.warehouse.schemas import E164_PATTERN
 
 __all__ = ["PhoneIntakeSchema", "TextIntakeSchema"]
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from smsp_connector.audit import AuditEntry, AuditWriter, Outcome, audit_entries
 from smsp_connector.client import MutationResult
-from smsp_connector.progress import ProgressFactory
+from smsp_connector.operations.progress import ProgressFactory
+from smsp_connector.warehouse.audit import AuditEntry, AuditWriter, Outcome, audit_entries
 
 
 def record_unusable_rows(

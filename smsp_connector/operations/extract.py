@@ -1,17 +1,19 @@
-"""The provider's stop list as a typed pandas DataFrame, and its validation report."""
+"""Extract: the provider's whole stop list fetched, typed, validated and stored as a snapshot."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from smsp_connector.client import SmspClient
 from smsp_connector.client.models import PROVIDER_TIME_FORMAT, PROVIDER_TZ
-from smsp_connector.schemas import StopListSchema
+from smsp_connector.warehouse import SnapshotSummary, StopListSchema, Warehouse, replace_stop_list
 
 COLUMNS = ["stop_id", "phone_number", "created_at", "extracted_at"]
 _PROVIDER_FIELDS = {"id": "stop_id", "phoneNumber": "phone_number", "createdAt": "created_at"}
@@ -103,3 +105,29 @@ def validate_stop_list(frame: pd.DataFrame, records: list[dict[str, Any]]) -> Va
 def _provider_entry(records: list[dict[str, Any]], row: int) -> str:
     entry = records[int(row)] if 0 <= int(row) < len(records) else {}
     return ", ".join(f"{key}={entry.get(key)!r}" for key in _PROVIDER_FIELDS)
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """One extraction of the stop list: the frame stored, what validation found, the snapshot."""
+
+    frame: pd.DataFrame
+    report: ValidationReport
+    snapshot: SnapshotSummary
+    fetch_seconds: float
+
+
+def extract_stop_list(client: SmspClient, warehouse: Warehouse, *, run_id: str) -> Extraction:
+    """Fetch the whole list, turn it into the :class:`StopListSchema` frame, validate it (every
+    failing row reported with the provider's raw values) and store it as the new snapshot."""
+    extracted_at = datetime.now(UTC)
+    started = time.monotonic()
+    records = client.list_stop_records()
+    fetch_seconds = time.monotonic() - started
+    frame = stop_list_frame(records, extracted_at)
+    report = validate_stop_list(frame, records)
+    del records
+    snapshot = replace_stop_list(
+        warehouse, frame, run_id=run_id, extracted_at=extracted_at, valid=report.valid
+    )
+    return Extraction(frame, report, snapshot, fetch_seconds)

@@ -16,11 +16,16 @@ import phonenumbers
 from phonenumbers import CountryCodeSource, NumberParseException, PhoneNumber, ValidationResult
 
 __all__ = [
+    "E164_PATTERN",
     "NormalizedNumber",
     "RejectedNumber",
     "RejectionReason",
     "normalize_phone_number",
 ]
+
+
+E164_PATTERN = r"^\+[1-9]\d{6,14}$"
+"""E.164: a plus, a country code that does not start with 0, at most 15 digits in all."""
 
 
 class RejectionReason(StrEnum):

@@ -1,30 +1,26 @@
 """The append-only audit log of every change this project asks of the provider.
 
-``smsp.audit_log`` gets one row per input row per run and operation, with the run, job, source
+``audit_log`` gets one row per input row per run and operation, with the run, job, source
 file and row, the target (E.164 number, stop id or message id), the outcome, the provider's code
 and message and the number of attempts. Rows are written in batches as outcomes arrive, and rows
 about to be sent are first written as ``pending``: a run killed mid-way leaves a log that says
-which calls may have happened. ``smsp.audit_latest`` shows each row's final state.
+which calls may have happened. ``audit_latest`` shows each row's final state.
 
-Rejected input rows also go to ``smsp.input_rejections``.
+Rejected input rows also go to ``input_rejections``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 
-import duckdb
 import pandas as pd
 
 from smsp_connector.client import MutationResult, MutationStatus
-from smsp_connector.warehouse import Tables
-
-Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+from smsp_connector.warehouse.tables import Warehouse
 
 
 class Outcome(StrEnum):
@@ -110,47 +106,18 @@ def audit_entries(
     ]
 
 
-_AUDIT_COLUMNS = (
-    "recorded_at TIMESTAMPTZ NOT NULL, run_id VARCHAR NOT NULL, job VARCHAR NOT NULL, "
-    "operation VARCHAR NOT NULL, dry_run BOOLEAN NOT NULL, source_file VARCHAR, "
-    "source_row BIGINT, target VARCHAR NOT NULL, outcome VARCHAR NOT NULL, detail VARCHAR, "
-    "stop_id BIGINT, provider_code INTEGER, provider_message VARCHAR, attempts INTEGER"
-)
 _ENTRY_FIELDS = [f.name for f in fields(AuditEntry)]
-
-
-def ensure_audit_tables(conn: duckdb.DuckDBPyConnection) -> Tables:
-    t = Tables.of(conn)
-    conn.execute(
-        f"""
-        CREATE SCHEMA IF NOT EXISTS {t.schema};
-        CREATE TABLE IF NOT EXISTS {t.qualified("audit_log")} ({_AUDIT_COLUMNS});
-        CREATE TABLE IF NOT EXISTS {t.qualified("input_rejections")} (
-            recorded_at TIMESTAMPTZ NOT NULL, run_id VARCHAR NOT NULL, job VARCHAR NOT NULL,
-            source_file VARCHAR NOT NULL, row_number BIGINT NOT NULL, raw_value VARCHAR,
-            reason VARCHAR NOT NULL, message VARCHAR NOT NULL);
-        CREATE OR REPLACE VIEW {t.qualified("audit_latest")} AS
-            SELECT * EXCLUDE (position) FROM (
-                SELECT *, row_number() OVER (
-                    PARTITION BY run_id, operation, source_file, source_row, target
-                    ORDER BY recorded_at DESC, outcome = 'pending') AS position
-                FROM {t.qualified("audit_log")})
-            WHERE position = 1;
-        """
-    )
-    return t
 
 
 class AuditWriter:
     """Buffers audit entries and appends them in batches, each batch one transaction.
 
-    ``connect`` opens a DuckDB connection (``DuckDBResource.get_connection`` in a Dagster
-    step): one is opened per batch, so the file is not held for the whole run.
+    A connection is opened per batch, so the file is not held for the whole run.
     """
 
     def __init__(
         self,
-        connect: Connect,
+        warehouse: Warehouse,
         *,
         run_id: str,
         job: str,
@@ -159,7 +126,7 @@ class AuditWriter:
         batch_size: int = 500,
         flush_interval: float = 2.0,
     ) -> None:
-        self._connect = connect
+        self._warehouse = warehouse
         self.run_id = run_id
         self._context = {"run_id": run_id, "job": job, "operation": operation, "dry_run": dry_run}
         self._batch_size = batch_size
@@ -184,12 +151,11 @@ class AuditWriter:
         batch = pd.DataFrame.from_records(self._buffer, columns=["recorded_at", *_ENTRY_FIELDS])
         for key, value in self._context.items():
             batch[key] = value
-        with self._connect() as conn:
-            table = ensure_audit_tables(conn).qualified("audit_log")
+        with self._warehouse.connect() as (conn, tables):
             conn.register("audit_batch", batch)
             try:
                 conn.execute(
-                    f"INSERT INTO {table} BY NAME SELECT "
+                    f"INSERT INTO {tables.audit_log} BY NAME SELECT "
                     "CAST(recorded_at AS TIMESTAMPTZ) AS recorded_at, run_id, job, operation, "
                     "dry_run, source_file, CAST(source_row AS BIGINT) AS source_row, target, "
                     "outcome, detail, CAST(stop_id AS BIGINT) AS stop_id, "
@@ -209,19 +175,43 @@ class AuditWriter:
 
 
 def record_input_rejections(
-    conn: duckdb.DuckDBPyConnection, rejections: pd.DataFrame, *, run_id: str, job: str
+    warehouse: Warehouse, rejections: pd.DataFrame, *, run_id: str, job: str
 ) -> None:
     """Append rejected input rows (columns source_file, row_number, raw_value, reason, message)."""
     if rejections.empty:
         return
-    table = ensure_audit_tables(conn).qualified("input_rejections")
     batch = rejections.assign(recorded_at=datetime.now(UTC), run_id=run_id, job=job)
-    conn.register("rejection_batch", batch)
-    try:
-        conn.execute(
-            f"INSERT INTO {table} BY NAME SELECT CAST(recorded_at AS TIMESTAMPTZ) AS recorded_at, "
-            "run_id, job, source_file, CAST(row_number AS BIGINT) AS row_number, raw_value, "
-            "reason, message FROM rejection_batch"
-        )
-    finally:
-        conn.unregister("rejection_batch")
+    with warehouse.connect() as (conn, tables):
+        conn.register("rejection_batch", batch)
+        try:
+            conn.execute(
+                f"INSERT INTO {tables.input_rejections} BY NAME SELECT "
+                "CAST(recorded_at AS TIMESTAMPTZ) AS recorded_at, run_id, job, source_file, "
+                "CAST(row_number AS BIGINT) AS row_number, raw_value, reason, message "
+                "FROM rejection_batch"
+            )
+        finally:
+            conn.unregister("rejection_batch")
+
+
+UNSENT_OUTCOMES = (
+    Outcome.INVALID_INPUT,
+    Outcome.REFUSED,
+    Outcome.REJECTED,
+    Outcome.FAILED,
+    Outcome.NOT_ON_LIST,
+)
+"""Outcomes of input rows that did not end as asked."""
+
+
+def unsent_rows(warehouse: Warehouse, run_id: str) -> pd.DataFrame:
+    """The rows of one run whose final outcome is in :data:`UNSENT_OUTCOMES`, in input order:
+    ``source_row``, ``target``, ``outcome``, ``provider_code``, ``reason``."""
+    outcomes = ", ".join(f"'{outcome.value}'" for outcome in UNSENT_OUTCOMES)
+    with warehouse.connect() as (conn, tables):
+        return conn.execute(
+            f"SELECT source_row, target, outcome, provider_code, "
+            f"coalesce(detail, provider_message, '') AS reason FROM {tables.audit_latest} "
+            f"WHERE run_id = ? AND outcome IN ({outcomes}) ORDER BY source_row, target",
+            [run_id],
+        ).fetchdf()

@@ -18,8 +18,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from smsp_connector.schemas import E164_PATTERN
-from smsp_connector.warehouse import Tables
+from smsp_connector.intake.phone_numbers import E164_PATTERN
+from smsp_connector.warehouse.tables import Tables, Warehouse
 
 _FORMULA_START = r"^[=+\-@\t\r]"
 
@@ -42,7 +42,7 @@ class ExportResult:
 
 
 def export_suppression_list(
-    conn: duckdb.DuckDBPyConnection, directory: Path, *, hashed: bool, preview_rows: int = 10
+    warehouse: Warehouse, directory: Path, *, hashed: bool, preview_rows: int = 10
 ) -> ExportResult:
     """Write the current stop list to ``directory`` as CSV and Parquet.
 
@@ -50,6 +50,18 @@ def export_suppression_list(
     E.164 text), the form the CNIL recommends for suppression lists kept by third parties.
     """
     directory.mkdir(parents=True, exist_ok=True)
+    with warehouse.connect() as (conn, tables):
+        return _export(conn, tables, directory, hashed=hashed, preview_rows=preview_rows)
+
+
+def _export(
+    conn: duckdb.DuckDBPyConnection,
+    tables: Tables,
+    directory: Path,
+    *,
+    hashed: bool,
+    preview_rows: int,
+) -> ExportResult:
     name = "suppression_list_sha256" if hashed else "suppression_list"
     column = "phone_sha256" if hashed else "phone_number"
     value = "sha256(phone_number)" if hashed else "phone_number"
@@ -57,7 +69,7 @@ def export_suppression_list(
         SELECT {value} AS {column},
                stop_id,
                strftime(created_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ') AS opted_out_at_utc
-        FROM {Tables.of(conn).stop_list}
+        FROM {tables.stop_list}
         WHERE phone_number IS NOT NULL
         ORDER BY stop_id
     """

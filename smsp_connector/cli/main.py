@@ -1,4 +1,8 @@
-"""The `smsp` command line. Each feature is one sub-command of the `main` group."""
+"""The `smsp` command line. Each feature is one sub-command of the `main` group.
+
+Only click is imported here: the emulator's web stack and Dagster are imported by the commands
+that need them, so ``smsp --help`` and ``smsp stops list`` do not pay for them.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +14,26 @@ from types import FrameType
 
 import click
 
-from .cli_commands import cancel, push, stops
-from .client.redaction import RedactingFilter, register_secret
-from .demo import run_demo
-from .emulator import EmulatorServer, FaultSettings
-from .emulator.seed import SeedError
+from smsp_connector.cli.commands import cancel, push, stops
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("smsp-connector")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 @click.group()
+@click.version_option(_version(), "--version", prog_name="smsp")
 def main() -> None:
     """smsp: keep the SMS Partner opt-out (STOP) list in sync with your warehouse.
 
     Configuration comes from the environment: SMSP_API_KEY (required), SMSP_BASE_URL,
-    SMSP_DUCKDB_PATH (the audit log is shared with the Dagster jobs), SMSP_RATE_LIMIT.
+    SMSP_DUCKDB_PATH (the audit log is shared with the Dagster jobs), SMSP_RATE_LIMIT,
+    SMSP_SCHEMA, SMSP_MAX_WORKERS, SMSP_MAX_ATTEMPTS, SMSP_TIMEOUT_SECONDS.
 
     \b
     Examples:
@@ -38,6 +49,8 @@ def main() -> None:
 
 
 def _configure_logging(secret: str) -> None:
+    from smsp_connector.client.redaction import RedactingFilter, register_secret
+
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     register_secret(secret)
@@ -107,6 +120,14 @@ def emulator(
     random_seed: int | None,
 ) -> None:
     """Run a local SMS Partner API server until SIGINT or SIGTERM."""
+    try:
+        from smsp_connector.emulator import EmulatorServer, FaultSettings
+        from smsp_connector.emulator.seed import SeedError
+    except ImportError as error:
+        raise click.ClickException(
+            f"the emulator needs its extra ({error.name} is missing): "
+            "pip install 'smsp-connector[emulator]'"
+        ) from None
     _configure_logging(api_key)
     faults = FaultSettings(
         latency_ms=latency_ms,
@@ -149,6 +170,13 @@ def demo(demo_size: int) -> None:
 
     Nothing leaves the machine and no API key is needed: the emulator gets a throwaway one.
     """
+    try:
+        from smsp_connector.dagster.demo import run_demo
+    except ImportError as error:
+        raise click.ClickException(
+            f"the demo needs the emulator extra ({error.name} is missing): "
+            "pip install 'smsp-connector[emulator]'"
+        ) from None
     run_demo(click.echo, demo_size=demo_size)
 
 

@@ -7,19 +7,16 @@ stays there; the job moves it to ``inbox/done/`` once processed. A failed run le
 in place for inspection: fix it and drop it again (new content, new run).
 """
 
+from __future__ import annotations
+
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 
-from smsp_connector.rejections import REPORT_SUFFIX
-
-ASSET_FOR = {
-    "add": "stop_list_additions",
-    "delete": "stop_list_deletions",
-    "cancel": "message_cancellations",
-}
+from smsp_connector.dagster.keys import SmspKeys
+from smsp_connector.operations.reports import REPORT_SUFFIXES
 
 
 def _content_key(path: Path) -> str:
@@ -33,16 +30,16 @@ def _content_key(path: Path) -> str:
 def build_inbox_sensor(
     *,
     inbox: str | Path,
-    jobs: dict[str, Any],
-    prefix: str = "smsp",
+    jobs: Mapping[str, dg.UnresolvedAssetJobDefinition | dg.JobDefinition],
+    keys: SmspKeys,
+    name: str = "smsp_inbox",
     minimum_interval_seconds: int = 30,
 ) -> dg.SensorDefinition:
-    """``jobs`` maps each operation (add, delete, cancel) to the job that handles it (what
-    ``dg.define_asset_job`` returns)."""
+    """``jobs`` maps each operation (add, delete, cancel) to the job that handles it."""
     root = Path(inbox)
 
     @dg.sensor(
-        name="smsp_inbox",
+        name=name,
         jobs=list(jobs.values()),
         minimum_interval_seconds=minimum_interval_seconds,
         description=f"Launches the push, delete (dry run) or cancel job for each CSV file "
@@ -56,16 +53,14 @@ def build_inbox_sensor(
             if not folder.is_dir():
                 continue
             for path in sorted(folder.glob("*.csv")):
-                if path.name.endswith(REPORT_SUFFIX) or not path.is_file():
+                if path.name.endswith(REPORT_SUFFIXES) or not path.is_file():
                     continue
                 config = {"csv_path": str(path), "move_to": str(root / "done")}
                 requests.append(
                     dg.RunRequest(
                         run_key=f"{operation}:{_content_key(path)}",
                         job_name=job.name,
-                        run_config={
-                            "ops": {f"{prefix}__{ASSET_FOR[operation]}": {"config": config}}
-                        },
+                        run_config=keys.op_config(keys.mutation(operation), **config),
                         tags={"smsp/source_file": path.name, "smsp/operation": operation},
                     )
                 )

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
-from smsp_connector.audit import AuditEntry, AuditWriter, Outcome, audit_entries
 from smsp_connector.client import SmspClient
-from smsp_connector.mutations import record_unusable_rows, send_plan
-from smsp_connector.progress import ProgressFactory
-
-MESSAGE_ID_ALIASES = ("message_id", "messageid", "id_message", "id du message", "id message", "id")
+from smsp_connector.operations.progress import ProgressFactory
+from smsp_connector.operations.sending import record_unusable_rows, send_plan
+from smsp_connector.warehouse.audit import AuditEntry, AuditWriter, Outcome, audit_entries
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,33 +24,6 @@ class CancelSummary:
     not_found: int
     other_refusals: int
     failed: int
-
-
-def ids_from_config(message_ids: Sequence[str | int]) -> pd.DataFrame:
-    """Message ids given in run config, in the layout of a CSV intake (no file, row = position)."""
-    return pd.DataFrame(
-        {
-            "source_file": pd.Series([None] * len(message_ids), dtype=object),
-            "row_number": range(1, len(message_ids) + 1),
-            "raw_value": [str(value).strip() for value in message_ids],
-        }
-    ).pipe(_flag_duplicates)
-
-
-def _flag_duplicates(frame: pd.DataFrame) -> pd.DataFrame:
-    first = frame.groupby("raw_value")["row_number"].transform("min")
-    return frame.assign(duplicate_of_row=first.where(first != frame["row_number"]).astype("Int64"))
-
-
-def check_message_ids(ids: pd.DataFrame) -> pd.DataFrame:
-    """Add ``rejection_reason``/``rejection_message`` for values that are not message ids."""
-    usable = ids["raw_value"].str.fullmatch(r"[0-9]+")
-    return ids.assign(
-        rejection_reason=pd.Series("not_a_message_id", index=ids.index).where(~usable),
-        rejection_message=("'" + ids["raw_value"] + "' is not a message id (digits only)").where(
-            ~usable
-        ),
-    )
 
 
 def cancel_messages(

@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from smsp_connector.audit import AuditEntry, AuditWriter, Outcome
 from smsp_connector.client import SmspClient, StopEntry
 from smsp_connector.client.models import PROVIDER_TZ
-from smsp_connector.mutations import SendTally, record_unusable_rows, send_plan
-from smsp_connector.progress import ProgressFactory
+from smsp_connector.operations.progress import ProgressFactory
+from smsp_connector.operations.sending import SendTally, record_unusable_rows, send_plan
+from smsp_connector.warehouse.audit import AuditEntry, AuditWriter, Outcome
 
 CONSENT_COLUMNS = ("consent_at", "consent_source")
 _CONSENT_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y")

@@ -8,8 +8,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-E164_PATTERN = r"^\+[1-9]\d{6,14}$"
-"""E.164: a plus, a country code that does not start with 0, at most 15 digits in all."""
+from smsp_connector.intake.phone_numbers import E164_PATTERN
 
 UtcTimestamp = Annotated[pd.DatetimeTZDtype, "ns", "UTC"]
 

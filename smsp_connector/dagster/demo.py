@@ -16,13 +16,11 @@ from typing import Any
 import dagster as dg
 import duckdb
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
 from smsp_connector.client import SmspClient
+from smsp_connector.dagster.definitions import build_definitions
 from smsp_connector.emulator import EmulatorServer
-from smsp_connector.extract_assets import build_extract_assets
-from smsp_connector.mutation_assets import build_mutation_assets
-from smsp_connector.resources import SmspResource
+from smsp_connector.settings import Settings
 
 Echo = Callable[[str], None]
 
@@ -46,42 +44,44 @@ _QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 class _Pipeline:
-    """The project's assets with their resources, materialized in-process on demand."""
+    """The account's definitions, built by :func:`build_definitions` as any deployment's are,
+    run in-process job by job."""
 
     def __init__(self, emulator: EmulatorServer, api_key: str, output: Path) -> None:
-        mutations = build_mutation_assets()
-        changes = [
-            dg.AssetKey(["smsp", "stop_list_additions"]),
-            dg.AssetKey(["smsp", "stop_list_deletions"]),
-        ]
-        self.assets = [
-            *mutations,
-            *build_extract_assets(export_dir=output / "exports", upstream=changes),
-        ]
-        self.refresh = dg.AssetSelection.assets(*self.assets[-4:])
         self.warehouse = output / "warehouse.duckdb"
-        self.resources = {
-            "smsp": SmspResource(api_key=api_key, base_url=emulator.base_url, rate_limit=50),
-            "duckdb": DuckDBResource(database=str(self.warehouse)),
-        }
+        self.smsp = build_definitions(
+            Settings(
+                api_key=api_key,
+                base_url=emulator.base_url,
+                rate_limit=50,
+                database=str(self.warehouse),
+                export_dir=str(output / "exports"),
+                inbox_dir=str(output / "inbox"),
+            )
+        )
         self.instance = dg.DagsterInstance.ephemeral()
 
-    def run(self, selection: dg.AssetSelection, op: str | None = None, **config: Any):
-        run_config: dict[str, Any] = dict(_QUIET)
-        if op is not None:
-            run_config["ops"] = {f"smsp__{op}": {"config": config}}
-        return dg.materialize(
-            self.assets,
-            selection=selection,
-            resources=self.resources,
+    def refresh(self) -> dg.ExecuteInProcessResult:
+        return self._execute(self.smsp.jobs.refresh.name, {})
+
+    def mutate(self, operation: str, *, refresh: bool, **config: Any) -> dg.ExecuteInProcessResult:
+        keys, jobs = self.smsp.keys, self.smsp.jobs
+        job = jobs.by_operation()[operation]
+        run_config = keys.op_config(keys.mutation(operation), **config)
+        if refresh:
+            return self._execute(job.name, run_config)
+        selection = [keys.mutation(operation)]
+        return self.smsp.job(job.name).execute_in_process(
+            run_config={**_QUIET, **run_config},
             instance=self.instance,
-            run_config=run_config,
+            asset_selection=selection,
             raise_on_error=False,
         )
 
-    def mutate(self, op: str, *, refresh: bool, **config: Any) -> dg.ExecuteInProcessResult:
-        selection = dg.AssetSelection.assets(dg.AssetKey(["smsp", op]))
-        return self.run(selection | self.refresh if refresh else selection, op, **config)
+    def _execute(self, job: str, run_config: dict[str, Any]) -> dg.ExecuteInProcessResult:
+        return self.smsp.job(job).execute_in_process(
+            run_config={**_QUIET, **run_config}, instance=self.instance, raise_on_error=False
+        )
 
     def query(self, sql: str) -> pd.DataFrame:
         with duckdb.connect(str(self.warehouse), read_only=True) as conn:
@@ -96,7 +96,7 @@ def run_demo(echo: Echo = print, demo_size: int = 25, output: Path = Path("demo_
         echo(f"SMS Partner emulator on {emulator.base_url} with {demo_size} demo opt-outs")
         pipeline = _Pipeline(emulator, api_key, output)
 
-        _report(pipeline.run(pipeline.refresh), echo, "1. Extract the stop list into DuckDB")
+        _report(pipeline.refresh(), echo, "1. Extract the stop list into DuckDB")
         listed = pipeline.query(
             "SELECT phone_number, created_at FROM smsp.stop_list ORDER BY stop_id"
         )
@@ -104,19 +104,17 @@ def run_demo(echo: Echo = print, demo_size: int = 25, output: Path = Path("demo_
         crm = output / "inbox" / "export_crm.csv"
         crm.write_bytes(CRM_EXPORT.format(listed=listed.phone_number[0]).encode("cp1252"))
         echo(f"\n2. Push {crm} (Windows-1252, ';', French headers) to the stop list:")
-        _report(pipeline.mutate("stop_list_additions", refresh=True, csv_path=str(crm)), echo)
+        _report(pipeline.mutate("add", refresh=True, csv_path=str(crm)), echo)
         _print_rejections(crm, echo)
 
         consents = output / "inbox" / "consents.csv"
         consents.write_text(_consents(listed), encoding="utf-8")
         echo(f"\n3. Deletions from {consents}, dry run first (the default):")
-        _report(pipeline.mutate("stop_list_deletions", refresh=False, csv_path=str(consents)), echo)
+        _report(pipeline.mutate("delete", refresh=False, csv_path=str(consents)), echo)
         _print_audit(pipeline, "delete", echo)
         echo("   ... then confirmed (confirm: true):")
         _report(
-            pipeline.mutate(
-                "stop_list_deletions", refresh=True, csv_path=str(consents), confirm=True
-            ),
+            pipeline.mutate("delete", refresh=True, csv_path=str(consents), confirm=True),
             echo,
         )
 
@@ -124,8 +122,8 @@ def run_demo(echo: Echo = print, demo_size: int = 25, output: Path = Path("demo_
         cancel = output / "inbox" / "cancel.csv"
         cancel.write_text(f"message_id\n{message_id}\n", encoding="utf-8")
         echo(f"\n5. Roll it back: cancel message {message_id} from {cancel}, twice:")
-        _report(pipeline.mutate("message_cancellations", refresh=False, csv_path=str(cancel)), echo)
-        _report(pipeline.mutate("message_cancellations", refresh=False, csv_path=str(cancel)), echo)
+        _report(pipeline.mutate("cancel", refresh=False, csv_path=str(cancel)), echo)
+        _report(pipeline.mutate("cancel", refresh=False, csv_path=str(cancel)), echo)
 
         _print_history_and_exports(pipeline, output, echo)
         _print_audit_summary(pipeline, echo)

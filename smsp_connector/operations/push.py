@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from smsp_connector.audit import AuditWriter, Outcome, audit_entries
 from smsp_connector.client import SmspClient
-from smsp_connector.mutations import SendTally, record_unusable_rows, send_plan
-from smsp_connector.progress import ProgressFactory
+from smsp_connector.operations.progress import ProgressFactory
+from smsp_connector.operations.sending import SendTally, record_unusable_rows, send_plan
+from smsp_connector.warehouse.audit import AuditWriter, Outcome, audit_entries
 
 
 @dataclass(frozen=True, slots=True)

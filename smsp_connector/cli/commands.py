@@ -1,0 +1,243 @@
+"""``smsp stops …``, ``smsp push`` and ``smsp cancel``: ad hoc work for a data engineer.
+
+They run the same operation core as the Dagster jobs
+(:func:`~smsp_connector.operations.run.run_operation`) on the same warehouse: every change is
+recorded in ``smsp.audit_log`` of the DuckDB file at ``SMSP_DUCKDB_PATH`` (job ``smsp-cli``),
+rejected rows in ``smsp.input_rejections`` and ``<file>.rejected.csv``, rows that did not go
+through in ``<file>.refused.csv``.
+
+Exit status: 0 when every row ended as asked (or needed nothing), 1 on an error before or
+instead of the work (no or wrong API key, unreachable server, unusable file, deletion cap), 2 on
+a usage error, 3 when some rows were refused by the provider or failed after every retry.
+
+Heavy libraries (pandas, DuckDB, the client) are imported inside the commands, so that
+``smsp --help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from smsp_connector.cli.console import ProgressBars, err, one_line_errors, out, print_report
+
+_phone_column = click.option(
+    "--phone-column", help="The phone column's header, when it is not recognised."
+)
+_default_region = click.option(
+    "--default-region",
+    default="FR",
+    show_default=True,
+    help="Region of numbers written in national form (0612…).",
+)
+
+
+def _run(title: str, operation: Any, source: Any) -> None:
+    """Run one operation from the environment's settings and print its report."""
+    from smsp_connector.operations.run import run_operation
+    from smsp_connector.settings import Settings
+    from smsp_connector.warehouse import Warehouse
+
+    settings = Settings.from_env()
+    warehouse = Warehouse.at(settings.database, schema=settings.schema)
+    with settings.client() as client, ProgressBars() as progress:
+        report = run_operation(
+            operation,
+            source,
+            client=client,
+            warehouse=warehouse,
+            run_id=f"cli-{uuid.uuid4()}",
+            job="smsp-cli",
+            progress=progress,
+        )
+    print_report(title, report, settings.database)
+
+
+def _push(source: Any, *, dry_run: bool) -> None:
+    from smsp_connector.operations.run import Push
+
+    _run("push" + (" (dry run)" if dry_run else ""), Push(dry_run=dry_run), source)
+
+
+def _phone_source(
+    numbers: Sequence[str],
+    file: Path | None,
+    *,
+    phone_column: str | None,
+    default_region: str,
+    extra: dict[str, str] | None = None,
+) -> Any:
+    from smsp_connector.operations.inputs import PhoneFile, PhoneValues
+
+    if bool(numbers) == (file is not None):
+        raise click.UsageError("give numbers or --file, not both")
+    if file is not None:
+        return PhoneFile(file, phone_column, default_region)
+    return PhoneValues(list(numbers), extra or {}, default_region)
+
+
+@click.group()
+def stops() -> None:
+    """The stop list: list it, add numbers, delete numbers (guarded)."""
+
+
+@stops.command("list")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+@click.option("--limit", type=int, default=50, show_default=True, help="Rows shown as a table.")
+@one_line_errors
+def list_stops(fmt: str, limit: int) -> None:
+    """Print the provider's whole stop list.
+
+    \b
+    Examples:
+      smsp stops list
+      smsp stops list --format csv > stop_list.csv
+      smsp stops list --format json | jq length
+    """
+    from rich.table import Table
+
+    from smsp_connector.operations.reports import formula_safe
+    from smsp_connector.settings import Settings
+
+    with Settings.from_env().client() as client:
+        entries = client.list_stops()
+    rows = [(e.id, e.phone_number, e.created_at.isoformat()) for e in entries]
+    if fmt == "json":
+        keys = ("id", "phone_number", "created_at")
+        click.echo(json.dumps([dict(zip(keys, row, strict=True)) for row in rows], indent=1))
+    elif fmt == "csv":
+        import csv
+        import sys
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(("id", "phone_number", "created_at"))
+        writer.writerows([formula_safe(value) for value in row] for row in rows)
+    else:
+        table = Table("id", "phone number", "opted out (Paris time)")
+        for row in rows[:limit]:
+            table.add_row(*map(str, row))
+        out.print(table)
+        err.print(
+            f"{len(rows):,} entries" + (f", first {limit} shown" if len(rows) > limit else "")
+        )
+
+
+@stops.command("add")
+@click.argument("numbers", nargs=-1)
+@click.option("--file", "file", type=click.Path(path_type=Path), help="A CSV file of numbers.")
+@_phone_column
+@_default_region
+@click.option("--dry-run", is_flag=True, help="Plan and record, send nothing.")
+@one_line_errors
+def add(
+    numbers: tuple[str, ...],
+    file: Path | None,
+    phone_column: str | None,
+    default_region: str,
+    dry_run: bool,
+) -> None:
+    """Add numbers (any French or international format) to the stop list.
+
+    Only numbers missing from a fresh list are sent; every input row is audited.
+
+    \b
+    Examples:
+      smsp stops add "06 12 34 56 78" +33698765432
+      smsp stops add --file opt_outs.csv --dry-run
+      smsp stops add --file export.csv --phone-column "Mobile perso" --default-region RE
+    """
+    source = _phone_source(numbers, file, phone_column=phone_column, default_region=default_region)
+    _push(source, dry_run=dry_run)
+
+
+@stops.command("delete")
+@click.argument("numbers", nargs=-1)
+@click.option(
+    "--file",
+    "file",
+    type=click.Path(path_type=Path),
+    help="A CSV file with phone, consent_at and consent_source columns.",
+)
+@click.option("--consent-at", help="When fresh consent was given (with NUMBERS).")
+@click.option("--consent-source", help="Where it was given: form, call, contract (with NUMBERS).")
+@click.option("--confirm", is_flag=True, help="Really delete; without it this is a dry run.")
+@click.option("--max-deletions", type=int, default=100, show_default=True)
+@_phone_column
+@_default_region
+@one_line_errors
+def delete(
+    numbers: tuple[str, ...],
+    file: Path | None,
+    consent_at: str | None,
+    consent_source: str | None,
+    confirm: bool,
+    max_deletions: int,
+    phone_column: str | None,
+    default_region: str,
+) -> None:
+    """Remove numbers from the stop list, only with evidence of fresh consent.
+
+    Deleting an opt-out turns marketing back on for someone who objected: each number needs a
+    consent dated after its opt-out, the plan is a dry run unless --confirm, and a plan larger
+    than --max-deletions stops before any call.
+
+    \b
+    Examples:
+      smsp stops delete +33612345678 --consent-at 2026-11-20T10:00 \\
+          --consent-source "web form #8812"            # dry run: shows the plan
+      smsp stops delete --file consents.csv --confirm
+    """
+    from smsp_connector.operations.run import Delete
+
+    evidence = {"consent_at": consent_at or "", "consent_source": consent_source or ""}
+    source = _phone_source(
+        numbers, file, phone_column=phone_column, default_region=default_region, extra=evidence
+    )
+    title = "delete" + ("" if confirm else " (dry run: add --confirm to delete)")
+    _run(title, Delete(confirm=confirm, max_deletions=max_deletions), source)
+
+
+@click.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@_phone_column
+@_default_region
+@click.option("--dry-run", is_flag=True, help="Plan and record, send nothing.")
+@one_line_errors
+def push(file: Path, phone_column: str | None, default_region: str, dry_run: bool) -> None:
+    """Push the numbers of a CSV file to the stop list (only the missing ones).
+
+    \b
+    Examples:
+      smsp push inbox/add/export_crm.csv
+      smsp push export.csv --phone-column "Tél. mobile" --dry-run
+      SMSP_RATE_LIMIT=50 smsp push big_export.csv
+    """
+    source = _phone_source((), file, phone_column=phone_column, default_region=default_region)
+    _push(source, dry_run=dry_run)
+
+
+@click.command()
+@click.argument("message_ids", nargs=-1)
+@click.option("--file", "file", type=click.Path(path_type=Path), help="A CSV file of ids.")
+@click.option("--id-column", help="The message id column's header, when it is not recognised.")
+@one_line_errors
+def cancel(message_ids: tuple[str, ...], file: Path | None, id_column: str | None) -> None:
+    """Cancel scheduled sends (not possible less than 5 minutes before they go out).
+
+    \b
+    Examples:
+      smsp cancel 5000 5001
+      smsp cancel --file campaign_ids.csv
+    """
+    from smsp_connector.operations.inputs import MessageIdFile, MessageIdValues
+    from smsp_connector.operations.run import Cancel
+
+    if bool(message_ids) == (file is not None):
+        raise click.UsageError("give message ids or --file, not both")
+    source = MessageIdFile(file, id_column) if file else MessageIdValues(list(message_ids))
+    _run("cancel", Cancel(), source)

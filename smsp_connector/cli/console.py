@@ -1,0 +1,153 @@
+"""What the ``smsp`` commands print: progress bars, summaries, the rows that did not go through,
+and one-line errors instead of tracebacks."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+EXIT_PARTIAL = 3
+SHOWN_ROWS = 20
+"""Rows that did not go through shown in the terminal; the report file has them all."""
+
+# Piped or captured output keeps each table row on one line, for grep and logs.
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+out = Console(width=None if sys.stdout.isatty() else 200)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def one_line_errors(command: F) -> F:
+    """Expected failures become one clear line and exit status 1, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from smsp_connector.client import (
+            AuthenticationError,
+            SmspConfigurationError,
+            SmspError,
+            SmspTransportError,
+        )
+        from smsp_connector.intake import IntakeError
+        from smsp_connector.operations.delete import DeletionCapExceeded
+
+        try:
+            return command(*args, **kwargs)
+        except SmspConfigurationError as error:
+            raise click.ClickException(str(error)) from None
+        except AuthenticationError as error:
+            raise click.ClickException(
+                f"the provider refused the API key (code {error.code}: {error.provider_message}); "
+                "check SMSP_API_KEY"
+            ) from None
+        except SmspTransportError as error:
+            raise click.ClickException(f"cannot reach {_api_root()}: {error}") from None
+        except (IntakeError, DeletionCapExceeded, SmspError) as error:
+            raise click.ClickException(str(error)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _api_root() -> str:
+    """The configured API root without any user, password or query a URL may carry."""
+    from urllib.parse import urlsplit
+
+    from smsp_connector.settings import Settings
+
+    parts = urlsplit(Settings.from_env().base_url)
+    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed or 0:,.1f}/s")
+
+
+class _Bar:
+    def __init__(self, progress: Progress, total: int, what: str) -> None:
+        self._progress = progress
+        self._task = progress.add_task(what, total=total)
+
+    def advance(self, count: int = 1) -> None:
+        self._progress.advance(self._task, count)
+
+    def finish(self) -> None:
+        self._progress.refresh()
+
+
+class ProgressBars:
+    """Progress bars on stderr, shown from the first bar on: an error before any work (a bad
+    file) is then one line, with no empty display before it."""
+
+    def __init__(self) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            _RateColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=False,
+        )
+        self._started = False
+
+    def __call__(self, total: int, what: str) -> _Bar:
+        if not self._started:
+            self._progress.start()
+            self._started = True
+        return _Bar(self._progress, total, what)
+
+    def __enter__(self) -> ProgressBars:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._started:
+            self._progress.stop()
+
+
+def print_report(title: str, report: Any, database: str) -> None:
+    """The summary first, then at most :data:`SHOWN_ROWS` rows that did not go through and the
+    reports' paths; exits 3 when some rows did not end as asked."""
+    import pandas as pd
+
+    table = Table(title=title, show_header=False)
+    for name, value in report.counts.items():
+        table.add_row(name.replace("_", " "), str(value))
+    out.print(table)
+    err.print(f"audit: {report.audit_rows} row(s) in {database} (run {report.run_id})")
+    unsent = report.unsent
+    if not unsent.empty:
+        shown = Table(
+            "row", "value", "outcome", "code", "why", title="rows that did not go through"
+        )
+        for row in unsent.head(SHOWN_ROWS).itertuples(index=False):
+            code = "" if pd.isna(row.provider_code) else str(int(row.provider_code))
+            shown.add_row(
+                str(row.source_row), str(row.target), str(row.outcome), code, str(row.reason)
+            )
+        err.print(shown)
+        if len(unsent) > SHOWN_ROWS:
+            err.print(f"... and {len(unsent) - SHOWN_ROWS} more")
+    for what, path in (
+        ("rejected input rows", report.rejection_report),
+        ("rows not through", report.refusal_report),
+    ):
+        if path is not None:
+            err.print(f"{what}: {path}")
+    if not report.complete:
+        raise SystemExit(EXIT_PARTIAL)

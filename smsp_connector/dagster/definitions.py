@@ -1,0 +1,122 @@
+"""``build_definitions(settings)``: one account's assets, checks, jobs, schedule, sensor and
+resources, as used by this repository's code location, ``smsp demo`` and the tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from smsp_connector.dagster.extract_assets import ExtractAssets, build_extract_assets
+from smsp_connector.dagster.inbox_sensor import build_inbox_sensor
+from smsp_connector.dagster.keys import SmspKeys
+from smsp_connector.dagster.mutation_assets import MutationAssets, build_mutation_assets
+from smsp_connector.dagster.resource import SmspResource
+from smsp_connector.settings import Settings
+
+
+@dataclass(frozen=True)
+class SmspJobs:
+    refresh: dg.UnresolvedAssetJobDefinition
+    push: dg.UnresolvedAssetJobDefinition
+    delete: dg.UnresolvedAssetJobDefinition
+    cancel: dg.UnresolvedAssetJobDefinition
+
+    def by_operation(self) -> dict[str, dg.UnresolvedAssetJobDefinition]:
+        return {"add": self.push, "delete": self.delete, "cancel": self.cancel}
+
+
+@dataclass(frozen=True)
+class SmspDefinitions:
+    """What :func:`build_definitions` built, by name, and the ``dg.Definitions`` holding it."""
+
+    settings: Settings
+    keys: SmspKeys
+    extract: ExtractAssets
+    mutations: MutationAssets
+    jobs: SmspJobs
+    schedule: dg.ScheduleDefinition | None
+    inbox_sensor: dg.SensorDefinition
+    resources: dict[str, object]
+    definitions: dg.Definitions
+
+    def job(self, name: str) -> dg.JobDefinition:
+        """A resolved job, ready for ``execute_in_process``."""
+        return self.definitions.resolve_job_def(name)
+
+
+def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
+    """Everything one SMS Partner account needs in a Dagster deployment.
+
+    ``settings`` default to :meth:`Settings.from_env`. The API key is read from
+    ``settings.api_key_var`` when a run starts, unless ``settings.api_key`` holds it.
+    """
+    settings = settings or Settings.from_env()
+    keys = SmspKeys.of(settings)
+    mutations = build_mutation_assets(settings)
+    extract = build_extract_assets(settings, upstream=[keys.additions, keys.deletions])
+    refresh = extract.selection
+    jobs = SmspJobs(
+        refresh=dg.define_asset_job(
+            keys.job("smsp_refresh"),
+            selection=refresh,
+            description="Extract the stop list, update its history and write the suppression "
+            "exports.",
+        ),
+        push=dg.define_asset_job(
+            keys.job("push_stop_numbers"),
+            selection=dg.AssetSelection.assets(keys.additions) | refresh,
+            description="Push the numbers of a CSV file to the stop list (only the missing "
+            "ones), then refresh the stop list, its history and the exports.",
+        ),
+        delete=dg.define_asset_job(
+            keys.job("delete_stop_numbers"),
+            selection=dg.AssetSelection.assets(keys.deletions) | refresh,
+            description="Remove numbers with consent evidence (dry run unless confirm: true), "
+            "then refresh the stop list, its history and the exports.",
+        ),
+        cancel=dg.define_asset_job(
+            keys.job("cancel_scheduled_messages"),
+            selection=dg.AssetSelection.assets(keys.cancellations),
+            description="Cancel scheduled sends by message id (from a CSV file or run config).",
+        ),
+    )
+    sensor = build_inbox_sensor(
+        inbox=settings.inbox_dir,
+        jobs=jobs.by_operation(),
+        keys=keys,
+        name=keys.job("smsp_inbox"),
+    )
+    schedule = None
+    if settings.schedule is not None:
+        schedule = dg.ScheduleDefinition(
+            name=keys.job("smsp_daily_refresh"),
+            job=jobs.refresh,
+            cron_schedule=settings.schedule,
+            execution_timezone=settings.timezone,
+            description=f"Refreshes the stop list on '{settings.schedule}' "
+            f"({settings.timezone}), before marketing sends start.",
+        )
+    resources: dict[str, object] = {
+        settings.smsp_resource_key: SmspResource.from_settings(settings),
+        settings.duckdb_resource_key: DuckDBResource(database=settings.database),
+    }
+    definitions = dg.Definitions(
+        assets=[*mutations.assets, *extract.assets],
+        jobs=[jobs.refresh, jobs.push, jobs.delete, jobs.cancel],
+        schedules=[schedule] if schedule else [],
+        sensors=[sensor],
+        resources=resources,
+    )
+    return SmspDefinitions(
+        settings=settings,
+        keys=keys,
+        extract=extract,
+        mutations=mutations,
+        jobs=jobs,
+        schedule=schedule,
+        inbox_sensor=sensor,
+        resources=resources,
+        definitions=definitions,
+    )

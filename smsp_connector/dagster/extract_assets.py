@@ -1,0 +1,189 @@
+"""Dagster assets that extract the stop list: snapshot (with its checks), history and the two
+suppression exports. A factory, so a deployment picks its names, thresholds and paths."""
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+from dagster_pandera import pandera_schema_to_dagster_type
+from pydantic import Field
+
+from smsp_connector.dagster.checks import stop_list_check_results, stop_list_check_specs
+from smsp_connector.dagster.keys import SmspKeys
+from smsp_connector.dagster.resource import SmspResource, warehouse_of
+from smsp_connector.operations.extract import extract_stop_list
+from smsp_connector.settings import Settings
+from smsp_connector.warehouse import (
+    StopListSchema,
+    export_suppression_list,
+    recent_changes,
+    update_history,
+)
+
+
+class StopListConfig(dg.Config):
+    accept_shrink: bool = Field(
+        default=False,
+        description=(
+            "Accept, for this run only, a snapshot that lost more than the allowed share of the "
+            "previous one (after checking with the provider that it is intended)."
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class ExtractAssets:
+    """What :func:`build_extract_assets` built."""
+
+    stop_list: dg.AssetsDefinition
+    history: dg.AssetsDefinition
+    export: dg.AssetsDefinition
+    export_sha256: dg.AssetsDefinition
+
+    @property
+    def assets(self) -> list[dg.AssetsDefinition]:
+        return [self.stop_list, self.history, self.export, self.export_sha256]
+
+    @property
+    def keys(self) -> list[dg.AssetKey]:
+        return [asset.key for asset in self.assets]
+
+    @property
+    def selection(self) -> dg.AssetSelection:
+        """The daily refresh: the four assets and the stop list's checks."""
+        return dg.AssetSelection.assets(*self.assets)
+
+
+def build_extract_assets(
+    settings: Settings, *, upstream: Sequence[dg.AssetKey] = ()
+) -> ExtractAssets:
+    """``upstream``: assets that change the provider's list (the push and delete outcomes),
+    drawn as the stop list's parents in the asset graph."""
+    keys = SmspKeys.of(settings)
+    smsp_key, duckdb_key = settings.smsp_resource_key, settings.duckdb_resource_key
+    common: dict[str, Any] = {
+        "group_name": settings.group_name,
+        "pool": settings.pool,
+        "required_resource_keys": {duckdb_key},
+    }
+    with warnings.catch_warnings():  # a beta helper, used only to show the columns in the UI
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        column_schema = pandera_schema_to_dagster_type(StopListSchema).metadata["schema"]
+    table = f"{settings.schema}.stop_list"
+
+    @dg.asset(
+        key=keys.stop_list,
+        deps=list(upstream),
+        kinds={"duckdb", "pandas"},
+        check_specs=stop_list_check_specs(keys.stop_list, settings.max_shrink_share),
+        metadata={"dagster/column_schema": column_schema, "dagster/table_name": table},
+        description=(
+            "The provider's whole stop list (GET /stop-sms/list), validated with pandera and "
+            f"stored as {table}; created_at is the provider's Paris time as a UTC instant."
+        ),
+        **{**common, "required_resource_keys": {smsp_key, duckdb_key}},
+    )
+    def stop_list(
+        context: dg.AssetExecutionContext, config: StopListConfig
+    ) -> dg.MaterializeResult:
+        smsp: SmspResource = getattr(context.resources, smsp_key)
+        warehouse = warehouse_of(getattr(context.resources, duckdb_key), settings.schema)
+        with smsp.get_client() as client:
+            extraction = extract_stop_list(client, warehouse, run_id=context.run.run_id)
+        frame, report, snapshot = extraction.frame, extraction.report, extraction.snapshot
+        context.log.info(f"fetched {len(frame):,} entries in {extraction.fetch_seconds:.1f} s")
+        metadata: dict[str, Any] = {
+            "dagster/row_count": snapshot.row_count,
+            "entered": snapshot.entered,
+            "left": snapshot.left,
+            "valid": report.valid,
+            "failing_rows": report.failing_rows,
+            "preview": dg.MetadataValue.md(_markdown(frame.head(10))),
+        }
+        if not report.valid:
+            metadata["validation_report"] = dg.MetadataValue.md(report.to_markdown())
+            context.log.error(
+                f"{report.failing_rows} row(s) fail StopListSchema; see validation_report"
+            )
+        return dg.MaterializeResult(
+            metadata=metadata,
+            check_results=stop_list_check_results(
+                extraction, settings.max_shrink_share, accept_shrink=config.accept_shrink
+            ),
+        )
+
+    history_table = f"{settings.schema}.stop_list_history"
+
+    @dg.asset(
+        key=keys.history,
+        deps=[keys.stop_list],
+        kinds={"duckdb"},
+        metadata={"dagster/table_name": history_table},
+        description=(
+            "Who entered and who left the stop list, and when each number was first and last "
+            f"seen, kept across runs ({history_table}, append-only)."
+        ),
+        **common,
+    )
+    def stop_list_history(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        warehouse = warehouse_of(getattr(context.resources, duckdb_key), settings.schema)
+        update = update_history(warehouse)
+        recent, total = recent_changes(warehouse)
+        return dg.MaterializeResult(
+            metadata={
+                "entered": update.entered,
+                "left": update.left,
+                "listed": update.listed,
+                "dagster/row_count": total,
+                "recent_changes": dg.MetadataValue.md(_markdown(recent)),
+            }
+        )
+
+    return ExtractAssets(
+        stop_list=stop_list,
+        history=stop_list_history,
+        export=_export_asset(settings, keys.export, keys.stop_list, hashed=False),
+        export_sha256=_export_asset(settings, keys.export_sha256, keys.stop_list, hashed=True),
+    )
+
+
+def _export_asset(
+    settings: Settings, key: dg.AssetKey, upstream: dg.AssetKey, *, hashed: bool
+) -> dg.AssetsDefinition:
+    form = "SHA-256 hashes of the numbers" if hashed else "E.164 numbers"
+    directory = Path(settings.export_dir)
+    duckdb_key = settings.duckdb_resource_key
+
+    @dg.asset(
+        key=key,
+        deps=[upstream],
+        group_name=settings.group_name,
+        pool=settings.pool,
+        kinds={"csv", "parquet"},
+        required_resource_keys={duckdb_key},
+        description=(
+            f"The suppression list for CRM syncs ({form}) as CSV and Parquet in {directory}/; "
+            "CSV cells a spreadsheet would run as a formula are neutralised."
+        ),
+    )
+    def export(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        warehouse = warehouse_of(getattr(context.resources, duckdb_key), settings.schema)
+        result = export_suppression_list(warehouse, directory, hashed=hashed)
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(result.csv_path.resolve())),
+                "parquet_path": dg.MetadataValue.path(str(result.parquet_path.resolve())),
+                "dagster/row_count": result.row_count,
+                "preview": dg.MetadataValue.md(_markdown(result.preview)),
+            }
+        )
+
+    return export
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    return frame.to_markdown(index=False) if not frame.empty else "_(no rows)_"

@@ -1,0 +1,75 @@
+"""The asset keys, op names and job names of one deployment, built once from its settings, so
+that no caller rebuilds a key from strings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dagster as dg
+
+from smsp_connector.settings import Settings
+
+OPERATIONS = ("add", "delete", "cancel")
+"""The inbox folders, and the audit log's operations that change the provider's list."""
+
+
+@dataclass(frozen=True, slots=True)
+class SmspKeys:
+    prefix: str
+    job_prefix: str = ""
+
+    @classmethod
+    def of(cls, settings: Settings) -> SmspKeys:
+        return cls(settings.key_prefix, settings.job_prefix)
+
+    def key(self, name: str) -> dg.AssetKey:
+        return dg.AssetKey([*self.prefix.split("/"), name])
+
+    @property
+    def stop_list(self) -> dg.AssetKey:
+        return self.key("stop_list")
+
+    @property
+    def history(self) -> dg.AssetKey:
+        return self.key("stop_list_history")
+
+    @property
+    def export(self) -> dg.AssetKey:
+        return self.key("suppression_export")
+
+    @property
+    def export_sha256(self) -> dg.AssetKey:
+        return self.key("suppression_export_sha256")
+
+    @property
+    def additions(self) -> dg.AssetKey:
+        return self.key("stop_list_additions")
+
+    @property
+    def deletions(self) -> dg.AssetKey:
+        return self.key("stop_list_deletions")
+
+    @property
+    def cancellations(self) -> dg.AssetKey:
+        return self.key("message_cancellations")
+
+    def inbox(self, operation: str) -> dg.AssetKey:
+        return self.key(f"inbox_{operation}_csv")
+
+    def mutation(self, operation: str) -> dg.AssetKey:
+        """The outcome asset of ``add``, ``delete`` or ``cancel``."""
+        return {"add": self.additions, "delete": self.deletions, "cancel": self.cancellations}[
+            operation
+        ]
+
+    def job(self, name: str) -> str:
+        return f"{self.job_prefix}{name}"
+
+    @staticmethod
+    def op_name(key: dg.AssetKey) -> str:
+        """The op name that run config uses for an asset (``smsp__stop_list_additions``)."""
+        return key.to_python_identifier()
+
+    def op_config(self, key: dg.AssetKey, **config: object) -> dict[str, object]:
+        """Run config giving ``config`` to the asset ``key``."""
+        return {"ops": {self.op_name(key): {"config": config}}}

@@ -1,0 +1,68 @@
+"""The SMS Partner API as a Dagster resource, and the warehouse behind dagster-duckdb's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from smsp_connector.client import DEFAULT_BASE_URL, SmspClient
+from smsp_connector.settings import Settings
+from smsp_connector.warehouse import Warehouse
+
+
+class SmspResource(dg.ConfigurableResource):
+    """The SMS Partner API. Wraps :class:`SmspClient` (the plain client) for Dagster.
+
+    Give ``api_key`` as ``dg.EnvVar("SMSP_API_KEY")``: Dagster then stores and shows the variable's
+    name, never its value, and ``repr=False`` keeps the key out of this resource's repr.
+    """
+
+    api_key: str = Field(repr=False, description="The account's API key (EnvVar SMSP_API_KEY).")
+    base_url: str = Field(
+        default=DEFAULT_BASE_URL,
+        description="API root; plain http:// only to loopback (the local emulator).",
+    )
+    timeout_seconds: float = Field(default=60.0, description="Read timeout of each request.")
+    rate_limit: float | None = Field(
+        default=20.0, description="Requests per second across all workers (None: unlimited)."
+    )
+    max_workers: int = Field(default=8, description="Concurrent calls in bulk operations.")
+    max_attempts: int = Field(default=6, description="Attempts per call before giving up.")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SmspResource:
+        return cls(
+            api_key=settings.api_key or dg.EnvVar(settings.api_key_var),
+            base_url=settings.base_url,
+            timeout_seconds=settings.timeout_seconds,
+            rate_limit=settings.rate_limit,
+            max_workers=settings.max_workers,
+            max_attempts=settings.max_attempts,
+        )
+
+    @contextmanager
+    def get_client(self) -> Iterator[SmspClient]:
+        settings = Settings(
+            api_key=self.api_key,
+            base_url=self.base_url,
+            timeout_seconds=self.timeout_seconds,
+            rate_limit=self.rate_limit,
+            max_workers=self.max_workers,
+            max_attempts=self.max_attempts,
+        )
+        with settings.client() as client:
+            yield client
+
+
+def warehouse_of(duckdb: DuckDBResource, schema: str) -> Warehouse:
+    """The warehouse on dagster-duckdb's resource (which backs off while another process holds
+    the file); the file's folder is created first, since DuckDB creates only the file."""
+    database = duckdb.database
+    if database and database != ":memory:" and not database.startswith("md:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    return Warehouse(duckdb.get_connection, schema=schema)

@@ -1,0 +1,47 @@
+"""Message ids (what ``/message-cancel`` takes), read from a CSV file or given as a list."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from smsp_connector.intake.frames import read_text_column_csv
+
+MESSAGE_ID_ALIASES = ("message_id", "messageid", "id_message", "id du message", "id message", "id")
+
+
+def read_message_id_csv(path: str | Path, *, id_column: str | None = None) -> pd.DataFrame:
+    """The message ids of a CSV file, each row checked (:func:`check_message_ids`)."""
+    return check_message_ids(
+        read_text_column_csv(
+            path, column_aliases=MESSAGE_ID_ALIASES, column=id_column, what="message id column"
+        )
+    )
+
+
+def message_id_values(message_ids: Sequence[str | int]) -> pd.DataFrame:
+    """Message ids given in run config or on the command line, in the layout of a CSV intake
+    (no file, row = position), each checked."""
+    frame = pd.DataFrame(
+        {
+            "source_file": pd.Series([None] * len(message_ids), dtype=object),
+            "row_number": range(1, len(message_ids) + 1),
+            "raw_value": [str(value).strip() for value in message_ids],
+        }
+    )
+    first = frame.groupby("raw_value")["row_number"].transform("min")
+    frame["duplicate_of_row"] = first.where(first != frame["row_number"]).astype("Int64")
+    return check_message_ids(frame)
+
+
+def check_message_ids(ids: pd.DataFrame) -> pd.DataFrame:
+    """Add ``rejection_reason``/``rejection_message`` for values that are not message ids."""
+    usable = ids["raw_value"].str.fullmatch(r"[0-9]+")
+    return ids.assign(
+        rejection_reason=pd.Series("not_a_message_id", index=ids.index).where(~usable),
+        rejection_message=("'" + ids["raw_value"] + "' is not a message id (digits only)").where(
+            ~usable
+        ),
+    )

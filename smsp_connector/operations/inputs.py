@@ -1,0 +1,86 @@
+"""What a push, delete or cancel reads: a CSV file, or values given on the command line or in
+run config. Each input reads into an intake frame (one row per input row, with a reason for
+every unusable one) and names the file, if any, that reports are written beside."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+
+from smsp_connector.intake import phone_intake_frame, read_phone_csv
+from smsp_connector.intake.message_ids import message_id_values, read_message_id_csv
+
+
+class Input(Protocol):
+    @property
+    def path(self) -> Path | None:
+        """The file read, beside which reports go; ``None`` for values given inline."""
+
+    def read(self, extra_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+        """The intake frame; raises :class:`~smsp_connector.intake.IntakeError` for a file
+        that cannot be used, before anything is recorded or sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneFile:
+    """A CSV file of phone numbers (with consent columns, for deletions)."""
+
+    path: Path
+    phone_column: str | None = None
+    default_region: str = "FR"
+
+    def read(self, extra_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+        return read_phone_csv(
+            self.path,
+            phone_column=self.phone_column,
+            extra_columns=extra_columns,
+            default_region=self.default_region,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneValues:
+    """Numbers given inline; ``extra`` gives every row the same extra value (consent evidence
+    given as command-line options)."""
+
+    values: Sequence[str]
+    extra: Mapping[str, str] = field(default_factory=dict)
+    default_region: str = "FR"
+    label: str = "command line"
+    path: None = None
+
+    def read(self, extra_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+        count = len(self.values)
+        return phone_intake_frame(
+            self.label,
+            list(self.values),
+            list(range(1, count + 1)),
+            extra={name: [self.extra.get(name, "")] * count for name in extra_columns},
+            default_region=self.default_region,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MessageIdFile:
+    """A CSV file of message ids."""
+
+    path: Path
+    id_column: str | None = None
+
+    def read(self, extra_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+        return read_message_id_csv(self.path, id_column=self.id_column)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageIdValues:
+    """Message ids given inline."""
+
+    ids: Sequence[str | int]
+    path: None = None
+
+    def read(self, extra_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+        return message_id_values(self.ids)

@@ -1,0 +1,224 @@
+"""One operation run, shared by the Dagster jobs and the ``smsp`` command: read the input,
+record its rejections, send with a write-ahead audit, report what did not go through, archive.
+
+Both callers build an :class:`Operation` and an :class:`~smsp_connector.operations.inputs.Input`
+and call :func:`run_operation`; they differ only in where progress goes and how the
+:class:`RunReport` is shown, so the CLI and the jobs cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+import pandas as pd
+
+from smsp_connector.client import SmspClient
+from smsp_connector.intake.rejections import rejected_rows
+from smsp_connector.operations.cancel import CancelSummary, cancel_messages
+from smsp_connector.operations.delete import (
+    CONSENT_COLUMNS,
+    DeleteSummary,
+    DeletionCapExceeded,
+    delete_numbers,
+)
+from smsp_connector.operations.inputs import Input
+from smsp_connector.operations.progress import ProgressFactory
+from smsp_connector.operations.push import PushSummary, push_numbers
+from smsp_connector.operations.reports import (
+    REFUSED_SUFFIX,
+    REJECTED_SUFFIX,
+    report_path,
+    write_report,
+)
+from smsp_connector.warehouse import (
+    AuditWriter,
+    Outcome,
+    Warehouse,
+    record_input_rejections,
+    unsent_rows,
+)
+
+S = TypeVar("S")
+
+
+class Operation(Protocol[S]):
+    name: ClassVar[str]
+    """The audit log's ``operation``: add, delete or cancel."""
+    extra_columns: ClassVar[tuple[str, ...]]
+    """Columns the input must have besides the target (consent evidence for deletions)."""
+    problems: ClassVar[tuple[str, ...]]
+    """Summary counts that mean some rows did not end as asked."""
+
+    @property
+    def dry_run(self) -> bool: ...
+
+    def execute(
+        self,
+        intake: pd.DataFrame,
+        *,
+        client: SmspClient,
+        audit: AuditWriter,
+        progress: ProgressFactory,
+    ) -> S: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """Add the input's numbers that a fresh list lacks."""
+
+    dry_run: bool = False
+    name: ClassVar[str] = "add"
+    extra_columns: ClassVar[tuple[str, ...]] = ()
+    problems: ClassVar[tuple[str, ...]] = ("rejected", "failed")
+
+    def execute(self, intake, *, client, audit, progress) -> PushSummary:
+        return push_numbers(
+            intake, client=client, audit=audit, dry_run=self.dry_run, progress=progress
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """Remove the input's numbers that pass every guard; a dry run unless ``confirm``."""
+
+    confirm: bool = False
+    max_deletions: int = 100
+    name: ClassVar[str] = "delete"
+    extra_columns: ClassVar[tuple[str, ...]] = CONSENT_COLUMNS
+    problems: ClassVar[tuple[str, ...]] = ("refused", "rejected", "failed")
+
+    @property
+    def dry_run(self) -> bool:
+        return not self.confirm
+
+    def execute(self, intake, *, client, audit, progress) -> DeleteSummary:
+        return delete_numbers(
+            intake,
+            client=client,
+            audit=audit,
+            confirm=self.confirm,
+            max_deletions=self.max_deletions,
+            progress=progress,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    """Cancel the input's scheduled messages."""
+
+    dry_run: ClassVar[bool] = False
+    name: ClassVar[str] = "cancel"
+    extra_columns: ClassVar[tuple[str, ...]] = ()
+    problems: ClassVar[tuple[str, ...]] = (
+        "too_late",
+        "already_sent",
+        "not_found",
+        "other_refusals",
+        "failed",
+        "invalid",
+    )
+
+    def execute(self, intake, *, client, audit, progress) -> CancelSummary:
+        return cancel_messages(intake, client=client, audit=audit, progress=progress)
+
+
+@dataclass(frozen=True)
+class RunReport(Generic[S]):
+    """What one run did: its summary, where its reports are, and the rows that did not go
+    through (from the audit log)."""
+
+    operation: str
+    run_id: str
+    summary: S
+    source: Path | None
+    audit_rows: int
+    rejection_report: Path | None
+    refusal_report: Path | None
+    unsent: pd.DataFrame
+    """``source_row``, ``target``, ``outcome``, ``provider_code``, ``reason``, in input order."""
+    problems: tuple[str, ...]
+
+    @property
+    def counts(self) -> dict[str, Any]:
+        return asdict(self.summary)  # type: ignore[call-overload]
+
+    @property
+    def complete(self) -> bool:
+        """Every row ended as asked (or needed nothing)."""
+        counts = self.counts
+        return not any(counts.get(name) for name in self.problems)
+
+
+def run_operation(
+    operation: Operation[S],
+    source: Input,
+    *,
+    client: SmspClient,
+    warehouse: Warehouse,
+    run_id: str,
+    job: str,
+    progress: ProgressFactory,
+    move_to: Path | None = None,
+) -> RunReport[S]:
+    """Run ``operation`` on ``source``; see the module's docstring for the steps.
+
+    An unusable file raises :class:`~smsp_connector.intake.IntakeError` before anything is
+    recorded or sent; a deletion plan over its cap raises
+    :class:`~smsp_connector.operations.delete.DeletionCapExceeded` after recording the refusal.
+    Either way the file stays where it is.
+    """
+    intake = source.read(operation.extra_columns)
+    path = source.path
+    rejected = rejected_rows(intake)
+    rejection_report = None
+    if path is not None:
+        rejection_report = write_report(
+            report_path(path, REJECTED_SUFFIX), rejected.drop(columns=["source_file"])
+        )
+    record_input_rejections(warehouse, rejected, run_id=run_id, job=job)
+    with AuditWriter(
+        warehouse, run_id=run_id, job=job, operation=operation.name, dry_run=operation.dry_run
+    ) as audit:
+        try:
+            summary = operation.execute(intake, client=client, audit=audit, progress=progress)
+        except DeletionCapExceeded as error:
+            raise DeletionCapExceeded(f"{path or 'command line'}: {error}") from None
+    unsent = unsent_rows(warehouse, run_id)
+    refusal_report = None
+    if path is not None:
+        # Unusable input rows are in the rejection report already.
+        refused = unsent[unsent["outcome"] != Outcome.INVALID_INPUT]
+        refusal_report = write_report(report_path(path, REFUSED_SUFFIX), refused)
+    if path is not None and move_to is not None:
+        path, rejection_report, refusal_report = _archive(
+            move_to, run_id, path, rejection_report, refusal_report
+        )
+    return RunReport(
+        operation=operation.name,
+        run_id=run_id,
+        summary=summary,
+        source=path,
+        audit_rows=audit.written,
+        rejection_report=rejection_report,
+        refusal_report=refusal_report,
+        unsent=unsent,
+        problems=operation.problems,
+    )
+
+
+def _archive(folder: Path, run_id: str, *files: Path | None) -> list[Path | None]:
+    """Move the processed file and its reports, prefixed with the run id so that two files
+    with the same name, dropped on different days, do not overwrite each other."""
+    folder.mkdir(parents=True, exist_ok=True)
+    moved: list[Path | None] = []
+    for file in files:
+        if file is None:
+            moved.append(None)
+            continue
+        target = folder / f"{run_id[:8]}-{file.name}"
+        shutil.move(file, target)
+        moved.append(target)
+    return moved

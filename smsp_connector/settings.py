@@ -1,0 +1,145 @@
+"""Every setting of a deployment, its environment variable and its default, in one place.
+
+:meth:`Settings.from_env` reads the environment once; everything else (the Dagster definitions,
+the ``smsp`` command, the demo) takes a :class:`Settings` and reads no variable itself.
+Names that a deployment may need to change to run two accounts side by side (key prefix, schema,
+resource keys, pool, sensor and job names) are fields too, with defaults that match this
+repository's own code location.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from smsp_connector.client import (
+    DEFAULT_BASE_URL,
+    RetryPolicy,
+    SmspClient,
+    SmspConfigurationError,
+)
+
+API_KEY_VAR = "SMSP_API_KEY"
+
+
+class SettingsError(SmspConfigurationError):
+    """A setting has a value that cannot be used; the message names the variable and value."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """One SMS Partner account and the warehouse its stop list lives in."""
+
+    api_key: str | None = field(default=None, repr=False)
+    """The key itself, for in-process use (tests, the demo). ``None``: read ``api_key_var`` from
+    the environment when a run needs it (Dagster then shows the variable's name, never the key)."""
+    api_key_var: str = API_KEY_VAR
+    base_url: str = DEFAULT_BASE_URL
+    database: str = "data/warehouse.duckdb"
+    """The DuckDB file (its folder is created when first connecting, never at import)."""
+    schema: str = "smsp"
+    export_dir: str = "exports"
+    inbox_dir: str = "inbox"
+    max_shrink_share: float = 0.2
+    rate_limit: float | None = 20.0
+    """Requests per second to the provider, all workers of a run together; ``None``: unlimited."""
+    max_workers: int = 8
+    max_attempts: int = 6
+    timeout_seconds: float = 60.0
+    key_prefix: str = "smsp"
+    group_name: str = "smsp"
+    pool: str = "smsp_duckdb"
+    """Every step that writes the DuckDB file runs in this Dagster pool (limit it to 1)."""
+    smsp_resource_key: str = "smsp"
+    duckdb_resource_key: str = "duckdb"
+    job_prefix: str = ""
+    """Put before every job, schedule and sensor name (``""`` keeps ``smsp_refresh``…)."""
+    schedule: str | None = "0 6 * * *"
+    timezone: str = "Europe/Paris"
+
+    def __post_init__(self) -> None:
+        if self.rate_limit is not None and not (
+            math.isfinite(self.rate_limit) and self.rate_limit > 0
+        ):
+            raise SettingsError(f"rate_limit must be a positive number, not {self.rate_limit!r}")
+        if not 0 <= self.max_shrink_share <= 1:
+            raise SettingsError(
+                f"max_shrink_share must be between 0 and 1, not {self.max_shrink_share!r}"
+            )
+        for name in ("max_workers", "max_attempts"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1, not {getattr(self, name)!r}")
+        if not self.schema.isidentifier():
+            raise SettingsError(f"schema must be a plain SQL identifier, not {self.schema!r}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``SMSP_*`` variables (see :data:`ENVIRONMENT`); ``overrides`` win."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for variable, (name, convert) in ENVIRONMENT.items():
+            text = env.get(variable, "").strip()
+            if text:
+                try:
+                    values[name] = convert(text)
+                except ValueError:
+                    raise SettingsError(f"{variable}={text!r} is not a valid {name}") from None
+        return cls(**{**values, **overrides})
+
+    def with_options(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    def resolve_api_key(self, environ: Mapping[str, str] | None = None) -> str:
+        """The key, from the settings or the environment; a one-line error when there is none."""
+        if self.api_key:
+            return self.api_key
+        key = (os.environ if environ is None else environ).get(self.api_key_var, "")
+        if not key:
+            raise SettingsError(f"{self.api_key_var} is not set")
+        return key
+
+    def client(self) -> SmspClient:
+        """A client for this account (close it, or use it as a context manager)."""
+        return SmspClient(
+            self.resolve_api_key(),
+            base_url=self.base_url,
+            timeout=(min(10.0, self.timeout_seconds), self.timeout_seconds),
+            retry=RetryPolicy(max_attempts=self.max_attempts),
+            rate_limit=self.rate_limit,
+            max_workers=self.max_workers,
+        )
+
+    @property
+    def database_path(self) -> Path | None:
+        """The local file behind ``database``, or ``None`` for an in-memory or ``md:`` one."""
+        if self.database == ":memory:" or ":" in self.database.split("/", 1)[0]:
+            return None
+        return Path(self.database)
+
+
+def _rate(text: str) -> float | None:
+    return None if text.lower() in ("none", "unlimited") else float(text)
+
+
+def _schedule(text: str) -> str | None:
+    return None if text.lower() in ("none", "off") else text
+
+
+ENVIRONMENT: dict[str, tuple[str, Any]] = {
+    "SMSP_BASE_URL": ("base_url", str),
+    "SMSP_DUCKDB_PATH": ("database", str),
+    "SMSP_SCHEMA": ("schema", str),
+    "SMSP_EXPORT_DIR": ("export_dir", str),
+    "SMSP_INBOX_DIR": ("inbox_dir", str),
+    "SMSP_MAX_SHRINK_SHARE": ("max_shrink_share", float),
+    "SMSP_RATE_LIMIT": ("rate_limit", _rate),
+    "SMSP_MAX_WORKERS": ("max_workers", int),
+    "SMSP_MAX_ATTEMPTS": ("max_attempts", int),
+    "SMSP_TIMEOUT_SECONDS": ("timeout_seconds", float),
+    "SMSP_SCHEDULE": ("schedule", _schedule),
+}
+"""Environment variable → (setting, conversion). ``SMSP_API_KEY`` is read only when needed."""

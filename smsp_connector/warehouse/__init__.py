@@ -1,0 +1,41 @@
+"""The one owner of DuckDB: every table and view, its DDL, and every SQL statement.
+
+Callers hand a :class:`Warehouse` (how to connect, which schema) to the functions here; none of
+them writes SQL.
+"""
+
+from smsp_connector.warehouse.audit import (
+    UNSENT_OUTCOMES,
+    AuditEntry,
+    AuditWriter,
+    Outcome,
+    audit_entries,
+    record_input_rejections,
+    unsent_rows,
+)
+from smsp_connector.warehouse.exports import ExportResult, export_suppression_list
+from smsp_connector.warehouse.history import HistoryUpdate, recent_changes, update_history
+from smsp_connector.warehouse.schemas import StopListSchema
+from smsp_connector.warehouse.stop_list import SnapshotSummary, replace_stop_list
+from smsp_connector.warehouse.tables import TABLE_NAMES, Tables, Warehouse
+
+__all__ = [
+    "TABLE_NAMES",
+    "UNSENT_OUTCOMES",
+    "AuditEntry",
+    "AuditWriter",
+    "ExportResult",
+    "HistoryUpdate",
+    "Outcome",
+    "SnapshotSummary",
+    "StopListSchema",
+    "Tables",
+    "Warehouse",
+    "audit_entries",
+    "export_suppression_list",
+    "recent_changes",
+    "record_input_rejections",
+    "replace_stop_list",
+    "unsent_rows",
+    "update_history",
+]

@@ -1,0 +1,164 @@
+"""Every DuckDB table and view this project owns: names, DDL, and the connection they live on.
+
+Tables, all in one schema (``smsp`` unless the deployment names another):
+
+- ``stop_list``: the latest snapshot, one row per provider entry (:class:`StopListSchema`).
+- ``stop_list_snapshots``: one row per extraction: run id, time, row count, whether it was valid.
+- ``stop_list_presence``: one row per number ever seen: listed now or not, first and last seen.
+- ``stop_list_history``: append-only, one row per number entering or leaving the list.
+- ``audit_log``: append-only, one row per input row and outcome of every push, delete, cancel.
+- ``input_rejections``: input rows that could not be used, with the reason.
+- ``audit_latest`` (view): the final state of each audited row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+"""Opens a connection: ``DuckDBResource.get_connection`` in Dagster, a plain connect elsewhere."""
+
+TABLE_NAMES = (
+    "stop_list",
+    "stop_list_snapshots",
+    "stop_list_presence",
+    "stop_list_history",
+    "audit_log",
+    "input_rejections",
+    "audit_latest",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Tables:
+    """Fully qualified names of the schema's tables on one database.
+
+    DuckDB names a file's catalog after the file: in ``smsp.duckdb``, ``smsp.stop_list`` is
+    ambiguous (catalog ``smsp`` or schema ``smsp``?) and every statement fails. Qualifying with
+    the catalog works whatever the file is called.
+    """
+
+    schema: str
+    """The qualified schema: ``"catalog".schema``."""
+    schema_name: str
+
+    def qualified(self, table: str) -> str:
+        return f"{self.schema}.{table}"
+
+    stop_list = property(lambda self: self.qualified("stop_list"))
+    snapshots = property(lambda self: self.qualified("stop_list_snapshots"))
+    presence = property(lambda self: self.qualified("stop_list_presence"))
+    history = property(lambda self: self.qualified("stop_list_history"))
+    audit_log = property(lambda self: self.qualified("audit_log"))
+    input_rejections = property(lambda self: self.qualified("input_rejections"))
+    audit_latest = property(lambda self: self.qualified("audit_latest"))
+
+    @classmethod
+    def of(cls, conn: duckdb.DuckDBPyConnection, schema: str) -> Tables:
+        catalog = conn.execute("SELECT current_database()").fetchone()[0]
+        quoted = catalog.replace('"', '""')
+        return cls(schema=f'"{quoted}".{schema}', schema_name=schema)
+
+
+_DDL = """
+CREATE SCHEMA IF NOT EXISTS {t.schema};
+CREATE TABLE IF NOT EXISTS {t.snapshots} (
+    run_id VARCHAR NOT NULL,
+    extracted_at TIMESTAMPTZ NOT NULL,
+    row_count BIGINT NOT NULL,
+    entered BIGINT NOT NULL,
+    left_count BIGINT NOT NULL,
+    valid BOOLEAN NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {t.presence} (
+    phone_number VARCHAR PRIMARY KEY,
+    stop_id BIGINT,
+    created_at TIMESTAMPTZ,
+    first_seen_at TIMESTAMPTZ NOT NULL,
+    last_seen_at TIMESTAMPTZ NOT NULL,
+    listed BOOLEAN NOT NULL,
+    left_at TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS {t.history} (
+    observed_at TIMESTAMPTZ NOT NULL,
+    snapshot_run_id VARCHAR NOT NULL,
+    change VARCHAR NOT NULL CHECK (change IN ('entered', 'left')),
+    phone_number VARCHAR NOT NULL,
+    stop_id BIGINT,
+    created_at TIMESTAMPTZ,
+    first_seen_at TIMESTAMPTZ NOT NULL,
+    last_seen_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {t.audit_log} (
+    recorded_at TIMESTAMPTZ NOT NULL, run_id VARCHAR NOT NULL, job VARCHAR NOT NULL,
+    operation VARCHAR NOT NULL, dry_run BOOLEAN NOT NULL, source_file VARCHAR,
+    source_row BIGINT, target VARCHAR NOT NULL, outcome VARCHAR NOT NULL, detail VARCHAR,
+    stop_id BIGINT, provider_code INTEGER, provider_message VARCHAR, attempts INTEGER
+);
+CREATE TABLE IF NOT EXISTS {t.input_rejections} (
+    recorded_at TIMESTAMPTZ NOT NULL, run_id VARCHAR NOT NULL, job VARCHAR NOT NULL,
+    source_file VARCHAR NOT NULL, row_number BIGINT NOT NULL, raw_value VARCHAR,
+    reason VARCHAR NOT NULL, message VARCHAR NOT NULL
+);
+CREATE OR REPLACE VIEW {t.audit_latest} AS
+    SELECT * EXCLUDE (position) FROM (
+        SELECT *, row_number() OVER (
+            PARTITION BY run_id, operation, source_file, source_row, target
+            ORDER BY recorded_at DESC, outcome = 'pending') AS position
+        FROM audit_log)
+    WHERE position = 1;
+"""
+"""The view names its table unqualified: a view's body binds in the view's own schema, and a
+catalog-qualified name there fails in a file named like the schema (a DuckDB binder quirk)."""
+
+
+class Warehouse:
+    """The DuckDB database of one account: how to connect, and which schema holds its tables.
+
+    The schema's tables are created on the first connection. Every function of this package
+    takes a :class:`Warehouse` and opens the connections it needs, so no caller holds SQL.
+    """
+
+    def __init__(self, connect: Connect, *, schema: str = "smsp") -> None:
+        if not schema.isidentifier():
+            raise ValueError(f"schema must be a plain SQL identifier, not {schema!r}")
+        self._connect = connect
+        self.schema = schema
+        self._tables: Tables | None = None
+
+    @classmethod
+    def at(cls, database: str | Path, *, schema: str = "smsp") -> Warehouse:
+        """A warehouse in a local DuckDB file (its folder created on first use) or at a
+        ``md:`` URL."""
+        target = str(database)
+
+        @contextmanager
+        def connect() -> Iterator[duckdb.DuckDBPyConnection]:
+            if not target.startswith("md:") and target != ":memory:":
+                Path(target).parent.mkdir(parents=True, exist_ok=True)
+            conn = duckdb.connect(target)
+            try:
+                yield conn
+            finally:
+                conn.close()
+
+        return cls(connect, schema=schema)
+
+    @contextmanager
+    def connect(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, Tables]]:
+        """A connection and the schema's qualified table names, the tables created if needed."""
+        with self._connect() as conn:
+            if self._tables is None:
+                tables = Tables.of(conn, self.schema)
+                conn.execute(_DDL.format(t=tables))
+                self._tables = tables
+            yield conn, self._tables
+
+    def table_name(self, table: str) -> str:
+        """``schema.table`` as users query it (what Dagster's ``dagster/table_name`` shows)."""
+        return f"{self.schema}.{table}"

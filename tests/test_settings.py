@@ -1,0 +1,65 @@
+"""Settings: every variable read once, in one place, with one-line errors for bad values."""
+
+from __future__ import annotations
+
+import pytest
+
+from smsp_connector.settings import Settings, SettingsError
+
+from .conftest import API_KEY
+
+
+def test_defaults_without_any_variable():
+    settings = Settings.from_env({})
+    assert settings.database == "data/warehouse.duckdb"
+    assert settings.rate_limit == 20.0
+    assert settings.schema == "smsp"
+    assert settings.base_url == "https://api.smspartner.fr/v1"
+
+
+def test_variables_are_read_and_converted():
+    settings = Settings.from_env(
+        {
+            "SMSP_RATE_LIMIT": "55.5",
+            "SMSP_MAX_WORKERS": "3",
+            "SMSP_DUCKDB_PATH": "/tmp/x.duckdb",
+            "SMSP_SCHEDULE": "off",
+        }
+    )
+    assert (settings.rate_limit, settings.max_workers) == (55.5, 3)
+    assert settings.database_path is not None and settings.database_path.name == "x.duckdb"
+    assert settings.schedule is None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("SMSP_RATE_LIMIT", "fast"), ("SMSP_RATE_LIMIT", "0"), ("SMSP_MAX_WORKERS", "0")],
+)
+def test_a_bad_value_is_one_error_naming_it(variable, value):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({variable: value})
+    assert variable.removeprefix("SMSP_").lower() in str(caught.value).replace(" ", "_")
+    assert "\n" not in str(caught.value)
+
+
+def test_the_key_is_needed_only_when_a_client_is_made():
+    settings = Settings.from_env({})
+    with pytest.raises(SettingsError, match="SMSP_API_KEY is not set"):
+        settings.resolve_api_key({})
+    assert settings.resolve_api_key({"SMSP_API_KEY": API_KEY}) == API_KEY
+
+
+def test_the_key_is_never_in_the_repr():
+    assert API_KEY not in repr(Settings(api_key=API_KEY))
+
+
+def test_a_client_from_settings_talks_to_the_emulator(emulator):
+    settings = Settings(api_key=API_KEY, base_url=emulator.base_url, rate_limit=None)
+    with settings.client() as smsp:
+        assert smsp.base_url == emulator.base_url
+        assert smsp.list_stops() == []
+
+
+@pytest.mark.parametrize("database", [":memory:", "md:my_db", "md:"])
+def test_databases_that_are_not_local_files_have_no_path(database):
+    assert Settings(database=database).database_path is None
