@@ -136,6 +136,12 @@ def test_cancel_by_id(cli, emulator):
         ({"SMSP_API_KEY": ""}, "SMSP_API_KEY is not set"),
         ({"SMSP_BASE_URL": "http://127.0.0.1:1/v1"}, "cannot reach http://127.0.0.1:1/v1"),
         ({"SMSP_BASE_URL": "http://example.com/v1"}, "must use https://"),
+        ({"SMSP_RATE_LIMIT": "fast"}, "SMSP_RATE_LIMIT='fast' is not a valid rate_limit"),
+        ({"SMSP_MAX_WORKERS": "0"}, "max_workers must be at least 1"),
+        (
+            {"SMSP_BASE_URL": f"http://user:{API_KEY}@127.0.0.1:1/v1?apiKey={API_KEY}"},
+            "cannot reach http://127.0.0.1:1/v1:",
+        ),
     ],
 )
 def test_configuration_problems_are_one_clear_line(cli, overrides, expected):

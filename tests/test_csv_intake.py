@@ -15,7 +15,6 @@ from smsp_connector.intake import (
     PHONE_COLUMN_ALIASES,
     IntakeError,
     PhoneIntakeSchema,
-    TextIntakeSchema,
     normalize_header,
     read_phone_csv,
     read_text_column_csv,
@@ -282,26 +281,17 @@ def test_default_region_applies_to_national_numbers(tmp_path: Path) -> None:
     assert df["region"].tolist() == ["GB"]
 
 
-def test_header_only_file_gives_an_empty_valid_frame() -> None:
-    df = read_phone_csv(DATA / "header_only.csv", extra_columns=["Nom"])
-    assert len(df) == 0
-    assert list(df.columns) == [*PHONE_COLUMNS, "Nom"]
-    assert df.dtypes.astype(str).tolist() == [
-        "object",
-        "int64",
-        "object",
-        "object",
-        "boolean",
-        "object",
-        "object",
-        "object",
-        "Int64",
-        "object",
-    ]
-    PhoneIntakeSchema.validate(df.drop(columns=["Nom"]))
+def test_a_header_only_file_is_a_file_level_error() -> None:
+    # A push of 0 rows that "succeeds" hides a truncated export: refuse the file instead.
+    with pytest.raises(IntakeError, match=r"header_only\.csv: no data rows"):
+        read_phone_csv(DATA / "header_only.csv", extra_columns=["Nom"])
 
 
-# --- columns ----------------------------------------------------------------------------------
+def test_a_header_followed_by_blank_lines_only_is_a_file_level_error(tmp_path: Path) -> None:
+    path = tmp_path / "blank_rows.csv"
+    path.write_text("phone;Nom\n\n;;\n  \n", encoding="utf-8")
+    with pytest.raises(IntakeError, match="no data rows"):
+        read_phone_csv(path)
 
 
 def test_phone_column_override_is_case_and_accent_insensitive() -> None:
@@ -453,9 +443,8 @@ def test_text_column_override_and_missing_column() -> None:
 def test_text_column_header_only_and_numbers_as_text(tmp_path: Path) -> None:
     path = tmp_path / "ids.csv"
     path.write_text("messageId\n")
-    empty = read_text_column_csv(path, column_aliases=MESSAGE_ID_ALIASES, what="message id column")
-    assert empty.empty
-    TextIntakeSchema.validate(empty)
+    with pytest.raises(IntakeError, match="no data rows"):
+        read_text_column_csv(path, column_aliases=MESSAGE_ID_ALIASES, what="message id column")
     path.write_text("messageId\n007\n1.5E+3\n")
     ids = read_text_column_csv(path, column_aliases=MESSAGE_ID_ALIASES, what="message id column")
     assert ids["raw_value"].tolist() == ["007", "1.5E+3"]

@@ -172,3 +172,21 @@ def test_bad_invocations_fail_clearly(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "phoneNumber column" in result.output
     result = runner.invoke(main, ["emulator", "--api-key", "k", "--fail-rate", "2"])
     assert result.exit_code == 2
+
+
+def test_without_the_emulator_extra_one_line_says_which_to_install() -> None:
+    # Python refuses to import a module whose sys.modules entry is None: as if uvicorn were
+    # not installed.
+    script = (
+        "import sys; sys.modules['uvicorn'] = None\n"
+        "from smsp_connector.cli import main\n"
+        "main(['emulator', '--api-key', 'k'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "Error: the emulator needs its extra (uvicorn is missing): "
+        "pip install 'smsp-connector[emulator]'"
+    ]

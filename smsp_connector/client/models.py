@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,18 @@ def parse_provider_time(text: str) -> datetime:
     Python's ``fold=0`` picks the first occurrence (summer time), which is at most one hour early.
     """
     return datetime.strptime(text, PROVIDER_TIME_FORMAT).replace(tzinfo=PROVIDER_TZ)
+
+
+def paris_instants(wall: datetime) -> tuple[datetime, datetime]:
+    """The earliest and the latest UTC instants a Paris wall-clock time may mean.
+
+    They differ by an hour in the hour repeated when clocks go back (both occurrences) and in
+    the hour skipped when they go forward (a time that never was, read with either offset);
+    elsewhere they are the same instant. ``wall``'s own zone, if any, is ignored.
+    """
+    naive = wall.replace(tzinfo=None)
+    readings = [naive.replace(tzinfo=PROVIDER_TZ, fold=fold).astimezone(UTC) for fold in (0, 1)]
+    return min(readings), max(readings)
 
 
 @dataclass(frozen=True, slots=True)

@@ -199,6 +199,9 @@ def _parse(path: Path, text: str, delimiter: str) -> CsvTable:
         raise IntakeError(
             path, f"unterminated quote: the field opened on line {row_numbers[-1]} never closes"
         )
+    if len(records) == 1:
+        # A push of 0 rows that succeeds would hide a truncated or wrong export.
+        raise IntakeError(path, "no data rows: the file has a header only")
     headers = tuple(cell.strip() for cell in records[0])
     return CsvTable(path, headers, records[1:], row_numbers[1:])
 

@@ -6,8 +6,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from smsp_connector.intake.phone_numbers import RejectionReason
-from smsp_connector.warehouse.schemas import E164_PATTERN
+from smsp_connector.intake.phone_numbers import E164_PATTERN, RejectionReason
 
 __all__ = ["PhoneIntakeSchema", "TextIntakeSchema"]
 

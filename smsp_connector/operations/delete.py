@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from smsp_connector.client import SmspClient, StopEntry
-from smsp_connector.client.models import PROVIDER_TZ
+from smsp_connector.client.models import PROVIDER_TZ, paris_instants
 from smsp_connector.operations.progress import ProgressFactory
 from smsp_connector.operations.sending import SendTally, record_unusable_rows, send_plan
 from smsp_connector.warehouse.audit import AuditEntry, AuditWriter, Outcome
@@ -46,9 +46,10 @@ class DeleteSummary:
 def parse_consent_time(text: str) -> datetime:
     """ISO 8601 (``2026-01-15``, ``2026-01-15T10:30:00+01:00``) or French ``15/01/2026 10:30``.
 
-    Times without a zone are Paris time. A bare date means the start of that day, so a consent
-    dated the same day as the opt-out counts as before it and is refused: when the order is
-    unknown, the opt-out wins.
+    Times without a zone are Paris time, read as the *earliest* instant they may mean (in the
+    repeated autumn hour or the skipped spring hour). A bare date means the start of that day,
+    so a consent dated the same day as the opt-out counts as before it and is refused: when the
+    order is unknown, the opt-out wins.
     """
     text = text.strip()
     try:
@@ -62,7 +63,9 @@ def parse_consent_time(text: str) -> datetime:
                 continue
         else:
             raise ValueError(f"unreadable consent date {text!r}") from None
-    return moment.replace(tzinfo=PROVIDER_TZ) if moment.tzinfo is None else moment
+    if moment.tzinfo is None:
+        return paris_instants(moment)[0].astimezone(PROVIDER_TZ)
+    return moment
 
 
 def _guard(row: dict, entry: StopEntry | None, now: datetime) -> tuple[Outcome, str] | None:
@@ -78,10 +81,14 @@ def _guard(row: dict, entry: StopEntry | None, now: datetime) -> tuple[Outcome, 
         return Outcome.REFUSED, f"consent_at {consent_at!r} is in the future"
     if entry is None:
         return Outcome.NOT_ON_LIST, "the number is not on the stop list"
-    if entry.created_at >= consented:
+    # The provider's time has no zone: in a clock change it may mean two instants, and the
+    # later one is taken, so that a consent which may precede the opt-out never removes it.
+    opted_out = paris_instants(entry.created_at)[1]
+    if opted_out >= consented:
         return Outcome.REFUSED, (
-            f"opted out at {entry.created_at:%Y-%m-%d %H:%M %Z}, after (or at) the consent "
-            f"of {consented:%Y-%m-%d %H:%M %Z}: the opt-out stands"
+            f"opted out at {entry.created_at:%Y-%m-%d %H:%M} Paris time "
+            f"({opted_out:%H:%M} UTC at the latest), after (or at) the consent of "
+            f"{consented.astimezone(UTC):%Y-%m-%d %H:%M} UTC: the opt-out stands"
         )
     return None
 
