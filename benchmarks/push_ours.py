@@ -16,22 +16,12 @@ import time
 from typing import Any
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 from push_common import emit, peak_rss_mib
 
-from smsp_connector.dagster.mutation_assets import build_mutation_assets
-from smsp_connector.dagster.resource import SmspResource
+from smsp_connector.dagster import build_definitions
+from smsp_connector.settings import Settings
 
 ADDITIONS = dg.AssetKey(["smsp", "stop_list_additions"])
-
-
-def push_assets() -> list[dg.AssetSpec | dg.AssetsDefinition]:
-    """The inbox sources (external assets) and the additions asset."""
-    return [
-        asset
-        for asset in build_mutation_assets()
-        if isinstance(asset, dg.AssetSpec) or asset.key == ADDITIONS
-    ]
 
 
 def summary(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
@@ -52,23 +42,24 @@ def main() -> None:
     parser.add_argument("--max-workers", type=int, required=True)
     parser.add_argument("--rate-limit", type=float, help="Client requests/s (default: none).")
     args = parser.parse_args()
-    resources = {
-        "smsp": SmspResource(
+    smsp = build_definitions(
+        Settings(
             api_key=args.api_key,
             base_url=args.base_url,
             rate_limit=args.rate_limit,
             max_workers=args.max_workers,
-        ),
-        "duckdb": DuckDBResource(database=args.duckdb_path),
-    }
-    assets, config = push_assets(), {"csv_path": args.csv_path}
+            database=args.duckdb_path,
+        )
+    )
+    mutations = smsp.mutations
+    assets = [*mutations.inbox.values(), mutations.additions]
     instance = dg.DagsterInstance.get()
     ready_at, setup_peak = time.time(), peak_rss_mib()
     started = time.perf_counter()
     result = dg.materialize(
         assets,
-        resources=resources,
-        run_config={"ops": {"smsp__stop_list_additions": {"config": config}}},
+        resources=smsp.resources,
+        run_config=smsp.keys.op_config(ADDITIONS, csv_path=args.csv_path),
         instance=instance,
     )
     seconds = time.perf_counter() - started
