@@ -70,6 +70,10 @@ class Settings:
             raise SettingsError(
                 f"max_shrink_share must be between 0 and 1, not {self.max_shrink_share!r}"
             )
+        if not (math.isfinite(self.timeout_seconds) and self.timeout_seconds > 0):
+            raise SettingsError(
+                f"timeout_seconds must be a positive number, not {self.timeout_seconds!r}"
+            )
         for name in ("max_workers", "max_attempts"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1, not {getattr(self, name)!r}")

@@ -122,6 +122,17 @@ def test_delete_without_evidence_is_refused(cli, emulator):
     assert emulator.state.has_number("+33612345678")
 
 
+def test_cancel_with_an_id_that_is_not_one_goes_on_with_the_others(cli, tmp_path):
+    done = cli("cancel", "5000", "abc")
+
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "'abc' is not a message id" in done.stderr
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as conn:
+        recorded = conn.execute("SELECT source_file, row_number FROM smsp.input_rejections")
+        assert recorded.fetchall() == [("command line", 2)]
+
+
 def test_cancel_by_id(cli, emulator):
     done = cli("cancel", "999999")
 
@@ -134,13 +145,13 @@ def test_cancel_by_id(cli, emulator):
     [
         ({"SMSP_API_KEY": "wrong"}, "the provider refused the API key (code 10"),
         ({"SMSP_API_KEY": ""}, "SMSP_API_KEY is not set"),
-        ({"SMSP_BASE_URL": "http://127.0.0.1:1/v1"}, "cannot reach http://127.0.0.1:1/v1"),
+        ({"SMSP_BASE_URL": "http://127.0.0.1:1/v1"}, "cannot reach http://127.0.0.1:1: "),
         ({"SMSP_BASE_URL": "http://example.com/v1"}, "must use https://"),
         ({"SMSP_RATE_LIMIT": "fast"}, "SMSP_RATE_LIMIT='fast' is not a valid rate_limit"),
         ({"SMSP_MAX_WORKERS": "0"}, "max_workers must be at least 1"),
         (
             {"SMSP_BASE_URL": f"http://user:{API_KEY}@127.0.0.1:1/v1?apiKey={API_KEY}"},
-            "cannot reach http://127.0.0.1:1/v1:",
+            "cannot reach http://127.0.0.1:1: ",
         ),
     ],
 )

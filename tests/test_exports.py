@@ -113,3 +113,25 @@ def test_an_export_that_fails_mid_write_leaves_the_previous_file_whole(warehouse
         "suppression_list.csv",
         "suppression_list.parquet",
     ], "no partial file is left behind"
+
+
+def test_a_schema_named_in_other_case_is_the_same_schema(tmp_path):
+    # DuckDB identifiers are case-insensitive: SMSP is smsp, so the previous snapshot counts.
+    _store(Warehouse.at(tmp_path / "w.duckdb", schema="smsp"), ["+33612345678", "+33698765432"])
+    frame = pd.DataFrame(
+        {
+            "stop_id": pd.array([1], dtype="Int64"),
+            "phone_number": pd.Series(["+33612345678"], dtype=object),
+            "created_at": pd.Series([WHEN], dtype="datetime64[ns, UTC]"),
+            "extracted_at": pd.Series([WHEN], dtype="datetime64[ns, UTC]"),
+        },
+        columns=COLUMNS,
+    )
+    summary = replace_stop_list(
+        Warehouse.at(tmp_path / "w.duckdb", schema="SMSP"),
+        frame,
+        run_id="upper",
+        extracted_at=WHEN,
+        valid=True,
+    )
+    assert summary.previous_row_count == 2

@@ -63,3 +63,18 @@ def test_a_client_from_settings_talks_to_the_emulator(emulator):
 @pytest.mark.parametrize("database", [":memory:", "md:my_db", "md:"])
 def test_databases_that_are_not_local_files_have_no_path(database):
     assert Settings(database=database).database_path is None
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan"])
+def test_a_timeout_that_is_not_positive_is_refused(value):
+    with pytest.raises(SettingsError, match="timeout_seconds"):
+        Settings.from_env({"SMSP_TIMEOUT_SECONDS": value})
+
+
+def test_the_resource_never_falls_back_to_another_accounts_key(monkeypatch):
+    from smsp_connector.dagster import SmspResource
+
+    monkeypatch.setenv("SMSP_API_KEY", API_KEY)
+    resource = SmspResource(api_key="", base_url="http://127.0.0.1:1/v1")
+    with pytest.raises(SettingsError.__mro__[1], match="api_key is empty"), resource.get_client():
+        pass

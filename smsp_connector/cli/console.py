@@ -64,13 +64,18 @@ def one_line_errors(command: F) -> F:
 
 
 def _api_root() -> str:
-    """The configured API root without any user, password or query a URL may carry."""
+    """The configured API host, without the user, password, path or query a URL may carry (a
+    key can hide in any of them)."""
     from urllib.parse import urlsplit
 
     from smsp_connector.settings import Settings
 
-    parts = urlsplit(Settings.from_env().base_url)
-    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
+    try:
+        parts = urlsplit(Settings.from_env().base_url)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "the SMS Partner API"
+    return f"{parts.scheme}://{parts.hostname}{port}"
 
 
 class _RateColumn(ProgressColumn):

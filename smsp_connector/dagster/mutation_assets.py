@@ -153,12 +153,13 @@ def build_mutation_assets(settings: Settings) -> MutationAssets:
     def message_cancellations(
         context: dg.AssetExecutionContext, config: CancelConfig
     ) -> dg.MaterializeResult:
-        if (config.csv_path is None) == (not config.message_ids):
+        csv_path = config.csv_path or None
+        if (csv_path is None) == (not config.message_ids):
             raise dg.Failure("give either csv_path or message_ids", allow_retries=False)
         source: Input = (
-            MessageIdFile(Path(config.csv_path), config.id_column)
-            if config.csv_path
-            else MessageIdValues(config.message_ids)
+            MessageIdFile(Path(csv_path), config.id_column)
+            if csv_path
+            else MessageIdValues(config.message_ids, label="run config")
         )
         report = runner.run(context, Cancel(), source, config.move_to)
         return dg.MaterializeResult(metadata=runner.metadata(context, report))

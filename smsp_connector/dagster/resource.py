@@ -10,7 +10,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from smsp_connector.client import DEFAULT_BASE_URL, SmspClient
+from smsp_connector.client import DEFAULT_BASE_URL, SmspClient, SmspConfigurationError
 from smsp_connector.settings import Settings
 from smsp_connector.warehouse import Warehouse
 
@@ -47,6 +47,10 @@ class SmspResource(dg.ConfigurableResource):
 
     @contextmanager
     def get_client(self) -> Iterator[SmspClient]:
+        if not self.api_key:
+            # Never fall back to another variable: with several accounts that would be
+            # another account's key.
+            raise SmspConfigurationError("the smsp resource's api_key is empty")
         settings = Settings(
             api_key=self.api_key,
             base_url=self.base_url,

@@ -21,12 +21,12 @@ def read_message_id_csv(path: str | Path, *, id_column: str | None = None) -> pd
     )
 
 
-def message_id_values(message_ids: Sequence[str | int]) -> pd.DataFrame:
+def message_id_values(message_ids: Sequence[str | int], label: str) -> pd.DataFrame:
     """Message ids given in run config or on the command line, in the layout of a CSV intake
-    (no file, row = position), each checked."""
+    (``source_file`` is ``label``, row = position), each checked."""
     frame = pd.DataFrame(
         {
-            "source_file": pd.Series([None] * len(message_ids), dtype=object),
+            "source_file": pd.Series([label] * len(message_ids), dtype=object),
             "row_number": range(1, len(message_ids) + 1),
             "raw_value": [str(value).strip() for value in message_ids],
         }

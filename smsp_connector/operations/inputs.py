@@ -80,7 +80,8 @@ class MessageIdValues:
     """Message ids given inline."""
 
     ids: Sequence[str | int]
+    label: str = "command line"
     path: None = None
 
     def read(self, extra_columns: tuple[str, ...] = ()) -> pd.DataFrame:
-        return message_id_values(self.ids)
+        return message_id_values(self.ids, self.label)

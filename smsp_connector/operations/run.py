@@ -173,25 +173,29 @@ def run_operation(
     intake = source.read(operation.extra_columns)
     path = source.path
     rejected = rejected_rows(intake)
+    record_input_rejections(warehouse, rejected, run_id=run_id, job=job)
     rejection_report = None
     if path is not None:
         rejection_report = write_report(
             report_path(path, REJECTED_SUFFIX), rejected.drop(columns=["source_file"])
         )
-    record_input_rejections(warehouse, rejected, run_id=run_id, job=job)
-    with AuditWriter(
+    audit = AuditWriter(
         warehouse, run_id=run_id, job=job, operation=operation.name, dry_run=operation.dry_run
-    ) as audit:
-        try:
+    )
+    try:
+        with audit:
             summary = operation.execute(intake, client=client, audit=audit, progress=progress)
-        except DeletionCapExceeded as error:
-            raise DeletionCapExceeded(f"{path or 'command line'}: {error}") from None
-    unsent = unsent_rows(warehouse, run_id)
-    refusal_report = None
-    if path is not None:
-        # Unusable input rows are in the rejection report already.
-        refused = unsent[unsent["outcome"] != Outcome.INVALID_INPUT]
-        refusal_report = write_report(report_path(path, REFUSED_SUFFIX), refused)
+    except DeletionCapExceeded as error:
+        raise DeletionCapExceeded(f"{path or 'command line'}: {error}") from None
+    finally:
+        # Whatever happened, the report beside the input says what this run recorded (a
+        # refused plan included), never what an earlier run of the same file did.
+        unsent = unsent_rows(warehouse, run_id)
+        refusal_report = None
+        if path is not None:
+            # Unusable input rows are in the rejection report already.
+            refused = unsent[unsent["outcome"] != Outcome.INVALID_INPUT]
+            refusal_report = write_report(report_path(path, REFUSED_SUFFIX), refused)
     if path is not None and move_to is not None:
         path, rejection_report, refusal_report = _archive(
             move_to, run_id, path, rejection_report, refusal_report

@@ -38,7 +38,9 @@ class SnapshotSummary:
 def stop_list_exists(conn: duckdb.DuckDBPyConnection, tables: Tables) -> bool:
     found = conn.execute(
         "SELECT count(*) FROM information_schema.tables "
-        "WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ?",
+        # DuckDB identifiers are case-insensitive: schema SMSP is schema smsp.
+        "WHERE table_catalog = current_database() AND lower(table_schema) = lower(?) "
+        "AND table_name = ?",
         [tables.schema_name, "stop_list"],
     ).fetchone()
     return bool(found and found[0])
