@@ -109,16 +109,14 @@ def test_invalid_provider_rows_fail_the_schema_check_and_block_exports(rig):
     result = rig.materialize()
 
     assert not result.success
-    assert materialized_keys(result) == {"smsp/stop_list"}, "history and exports were blocked"
+    assert materialized_keys(result) == set(), "not published; history and exports blocked"
     schema = check_results(result)["schema_valid"]
     assert not schema.passed
     assert schema.metadata["failing_rows"].value == 4
     report = schema.metadata["failure_cases"].value
     for bad in ("'0612'", "'+33 6 12'", "'=HYPERLINK(1)'", "'not a date'"):
         assert bad in report
-    metadata = materialization_metadata(result, "smsp/stop_list")
-    assert metadata["valid"] is False
-    assert "0612" in metadata["validation_report"]
+    assert rig.query("SELECT valid, status FROM smsp.stop_list_snapshots") == [(False, "rejected")]
     assert not (rig.export_dir / "suppression_list.csv").exists()
 
 
@@ -175,7 +173,7 @@ def test_sudden_shrink_blocks_history_and_exports_until_accepted(rig):
     shrink = check_results(blocked)["no_sudden_shrink"]
     assert not shrink.passed
     assert shrink.metadata["lost_share"].value == 0.5
-    assert materialized_keys(blocked) == {"smsp/stop_list"}
+    assert materialized_keys(blocked) == set()
     assert len(_csv_rows(rig.export_dir / "suppression_list.csv")) == 10, "export left as it was"
 
     accepted = rig.materialize({"ops": {"smsp__stop_list": {"config": {"accept_shrink": True}}}})

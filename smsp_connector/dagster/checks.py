@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import dagster as dg
-import pandas as pd
 
-from smsp_connector.operations.extract import Extraction, ValidationReport
+from smsp_connector.operations.extract import Extraction
 
 
 def stop_list_check_specs(key: dg.AssetKey, max_shrink_share: float) -> list[dg.AssetCheckSpec]:
@@ -45,57 +42,17 @@ def stop_list_check_specs(key: dg.AssetKey, max_shrink_share: float) -> list[dg.
     ]
 
 
-def stop_list_check_results(
-    extraction: Extraction, max_shrink_share: float, *, accept_shrink: bool
-) -> list[dg.AssetCheckResult]:
-    frame, snapshot = extraction.frame, extraction.snapshot
+def stop_list_check_results(extraction: Extraction) -> list[dg.AssetCheckResult]:
+    """The checks the extraction ran on its staged snapshot, as Dagster check results."""
     return [
-        _schema_check(extraction.report),
-        _unique_check("stop_ids_unique", frame["stop_id"], dg.AssetCheckSeverity.ERROR),
-        _unique_check("phone_numbers_unique", frame["phone_number"], dg.AssetCheckSeverity.WARN),
-        _shrink_check(
-            snapshot.previous_row_count,
-            snapshot.row_count,
-            max_shrink_share,
-            accepted=accept_shrink,
-        ),
+        dg.AssetCheckResult(
+            check_name=check.name,
+            passed=check.passed,
+            severity=dg.AssetCheckSeverity.ERROR if check.blocking else dg.AssetCheckSeverity.WARN,
+            metadata={
+                key: dg.MetadataValue.md(value) if key == "failure_cases" else value
+                for key, value in check.metadata.items()
+            },
+        )
+        for check in extraction.checks
     ]
-
-
-def _schema_check(report: ValidationReport) -> dg.AssetCheckResult:
-    metadata: dict[str, Any] = {"failing_rows": report.failing_rows}
-    if not report.valid:
-        metadata["failure_cases"] = dg.MetadataValue.md(report.to_markdown())
-    return dg.AssetCheckResult(check_name="schema_valid", passed=report.valid, metadata=metadata)
-
-
-def _unique_check(
-    name: str, values: pd.Series, severity: dg.AssetCheckSeverity
-) -> dg.AssetCheckResult:
-    present = values.dropna()
-    duplicated = present[present.duplicated(keep=False)]
-    examples = sorted({str(value) for value in duplicated.head(20)})
-    return dg.AssetCheckResult(
-        check_name=name,
-        passed=duplicated.empty,
-        severity=severity,
-        metadata={"duplicated_rows": len(duplicated), "examples": ", ".join(examples) or "-"},
-    )
-
-
-def _shrink_check(
-    previous: int | None, current: int, max_share: float, *, accepted: bool
-) -> dg.AssetCheckResult:
-    lost_share = (previous - current) / previous if previous else 0.0
-    passed = lost_share <= max_share or accepted
-    return dg.AssetCheckResult(
-        check_name="no_sudden_shrink",
-        passed=passed,
-        metadata={
-            "previous_row_count": previous if previous is not None else "-",
-            "row_count": current,
-            "lost_share": round(lost_share, 4),
-            "max_shrink_share": max_share,
-            "accepted_by_run_config": accepted,
-        },
-    )

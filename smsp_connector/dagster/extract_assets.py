@@ -2,7 +2,7 @@
 suppression exports. A factory, so a deployment picks its names, thresholds and paths."""
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from pydantic import Field
 from smsp_connector.dagster.checks import stop_list_check_results, stop_list_check_specs
 from smsp_connector.dagster.keys import SmspKeys
 from smsp_connector.dagster.resource import SmspResource, warehouse_of
-from smsp_connector.operations.extract import extract_stop_list
+from smsp_connector.operations.extract import Extraction, extract_stop_list
 from smsp_connector.settings import Settings
 from smsp_connector.warehouse import (
     StopListSchema,
@@ -89,13 +89,27 @@ def build_extract_assets(
     )
     def stop_list(
         context: dg.AssetExecutionContext, config: StopListConfig
-    ) -> dg.MaterializeResult:
+    ) -> Iterator[dg.AssetCheckResult | dg.MaterializeResult]:
         smsp: SmspResource = getattr(context.resources, smsp_key)
         warehouse = warehouse_of(getattr(context.resources, duckdb_key), settings.schema)
         with smsp.get_client() as client:
-            extraction = extract_stop_list(client, warehouse, run_id=context.run.run_id)
+            extraction = extract_stop_list(
+                client,
+                warehouse,
+                run_id=context.run.run_id,
+                max_shrink_share=settings.max_shrink_share,
+                accept_shrink=config.accept_shrink,
+            )
         frame, report, snapshot = extraction.frame, extraction.report, extraction.snapshot
         context.log.info(f"fetched {len(frame):,} entries in {extraction.fetch_seconds:.1f} s")
+        checks = stop_list_check_results(extraction)
+        if not extraction.published:
+            # The check results first, so the UI shows why; then one line, not a stack trace.
+            yield from checks
+            raise dg.Failure(
+                description=_blocked_message(extraction, table, keys.op_name(keys.stop_list)),
+                allow_retries=False,
+            )
         metadata: dict[str, Any] = {
             "dagster/row_count": snapshot.row_count,
             "entered": snapshot.entered,
@@ -104,17 +118,7 @@ def build_extract_assets(
             "failing_rows": report.failing_rows,
             "preview": dg.MetadataValue.md(_markdown(frame.head(10))),
         }
-        if not report.valid:
-            metadata["validation_report"] = dg.MetadataValue.md(report.to_markdown())
-            context.log.error(
-                f"{report.failing_rows} row(s) fail StopListSchema; see validation_report"
-            )
-        return dg.MaterializeResult(
-            metadata=metadata,
-            check_results=stop_list_check_results(
-                extraction, settings.max_shrink_share, accept_shrink=config.accept_shrink
-            ),
-        )
+        yield dg.MaterializeResult(metadata=metadata, check_results=checks)
 
     history_table = f"{settings.schema}.stop_list_history"
 
@@ -183,6 +187,17 @@ def _export_asset(
         )
 
     return export
+
+
+def _blocked_message(extraction: Extraction, table: str, op_name: str) -> str:
+    problems = "; ".join(check.problem for check in extraction.blocking_failures)
+    message = f"{problems}. The staged snapshot was not published: {table} is unchanged"
+    if any(check.name == "no_sudden_shrink" for check in extraction.blocking_failures):
+        message += (
+            ". If the provider confirms the shrink, rerun with run config "
+            f"{{ops: {{{op_name}: {{config: {{accept_shrink: true}}}}}}}}"
+        )
+    return message + "."
 
 
 def _markdown(frame: pd.DataFrame) -> str:

@@ -13,7 +13,14 @@ import pandera.pandas as pa
 
 from smsp_connector.client import SmspClient
 from smsp_connector.client.models import PROVIDER_TIME_FORMAT, PROVIDER_TZ
-from smsp_connector.warehouse import SnapshotSummary, StopListSchema, Warehouse, replace_stop_list
+from smsp_connector.warehouse import (
+    SnapshotSummary,
+    StopListSchema,
+    Warehouse,
+    publish_stop_list,
+    reject_stop_list,
+    stage_stop_list,
+)
 
 COLUMNS = ["stop_id", "phone_number", "created_at", "extracted_at"]
 _PROVIDER_FIELDS = {"id": "stop_id", "phoneNumber": "phone_number", "createdAt": "created_at"}
@@ -108,18 +115,48 @@ def _provider_entry(records: list[dict[str, Any]], row: int) -> str:
 
 
 @dataclass(frozen=True)
+class CheckOutcome:
+    """One check on a staged snapshot. A failed ``blocking`` check keeps it unpublished."""
+
+    name: str
+    passed: bool
+    blocking: bool
+    metadata: dict[str, Any]
+    problem: str
+    """One line saying what failed (empty when passed)."""
+
+
+@dataclass(frozen=True)
 class Extraction:
-    """One extraction of the stop list: the frame stored, what validation found, the snapshot."""
+    """One extraction of the stop list: the frame staged, its checks, and whether it was
+    published as the new ``stop_list`` or rejected."""
 
     frame: pd.DataFrame
     report: ValidationReport
     snapshot: SnapshotSummary
+    checks: list[CheckOutcome]
     fetch_seconds: float
 
+    @property
+    def blocking_failures(self) -> list[CheckOutcome]:
+        return [check for check in self.checks if check.blocking and not check.passed]
 
-def extract_stop_list(client: SmspClient, warehouse: Warehouse, *, run_id: str) -> Extraction:
-    """Fetch the whole list, turn it into the :class:`StopListSchema` frame, validate it (every
-    failing row reported with the provider's raw values) and store it as the new snapshot."""
+    @property
+    def published(self) -> bool:
+        return not self.blocking_failures
+
+
+def extract_stop_list(
+    client: SmspClient,
+    warehouse: Warehouse,
+    *,
+    run_id: str,
+    max_shrink_share: float,
+    accept_shrink: bool = False,
+) -> Extraction:
+    """Fetch the whole list, type it (:class:`StopListSchema` frame), validate it (every failing
+    row reported with the provider's raw values), stage it, check it, and publish it as
+    ``stop_list`` only when no blocking check failed (write-audit-publish)."""
     extracted_at = datetime.now(UTC)
     started = time.monotonic()
     records = client.list_stop_records()
@@ -127,7 +164,70 @@ def extract_stop_list(client: SmspClient, warehouse: Warehouse, *, run_id: str) 
     frame = stop_list_frame(records, extracted_at)
     report = validate_stop_list(frame, records)
     del records
-    snapshot = replace_stop_list(
-        warehouse, frame, run_id=run_id, extracted_at=extracted_at, valid=report.valid
+    snapshot = stage_stop_list(warehouse, frame)
+    checks = snapshot_checks(
+        frame, report, snapshot, max_shrink_share=max_shrink_share, accept_shrink=accept_shrink
     )
-    return Extraction(frame, report, snapshot, fetch_seconds)
+    extraction = Extraction(frame, report, snapshot, checks, fetch_seconds)
+    logged = {"run_id": run_id, "extracted_at": extracted_at, "valid": report.valid}
+    if extraction.published:
+        publish_stop_list(warehouse, snapshot, **logged)
+    else:
+        rejected_by = extraction.blocking_failures[0].name
+        reject_stop_list(warehouse, snapshot, rejected_by=rejected_by, **logged)
+    return extraction
+
+
+def snapshot_checks(
+    frame: pd.DataFrame,
+    report: ValidationReport,
+    snapshot: SnapshotSummary,
+    *,
+    max_shrink_share: float,
+    accept_shrink: bool,
+) -> list[CheckOutcome]:
+    """schema_valid, stop_ids_unique and no_sudden_shrink block publication;
+    phone_numbers_unique only warns (the provider keeps one entry per number, so duplicates
+    mean odd provider data, not a wrong list)."""
+    schema = CheckOutcome(
+        "schema_valid",
+        report.valid,
+        True,
+        {"failing_rows": report.failing_rows, "failure_cases": report.to_markdown()}
+        if not report.valid
+        else {"failing_rows": 0},
+        f"schema_valid: {report.failing_rows} row(s) of the provider's list fail "
+        "StopListSchema (see the check's failure_cases)",
+    )
+    ids = _unique("stop_ids_unique", frame["stop_id"], blocking=True)
+    numbers = _unique("phone_numbers_unique", frame["phone_number"], blocking=False)
+    previous, current = snapshot.previous_row_count, snapshot.row_count
+    lost_share = (previous - current) / previous if previous else 0.0
+    shrink = CheckOutcome(
+        "no_sudden_shrink",
+        lost_share <= max_shrink_share or accept_shrink,
+        True,
+        {
+            "previous_row_count": previous if previous is not None else "-",
+            "row_count": current,
+            "lost_share": round(lost_share, 4),
+            "max_shrink_share": max_shrink_share,
+            "accepted_by_run_config": accept_shrink,
+        },
+        f"no_sudden_shrink: the list went from {previous or 0:,} to {current:,} entries "
+        f"(lost {lost_share:.0%}, more than the {max_shrink_share:.0%} allowed)",
+    )
+    return [schema, ids, numbers, shrink]
+
+
+def _unique(name: str, values: pd.Series, *, blocking: bool) -> CheckOutcome:
+    present = values.dropna()
+    duplicated = present[present.duplicated(keep=False)]
+    examples = sorted({str(value) for value in duplicated.head(20)})
+    return CheckOutcome(
+        name,
+        duplicated.empty,
+        blocking,
+        {"duplicated_rows": len(duplicated), "examples": ", ".join(examples) or "-"},
+        f"{name}: {len(duplicated)} entries share a value (e.g. {', '.join(examples[:3])})",
+    )

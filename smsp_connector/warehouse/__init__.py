@@ -16,7 +16,13 @@ from smsp_connector.warehouse.audit import (
 from smsp_connector.warehouse.exports import ExportResult, export_suppression_list
 from smsp_connector.warehouse.history import HistoryUpdate, recent_changes, update_history
 from smsp_connector.warehouse.schemas import StopListSchema
-from smsp_connector.warehouse.stop_list import SnapshotSummary, replace_stop_list
+from smsp_connector.warehouse.stop_list import (
+    SnapshotSummary,
+    publish_stop_list,
+    reject_stop_list,
+    replace_stop_list,
+    stage_stop_list,
+)
 from smsp_connector.warehouse.tables import TABLE_NAMES, Tables, Warehouse
 
 __all__ = [
@@ -33,9 +39,12 @@ __all__ = [
     "Warehouse",
     "audit_entries",
     "export_suppression_list",
+    "publish_stop_list",
     "recent_changes",
     "record_input_rejections",
+    "reject_stop_list",
     "replace_stop_list",
+    "stage_stop_list",
     "unsent_rows",
     "update_history",
 ]

@@ -33,7 +33,8 @@ def update_history(warehouse: Warehouse) -> HistoryUpdate:
 
 def _update(conn: duckdb.DuckDBPyConnection, t: Tables) -> HistoryUpdate:
     snapshot = conn.execute(
-        f"SELECT run_id, extracted_at FROM {t.snapshots} ORDER BY extracted_at DESC LIMIT 1"
+        f"SELECT run_id, extracted_at FROM {t.snapshots} WHERE status = 'published' "
+        "ORDER BY extracted_at DESC LIMIT 1"
     ).fetchone()
     if snapshot is None or not stop_list_exists(conn, t):
         raise LookupError(f"no snapshot in {t.snapshots}: materialize the stop list first")

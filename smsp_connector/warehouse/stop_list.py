@@ -1,7 +1,9 @@
-"""The stop list snapshot: ``stop_list`` replaced in one transaction, logged in
-``stop_list_snapshots``.
+"""The stop list snapshot, written, audited, then published (write-audit-publish).
 
-A crash mid-write leaves the previous state, never a half-written or empty suppression list.
+Each extraction is staged in ``stop_list_staged``; the checks run on it; only a snapshot that
+passes them is swapped in as ``stop_list``, in one transaction, so a reader never sees a
+half-written, half-empty or invalid suppression list. Every staged snapshot is logged in
+``stop_list_snapshots`` as ``published`` or ``rejected`` (with the check that blocked it).
 (dagster-duckdb-pandas' handler deletes the rows and inserts the new ones in separate
 statements, and skips empty frames, so the stop list is written here instead.)
 """
@@ -46,40 +48,24 @@ def stop_list_exists(conn: duckdb.DuckDBPyConnection, tables: Tables) -> bool:
     return bool(found and found[0])
 
 
-def replace_stop_list(
-    warehouse: Warehouse,
-    frame: pd.DataFrame,
-    *,
-    run_id: str,
-    extracted_at: datetime,
-    valid: bool,
-) -> SnapshotSummary:
-    """Replace ``stop_list`` by ``frame`` and log the snapshot, in one transaction.
+def stage_stop_list(warehouse: Warehouse, frame: pd.DataFrame) -> SnapshotSummary:
+    """Write ``frame`` to ``stop_list_staged`` (replacing the last staged snapshot) and count
+    the numbers that entered and left compared with the published ``stop_list``.
 
-    Also counts the numbers that entered and left since the previous snapshot.
+    Nothing a reader sees changes: :func:`publish_stop_list` or :func:`reject_stop_list` decides.
     """
     with warehouse.connect() as (conn, t):
-        return _replace(conn, t, frame, run_id=run_id, extracted_at=extracted_at, valid=valid)
-
-
-def _replace(
-    conn: duckdb.DuckDBPyConnection,
-    t: Tables,
-    frame: pd.DataFrame,
-    *,
-    run_id: str,
-    extracted_at: datetime,
-    valid: bool,
-) -> SnapshotSummary:
-    conn.register("snapshot_frame", frame)
-    try:
-        conn.execute("BEGIN TRANSACTION")
+        conn.register("snapshot_frame", frame)
+        try:
+            conn.execute(f"CREATE OR REPLACE TABLE {t.staged} AS {_SNAPSHOT_SELECT}")
+        finally:
+            conn.unregister("snapshot_frame")
         previous = None
         entered, left = len(frame), 0
         if stop_list_exists(conn, t):
             previous, entered, left = conn.execute(
                 f"""
-                WITH new AS (SELECT DISTINCT phone_number FROM snapshot_frame
+                WITH new AS (SELECT DISTINCT phone_number FROM {t.staged}
                              WHERE phone_number IS NOT NULL),
                      old AS (SELECT DISTINCT phone_number FROM {t.stop_list}
                              WHERE phone_number IS NOT NULL)
@@ -88,15 +74,81 @@ def _replace(
                        (SELECT count(*) FROM old ANTI JOIN new USING (phone_number))
                 """
             ).fetchone()
-        conn.execute(f"CREATE OR REPLACE TABLE {t.stop_list} AS {_SNAPSHOT_SELECT}")
-        conn.execute(
-            f"INSERT INTO {t.snapshots} VALUES (?, ?, ?, ?, ?, ?)",
-            [run_id, extracted_at, len(frame), entered, left, valid],
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.unregister("snapshot_frame")
     return SnapshotSummary(len(frame), int(entered), int(left), previous)
+
+
+def publish_stop_list(
+    warehouse: Warehouse,
+    summary: SnapshotSummary,
+    *,
+    run_id: str,
+    extracted_at: datetime,
+    valid: bool,
+) -> None:
+    """Swap the staged snapshot in as ``stop_list`` and log it as published, in one
+    transaction: a crash leaves the previous list, never a half-written or empty one."""
+    with warehouse.connect() as (conn, t):
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            conn.execute(f"DROP TABLE IF EXISTS {t.stop_list}")
+            conn.execute(f"ALTER TABLE {t.staged} RENAME TO stop_list")
+            _log(conn, t, summary, run_id, extracted_at, valid, "published", None)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def reject_stop_list(
+    warehouse: Warehouse,
+    summary: SnapshotSummary,
+    *,
+    run_id: str,
+    extracted_at: datetime,
+    valid: bool,
+    rejected_by: str,
+) -> None:
+    """Log the staged snapshot as rejected by the check ``rejected_by``; ``stop_list`` stays as
+    it was and the staged rows stay in ``stop_list_staged`` for inspection."""
+    with warehouse.connect() as (conn, t):
+        _log(conn, t, summary, run_id, extracted_at, valid, "rejected", rejected_by)
+
+
+def replace_stop_list(
+    warehouse: Warehouse,
+    frame: pd.DataFrame,
+    *,
+    run_id: str,
+    extracted_at: datetime,
+    valid: bool,
+) -> SnapshotSummary:
+    """Stage ``frame`` and publish it at once, whatever it holds (no checks)."""
+    summary = stage_stop_list(warehouse, frame)
+    publish_stop_list(warehouse, summary, run_id=run_id, extracted_at=extracted_at, valid=valid)
+    return summary
+
+
+def _log(
+    conn: duckdb.DuckDBPyConnection,
+    t: Tables,
+    summary: SnapshotSummary,
+    run_id: str,
+    extracted_at: datetime,
+    valid: bool,
+    status: str,
+    rejected_by: str | None,
+) -> None:
+    conn.execute(
+        f"INSERT INTO {t.snapshots} (run_id, extracted_at, row_count, entered, left_count, "
+        "valid, status, rejected_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            run_id,
+            extracted_at,
+            summary.row_count,
+            summary.entered,
+            summary.left,
+            valid,
+            status,
+            rejected_by,
+        ],
+    )

@@ -3,7 +3,9 @@
 Tables, all in one schema (``smsp`` unless the deployment names another):
 
 - ``stop_list``: the latest snapshot, one row per provider entry (:class:`StopListSchema`).
-- ``stop_list_snapshots``: one row per extraction: run id, time, row count, whether it was valid.
+- ``stop_list_staged``: the latest extraction before its checks (see ``stop_list.py``).
+- ``stop_list_snapshots``: one row per extraction: run id, time, row count, whether it was
+  valid, and whether it was published or rejected (by which check).
 - ``stop_list_presence``: one row per number ever seen: listed now or not, first and last seen.
 - ``stop_list_history``: append-only, one row per number entering or leaving the list.
 - ``audit_log``: append-only, one row per input row and outcome of every push, delete, cancel.
@@ -25,6 +27,7 @@ Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
 TABLE_NAMES = (
     "stop_list",
+    "stop_list_staged",
     "stop_list_snapshots",
     "stop_list_presence",
     "stop_list_history",
@@ -51,6 +54,7 @@ class Tables:
         return f"{self.schema}.{table}"
 
     stop_list = property(lambda self: self.qualified("stop_list"))
+    staged = property(lambda self: self.qualified("stop_list_staged"))
     snapshots = property(lambda self: self.qualified("stop_list_snapshots"))
     presence = property(lambda self: self.qualified("stop_list_presence"))
     history = property(lambda self: self.qualified("stop_list_history"))
@@ -73,8 +77,13 @@ CREATE TABLE IF NOT EXISTS {t.snapshots} (
     row_count BIGINT NOT NULL,
     entered BIGINT NOT NULL,
     left_count BIGINT NOT NULL,
-    valid BOOLEAN NOT NULL
+    valid BOOLEAN NOT NULL,
+    status VARCHAR NOT NULL DEFAULT 'published' CHECK (status IN ('published', 'rejected')),
+    rejected_by VARCHAR
 );
+-- Files written before write-audit-publish: every snapshot they logged was published.
+ALTER TABLE {t.snapshots} ADD COLUMN IF NOT EXISTS status VARCHAR DEFAULT 'published';
+ALTER TABLE {t.snapshots} ADD COLUMN IF NOT EXISTS rejected_by VARCHAR;
 CREATE TABLE IF NOT EXISTS {t.presence} (
     phone_number VARCHAR PRIMARY KEY,
     stop_id BIGINT,
