@@ -25,15 +25,16 @@ class PipelineRig:
     instance: dg.DagsterInstance
 
     def settings(self, **options: Any) -> Settings:
-        return Settings(
-            api_key=API_KEY,
-            base_url=self.emulator.base_url,
-            rate_limit=None,
-            database=str(self.duckdb_path),
-            export_dir=str(self.export_dir),
-            inbox_dir=str(self.duckdb_path.parent / "inbox"),
-            **options,
-        )
+        """Settings on the test emulator and files; ``options`` override any of them."""
+        defaults: dict[str, Any] = {
+            "api_key": API_KEY,
+            "base_url": self.emulator.base_url,
+            "rate_limit": None,
+            "database": str(self.duckdb_path),
+            "export_dir": str(self.export_dir),
+            "inbox_dir": str(self.duckdb_path.parent / "inbox"),
+        }
+        return Settings(**{**defaults, **options})
 
     @property
     def defs(self) -> SmspDefinitions:
@@ -63,7 +64,7 @@ class PipelineRig:
     def pushes(self) -> list[dg.AssetsDefinition | dg.AssetSpec]:
         """The inbox sources (external assets, never executed) and the push asset."""
         mutations = self.defs.mutations
-        return [*mutations.inbox.values(), mutations.additions]
+        return [*mutations.inbox.values(), mutations.additions, mutations.checks[0]]
 
     def only(self, operation: str) -> list[dg.AssetsDefinition | dg.AssetSpec]:
         """The inbox sources and the outcome asset of ``add``, ``delete`` or ``cancel``."""

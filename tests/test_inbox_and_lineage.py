@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import dagster as dg
 import pytest
 
 from smsp_connector.dagster import SmspKeys, build_inbox_sensor
+from smsp_connector.operations.inputs import PhoneFile
+from smsp_connector.operations.progress import log_progress
+from smsp_connector.operations.run import Push, run_operation
+from smsp_connector.warehouse import Warehouse
 
 from .pipeline_helpers import PipelineRig
 
@@ -26,10 +32,89 @@ def inbox(tmp_path):
     return tmp_path / "inbox"
 
 
+class Ticks:
+    """Successive evaluations of the inbox sensor, its cursor carried from one to the next."""
+
+    def __init__(self, inbox, settle_seconds: float = 0.0) -> None:
+        self.sensor = build_inbox_sensor(
+            inbox=inbox, jobs=JOBS, keys=SmspKeys("smsp"), settle_seconds=settle_seconds
+        )
+        self.cursor: str | None = None
+
+    def __call__(self) -> list[dg.RunRequest]:
+        with dg.instance_for_test() as instance:
+            context = dg.build_sensor_context(instance=instance, cursor=self.cursor)
+            result = self.sensor(context)
+        self.cursor = result.cursor
+        return result.run_requests
+
+
 def _requests(inbox) -> list[dg.RunRequest]:
-    sensor = build_inbox_sensor(inbox=inbox, jobs=JOBS, keys=SmspKeys("smsp"))
-    with dg.instance_for_test() as instance:
-        return sensor(dg.build_sensor_context(instance=instance)).run_requests
+    """The requests once every file has settled: a first tick sees them, a second takes them."""
+    ticks = Ticks(inbox)
+    assert ticks() == [], "a file seen for the first time is never taken at once"
+    return ticks()
+
+
+def test_a_file_still_being_copied_in_is_taken_only_once_it_stops_changing(inbox):
+    path = inbox / "add" / "big.csv"
+    path.write_text("phone\n" + "".join(f"+336{n:08d}\n" for n in range(1_700)))
+    ticks = Ticks(inbox)
+
+    assert ticks() == []
+    with path.open("a") as handle:  # the copy goes on
+        handle.write("".join(f"+337{n:08d}\n" for n in range(4_300)))
+    assert ticks() == [], "the size changed since the last tick: still being written"
+    [request] = ticks()
+
+    assert request.run_key == f"add:{hashlib.sha256(path.read_bytes()).hexdigest()}"
+
+
+def test_a_settled_file_waits_for_the_settle_interval(inbox):
+    (inbox / "add" / "list.csv").write_text("phone\n0612345678\n")
+    ticks = Ticks(inbox, settle_seconds=3600)
+
+    assert ticks() == []
+    assert ticks() == [], "unchanged, but not for an hour yet"
+
+
+def test_upper_case_and_tab_separated_files_are_taken(inbox):
+    (inbox / "add" / "EXPORT.CSV").write_text("phone\n0612345678\n")
+    (inbox / "add" / "crm.tsv").write_text("phone\tname\n0698765432\tx\n")
+    (inbox / "add" / "EXPORT.rejected.csv").write_text("row_number\n")
+    (inbox / "add" / "notes.txt").write_text("not an export")
+
+    requests = _requests(inbox)
+
+    assert sorted(r.tags["smsp/source_file"] for r in requests) == ["EXPORT.CSV", "crm.tsv"]
+
+
+def test_a_file_that_changed_after_the_run_read_it_is_not_archived(inbox, emulator, client):
+    path = inbox / "add" / "growing.csv"
+    path.write_text("phone\n+33611111111\n")
+
+    class StillBeingWritten(PhoneFile):
+        def read(self, extra_columns=()):
+            frame = super().read(extra_columns)
+            with path.open("a") as handle:  # the writer appends after the run read the file
+                handle.write("+33622222222\n")
+            return frame
+
+    report = run_operation(
+        Push(),
+        StillBeingWritten(path),
+        client=client,
+        warehouse=Warehouse.at(inbox.parent / "warehouse.duckdb"),
+        run_id="growing-file",
+        job="test",
+        progress=log_progress(lambda line: None),
+        move_to=inbox / "done",
+    )
+
+    assert report.changed_after_read
+    assert path.exists() and not (inbox / "done").exists(), "left for a run of its own"
+    assert emulator.state.has_number("+33611111111")
+    assert not emulator.state.has_number("+33622222222"), "only what was read was pushed"
 
 
 def test_each_dropped_file_asks_for_its_job_once_per_content(inbox):

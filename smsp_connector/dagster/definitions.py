@@ -104,6 +104,7 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
     }
     definitions = dg.Definitions(
         assets=[*mutations.assets, *extract.assets],
+        asset_checks=mutations.checks,
         jobs=[jobs.refresh, jobs.push, jobs.delete, jobs.cancel],
         schedules=[schedule] if schedule else [],
         sensors=[sensor],

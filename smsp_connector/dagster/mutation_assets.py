@@ -19,6 +19,7 @@ from smsp_connector.operations.inputs import Input, MessageIdFile, MessageIdValu
 from smsp_connector.operations.progress import log_progress
 from smsp_connector.operations.run import Cancel, Delete, Operation, Push, RunReport, run_operation
 from smsp_connector.settings import Settings
+from smsp_connector.warehouse import Outcome, outcome_counts
 
 
 class InboxFileConfig(dg.Config):
@@ -70,6 +71,8 @@ class MutationAssets:
     additions: dg.AssetsDefinition
     deletions: dg.AssetsDefinition
     cancellations: dg.AssetsDefinition
+    checks: list[dg.AssetChecksDefinition]
+    """``every_number_pushed`` and ``every_deletion_done``: they run after the refresh."""
 
     @property
     def assets(self) -> list[dg.AssetSpec | dg.AssetsDefinition]:
@@ -100,14 +103,6 @@ def build_mutation_assets(settings: Settings) -> MutationAssets:
     @dg.asset(
         key=keys.additions,
         deps=[inbox["add"].key],
-        check_specs=[
-            dg.AssetCheckSpec(
-                "every_number_pushed",
-                asset=keys.additions,
-                description="Fails when numbers are still missing after every retry; the next "
-                "run of the same file picks them up.",
-            )
-        ],
         description="Opt-outs from a CSV file pushed to /stop-sms/add (only the missing ones), "
         f"one audit row per input row in {settings.schema}.audit_log.",
         **common,
@@ -116,17 +111,7 @@ def build_mutation_assets(settings: Settings) -> MutationAssets:
         context: dg.AssetExecutionContext, config: PushConfig
     ) -> dg.MaterializeResult:
         report = runner.run(context, Push(dry_run=config.dry_run), config.input(), config.move_to)
-        failed = report.counts["failed"]
-        return dg.MaterializeResult(
-            metadata=runner.metadata(context, report),
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name="every_number_pushed",
-                    passed=failed == 0,
-                    metadata={"failed": failed},
-                )
-            ],
-        )
+        return dg.MaterializeResult(metadata=runner.metadata(context, report))
 
     @dg.asset(
         key=keys.deletions,
@@ -164,7 +149,49 @@ def build_mutation_assets(settings: Settings) -> MutationAssets:
         report = runner.run(context, Cancel(), source, config.move_to)
         return dg.MaterializeResult(metadata=runner.metadata(context, report))
 
-    return MutationAssets(inbox, stop_list_additions, stop_list_deletions, message_cancellations)
+    checks = [
+        _outcome_check(settings, keys.additions, "every_number_pushed", "add", "pushed"),
+        _outcome_check(settings, keys.deletions, "every_deletion_done", "delete", "deleted"),
+    ]
+    return MutationAssets(
+        inbox, stop_list_additions, stop_list_deletions, message_cancellations, checks
+    )
+
+
+def _outcome_check(
+    settings: Settings, key: dg.AssetKey, name: str, operation: str, done: str
+) -> dg.AssetChecksDefinition:
+    """Fails the run when some of the run's rows failed after every retry, once the refresh
+    has run (the stop list is an additional dependency); provider refusals only warn."""
+    keys, duckdb_key = SmspKeys.of(settings), settings.duckdb_resource_key
+
+    @dg.asset_check(
+        asset=key,
+        name=name,
+        additional_deps=[keys.stop_list],
+        required_resource_keys={duckdb_key},
+        pool=settings.pool,
+        description=f"Fails the run when numbers could not be {done} after every retry (the "
+        "next run of the same file tries them again); warns when the provider refused some.",
+    )
+    def outcome_check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        warehouse = warehouse_of(getattr(context.resources, duckdb_key), settings.schema)
+        counts = outcome_counts(warehouse, context.run.run_id, operation)
+        failed, rejected = counts[Outcome.FAILED], counts[Outcome.REJECTED]
+        if failed:
+            raise dg.Failure(
+                description=f"{failed} number(s) could not be {done} after every retry "
+                f"(outcome 'failed' in {settings.schema}.audit_log, run {context.run.run_id}); "
+                "every outcome is recorded and the list refreshed: run the same file again.",
+                allow_retries=False,
+            )
+        return dg.AssetCheckResult(
+            passed=rejected == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"failed": 0, "rejected": rejected},
+        )
+
+    return outcome_check
 
 
 class _Runner:

@@ -8,18 +8,21 @@ names the file and the problem.
 
 from smsp_connector.intake.frames import (
     PHONE_COLUMN_ALIASES,
+    SOURCE_SHA256,
     phone_intake_frame,
     read_phone_csv,
     read_text_column_csv,
 )
-from smsp_connector.intake.reader import IntakeError, normalize_header
+from smsp_connector.intake.reader import IntakeError, file_sha256, normalize_header
 from smsp_connector.intake.schemas import PhoneIntakeSchema, TextIntakeSchema
 
 __all__ = [
     "PHONE_COLUMN_ALIASES",
+    "SOURCE_SHA256",
     "IntakeError",
     "PhoneIntakeSchema",
     "TextIntakeSchema",
+    "file_sha256",
     "normalize_header",
     "phone_intake_frame",
     "read_phone_csv",

@@ -70,7 +70,7 @@ def read_phone_csv(
         table.find_column(name=name, aliases=(), what="column", override="extra_columns")
         for name in extras
     ]
-    return phone_intake_frame(
+    frame = phone_intake_frame(
         str(path),
         table.column(phone_index),
         table.row_numbers,
@@ -80,6 +80,7 @@ def read_phone_csv(
         },
         default_region=default_region,
     )
+    return _with_source_digest(frame, table)
 
 
 def phone_intake_frame(
@@ -126,7 +127,16 @@ def read_text_column_csv(
     frame = pd.DataFrame(_base_columns(path, table, values))
     keys = frame["raw_value"].where(frame["raw_value"] != "")
     frame["duplicate_of_row"] = _duplicate_of_row(keys, frame["row_number"])
-    return TextIntakeSchema.validate(frame)
+    return _with_source_digest(TextIntakeSchema.validate(frame), table)
+
+
+SOURCE_SHA256 = "source_sha256"
+"""``frame.attrs`` key of the SHA-256 of the bytes a file's frame was read from."""
+
+
+def _with_source_digest(frame: pd.DataFrame, table: CsvTable) -> pd.DataFrame:
+    frame.attrs[SOURCE_SHA256] = table.sha256
+    return frame
 
 
 def _check_arguments(extras: tuple[str, ...], default_region: str) -> None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import hashlib
 import io
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from clevercsv import Detector
@@ -57,6 +58,8 @@ class CsvTable:
     headers: tuple[str, ...]
     records: list[list[str]]
     row_numbers: list[int]
+    sha256: str = ""
+    """SHA-256 of exactly the bytes read: what the rows came from."""
 
     def column(self, index: int) -> list[str]:
         """One column's cells, ``""`` for a record too short to have it."""
@@ -106,6 +109,15 @@ def normalize_header(name: str) -> str:
     return "".join(char for char in decomposed if char.isalnum()).casefold()
 
 
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def read_table(path: str | Path) -> CsvTable:
     """Read a whole CSV file as text records, or raise :class:`IntakeError`."""
     path = Path(path)
@@ -118,7 +130,8 @@ def read_table(path: str | Path) -> CsvTable:
     text = _decode(path, data)
     if not text.strip():
         raise IntakeError(path, "empty file (only whitespace)")
-    return _parse(path, text, _detect_delimiter(text))
+    table = _parse(path, text, _detect_delimiter(text))
+    return replace(table, sha256=hashlib.sha256(data).hexdigest())
 
 
 def _decode(path: Path, data: bytes) -> str:

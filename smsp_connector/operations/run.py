@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 import pandas as pd
 
 from smsp_connector.client import SmspClient
+from smsp_connector.intake import SOURCE_SHA256, file_sha256
 from smsp_connector.intake.rejections import rejected_rows
 from smsp_connector.operations.cancel import CancelSummary, cancel_messages
 from smsp_connector.operations.delete import (
@@ -140,6 +141,8 @@ class RunReport(Generic[S]):
     unsent: pd.DataFrame
     """``source_row``, ``target``, ``outcome``, ``provider_code``, ``reason``, in input order."""
     problems: tuple[str, ...]
+    changed_after_read: bool = False
+    """The file changed after it was read: not archived, its new content gets its own run."""
 
     @property
     def counts(self) -> dict[str, Any]:
@@ -196,7 +199,8 @@ def run_operation(
             # Unusable input rows are in the rejection report already.
             refused = unsent[unsent["outcome"] != Outcome.INVALID_INPUT]
             refusal_report = write_report(report_path(path, REFUSED_SUFFIX), refused)
-    if path is not None and move_to is not None:
+    changed_after_read = path is not None and _changed_since_read(path, intake)
+    if path is not None and move_to is not None and not changed_after_read:
         path, rejection_report, refusal_report = _archive(
             move_to, run_id, path, rejection_report, refusal_report
         )
@@ -210,7 +214,20 @@ def run_operation(
         refusal_report=refusal_report,
         unsent=unsent,
         problems=operation.problems,
+        changed_after_read=changed_after_read,
     )
+
+
+def _changed_since_read(path: Path, intake: pd.DataFrame) -> bool:
+    """Whether the file no longer holds the bytes its rows were read from (a writer was still
+    appending): it is then left where it is, so its new content gets a run of its own."""
+    read = intake.attrs.get(SOURCE_SHA256)
+    if not read:
+        return False
+    try:
+        return file_sha256(path) != read
+    except FileNotFoundError:
+        return True
 
 
 def _archive(folder: Path, run_id: str, *files: Path | None) -> list[Path | None]:

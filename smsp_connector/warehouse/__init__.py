@@ -10,6 +10,7 @@ from smsp_connector.warehouse.audit import (
     AuditWriter,
     Outcome,
     audit_entries,
+    outcome_counts,
     record_input_rejections,
     unsent_rows,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "Warehouse",
     "audit_entries",
     "export_suppression_list",
+    "outcome_counts",
     "publish_stop_list",
     "recent_changes",
     "record_input_rejections",

@@ -12,6 +12,7 @@ Rejected input rows also go to ``input_rejections``.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
@@ -215,3 +216,14 @@ def unsent_rows(warehouse: Warehouse, run_id: str) -> pd.DataFrame:
             f"WHERE run_id = ? AND outcome IN ({outcomes}) ORDER BY source_row, target",
             [run_id],
         ).fetchdf()
+
+
+def outcome_counts(warehouse: Warehouse, run_id: str, operation: str) -> Counter[Outcome]:
+    """How many rows of one run and operation ended in each outcome (their final state)."""
+    with warehouse.connect() as (conn, tables):
+        rows = conn.execute(
+            f"SELECT outcome, count(*) FROM {tables.audit_latest} "
+            "WHERE run_id = ? AND operation = ? GROUP BY outcome",
+            [run_id, operation],
+        ).fetchall()
+    return Counter({Outcome(outcome): count for outcome, count in rows})
