@@ -50,6 +50,8 @@ class Settings:
     max_workers: int = 8
     max_attempts: int = 6
     timeout_seconds: float = 60.0
+    lock_wait_seconds: float = 120.0
+    """How long the ``smsp`` command waits for a DuckDB file another process holds."""
     key_prefix: str = "smsp"
     group_name: str = "smsp"
     pool: str = "smsp_duckdb"
@@ -73,6 +75,10 @@ class Settings:
         if not (math.isfinite(self.timeout_seconds) and self.timeout_seconds > 0):
             raise SettingsError(
                 f"timeout_seconds must be a positive number, not {self.timeout_seconds!r}"
+            )
+        if not (math.isfinite(self.lock_wait_seconds) and self.lock_wait_seconds >= 0):
+            raise SettingsError(
+                f"lock_wait_seconds must be a number >= 0, not {self.lock_wait_seconds!r}"
             )
         for name in ("max_workers", "max_attempts"):
             if getattr(self, name) < 1:
@@ -144,6 +150,7 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "SMSP_MAX_WORKERS": ("max_workers", int),
     "SMSP_MAX_ATTEMPTS": ("max_attempts", int),
     "SMSP_TIMEOUT_SECONDS": ("timeout_seconds", float),
+    "SMSP_LOCK_WAIT_SECONDS": ("lock_wait_seconds", float),
     "SMSP_SCHEDULE": ("schedule", _schedule),
 }
 """Environment variable → (setting, conversion). ``SMSP_API_KEY`` is read only when needed."""

@@ -44,8 +44,14 @@ def _run(title: str, operation: Any, source: Any) -> None:
     from smsp_connector.warehouse import Warehouse
 
     settings = Settings.from_env()
-    warehouse = Warehouse.at(settings.database, schema=settings.schema)
-    with settings.client() as client, ProgressBars() as progress:
+    with (
+        # The file first, held for the whole run: nothing is sent unless the audit can be kept.
+        Warehouse.held(
+            settings.database, schema=settings.schema, wait_seconds=settings.lock_wait_seconds
+        ) as warehouse,
+        settings.client() as client,
+        ProgressBars() as progress,
+    ):
         report = run_operation(
             operation,
             source,

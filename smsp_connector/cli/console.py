@@ -45,6 +45,7 @@ def one_line_errors(command: F) -> F:
         )
         from smsp_connector.intake import IntakeError
         from smsp_connector.operations.delete import DeletionCapExceeded
+        from smsp_connector.warehouse import WarehouseBusyError
 
         try:
             return command(*args, **kwargs)
@@ -57,7 +58,7 @@ def one_line_errors(command: F) -> F:
             ) from None
         except SmspTransportError as error:
             raise click.ClickException(f"cannot reach {_api_root()}: {error}") from None
-        except (IntakeError, DeletionCapExceeded, SmspError) as error:
+        except (IntakeError, DeletionCapExceeded, SmspError, WarehouseBusyError) as error:
             raise click.ClickException(str(error)) from None
 
     return wrapper  # type: ignore[return-value]

@@ -24,7 +24,7 @@ from smsp_connector.warehouse.stop_list import (
     replace_stop_list,
     stage_stop_list,
 )
-from smsp_connector.warehouse.tables import TABLE_NAMES, Tables, Warehouse
+from smsp_connector.warehouse.tables import TABLE_NAMES, Tables, Warehouse, WarehouseBusyError
 
 __all__ = [
     "TABLE_NAMES",
@@ -38,6 +38,7 @@ __all__ = [
     "StopListSchema",
     "Tables",
     "Warehouse",
+    "WarehouseBusyError",
     "audit_entries",
     "export_suppression_list",
     "outcome_counts",

@@ -15,12 +15,14 @@ Tables, all in one schema (``smsp`` unless the deployment names another):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import tenacity
 
 Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 """Opens a connection: ``DuckDBResource.get_connection`` in Dagster, a plain connect elsewhere."""
@@ -148,7 +150,7 @@ class Warehouse:
 
         @contextmanager
         def connect() -> Iterator[duckdb.DuckDBPyConnection]:
-            if not target.startswith("md:") and target != ":memory:":
+            if _is_local(target):
                 Path(target).parent.mkdir(parents=True, exist_ok=True)
             conn = duckdb.connect(target)
             try:
@@ -157,6 +159,24 @@ class Warehouse:
                 conn.close()
 
         return cls(connect, schema=schema)
+
+    @classmethod
+    @contextmanager
+    def held(
+        cls, database: str | Path, *, schema: str = "smsp", wait_seconds: float = 120.0
+    ) -> Iterator[Warehouse]:
+        """A warehouse on one connection held for the whole block (the ``smsp`` command's runs:
+        another process cannot take the file mid-run). Opening waits, with backoff, while
+        another process holds the file, up to ``wait_seconds``; then
+        :class:`WarehouseBusyError`."""
+        target = str(database)
+        if _is_local(target):
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+        conn = _connect_waiting(target, wait_seconds)
+        try:
+            yield cls(lambda: nullcontext(conn), schema=schema)
+        finally:
+            conn.close()
 
     @contextmanager
     def connect(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, Tables]]:
@@ -171,3 +191,37 @@ class Warehouse:
     def table_name(self, table: str) -> str:
         """``schema.table`` as users query it (what Dagster's ``dagster/table_name`` shows)."""
         return f"{self.schema}.{table}"
+
+
+class WarehouseBusyError(RuntimeError):
+    """Another process held the DuckDB file for longer than the wait allowed."""
+
+
+def _is_local(target: str) -> bool:
+    return not target.startswith("md:") and target != ":memory:"
+
+
+def _is_lock_conflict(error: BaseException) -> bool:
+    return isinstance(error, duckdb.IOException) and "Could not set lock" in str(error)
+
+
+def _connect_waiting(target: str, wait_seconds: float) -> duckdb.DuckDBPyConnection:
+    """Connect, retrying with exponential backoff and jitter while another process holds the
+    file's lock (DuckDB allows one writing process per file)."""
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(_is_lock_conflict),
+        wait=tenacity.wait_exponential_jitter(initial=0.1, max=5.0),
+        stop=tenacity.stop_after_delay(wait_seconds),
+        reraise=True,
+    )
+    try:
+        return retrying(duckdb.connect, target)
+    except duckdb.IOException as error:
+        if not _is_lock_conflict(error):
+            raise
+        holder = re.search(r"held in (.+?\(PID \d+\))", str(error))
+        by = f" by {holder.group(1)}" if holder else ""
+        raise WarehouseBusyError(
+            f"{target} is locked{by}; waited {wait_seconds:g} s for it "
+            "(SMSP_LOCK_WAIT_SECONDS). Nothing was sent."
+        ) from None
