@@ -24,6 +24,7 @@ from smsp_connector.client import (
 )
 
 API_KEY_VAR = "SMSP_API_KEY"
+HMAC_KEY_VAR = "SMSP_EXPORT_HMAC_KEY"
 
 
 class SettingsError(SmspConfigurationError):
@@ -60,6 +61,9 @@ class Settings:
     duckdb_resource_key: str = "duckdb"
     job_prefix: str = ""
     """Put before every job, schedule and sensor name (``""`` keeps ``smsp_refresh``…)."""
+    hmac_key_var: str | None = None
+    """The variable holding the key of the HMAC-SHA256 export; ``None``: no such export.
+    :meth:`from_env` sets it to ``SMSP_EXPORT_HMAC_KEY`` when that variable is set."""
     schedule: str | None = "0 6 * * *"
     timezone: str = "Europe/Paris"
 
@@ -98,6 +102,8 @@ class Settings:
                     values[name] = convert(text)
                 except ValueError:
                     raise SettingsError(f"{variable}={text!r} is not a valid {name}") from None
+        if env.get(HMAC_KEY_VAR):
+            values["hmac_key_var"] = HMAC_KEY_VAR
         return cls(**{**values, **overrides})
 
     def with_options(self, **changes: Any) -> Settings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import hmac
 import resource
 import signal
 from contextlib import contextmanager
@@ -14,7 +15,12 @@ import pandas as pd
 import pytest
 
 from smsp_connector.operations.extract import COLUMNS
-from smsp_connector.warehouse import Warehouse, export_suppression_list, replace_stop_list
+from smsp_connector.warehouse import (
+    ExportForm,
+    Warehouse,
+    export_suppression_list,
+    replace_stop_list,
+)
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -47,7 +53,7 @@ def test_cells_a_spreadsheet_would_execute_are_neutralised(warehouse, tmp_path):
     dangerous = ['=HYPERLINK("http://x")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\t=1"]
     _store(warehouse, ["+33612345678", *dangerous])
 
-    result = export_suppression_list(warehouse, tmp_path / "exports", hashed=False)
+    result = export_suppression_list(warehouse, tmp_path / "exports")
 
     cells = _cells(result.csv_path)
     assert cells[0] == "+33612345678", "a well-formed E.164 number is left alone"
@@ -59,7 +65,7 @@ def test_cells_a_spreadsheet_would_execute_are_neutralised(warehouse, tmp_path):
 def test_hashed_export_holds_sha256_of_the_e164_text(warehouse, tmp_path):
     _store(warehouse, ["+33612345678", "+262692123456"])
 
-    result = export_suppression_list(warehouse, tmp_path / "exports", hashed=True)
+    result = export_suppression_list(warehouse, tmp_path / "exports", form=ExportForm.SHA256)
 
     assert _cells(result.csv_path) == [
         hashlib.sha256(b"+33612345678").hexdigest(),
@@ -71,13 +77,13 @@ def test_hashed_export_holds_sha256_of_the_e164_text(warehouse, tmp_path):
 
 def test_a_failed_export_leaves_the_previous_file_whole(warehouse, tmp_path, monkeypatch):
     _store(warehouse, ["+33612345678"])
-    first = export_suppression_list(warehouse, tmp_path / "exports", hashed=False)
+    first = export_suppression_list(warehouse, tmp_path / "exports")
     before = first.csv_path.read_bytes()
     with warehouse.connect() as (conn, tables):
         conn.execute(f"DROP TABLE {tables.stop_list}")
 
     with pytest.raises(duckdb.CatalogException):
-        export_suppression_list(warehouse, tmp_path / "exports", hashed=False)
+        export_suppression_list(warehouse, tmp_path / "exports")
 
     assert first.csv_path.read_bytes() == before
     assert sorted(p.name for p in first.csv_path.parent.iterdir()) == [
@@ -101,12 +107,12 @@ def _file_size_limit(limit: int):
 
 def test_an_export_that_fails_mid_write_leaves_the_previous_file_whole(warehouse, tmp_path):
     _store(warehouse, ["+33612345678"])
-    first = export_suppression_list(warehouse, tmp_path / "exports", hashed=False)
+    first = export_suppression_list(warehouse, tmp_path / "exports")
     before = first.csv_path.read_bytes()
     _store(warehouse, [f"+336{n:08d}" for n in range(50_000)])  # about 2 MB of CSV
 
     with _file_size_limit(256 * 1024), pytest.raises(duckdb.IOException):
-        export_suppression_list(warehouse, tmp_path / "exports", hashed=False)
+        export_suppression_list(warehouse, tmp_path / "exports")
 
     assert first.csv_path.read_bytes() == before, "a CRM job still reads the whole old list"
     assert sorted(p.name for p in first.csv_path.parent.iterdir()) == [
@@ -135,3 +141,35 @@ def test_a_schema_named_in_other_case_is_the_same_schema(tmp_path):
         valid=True,
     )
     assert summary.previous_row_count == 2
+
+
+HMAC_KEY = b"a shared secret of 32 bytes!!!!!"
+
+
+def test_the_hmac_export_is_keyed_and_never_writes_the_key(warehouse, tmp_path):
+    _store(warehouse, ["+33612345678", "+262692123456"])
+
+    result = export_suppression_list(
+        warehouse, tmp_path / "exports", form=ExportForm.HMAC_SHA256, hmac_key=HMAC_KEY
+    )
+
+    expected = [
+        hmac.new(HMAC_KEY, number.encode(), hashlib.sha256).hexdigest()
+        for number in ("+33612345678", "+262692123456")
+    ]
+    assert _cells(result.csv_path) == expected
+    assert result.csv_path.name == "suppression_list_hmac_sha256.csv"
+    parquet = duckdb.sql(f"SELECT phone_hmac_sha256 FROM '{result.parquet_path}'").fetchall()
+    assert [row[0] for row in parquet] == expected
+    assert expected[0] != hashlib.sha256(b"+33612345678").hexdigest()
+    for path in [*result.csv_path.parent.iterdir(), tmp_path / "warehouse.duckdb"]:
+        assert HMAC_KEY not in path.read_bytes(), path.name
+
+
+@pytest.mark.parametrize("key", [None, b"", b"short"])
+def test_the_hmac_export_refuses_a_missing_or_short_key(warehouse, tmp_path, key):
+    _store(warehouse, ["+33612345678"])
+    with pytest.raises(ValueError, match="at least 16 bytes"):
+        export_suppression_list(
+            warehouse, tmp_path / "exports", form=ExportForm.HMAC_SHA256, hmac_key=key
+        )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import hmac
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import duckdb
 import pytest
 
+from smsp_connector.dagster import build_definitions
 from smsp_connector.dagster.resource import SmspResource
 
 from .conftest import API_KEY
@@ -242,3 +244,20 @@ def test_the_daily_schedule_refreshes_every_extract_asset_in_paris_time():
     assert schedule.execution_timezone == "Europe/Paris"
     assert schedule.job_name == "smsp_refresh"
     assert {key.to_user_string() for key in job.asset_layer.executable_asset_keys} == ALL_ASSETS
+
+
+def test_the_hmac_export_runs_when_its_key_is_set_and_never_shows_it(rig, monkeypatch):
+    key = "hmac-key-" + API_KEY
+    monkeypatch.setenv("SMSP_EXPORT_HMAC_KEY", key)
+    _seed(rig, "+33612345678")
+    extract = build_definitions(rig.settings(hmac_key_var="SMSP_EXPORT_HMAC_KEY")).extract
+
+    result = rig.run(extract.assets)
+
+    assert result.success
+    assert "smsp/suppression_export_hmac_sha256" in materialized_keys(result)
+    [row] = _csv_rows(rig.export_dir / "suppression_list_hmac_sha256.csv")
+    digest = hmac.new(key.encode(), b"+33612345678", hashlib.sha256).hexdigest()
+    assert row["phone_hmac_sha256"] == digest
+    assert not [e for e in rig.instance.all_logs(result.run_id) if key in repr(e)]
+    assert rig.defs.extract.export_hmac is None, "no key variable named: no HMAC export"

@@ -18,6 +18,7 @@ from smsp_connector.dagster.resource import SmspResource, warehouse_of
 from smsp_connector.operations.extract import Extraction, extract_stop_list
 from smsp_connector.settings import Settings
 from smsp_connector.warehouse import (
+    ExportForm,
     StopListSchema,
     export_suppression_list,
     recent_changes,
@@ -43,10 +44,13 @@ class ExtractAssets:
     history: dg.AssetsDefinition
     export: dg.AssetsDefinition
     export_sha256: dg.AssetsDefinition
+    export_hmac: dg.AssetsDefinition | None = None
+    """Built when the settings name an HMAC key variable (``SMSP_EXPORT_HMAC_KEY``)."""
 
     @property
     def assets(self) -> list[dg.AssetsDefinition]:
-        return [self.stop_list, self.history, self.export, self.export_sha256]
+        exports = [self.export, self.export_sha256, self.export_hmac]
+        return [self.stop_list, self.history, *(asset for asset in exports if asset)]
 
     @property
     def keys(self) -> list[dg.AssetKey]:
@@ -150,15 +154,30 @@ def build_extract_assets(
     return ExtractAssets(
         stop_list=stop_list,
         history=stop_list_history,
-        export=_export_asset(settings, keys.export, keys.stop_list, hashed=False),
-        export_sha256=_export_asset(settings, keys.export_sha256, keys.stop_list, hashed=True),
+        export=_export_asset(settings, keys.export, keys.stop_list, ExportForm.PLAIN),
+        export_sha256=_export_asset(
+            settings, keys.export_sha256, keys.stop_list, ExportForm.SHA256
+        ),
+        export_hmac=_export_asset(
+            settings, keys.export_hmac, keys.stop_list, ExportForm.HMAC_SHA256
+        )
+        if settings.hmac_key_var
+        else None,
     )
 
 
+_FORM_TEXT = {
+    ExportForm.PLAIN: "E.164 numbers",
+    ExportForm.SHA256: "unsalted SHA-256 hashes of the numbers, what ad platforms match on; "
+    "anyone can reverse them by hashing every possible number",
+    ExportForm.HMAC_SHA256: "HMAC-SHA256 of the numbers, keyed with a secret shared only with "
+    "the recipient",
+}
+
+
 def _export_asset(
-    settings: Settings, key: dg.AssetKey, upstream: dg.AssetKey, *, hashed: bool
+    settings: Settings, key: dg.AssetKey, upstream: dg.AssetKey, form: ExportForm
 ) -> dg.AssetsDefinition:
-    form = "SHA-256 hashes of the numbers" if hashed else "E.164 numbers"
     directory = Path(settings.export_dir)
     duckdb_key = settings.duckdb_resource_key
 
@@ -170,13 +189,18 @@ def _export_asset(
         kinds={"csv", "parquet"},
         required_resource_keys={duckdb_key},
         description=(
-            f"The suppression list for CRM syncs ({form}) as CSV and Parquet in {directory}/; "
+            f"The suppression list for CRM syncs ({_FORM_TEXT[form]}) as CSV and Parquet in "
+            f"{directory}/; "
             "CSV cells a spreadsheet would run as a formula are neutralised."
         ),
     )
     def export(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         warehouse = warehouse_of(getattr(context.resources, duckdb_key), settings.schema)
-        result = export_suppression_list(warehouse, directory, hashed=hashed)
+        key = None
+        if form is ExportForm.HMAC_SHA256 and settings.hmac_key_var:
+            # Read when the step runs, like the API key: Dagster shows the name, never the key.
+            key = (dg.EnvVar(settings.hmac_key_var).get_value() or "").encode()
+        result = export_suppression_list(warehouse, directory, form=form, hmac_key=key)
         return dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(str(result.csv_path.resolve())),

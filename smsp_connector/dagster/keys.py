@@ -42,6 +42,10 @@ class SmspKeys:
         return self.key("suppression_export_sha256")
 
     @property
+    def export_hmac(self) -> dg.AssetKey:
+        return self.key("suppression_export_hmac_sha256")
+
+    @property
     def additions(self) -> dg.AssetKey:
         return self.key("stop_list_additions")
 

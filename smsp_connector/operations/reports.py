@@ -13,12 +13,13 @@ from pathlib import Path
 import pandas as pd
 
 from smsp_connector.intake.phone_numbers import E164_PATTERN
+from smsp_connector.warehouse.exports import FORMULA_START
 
 REJECTED_SUFFIX = ".rejected.csv"
 REFUSED_SUFFIX = ".refused.csv"
 REPORT_SUFFIXES = (REJECTED_SUFFIX, REFUSED_SUFFIX)
 
-_FORMULA_START = re.compile(r"^[=+\-@\t\r]")
+_FORMULA_START = re.compile(FORMULA_START)
 _E164 = re.compile(E164_PATTERN)
 
 

@@ -14,7 +14,7 @@ from smsp_connector.warehouse.audit import (
     record_input_rejections,
     unsent_rows,
 )
-from smsp_connector.warehouse.exports import ExportResult, export_suppression_list
+from smsp_connector.warehouse.exports import ExportForm, ExportResult, export_suppression_list
 from smsp_connector.warehouse.history import HistoryUpdate, recent_changes, update_history
 from smsp_connector.warehouse.schemas import StopListSchema
 from smsp_connector.warehouse.stop_list import (
@@ -31,6 +31,7 @@ __all__ = [
     "UNSENT_OUTCOMES",
     "AuditEntry",
     "AuditWriter",
+    "ExportForm",
     "ExportResult",
     "HistoryUpdate",
     "Outcome",

@@ -1,4 +1,4 @@
-"""Suppression-list exports for CRM syncs: CSV and Parquet, plain or SHA-256-hashed.
+"""Suppression-list exports for CRM syncs: CSV and Parquet, plain, SHA-256 or HMAC-SHA256.
 
 Files are written by DuckDB's ``COPY`` to a temporary name and renamed into place, so a CRM
 job reading the export never sees a half-written file.
@@ -11,23 +11,28 @@ is: prefixing every number would break the CRM import the export exists for.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+from duckdb.sqltypes import VARCHAR
 
 from smsp_connector.intake.phone_numbers import E164_PATTERN
 from smsp_connector.warehouse.tables import Tables, Warehouse
 
-_FORMULA_START = r"^[=+\-@\t\r]"
+FORMULA_START = r"^[=+\-@\t\r]"
+"""Where a spreadsheet sees a formula: the same rule for every CSV this project writes."""
 
 
 def formula_safe_sql(column: str) -> str:
     """SQL expression: ``column`` with a leading apostrophe when a spreadsheet would run it."""
     return (
-        f"CASE WHEN regexp_matches({column}, '{_FORMULA_START}') "
+        f"CASE WHEN regexp_matches({column}, '{FORMULA_START}') "
         f"AND NOT regexp_matches({column}, '{E164_PATTERN}') "
         f"THEN '''' || {column} ELSE {column} END"
     )
@@ -41,17 +46,62 @@ class ExportResult:
     preview: pd.DataFrame
 
 
-def export_suppression_list(
-    warehouse: Warehouse, directory: Path, *, hashed: bool, preview_rows: int = 10
-) -> ExportResult:
-    """Write the current stop list to ``directory`` as CSV and Parquet.
+class ExportForm(StrEnum):
+    """How the export carries each number."""
 
-    Plain exports carry the E.164 number; hashed ones its SHA-256 (lowercase hex of the UTF-8
-    E.164 text), the form the CNIL recommends for suppression lists kept by third parties.
+    PLAIN = "plain"
+    """The E.164 number, for your own CRM."""
+    SHA256 = "sha256"
+    """Unsalted SHA-256 of the E.164 text: what ad platforms match on. Reversible by anyone
+    who hashes every possible number (about 10^9 French ones: minutes on a laptop)."""
+    HMAC_SHA256 = "hmac_sha256"
+    """HMAC-SHA256 keyed with a secret shared only with the recipient: not reversible without
+    the key."""
+
+
+_FORMS = {
+    # form: (file name, column, SQL value)
+    ExportForm.PLAIN: ("suppression_list", "phone_number", "phone_number"),
+    ExportForm.SHA256: ("suppression_list_sha256", "phone_sha256", "sha256(phone_number)"),
+    ExportForm.HMAC_SHA256: (
+        "suppression_list_hmac_sha256",
+        "phone_hmac_sha256",
+        "smsp_hmac_sha256(phone_number)",
+    ),
+}
+MIN_HMAC_KEY_BYTES = 16
+
+
+def export_suppression_list(
+    warehouse: Warehouse,
+    directory: Path,
+    *,
+    form: ExportForm = ExportForm.PLAIN,
+    hmac_key: bytes | None = None,
+    preview_rows: int = 10,
+) -> ExportResult:
+    """Write the current stop list to ``directory`` as CSV and Parquet, in ``form``.
+
+    Hashes are lowercase hex of the UTF-8 E.164 text; ``hmac_key`` (at least
+    :data:`MIN_HMAC_KEY_BYTES` bytes) is needed for, and only used by, the HMAC form.
     """
+    if form is ExportForm.HMAC_SHA256 and (hmac_key is None or len(hmac_key) < MIN_HMAC_KEY_BYTES):
+        raise ValueError(f"the HMAC export needs a key of at least {MIN_HMAC_KEY_BYTES} bytes")
     directory.mkdir(parents=True, exist_ok=True)
     with warehouse.connect() as (conn, tables):
-        return _export(conn, tables, directory, hashed=hashed, preview_rows=preview_rows)
+        if form is not ExportForm.HMAC_SHA256:
+            return _export(conn, tables, directory, form=form, preview_rows=preview_rows)
+        key = hmac_key or b""
+        conn.create_function(
+            "smsp_hmac_sha256",
+            lambda number: hmac.new(key, number.encode(), hashlib.sha256).hexdigest(),
+            [VARCHAR],
+            VARCHAR,
+        )
+        try:
+            return _export(conn, tables, directory, form=form, preview_rows=preview_rows)
+        finally:
+            conn.remove_function("smsp_hmac_sha256")
 
 
 def _export(
@@ -59,12 +109,10 @@ def _export(
     tables: Tables,
     directory: Path,
     *,
-    hashed: bool,
+    form: ExportForm,
     preview_rows: int,
 ) -> ExportResult:
-    name = "suppression_list_sha256" if hashed else "suppression_list"
-    column = "phone_sha256" if hashed else "phone_number"
-    value = "sha256(phone_number)" if hashed else "phone_number"
+    name, column, value = _FORMS[form]
     select = f"""
         SELECT {value} AS {column},
                stop_id,
