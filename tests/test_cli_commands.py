@@ -250,3 +250,22 @@ def test_version():
     )
     assert done.returncode == 0
     assert done.stdout.startswith("smsp, version ")
+
+
+def test_stops_list_as_csv_is_formula_safe(cli, emulator):
+    emulator.state.seed_entries([("=HYPERLINK(\"http://x\")", "2025-07-14 09:30:00")])
+    emulator.state.seed_entries([("+33612345678", "2025-07-14 09:30:00")])
+
+    done = cli("stops", "list", "--format", "csv")
+
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.reader(done.stdout.splitlines()))
+    assert [row[1] for row in rows[1:]] == ["'=HYPERLINK(\"http://x\")", "+33612345678"]
+
+
+def test_a_duckdb_path_that_is_a_folder_is_one_line(cli, tmp_path):
+    done = cli("stops", "add", "0612345678", SMSP_DUCKDB_PATH=str(tmp_path))
+
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("Error: ") and str(tmp_path) in line

@@ -37,6 +37,8 @@ def one_line_errors(command: F) -> F:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import duckdb
+
         from smsp_connector.client import (
             AuthenticationError,
             SmspConfigurationError,
@@ -60,6 +62,10 @@ def one_line_errors(command: F) -> F:
             raise click.ClickException(f"cannot reach {_api_root()}: {error}") from None
         except (IntakeError, DeletionCapExceeded, SmspError, WarehouseBusyError) as error:
             raise click.ClickException(str(error)) from None
+        except duckdb.Error as error:  # the warehouse cannot be opened or written
+            raise click.ClickException(f"DuckDB: {str(error).splitlines()[0]}") from None
+        except OSError as error:  # a report or a folder that cannot be written
+            raise click.ClickException(f"{error.filename or ''}: {error.strerror}") from None
 
     return wrapper  # type: ignore[return-value]
 
