@@ -6,11 +6,18 @@ that change the provider's state return a :class:`MutationResult`; idempotent ou
 results with ``status=ALREADY_DONE``, not errors. Coded refusals raise typed
 :class:`SmspApiError` subclasses; the ``bulk_*`` helpers turn them into results instead so a
 long run can record every outcome and carry on.
+
+The provider's pages leave answer shapes open. Ids and numbers given as text (``"300"``,
+``"0,038"``), ``null`` counts, ``success`` as ``"true"`` or ``1``, ``messageId`` for
+``message_id``, a list ``data`` given as a JSON object are read; an answer that still cannot be
+read raises :class:`SmspResponseError`, never a bare ``KeyError``/``ValueError``/``TypeError``,
+and keeps the raw (redacted) body in ``raw_body``: after an add or a send that may have been
+applied, the outcome is still there (in a bulk run, a ``FAILED`` result whose message quotes it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -27,7 +34,15 @@ from smsp_connector.client.models import (
     MutationStatus,
     SendResult,
     StopEntry,
-    parse_provider_time,
+)
+from smsp_connector.client.shapes import (
+    Unreadable,
+    decimal,
+    flag,
+    opt_out_time,
+    provider_time,
+    send_time,
+    whole_number,
 )
 from smsp_connector.client.transport import (
     DEFAULT_BASE_URL,
@@ -37,6 +52,7 @@ from smsp_connector.client.transport import (
 )
 
 ADD, DELETE, CANCEL = "stop-sms/add", "stop-sms/delete", "message-cancel"
+LIST = "stop-sms/list"
 
 _IDEMPOTENT_CODE = {ADD: 3, DELETE: 4, CANCEL: 5}
 """The code that means "the goal was already reached" on each mutating endpoint."""
@@ -83,8 +99,11 @@ class SmspClient:
     """Client for the SMS Partner API.
 
     Args:
-        api_key: the account's API key. Never logged, never shown in reprs or errors.
+        api_key: the account's API key. Never logged, never shown in reprs or errors. At least
+            8 characters (a shorter key cannot be masked in messages without masking words),
+            except for a loopback base URL, such as the local emulator's demo key ``dev``.
         base_url: ``https://api.smspartner.fr/v1`` by default; plain ``http://`` only to loopback.
+            A key written in it (path, userinfo, ``apiKey=``) is masked wherever it is shown.
         timeout: (connect, read) seconds for every request.
         retry: attempts and backoff for connection errors, timeouts, 429 and 5xx.
         rate_limit: requests per second across all threads of this client (``None``: unlimited).
@@ -118,7 +137,7 @@ class SmspClient:
         return self._transport.base_url
 
     def __repr__(self) -> str:
-        return f"SmspClient(base_url={self.base_url!r}, api_key='***')"
+        return f"SmspClient(base_url={self._transport.redact(self.base_url)!r}, api_key='***')"
 
     def close(self) -> None:
         self._transport.close()
@@ -132,98 +151,149 @@ class SmspClient:
     # -- reads ------------------------------------------------------------------------------
 
     def list_stops(self) -> list[StopEntry]:
-        """The whole stop list (the API has no pagination: one response)."""
-        try:
-            return [
-                StopEntry(
-                    id=int(item["id"]),
-                    phone_number=str(item["phoneNumber"]),
-                    created_at=parse_provider_time(item["createdAt"]),
-                )
-                for item in self.list_stop_records()
-            ]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise errors.SmspResponseError(
-                f"stop-sms/list returned an entry that is not {{id, phoneNumber, createdAt}}: "
-                f"{exc!r}",
-                endpoint="stop-sms/list",
-                http_status=200,
-            ) from None
+        """The whole stop list (the API has no pagination: one response).
+
+        An entry whose ``createdAt`` is not the documented ``YYYY-MM-DD HH:MM:SS`` (``null``,
+        ``0000-00-00 00:00:00``, ISO with an offset…) comes with ``created_at=None`` rather than
+        failing the list: the deletion guard refuses to remove it. An entry without a readable
+        ``id`` or ``phoneNumber`` raises :class:`SmspResponseError`, as in
+        :meth:`list_stop_records`.
+        """
+        answer, records = self._list()
+        entries = []
+        for index, item in enumerate(records):
+            try:
+                stop_id = whole_number(item.get("id"), "id")
+                if stop_id is None:
+                    raise Unreadable("id is missing")
+                phone = item.get("phoneNumber")
+                if isinstance(phone, bool) or not isinstance(phone, str | int) or phone == "":
+                    raise Unreadable(f"phoneNumber {phone!r} is not a number")
+            except Unreadable as problem:
+                raise self._unreadable(
+                    answer, LIST, f"an entry (#{index}: {item!r}) that cannot be read: {problem}"
+                ) from None
+            entries.append(StopEntry(stop_id, str(phone), opt_out_time(item.get("createdAt"))))
+        return entries
 
     def list_stop_records(self) -> list[dict[str, Any]]:
         """The stop list's entries exactly as the provider sent them (``id``, ``phoneNumber``,
         ``createdAt`` as provider-local text), for columnar consumers: building a DataFrame from
-        these skips a million intermediate objects."""
-        body = self._ok(self._transport.call("GET", "stop-sms/list"), "stop-sms/list")
+        these skips a million intermediate objects.
+
+        ``data`` given as a JSON object (a PHP array with gaps) is read in its order. Raises
+        :class:`SmspResponseError` when the list is not a list of objects or disagrees with
+        ``nbData`` (never a silently short list), and when the answer has neither entries nor a
+        count of 0.
+        """
+        return self._list()[1]
+
+    def _list(self) -> tuple[ProviderAnswer, list[dict[str, Any]]]:
+        answer = self._transport.call("GET", LIST)
+        body = self._ok(answer, LIST)
+        try:
+            count = whole_number(body.get("nbData"), "nbData")
+        except Unreadable as problem:
+            raise self._unreadable(answer, LIST, str(problem)) from None
         data = body.get("data")
         if data is None:
-            return []
+            if count == 0:
+                return answer, []
+            said = "no nbData" if count is None else f"nbData {count}"
+            raise self._unreadable(answer, LIST, f"no data with {said}")
+        if isinstance(data, Mapping):
+            data = list(data.values())
         if not isinstance(data, list):
-            raise errors.SmspResponseError(
-                f"stop-sms/list returned data of type {type(data).__name__}, not a list",
-                endpoint="stop-sms/list",
-                http_status=200,
-            )
-        return data
+            raise self._unreadable(answer, LIST, f"data of type {type(data).__name__}")
+        odd = next((i for i, item in enumerate(data) if not isinstance(item, dict)), None)
+        if odd is not None:
+            raise self._unreadable(answer, LIST, f"entry #{odd} that is not an object")
+        if count is not None and count != len(data):
+            raise self._unreadable(answer, LIST, f"{len(data)} entries but nbData {count}")
+        return answer, data
 
     def message_status(self, message_id: int | str, phone_number: str) -> MessageStatus:
-        body = self._ok(
-            self._transport.call(
-                "GET",
-                "message-status",
-                params={"messageId": message_id, "phoneNumber": phone_number},
-            ),
-            "message-status",
+        answer = self._transport.call(
+            "GET", "message-status", params={"messageId": message_id, "phoneNumber": phone_number}
         )
-        return MessageStatus(
-            message_id=str(body.get("messageId", message_id)),
-            number=str(body.get("number", phone_number)),
-            status=str(body.get("statut", "")),
-            stop_sms=bool(body.get("stopSms", False)),
-            date=parse_provider_time(body["date"]) if body.get("date") else None,
-            cost=body.get("cost"),
-            country_code=body.get("countryCode"),
-            currency=body.get("currency"),
-        )
+        body = self._ok(answer, "message-status")
+        try:
+            stop_sms = flag(body.get("stopSms") or False)
+            if stop_sms is None:
+                raise Unreadable(f"stopSms {body.get('stopSms')!r} is not true or false")
+            return MessageStatus(
+                message_id=_text(body.get("messageId"), str(message_id)),
+                number=_text(body.get("number"), phone_number),
+                status=_text(body.get("statut"), ""),
+                stop_sms=stop_sms,
+                date=provider_time(body.get("date"), "date"),
+                cost=decimal(body.get("cost"), "cost"),
+                country_code=_text(body.get("countryCode"), None),
+                currency=_text(body.get("currency"), None),
+            )
+        except Unreadable as problem:
+            raise self._unreadable(answer, "message-status", str(problem)) from None
 
     def account(self) -> Account:
-        """The account's owner and credits (``/me``)."""
-        body = self._ok(self._transport.call("GET", "me"), "me")
-        user = body.get("user") or {}
-        credits = body.get("credits") or {}
-        return Account(
-            username=user.get("username"),
-            firstname=user.get("firstname"),
-            lastname=user.get("lastname"),
-            credits=Credits(
-                credit_sms=float(credits.get("creditSms", 0)),
-                credit_sms_eco=float(credits.get("creditSmsECO", 0)),
-                credit_hlr=float(credits.get("creditHlr", 0)),
-                to_send=float(credits.get("toSend", 0)),
-                balance=str(credits.get("balance", "")),
-                currency=str(credits.get("currency", "")),
-            ),
-        )
+        """The account's owner and credits (``/me``). Missing credit counts are 0;
+        ``creditSmsLowCost`` (the Go SDK's name) is read where ``creditSmsECO`` is missing."""
+        answer = self._transport.call("GET", "me")
+        body = self._ok(answer, "me")
+        try:
+            user, credits = body.get("user") or {}, body.get("credits") or {}
+            for name, value in (("user", user), ("credits", credits)):
+                if not isinstance(value, Mapping):
+                    raise Unreadable(f"{name} {value!r} is not an object")
+            eco = credits.get("creditSmsECO", credits.get("creditSmsLowCost"))
+            return Account(
+                username=_text(user.get("username"), None),
+                firstname=_text(user.get("firstname"), None),
+                lastname=_text(user.get("lastname"), None),
+                credits=Credits(
+                    credit_sms=decimal(credits.get("creditSms"), "creditSms") or 0.0,
+                    credit_sms_eco=decimal(eco, "creditSmsECO") or 0.0,
+                    credit_hlr=decimal(credits.get("creditHlr"), "creditHlr") or 0.0,
+                    to_send=decimal(credits.get("toSend"), "toSend") or 0.0,
+                    balance=_text(credits.get("balance"), ""),
+                    currency=_text(credits.get("currency"), ""),
+                ),
+            )
+        except Unreadable as problem:
+            raise self._unreadable(answer, "me", str(problem)) from None
 
     # -- mutations ------------------------------------------------------------------------------
 
     def add_stop(self, phone_number: str) -> MutationResult:
-        """Add one number (E.164 preferred) to the stop list. Code 3 → ``ALREADY_DONE``."""
-        answer = self._transport.call("POST", ADD, body={"phoneNumber": phone_number})
+        """Add one number (E.164 preferred) to the stop list. Code 3 → ``ALREADY_DONE``.
+
+        A success whose ``stopId`` is not a whole number (text digits are read) raises
+        :class:`SmspResponseError`: the add may have been applied, and :meth:`bulk_add` records
+        it as a ``FAILED`` result quoting the answer, so that the next run checks the list.
+        """
+        answer = self._transport.call(
+            "POST", ADD, body={"phoneNumber": phone_number}, mutation=True
+        )
         result = self._mutation(answer, ADD, MutationKind.ADD, phone_number)
-        stop_id = answer.body.get("stopId")
-        if result.status is MutationStatus.APPLIED and stop_id is not None:
-            return replace(result, stop_id=int(stop_id))
-        return result
+        if result.status is not MutationStatus.APPLIED:
+            return result
+        try:
+            stop_id = whole_number(answer.body.get("stopId"), "stopId")
+        except Unreadable as problem:
+            raise self._unreadable(
+                answer, ADD, f"success, so the add may have been applied, but {problem}"
+            ) from None
+        return replace(result, stop_id=stop_id) if stop_id is not None else result
 
     def delete_stop(self, stop_id: int) -> MutationResult:
         """Remove the entry with this id (from :meth:`list_stops`). Code 4 → ``ALREADY_DONE``."""
-        answer = self._transport.call("GET", DELETE, params={"id": int(stop_id)})
+        answer = self._transport.call("GET", DELETE, params={"id": int(stop_id)}, mutation=True)
         return self._mutation(answer, DELETE, MutationKind.DELETE, str(stop_id))
 
     def cancel_message(self, message_id: int | str) -> MutationResult:
         """Cancel a scheduled send. Code 5 → ``ALREADY_DONE``; 6, 7, 4 raise typed errors."""
-        answer = self._transport.call("GET", CANCEL, params={"messageId": message_id})
+        answer = self._transport.call(
+            "GET", CANCEL, params={"messageId": message_id}, mutation=True
+        )
         return self._mutation(answer, CANCEL, MutationKind.CANCEL, str(message_id))
 
     def send_sms(
@@ -244,6 +314,11 @@ class SmspClient:
         ``/send`` is not idempotent, so it is retried only when the request certainly did not
         reach the provider (connection refused, HTTP 429). A scheduled time is rounded by the
         provider's rules: Paris time, minutes a multiple of 5.
+
+        The answer's ``message_id`` (or ``messageId``), ``nb_sms`` and ``cost`` may be given as
+        text, the cost with a decimal comma, the counts as ``null`` (then ``None``). An accepted
+        send whose answer still cannot be read raises :class:`SmspResponseError`: the message may
+        have been sent, and its ``raw_body`` holds the answer (and the id needed to cancel).
         """
         if not 1 <= len(phone_numbers) <= 500:
             raise ValueError("send_sms takes between 1 and 500 numbers per call")
@@ -263,16 +338,26 @@ class SmspClient:
             body["scheduledDeliveryDate"] = local.strftime("%d/%m/%Y")
             body["time"] = local.hour
             body["minute"] = local.minute
-        answer = self._transport.call("POST", "send", body=body, idempotent=False)
+        answer = self._transport.call("POST", "send", body=body, idempotent=False, mutation=True)
         data = self._ok(answer, "send")
-        scheduled = data.get("scheduledDeliveryDate")
-        return SendResult(
-            message_id=int(data["message_id"]),
-            nb_sms=int(data.get("nb_sms", 0)),
-            cost=float(data.get("cost", 0.0)),
-            currency=str(data.get("currency", "")),
-            scheduled_at=parse_provider_time(scheduled) if scheduled else None,
-        )
+        try:
+            message_id = data.get("message_id")
+            if message_id is None:
+                message_id = data.get("messageId")
+            message_id = whole_number(message_id, "message_id")
+            if message_id is None:
+                raise Unreadable("there is no message_id")
+            return SendResult(
+                message_id=message_id,
+                nb_sms=whole_number(data.get("nb_sms"), "nb_sms"),
+                cost=decimal(data.get("cost"), "cost"),
+                currency=_text(data.get("currency"), ""),
+                scheduled_at=send_time(data.get("scheduledDeliveryDate"), "scheduledDeliveryDate"),
+            )
+        except Unreadable as problem:
+            raise self._unreadable(
+                answer, "send", f"success, so the message may have been sent, but {problem}"
+            ) from None
 
     # -- bulk -------------------------------------------------------------------------------
 
@@ -312,6 +397,17 @@ class SmspClient:
 
     # -- answers ----------------------------------------------------------------------------
 
+    def _unreadable(
+        self, answer: ProviderAnswer, endpoint: str, problem: str
+    ) -> errors.SmspResponseError:
+        return self._transport.unreadable(
+            endpoint,
+            problem,
+            content=answer.content,
+            http_status=answer.http_status,
+            attempts=answer.attempts,
+        )
+
     def _ok(self, answer: ProviderAnswer, endpoint: str) -> dict[str, Any]:
         if not answer.success:
             raise self._api_error(answer, endpoint)
@@ -336,17 +432,10 @@ class SmspClient:
             attempts=answer.attempts,
         )
 
-    @staticmethod
-    def _api_error(answer: ProviderAnswer, endpoint: str) -> errors.SmspApiError:
+    def _api_error(self, answer: ProviderAnswer, endpoint: str) -> errors.SmspError:
         code = answer.code
         if code is None:
-            return errors.SmspApiError(
-                -1,
-                "success is false but the answer has no numeric code",
-                endpoint=endpoint,
-                attempts=answer.attempts,
-                http_status=answer.http_status,
-            )
+            return self._unreadable(answer, endpoint, "success false with no numeric code")
         message = answer.body.get("message")
         details = _validation_details(dict(answer.body))
         return _error_class(endpoint, code)(
@@ -357,6 +446,15 @@ class SmspClient:
             http_status=answer.http_status,
             details=details,
         )
+
+
+def _text(value: object, default: str | None) -> str | None:
+    """Text as sent (numbers as their text); ``null``/missing → ``default``."""
+    if value is None:
+        return default
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return str(value)
+    raise Unreadable(f"{value!r} is not text")
 
 
 def _failure_result(kind: MutationKind, target: str, error: errors.SmspError) -> MutationResult:

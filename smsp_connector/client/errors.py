@@ -42,13 +42,28 @@ class SmspTransportError(SmspError):
 
 
 class SmspResponseError(SmspError):
-    """The provider answered something that is not the documented shape (not JSON, no code)."""
+    """The provider answered something that cannot be read: not JSON, no code, a success that
+    says it failed, an id, number or date that is not one, a list that disagrees with its count.
+
+    When it comes from a call that changes the provider's state (an add, a ``/send``), the
+    change may have been applied: the message says so, and ``raw_body`` keeps what the provider
+    said (a send's message id can still be found in it).
+    """
 
     def __init__(
-        self, message: str, *, endpoint: str | None = None, attempts: int = 1, http_status: int
+        self,
+        message: str,
+        *,
+        endpoint: str | None = None,
+        attempts: int = 1,
+        http_status: int,
+        raw_body: str | None = None,
     ) -> None:
         super().__init__(message, endpoint=endpoint, attempts=attempts)
         self.http_status = http_status
+        self.raw_body = raw_body
+        """The answer's body as text (undecodable bytes replaced), the API key masked, cut
+        after :data:`~smsp_connector.client.transport.RAW_BODY_LIMIT` characters."""
 
 
 class SmspApiError(SmspError):

@@ -40,7 +40,11 @@ class StopEntry:
 
     id: int
     phone_number: str
-    created_at: datetime
+    created_at: datetime | None
+    """When the number opted out (aware, Europe/Paris), or ``None`` when the provider's
+    ``createdAt`` is not the documented ``YYYY-MM-DD HH:MM:SS`` (``null``,
+    ``0000-00-00 00:00:00``, ISO with an offset…): the opt-out stands, and a guarded deletion
+    refuses to remove it."""
 
 
 class MutationKind(StrEnum):
@@ -59,7 +63,9 @@ class MutationStatus(StrEnum):
     REJECTED = "rejected"
     """The provider refused with a coded error (9 invalid number, 6 too late, 7 already sent…)."""
     FAILED = "failed"
-    """No usable answer after every retry; the change may be retried later."""
+    """No usable answer after every retry, or an answer that could not be read (a success with
+    an unreadable ``stopId``…; ``message`` quotes it): the change may or may not have been
+    applied, and may be retried later, after checking the provider's state."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +92,11 @@ class MutationResult:
 @dataclass(frozen=True, slots=True)
 class SendResult:
     message_id: int
-    nb_sms: int
-    cost: float
+    """The id that :meth:`~smsp_connector.client.SmspClient.cancel_message` takes."""
+    nb_sms: int | None
+    """SMS counted by the provider; ``None`` when its answer gives none (or ``null``)."""
+    cost: float | None
+    """``None`` when the provider's answer gives none (or ``null``)."""
     currency: str
     scheduled_at: datetime | None = None
 

@@ -1,27 +1,65 @@
 """Keep the API key out of anything that gets printed, logged or stored.
 
 ``requests`` puts GET parameters in the URL, and URLs end up in exception messages and in
-urllib3's debug log. :func:`redact` scrubs ``apiKey=…`` query parameters and any literal
-occurrence of the configured key; :class:`RedactingFilter` applies it to log records.
+urllib3's debug log; a proxy's error page or a provider's answer may echo them too.
+:func:`redact` masks every ``apiKey=…`` query parameter, every ``"apiKey": "…"`` JSON member and
+every password in a URL's userinfo, whatever the key; and, given the configured key, each
+*occurrence* of it (also percent-encoded): a query value, a path segment, userinfo, a header
+value, a JSON string, a word. An occurrence is the key standing alone, not glued to more letters,
+digits or ``-._~``: a short key is not masked inside words ("Max retries exceeded" stays as it
+is for the key ``x``). Keys shorter than :data:`MIN_SECRET_LENGTH` are refused by the client
+except for loopback base URLs (see :class:`~smsp_connector.client.SmspClient`).
+
+:class:`RedactingFilter` applies :func:`redact` to log records.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import re
 import threading
+from urllib.parse import quote, quote_plus
 
 REDACTED = "***"
+MIN_SECRET_LENGTH = 8
+"""Keys shorter than this are refused, except for loopback base URLs (the local emulator)."""
+
 _QUERY_KEY = re.compile(r"(?i)(apiKey=)[^&\s\"']+")
 _JSON_KEY = re.compile(r"(?i)(\"apiKey\"\s*:\s*\")[^\"]*")
+_USERINFO_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^/?#@\s:]*):[^/?#@\s]*@")
+_TOKEN_CHARS = r"A-Za-z0-9\-._~"
+"""Characters that continue a token (URL-unreserved): the key glued to one is another token."""
+
+
+@functools.lru_cache(maxsize=64)
+def _occurrences(secret: str) -> re.Pattern[str]:
+    """The key as it may be written (plain, percent-encoded, JSON-escaped), standing alone.
+
+    A percent-escape just before it (``apiKey%3D<key>``) counts as a separator.
+    """
+    forms = {
+        secret,
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+        quote(secret),
+        json.dumps(secret)[1:-1],
+    }
+    alternatives = "|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True))
+    return re.compile(
+        rf"(?:(?<=%[0-9A-Fa-f]{{2}})|(?<![{_TOKEN_CHARS}]))(?:{alternatives})(?![{_TOKEN_CHARS}])"
+    )
 
 
 def redact(text: str, secret: str | None = None) -> str:
-    """Return ``text`` with ``apiKey`` values (query string or JSON) and ``secret`` masked."""
+    """Return ``text`` with ``apiKey`` values (query string or JSON), URL passwords and each
+    occurrence of ``secret`` masked."""
     text = _QUERY_KEY.sub(r"\g<1>" + REDACTED, text)
     text = _JSON_KEY.sub(r"\g<1>" + REDACTED, text)
+    text = _USERINFO_PASSWORD.sub(r"\g<1>:" + REDACTED + "@", text)
     if secret:
-        text = text.replace(secret, REDACTED)
+        text = _occurrences(secret).sub(REDACTED, text)
     return text
 
 
@@ -43,7 +81,7 @@ class RedactingFilter(logging.Filter):
             secrets = tuple(_secrets)
         cleaned = redact(message)
         for secret in secrets:
-            cleaned = cleaned.replace(secret, REDACTED)
+            cleaned = redact(cleaned, secret)
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True

@@ -12,7 +12,10 @@ What is retried:
 - HTTP 5xx: only for idempotent calls.
 
 Coded errors (``success: false``) are answers, never retried: they come back as a
-:class:`ProviderAnswer` for the caller to interpret.
+:class:`ProviderAnswer` for the caller to interpret. An answer is a JSON object whose ``success``
+(``true``/``false``, ``1``/``0`` or their text) or ``code`` says how the call went: ``code``
+200 without ``success: false`` is a success; anything else (not JSON, neither field, ``success:
+false`` with code 200) is a :class:`SmspResponseError` that keeps the raw body.
 """
 
 from __future__ import annotations
@@ -46,10 +49,15 @@ from smsp_connector.client.errors import (
     SmspResponseError,
     SmspTransportError,
 )
-from smsp_connector.client.redaction import install_log_redaction, redact
+from smsp_connector.client.redaction import MIN_SECRET_LENGTH, install_log_redaction, redact
+from smsp_connector.client.shapes import Unreadable, flag, whole_number
 
 DEFAULT_BASE_URL = "https://api.smspartner.fr/v1"
 USER_AGENT = "smsp-connector/0.1 (+python-requests)"
+RAW_BODY_LIMIT = 1 << 20
+"""Characters of an unreadable answer kept in :attr:`SmspResponseError.raw_body`."""
+_SNIPPET_LIMIT = 300
+"""Characters of an unreadable answer quoted in an error's message."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,18 +81,28 @@ class ProviderAnswer:
     body: Mapping[str, Any]
     http_status: int
     attempts: int
+    content: bytes = b""
+    """The body as received (it may hold the key: show it only through a transport's
+    :meth:`HttpTransport.raw_text`)."""
 
     @property
     def success(self) -> bool:
-        return self.body.get("success") is True
+        """``success`` is true (``true``, ``1``, ``"true"``…), or absent or unreadable with
+        code 200."""
+        said = flag(self.body.get("success"))
+        return said if said is not None else self.code == 200
 
     @property
     def code(self) -> int | None:
-        code = self.body.get("code")
-        try:
-            return int(code) if code is not None else None
-        except (TypeError, ValueError):
-            return None
+        return _code(self.body)
+
+
+def _code(body: Mapping[str, Any]) -> int | None:
+    """The answer's ``code`` (a number or its text), or None when absent or unreadable."""
+    try:
+        return whole_number(body.get("code"), "code")
+    except Unreadable:
+        return None
 
 
 class _RetryableFailure(Exception):
@@ -99,17 +117,34 @@ class _RetryableFailure(Exception):
         self.retry_after = retry_after
 
 
-def check_base_url(base_url: str) -> str:
-    """Refuse plain HTTP except to loopback: the API key travels in every request."""
-    parts = urlsplit(base_url)
-    if parts.scheme == "https" and parts.hostname:
-        return base_url.rstrip("/")
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
-        return base_url.rstrip("/")
+def check_base_url(base_url: str, api_key: str | None = None) -> str:
+    """Refuse plain HTTP except to loopback: the API key travels in every request.
+
+    The refusal quotes the URL with ``api_key`` (and any URL password or ``apiKey=``) masked.
+    """
+    try:
+        parts = urlsplit(base_url)
+        hostname = parts.hostname
+    except ValueError:  # an invalid port or IPv6 literal
+        parts, hostname = None, None
+    if parts is not None and hostname:
+        if parts.scheme == "https":
+            return base_url.rstrip("/")
+        if parts.scheme == "http" and _is_loopback(hostname):
+            return base_url.rstrip("/")
     raise SmspConfigurationError(
-        f"base URL {redact(base_url)!r} must use https:// (plain http:// is allowed only for "
-        "loopback addresses such as the local emulator)"
+        f"base URL {redact(base_url, api_key)!r} must use https:// (plain http:// is allowed "
+        "only for loopback addresses such as the local emulator)"
     )
+
+
+def is_loopback_url(base_url: str) -> bool:
+    """True when ``base_url`` names a loopback host (``localhost``, ``127.0.0.0/8``, ``::1``)."""
+    try:
+        hostname = urlsplit(base_url).hostname
+    except ValueError:
+        return False
+    return bool(hostname) and _is_loopback(hostname)
 
 
 def _is_loopback(host: str) -> bool:
@@ -168,12 +203,18 @@ class HttpTransport:
     ) -> None:
         if not api_key:
             raise SmspConfigurationError("an SMS Partner API key is required (SMSP_API_KEY)")
+        self.base_url = check_base_url(base_url, api_key)
+        if len(api_key) < MIN_SECRET_LENGTH and not is_loopback_url(self.base_url):
+            # A key of a few characters cannot be masked in messages without masking words.
+            raise SmspConfigurationError(
+                f"an API key shorter than {MIN_SECRET_LENGTH} characters is accepted only for a "
+                "loopback base URL (the local emulator): check SMSP_API_KEY"
+            )
         if rate_limit is not None and not rate_limit > 0:
             # 0 would otherwise read as "no limit" and unleash every worker on the provider.
             raise SmspConfigurationError(
                 f"rate limit must be a positive number of requests per second, not {rate_limit!r}"
             )
-        self.base_url = check_base_url(base_url)
         self._api_key = api_key
         self._timeout = timeout
         self._retry = retry
@@ -193,6 +234,35 @@ class HttpTransport:
         self._closed.set()
         self._session.close()
 
+    def redact(self, text: str) -> str:
+        """``text`` with this transport's key (and any ``apiKey=`` or URL password) masked."""
+        return redact(text, self._api_key)
+
+    def raw_text(self, content: bytes) -> str:
+        """An answer's body as text for errors: decoded (bad bytes replaced), key masked, cut
+        after :data:`RAW_BODY_LIMIT` characters."""
+        text = self.redact(content.decode("utf-8", "replace"))
+        if len(text) > RAW_BODY_LIMIT:
+            return text[:RAW_BODY_LIMIT] + f"… ({len(text) - RAW_BODY_LIMIT} more characters)"
+        return text
+
+    def unreadable(
+        self, endpoint: str, problem: str, *, content: bytes, http_status: int, attempts: int
+    ) -> SmspResponseError:
+        """A :class:`SmspResponseError` saying ``problem``, quoting the start of the body and
+        keeping it whole (redacted) in ``raw_body``."""
+        raw = self.raw_text(content)
+        snippet = raw if len(raw) <= _SNIPPET_LIMIT else raw[:_SNIPPET_LIMIT] + "…"
+        return SmspResponseError(
+            self.redact(
+                f"unreadable answer from {endpoint} (HTTP {http_status}): {problem}: {snippet!r}"
+            ),
+            endpoint=endpoint,
+            attempts=attempts,
+            http_status=http_status,
+            raw_body=raw,
+        )
+
     def call(
         self,
         method: str,
@@ -201,11 +271,14 @@ class HttpTransport:
         params: Mapping[str, Any] | None = None,
         body: Mapping[str, Any] | None = None,
         idempotent: bool = True,
+        mutation: bool = False,
     ) -> ProviderAnswer:
         """Send one API call with retries; return the provider's coded answer.
 
         Raises :class:`SmspTransportError` when no usable answer came after every attempt, and
-        :class:`SmspResponseError` when the answer is not the documented JSON shape.
+        :class:`SmspResponseError` when the answer is not the documented JSON shape; for a
+        ``mutation`` (a call that changes the provider's state) its message says that the change
+        may have been applied.
         """
         retrying = Retrying(
             stop=stop_after_attempt(self._retry.max_attempts)
@@ -219,7 +292,9 @@ class HttpTransport:
             for attempt in retrying:
                 with attempt:
                     attempts = attempt.retry_state.attempt_number
-                    return self._attempt(method, endpoint, params, body, idempotent, attempts)
+                    return self._attempt(
+                        method, endpoint, params, body, idempotent, mutation, attempts
+                    )
         except _RetryableFailure as failure:
             raise SmspTransportError(
                 f"no usable answer from {endpoint} after {attempts} attempt(s): "
@@ -248,6 +323,7 @@ class HttpTransport:
         params: Mapping[str, Any] | None,
         body: Mapping[str, Any] | None,
         idempotent: bool,
+        mutation: bool,
         attempt_number: int,
     ) -> ProviderAnswer:
         if self._limiter is not None:
@@ -265,7 +341,7 @@ class HttpTransport:
         except requests.RequestException as exc:
             failure = self._connection_failure(exc, endpoint, idempotent, attempt_number)
         else:
-            return self._decode(response, endpoint, idempotent, attempt_number)
+            return self._decode(response, endpoint, idempotent, mutation, attempt_number)
         # Raised outside the ``except`` block so that the requests exception, whose message holds
         # the URL and so the API key, is not kept as ``__context__`` of what the caller sees.
         raise failure
@@ -288,7 +364,12 @@ class HttpTransport:
         )
 
     def _decode(
-        self, response: requests.Response, endpoint: str, idempotent: bool, attempt_number: int
+        self,
+        response: requests.Response,
+        endpoint: str,
+        idempotent: bool,
+        mutation: bool,
+        attempt_number: int,
     ) -> ProviderAnswer:
         status = response.status_code
         if status == 429 or (status >= 500 and idempotent):
@@ -297,28 +378,32 @@ class HttpTransport:
                 http_status=status,
                 retry_after=_parse_retry_after(response.headers.get("Retry-After")),
             )
+        content = response.content
         try:
-            body = json.loads(response.content)
-        except ValueError:
+            body = json.loads(content)
+        except ValueError:  # not JSON, or not UTF-8
             body = None
-        if not isinstance(body, dict) or "success" not in body:
-            snippet = redact(response.content[:200].decode("utf-8", "replace"), self._api_key)
-            raise SmspResponseError(
-                f"{endpoint} answered HTTP {status} with a body that is not the documented JSON "
-                f"shape: {snippet!r}",
-                endpoint=endpoint,
-                attempts=attempt_number,
-                http_status=status,
+        problem = None
+        if not isinstance(body, dict):
+            problem = "a body that is not the documented JSON shape"
+        else:
+            said, code = flag(body.get("success")), _code(body)
+            if said is None and code is None:
+                problem = "neither a readable success nor a numeric code"
+            elif said is False and code == 200:
+                problem = "success false with code 200"
+        if problem is None:
+            answer = ProviderAnswer(
+                body=body, http_status=status, attempts=attempt_number, content=content
             )
-        answer = ProviderAnswer(body=body, http_status=status, attempts=attempt_number)
-        if answer.success and not 200 <= status < 300:
-            raise SmspResponseError(
-                f"{endpoint} answered success with HTTP {status}",
-                endpoint=endpoint,
-                attempts=attempt_number,
-                http_status=status,
-            )
-        return answer
+            if not answer.success or 200 <= status < 300:
+                return answer
+            problem = "success with an HTTP error status"
+        if mutation:
+            problem += " (the change may have been applied)"
+        raise self.unreadable(
+            endpoint, problem, content=content, http_status=status, attempts=attempt_number
+        )
 
 
 def _never_sent(exc: requests.RequestException) -> bool:

@@ -81,6 +81,8 @@ def _guard(row: dict, entry: StopEntry | None, now: datetime) -> tuple[Outcome, 
         return Outcome.REFUSED, f"consent_at {consent_at!r} is in the future"
     if entry is None:
         return Outcome.NOT_ON_LIST, "the number is not on the stop list"
+    if entry.created_at is None:
+        return Outcome.REFUSED, "the provider's opt-out time is unreadable: the opt-out stands"
     # The provider's time has no zone: in a clock change it may mean two instants, and the
     # later one is taken, so that a consent which may precede the opt-out never removes it.
     opted_out = paris_instants(entry.created_at)[1]
