@@ -20,6 +20,9 @@ WIRE_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
 
 STOP_ITEM_SHAPE = [("id", int), ("phoneNumber", str), ("createdAt", str)]
 CANCELLED = "L'envoi du SMS a été annulé."
+# The delete page's own words: English, with French fragments and typographic apostrophes.
+ID_REQUIRED = "L\u2019ID number is required"
+ID_NOT_FOUND = "L\u2019ID number not found."
 
 
 def get(server: EmulatorServer, endpoint: str, **params: Any) -> requests.Response:
@@ -281,12 +284,12 @@ def test_delete_answers(server: EmulatorServer) -> None:
 @pytest.mark.parametrize(
     ("params", "code", "message"),
     [
-        ({}, 3, "ID is required"),
-        ({"id": ""}, 3, "ID is required"),
-        ({"id": "999999"}, 4, "ID not found"),
-        ({"id": "abc"}, 4, "ID not found"),
-        ({"apiKey": ""}, 1, "API key is required"),
-        ({"apiKey": "wrong", "id": "1"}, 10, "Invalid API key"),
+        ({}, 3, ID_REQUIRED),
+        ({"id": ""}, 3, ID_REQUIRED),
+        ({"id": "999999"}, 4, ID_NOT_FOUND),
+        ({"id": "abc"}, 4, ID_NOT_FOUND),
+        ({"apiKey": ""}, 1, "API Key is required"),
+        ({"apiKey": "wrong", "id": "1"}, 10, "Incorrect API Key"),
     ],
 )
 def test_delete_errors(
@@ -298,7 +301,7 @@ def test_delete_errors(
 def test_delete_twice_is_not_found(server: EmulatorServer, error_status: int) -> None:
     stop_id = add(server, "0612345678").json()["stopId"]
     assert get(server, "stop-sms/delete", id=stop_id).json()["success"] is True
-    assert_error(get(server, "stop-sms/delete", id=stop_id), error_status, 4, "ID not found")
+    assert_error(get(server, "stop-sms/delete", id=stop_id), error_status, 4, ID_NOT_FOUND)
 
 
 def test_ids_are_never_reused(server: EmulatorServer) -> None:
@@ -500,8 +503,8 @@ def test_cancel_once_sent_is_code_7(server: EmulatorServer, error_status: int) -
         ({}, 3, "L'ID du message est requis"),
         ({"messageId": "424242"}, 4, "Message introuvable"),
         ({"messageId": "x"}, 4, "Message introuvable"),
-        ({"apiKey": "", "messageId": "1"}, 1, "API key is required"),
-        ({"apiKey": "nope", "messageId": "1"}, 10, "Invalid API key"),
+        ({"apiKey": "", "messageId": "1"}, 1, "La Clé API est requise"),
+        ({"apiKey": "nope", "messageId": "1"}, 10, "Clé API incorrecte"),
     ],
 )
 def test_cancel_errors(

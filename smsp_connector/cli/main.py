@@ -106,6 +106,12 @@ def _termination_event() -> threading.Event:
     help="HTTP status of coded errors (success=false).",
 )
 @click.option("--random-seed", type=int, help="Seed of the fault dice (reproducible runs).")
+@click.option(
+    "--lang",
+    type=click.Choice(["fr", "en"]),
+    help="Language of the answers' messages. Default: each endpoint's own documentation page "
+    "(message-cancel in French, stop-sms/delete as its page writes it, the others in English).",
+)
 def emulator(
     host: str,
     port: int,
@@ -118,6 +124,7 @@ def emulator(
     reset_rate: float,
     error_status: str,
     random_seed: int | None,
+    lang: str | None,
 ) -> None:
     """Run a local SMS Partner API server until SIGINT or SIGTERM."""
     try:
@@ -129,13 +136,16 @@ def emulator(
             "pip install 'smsp-connector[emulator]'"
         ) from None
     _configure_logging(api_key)
-    faults = FaultSettings(
-        latency_ms=latency_ms,
-        rate_limit=rate_limit,
-        fail_rate=fail_rate,
-        reset_rate=reset_rate,
-        error_status=int(error_status),
-    )
+    try:
+        faults = FaultSettings(
+            latency_ms=latency_ms,
+            rate_limit=rate_limit,
+            fail_rate=fail_rate,
+            reset_rate=reset_rate,
+            error_status=int(error_status),
+        )
+    except ValueError as exc:  # a value click's ranges let through, e.g. --latency-ms inf
+        raise click.UsageError(str(exc)) from exc
     stop = _termination_event()
     try:
         server = EmulatorServer(
@@ -146,6 +156,7 @@ def emulator(
             seed=seed,
             demo_size=demo_size,
             random_seed=random_seed,
+            lang=lang,
         )
         server.start()
     except SeedError as exc:

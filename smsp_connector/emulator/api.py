@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import math
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,7 +13,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from .clock import PARIS, format_wire
+from .clock import format_wire, paris_wall_time, utc
 from .errors import (
     ApiKeyRequired,
     EmulatorApiError,
@@ -24,11 +26,46 @@ from .errors import (
 from .listing import StopListBodies
 from .messages import CURRENCY, UNIT_PRICES
 from .phones import ParsedNumber, parse_phone
-from .responses import CANCEL_SUCCESS_MESSAGE, Answer, media_type, success
+from .responses import EN, FR, Answer, cancel_success_message, check_lang, media_type, success
 from .state import EmulatorState
 
 MAX_RECIPIENTS = 500
 _TRUE_FLAGS = {"1", "true", "yes", "on"}
+# Digits as the provider's PHP reads them: ASCII only. Python's int() would also read 1011 from
+# Arabic-Indic or fullwidth digits, and from "1_011".
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+_MAX_ID_DIGITS = 18
+_DATE = re.compile(r"[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}")
+
+# `/send` validation texts (the `errors` list), by language; English unless `lang` is "fr".
+_SEND_TEXTS: dict[str, dict[str, str]] = {
+    EN: {
+        "not_text": "The {field} must be text",
+        "too_many": f"At most {MAX_RECIPIENTS} phone numbers per request",
+        "invalid_number": "Invalid phone number: {item}",
+        "message": "The message is required",
+        "sender": "The sender must contain between 3 and 11 characters",
+        "gamme": "The gamme must be 1 (premium) or 2 (low cost)",
+        "date_format": "The date must be in dd/MM/yyyy format",
+        "date_range": "The date is out of range",
+        "date_past": "The date must be in the future",
+        "time": "The hour is required, between 0 and 24",
+        "minute": "The minute is required: 0 to 55, a multiple of 5",
+    },
+    FR: {
+        "not_text": "Le champ {field} doit être un texte",
+        "too_many": f"{MAX_RECIPIENTS} numéros au plus par envoi",
+        "invalid_number": "Numéro de téléphone invalide : {item}",
+        "message": "Le message est requis",
+        "sender": "L'émetteur doit contenir entre 3 et 11 caractères",
+        "gamme": "La gamme doit être 1 (premium) ou 2 (low cost)",
+        "date_format": "La date doit être au format dd/MM/yyyy",
+        "date_range": "La date est hors limites",
+        "date_past": "La date est anterieure a la date actuelle.",
+        "time": "L'heure est requise, entre 0 et 24",
+        "minute": "La minute est requise : de 0 à 55, par pas de 5",
+    },
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +79,11 @@ class Call:
 Handler = Callable[[Call], Awaitable[Answer]]
 
 
+def _scalar(value: object) -> bool:
+    """A value that has a text form: a string or a number (a bool is not one here)."""
+    return not isinstance(value, bool) and isinstance(value, str | int | float)
+
+
 def _text(params: Mapping[str, Any], *names: str) -> str | None:
     """The first non-blank value among `names`, as stripped text.
 
@@ -51,7 +93,7 @@ def _text(params: Mapping[str, Any], *names: str) -> str | None:
         value = params.get(name)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
+        if not _scalar(value):
             raise ValidationFailed(f"{name} must be text, got {type(value).__name__}")
         if str(value).strip():
             return str(value).strip()
@@ -59,28 +101,63 @@ def _text(params: Mapping[str, Any], *names: str) -> str | None:
 
 
 def _flag(params: Mapping[str, Any], name: str) -> bool:
-    return str(params.get(name, "")).strip().lower() in _TRUE_FLAGS
+    value = params.get(name)
+    if not (_scalar(value) or isinstance(value, bool)):  # a list or an object is no flag
+        return False
+    return str(value).strip().lower() in _TRUE_FLAGS
+
+
+def _ascii_int(raw: str, max_digits: int) -> int | None:
+    """`raw` as an integer if it is 1 to `max_digits` ASCII digits, else None."""
+    if len(raw) > max_digits or not _ASCII_DIGITS.fullmatch(raw):
+        return None
+    return int(raw)
 
 
 def _int_id(raw: str, what: str) -> int:
     """An id parameter; one that is not an integer cannot exist, hence code 4."""
-    try:
-        return int(raw)
-    except ValueError:
-        raise NotFound(f"{what} {raw!r} is not an integer") from None
+    value = _ascii_int(raw, _MAX_ID_DIGITS)
+    if value is None:
+        raise NotFound(f"{what} {raw!r} is not an integer in ASCII digits")
+    return value
 
 
 def _error(element: str, message: str) -> dict[str, str]:
     return {"elementId": f"children[{element}].data", "message": message}
 
 
+class _SendErrors:
+    """The `/send` validation errors collected so far, written in the emulator's language."""
+
+    def __init__(self, lang: str | None) -> None:
+        self.texts = _SEND_TEXTS[lang or EN]
+        self.items: list[dict[str, str]] = []
+
+    def add(self, element: str, text: str, **values: str) -> None:
+        self.items.append(_error(element, self.texts[text].format(**values)))
+
+    def field(self, params: Mapping[str, Any], name: str) -> str | None:
+        """`_text` of one field; a list, object or boolean is an error on that field."""
+        try:
+            return _text(params, name)
+        except ValidationFailed:
+            self.add(name, "not_text", field=name)
+            return None
+
+
 class ProviderApi:
     """The `/v1` endpoints over one `EmulatorState`; each raises `EmulatorApiError` on a coded
-    error, which the application renders with the endpoint's documented message."""
+    error, which the application renders with the endpoint's documented message.
 
-    def __init__(self, state: EmulatorState, api_key: str) -> None:
+    `lang` is the language of the answers' texts: None for each endpoint's own page (see
+    `responses.ERROR_MESSAGES`), "en" or "fr" for the whole API in one language.
+    """
+
+    def __init__(self, state: EmulatorState, api_key: str, lang: str | None = None) -> None:
+        check_lang(lang)
         self._state = state
         self._api_key = api_key.encode()
+        self.lang = lang
         self._bodies = StopListBodies(state)
         self.endpoints: dict[str, tuple[str, Handler]] = {
             "stop-sms/list": ("GET", self.stop_list),
@@ -93,10 +170,15 @@ class ProviderApi:
         }
 
     def authenticate(self, params: Mapping[str, Any]) -> None:
-        key = _text(params, "apiKey")
-        if key is None:
+        """Code 1 for a missing or blank key; code 10 for any other key that is not ours,
+        including one sent as a JSON list, object or boolean."""
+        value = params.get("apiKey")
+        if value is None or (isinstance(value, str) and not value.strip()):
             raise ApiKeyRequired("apiKey is missing")
-        if not hmac.compare_digest(key.encode(), self._api_key):
+        if not _scalar(value):
+            raise InvalidApiKey(f"apiKey is a {type(value).__name__}, not text")
+        key = str(value).strip().encode("utf-8", "surrogatepass")
+        if not hmac.compare_digest(key, self._api_key):
             raise InvalidApiKey("apiKey does not match")
 
     async def stop_list(self, call: Call) -> Answer:
@@ -120,31 +202,29 @@ class ProviderApi:
 
     async def send(self, call: Call) -> Answer:
         params = call.params
-        raw_numbers = params.get("phoneNumbers")
-        if isinstance(raw_numbers, list):
-            raw_numbers = ",".join(str(n) for n in raw_numbers)
-        items = [n.strip() for n in str(raw_numbers or "").split(",") if n.strip()]
-        if not items:
+        errors = _SendErrors(self.lang)
+        items = self._recipient_items(params.get("phoneNumbers"), errors)
+        if not items and not errors.items:
             raise PhoneNumberRequired("phoneNumbers is missing or empty")
-        errors: list[dict[str, str]] = []
         numbers = self._parse_recipients(items, errors)
         text = params.get("message")
         if not isinstance(text, str) or not text.strip():
-            errors.append(_error("message", "The message is required"))
-        sender = _text(params, "sender")
+            errors.add("message", "message")
+        sender = errors.field(params, "sender")
         if sender is not None and not 3 <= len(sender) <= 11:
-            errors.append(_error("sender", "The sender must contain between 3 and 11 characters"))
-        gamme = _text(params, "gamme") or "1"
+            errors.add("sender", "sender")
+        gamme = errors.field(params, "gamme") or "1"
         if gamme not in {str(g) for g in UNIT_PRICES}:
-            errors.append(_error("gamme", "The gamme must be 1 (premium) or 2 (low cost)"))
+            errors.add("gamme", "gamme")
+        tag = errors.field(params, "tag")
         scheduled_at = self._scheduled_at(params, errors)
-        if errors:
-            raise ValidationFailed("invalid /send request", errors=errors)
+        if errors.items:
+            raise ValidationFailed("invalid /send request", errors=errors.items)
         message = self._state.send(
             numbers,
             str(text),
             sender=sender,
-            tag=_text(params, "tag"),
+            tag=tag,
             gamme=int(gamme),
             sandbox=_flag(params, "sandbox"),
             unicode=_flag(params, "isUnicode"),
@@ -161,43 +241,60 @@ class ProviderApi:
         return success(fields, call.fmt)
 
     @staticmethod
-    def _parse_recipients(items: list[str], errors: list[dict[str, str]]) -> list[ParsedNumber]:
+    def _recipient_items(raw: object, errors: _SendErrors) -> list[str]:
+        """`phoneNumbers` as a list of non-blank texts: comma-separated text, or a JSON list."""
+        if raw is None:
+            return []
+        if isinstance(raw, list):
+            if not all(_scalar(n) for n in raw):
+                errors.add("phoneNumbers", "not_text", field="phoneNumbers")
+                return []
+            raw = ",".join(str(n) for n in raw)
+        elif not _scalar(raw):
+            errors.add("phoneNumbers", "not_text", field="phoneNumbers")
+            return []
+        return [n.strip() for n in str(raw).split(",") if n.strip()]
+
+    @staticmethod
+    def _parse_recipients(items: list[str], errors: _SendErrors) -> list[ParsedNumber]:
         if len(items) > MAX_RECIPIENTS:
-            errors.append(
-                _error("phoneNumbers", f"At most {MAX_RECIPIENTS} phone numbers per request")
-            )
+            errors.add("phoneNumbers", "too_many")
         numbers = []
         for item in items:
             try:
                 numbers.append(parse_phone(item))
             except EmulatorApiError:
-                errors.append(_error("phoneNumbers", f"Invalid phone number: {item}"))
+                errors.add("phoneNumbers", "invalid_number", item=item)
         return numbers
 
-    def _scheduled_at(
-        self, params: Mapping[str, Any], errors: list[dict[str, str]]
-    ) -> datetime | None:
-        """A deferred send's time: `dd/MM/yyyy` + `time` (0-24) + `minute` (0-55, step 5), Paris."""
-        date_text = _text(params, "scheduledDeliveryDate")
+    def _scheduled_at(self, params: Mapping[str, Any], errors: _SendErrors) -> datetime | None:
+        """A deferred send's time: `dd/MM/yyyy` + `time` (0-24) + `minute` (0-55, step 5), read
+        as a Paris wall time (see `clock.paris_wall_time` for the clock changes)."""
+        date_text = errors.field(params, "scheduledDeliveryDate")
         if date_text is None:
             return None
-        before = len(errors)
-        try:
-            day = datetime.strptime(date_text, "%d/%m/%Y")
-        except ValueError:
-            errors.append(_error("scheduledDeliveryDate", "The date must be in dd/MM/yyyy format"))
-        hour = _text(params, "time")
-        if hour is None or not hour.isdigit() or not 0 <= int(hour) <= 24:
-            errors.append(_error("time", "The hour is required, between 0 and 24"))
-        minute = _text(params, "minute")
-        if minute is None or not minute.isdigit() or int(minute) > 55 or int(minute) % 5:
-            errors.append(_error("minute", "The minute is required: 0 to 55, a multiple of 5"))
-        if len(errors) > before:
+        before = len(errors.items)
+        day = None
+        if _DATE.fullmatch(date_text):
+            with contextlib.suppress(ValueError):  # 31/02/2030
+                day = datetime.strptime(date_text, "%d/%m/%Y")
+        if day is None:
+            errors.add("scheduledDeliveryDate", "date_format")
+        hour = _ascii_int(errors.field(params, "time") or "", 2)
+        if hour is None or hour > 24:
+            errors.add("time", "time")
+        minute = _ascii_int(errors.field(params, "minute") or "", 2)
+        if minute is None or minute > 55 or minute % 5:
+            errors.add("minute", "minute")
+        if len(errors.items) > before or day is None or hour is None or minute is None:
             return None
-        assert hour is not None and minute is not None
-        scheduled = day.replace(tzinfo=PARIS) + timedelta(hours=int(hour), minutes=int(minute))
-        if scheduled <= self._state.clock.now():
-            errors.append(_error("scheduledDeliveryDate", "The date must be in the future"))
+        try:
+            scheduled = paris_wall_time(day + timedelta(hours=hour, minutes=minute))
+        except OverflowError:  # 31/12/9999 at 24:00 is past the end of the calendar
+            errors.add("scheduledDeliveryDate", "date_range")
+            return None
+        if utc(scheduled) <= utc(self._state.clock.now()):
+            errors.add("scheduledDeliveryDate", "date_past")
             return None
         return scheduled
 
@@ -206,7 +303,7 @@ class ProviderApi:
         if raw is None:
             raise IdRequired("messageId is missing")
         self._state.cancel_message(_int_id(raw, "messageId"))
-        return success({"message": CANCEL_SUCCESS_MESSAGE}, call.fmt)
+        return success({"message": cancel_success_message(self.lang)}, call.fmt)
 
     async def message_status(self, call: Call) -> Answer:
         phone = _text(call.params, "phoneNumber")

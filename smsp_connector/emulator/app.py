@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from .api import Call, Handler
 from .control import control_routes
 from .errors import EmulatorApiError
 from .faults import FaultSettings
-from .responses import JSON, MALFORMED_BODY_MESSAGE, XML, Answer, error_message, failure
+from .jsonbody import parse_json_body
+from .responses import JSON, XML, Answer, error_message, failure, malformed_body_message
 from .runtime import EmulatorRuntime
 from .stats import code_outcome, http_outcome, reset_outcome
 
@@ -37,20 +38,46 @@ def _status_page(status: int, headers: dict[str, str] | None = None) -> Response
     return Response(page, status_code=status, headers=headers, media_type="text/html")
 
 
+def _format(value: object) -> str:
+    return XML if isinstance(value, str) and value.lower() == XML else JSON
+
+
 async def _read_call(request: Request) -> Call:
     params: dict[str, Any] = dict(request.query_params)
     if request.method == "POST":
         raw = await request.body()
         if raw.strip():
             try:
-                body = json.loads(raw)
-            except (ValueError, UnicodeDecodeError) as exc:
+                body = parse_json_body(raw)
+            except ValueError as exc:  # UnicodeDecodeError is a ValueError
                 raise MalformedBody(str(exc)) from exc
             if not isinstance(body, dict):
                 raise MalformedBody("the JSON body is not an object")
             params.update(body)
-    fmt = XML if str(params.get("_format", "")).lower() == XML else JSON
-    return Call(params, fmt)
+    return Call(params, _format(params.get("_format")))
+
+
+class ForcedCode(EmulatorApiError):
+    """The code `FaultSettings.force_code` sets for an endpoint."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"code {code} forced by the fault settings")
+        self.code = code
+
+
+class _RedirectWithoutKey:
+    """`/v1/<endpoint>/` -> 307 to `/v1/<endpoint>`, as the router would redirect, but with the
+    query string's `apiKey` left out of `Location`: a redirect must not copy the key into
+    proxies' and clients' logs. (A key in a POST body is kept by a 307 and still works.)"""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        kept = [(name, value) for name, value in query if name.lower() != "apikey"]
+        location = f"{self._path}?{urlencode(kept)}" if kept else self._path
+        await RedirectResponse(location, status_code=307)(scope, receive, send)
 
 
 class V1Endpoint:
@@ -111,22 +138,32 @@ class V1Endpoint:
         await answer.to_response()(scope, receive, send)
 
     async def _answer(self, request: Request, settings: FaultSettings) -> Answer:
-        fmt = XML if request.query_params.get("_format", "").lower() == XML else JSON
+        api = self._runtime.api
+        fmt = _format(request.query_params.get("_format"))
         try:
             call = await _read_call(request)
             fmt = call.fmt
-            self._runtime.api.authenticate(call.params)
+            api.authenticate(call.params)
+            forced = settings.force_code.get(self._name)
+            if forced is not None:
+                raise ForcedCode(forced)
             return await self._handler(call)
         except MalformedBody:
-            return failure(9, fmt, 400, message=MALFORMED_BODY_MESSAGE)
+            return failure(9, fmt, 400, message=malformed_body_message(api.lang))
         except EmulatorApiError as exc:
-            message = None if exc.errors else error_message(self._name, exc.code, str(exc))
+            message = None
+            if not exc.errors:
+                message = error_message(self._name, exc.code, str(exc), api.lang)
             return failure(exc.code, fmt, settings.error_status, message=message, errors=exc.errors)
 
 
 def build_app(runtime: EmulatorRuntime) -> Starlette:
-    routes = [
-        Route(f"/v1/{name}", V1Endpoint(name, handler, runtime), methods=[method])
-        for name, (method, handler) in runtime.api.endpoints.items()
-    ]
-    return Starlette(routes=[*routes, *control_routes(runtime)])
+    routes: list[BaseRoute] = []
+    for name, (method, handler) in runtime.api.endpoints.items():
+        routes.append(Route(f"/v1/{name}", V1Endpoint(name, handler, runtime), methods=[method]))
+        routes.append(Route(f"/v1/{name}/", _RedirectWithoutKey(f"/v1/{name}")))
+    app = Starlette(routes=[*routes, *control_routes(runtime)])
+    # The router's own trailing-slash redirect copies the whole query string, key included;
+    # the routes above redirect the /v1 endpoints without it, any other path is a 404.
+    app.router.redirect_slashes = False
+    return app

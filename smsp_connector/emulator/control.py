@@ -1,8 +1,12 @@
-"""`/_emulator/*`: inspect and steer a running emulator (no API key; loopback by default)."""
+"""`/_emulator/*`: inspect and steer a running emulator (no API key; loopback by default).
+
+`stats`, `reset`, `seed`, `faults` and `clock` steer it; `openapi.json` describes the `/v1` API
+it serves. A request these cannot apply is answered HTTP 400 with `{"error": "<reason>"}`.
+"""
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,9 +15,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .clock import PARIS, format_wire
+from .clock import WIRE_FORMAT, format_wire
+from .jsonbody import parse_json_body
+from .openapi import openapi_document
 from .runtime import EmulatorRuntime
-from .seed import SeedError, demo_entries, entries_from_json
+from .seed import MAX_DEMO_SIZE, SeedError, demo_entries, entries_from_json
+
+_MAX_ADVANCE_SECONDS = 1e12
+"""About 31,700 years: beyond what the calendar holds either way (the clock checks the rest)."""
 
 
 class ControlError(ValueError):
@@ -25,7 +34,7 @@ async def _json_object(request: Request) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
+        body = parse_json_body(raw)
     except ValueError as exc:
         raise ControlError(f"malformed JSON body: {exc}") from exc
     if not isinstance(body, dict):
@@ -36,6 +45,7 @@ async def _json_object(request: Request) -> dict[str, Any]:
 class ControlApi:
     def __init__(self, runtime: EmulatorRuntime) -> None:
         self._runtime = runtime
+        self._document = openapi_document(runtime.api.endpoints)
 
     async def stats(self, request: Request) -> Response:
         """`?detail=1` adds the peak requests in flight and the latest requests' log."""
@@ -59,8 +69,12 @@ class ControlApi:
                 raise ControlError(str(exc)) from exc
         elif "demo_size" in body:
             size = body["demo_size"]
-            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-                raise ControlError("demo_size must be a non-negative integer")
+            if (
+                not isinstance(size, int)
+                or isinstance(size, bool)
+                or not 0 <= size <= MAX_DEMO_SIZE
+            ):
+                raise ControlError(f"demo_size must be an integer within [0, {MAX_DEMO_SIZE}]")
             state.seed_entries(demo_entries(size, now))
         else:
             raise ControlError('expected "entries" or "demo_size"')
@@ -68,7 +82,17 @@ class ControlApi:
         return JSONResponse({"added": size - before, "stop_list_size": size})
 
     async def faults(self, request: Request) -> Response:
-        """GET: the current settings. POST: a partial update of them."""
+        """GET: the current settings. POST: a partial update of them (400 with the reason for
+        a value out of range or of the wrong type, the settings unchanged).
+
+        The fields are `FaultSettings`': `latency_ms`, `rate_limit`, `fail_rate`, `reset_rate`,
+        `error_status`, and `force_code`, an object mapping an endpoint to the error code every
+        authenticated call to it answers (changing nothing), for the codes the emulator cannot
+        otherwise produce: `{"force_code": {"message-cancel": 11}}` makes cancel answer 11
+        "Manque de crédits", `{"force_code": {"stop-sms/delete": 2}}` makes delete answer 2.
+        The code must be one of the endpoint's documented error codes; a wrong key is still
+        answered 10 first. `{"force_code": {}}` (or `/_emulator/reset`) clears it.
+        """
         faults = self._runtime.faults
         if request.method == "POST":
             changes = await _json_object(request)
@@ -87,16 +111,31 @@ class ControlApi:
                 seconds = body["advance_seconds"]
                 if not isinstance(seconds, int | float) or isinstance(seconds, bool):
                     raise ControlError("advance_seconds must be a number")
-                clock.advance(timedelta(seconds=seconds))
-            elif "now" in body:
+                if not math.isfinite(seconds) or abs(seconds) > _MAX_ADVANCE_SECONDS:
+                    raise ControlError(f"advance_seconds must be within ±{_MAX_ADVANCE_SECONDS:g}")
                 try:
-                    moment = datetime.strptime(str(body["now"]), "%Y-%m-%d %H:%M:%S")
+                    clock.advance(timedelta(seconds=seconds))
+                except ValueError as exc:
+                    raise ControlError(str(exc)) from exc
+            elif "now" in body:
+                text = body["now"]
+                try:
+                    if not isinstance(text, str):
+                        raise ValueError(text)
+                    moment = datetime.strptime(text, WIRE_FORMAT)
                 except ValueError as exc:
                     raise ControlError('now must be "YYYY-MM-DD HH:MM:SS"') from exc
-                clock.set(moment.replace(tzinfo=PARIS))
+                try:
+                    clock.set(moment)  # naive: Paris wall time
+                except ValueError as exc:
+                    raise ControlError(str(exc)) from exc
             else:
                 raise ControlError('expected "advance_seconds" or "now"')
         return JSONResponse({"now": format_wire(clock.now())})
+
+    async def openapi(self, request: Request) -> Response:
+        """The provider API this emulator serves, as an OpenAPI 3 document (see `openapi.py`)."""
+        return JSONResponse(self._document)
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -122,4 +161,5 @@ def control_routes(runtime: EmulatorRuntime) -> list[BaseRoute]:
         Route("/_emulator/seed", _guarded(api.seed), methods=["POST"]),
         Route("/_emulator/faults", _guarded(api.faults), methods=["GET", "POST"]),
         Route("/_emulator/clock", _guarded(api.clock), methods=["GET", "POST"]),
+        Route("/_emulator/openapi.json", api.openapi, methods=["GET"]),
     ]

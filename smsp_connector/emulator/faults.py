@@ -1,4 +1,5 @@
-"""Fault injection: latency, rate limiting (429), server errors (5xx) and connection resets."""
+"""Fault injection: latency, rate limiting (429), server errors (5xx), connection resets, and
+forced error codes."""
 
 from __future__ import annotations
 
@@ -6,26 +7,69 @@ import dataclasses
 import math
 import random
 import threading
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Literal
 
 from pyrate_limiter import InMemoryBucket, Limiter, Rate, RateItem
 
+from .responses import ERROR_MESSAGES, documented_codes
+
 ResetPoint = Literal["before", "after"]
 _LIMITER_ITEM = "v1"
+
+MAX_LATENCY_MS = 600_000.0
+"""Ten minutes: longer than any client waits for an answer."""
+MIN_RATE_LIMIT = 0.001
+"""One request per 1,000 s: the finest rate the limiter's whole-millisecond windows express."""
+MAX_RATE_LIMIT = 1_000_000.0
+
+
+def _number(name: str, value: object) -> float:
+    """`value` as a finite real number (a bool is no number here), else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
+    return value
+
+
+def _force_codes(value: object) -> dict[str, int]:
+    """A checked copy of `force_code`: endpoint -> a code that endpoint documents."""
+    if not isinstance(value, Mapping):
+        raise ValueError('force_code must map endpoints to codes, e.g. {"message-cancel": 11}')
+    codes: dict[str, int] = {}
+    for endpoint, code in value.items():
+        if endpoint not in ERROR_MESSAGES:
+            known = ", ".join(ERROR_MESSAGES)
+            raise ValueError(f"force_code: unknown endpoint {endpoint!r} (one of {known})")
+        documented = documented_codes(endpoint)
+        if isinstance(code, bool) or not isinstance(code, int) or code not in documented:
+            listed = ", ".join(str(c) for c in sorted(documented))
+            raise ValueError(f"force_code: {endpoint} answers one of {listed}, not {code!r}")
+        codes[endpoint] = code
+    return codes
 
 
 @dataclass(frozen=True)
 class FaultSettings:
     """What goes wrong, and how often, on every `/v1` request.
 
-    latency_ms: added before every answer (an `asyncio.sleep`: other requests go on meanwhile).
-    rate_limit: requests per second across `/v1`; above it HTTP 429 with `Retry-After` (>= 1 s).
+    latency_ms: added before every answer (an `asyncio.sleep`: other requests go on meanwhile),
+        at most `MAX_LATENCY_MS`.
+    rate_limit: requests per second across `/v1` (`MIN_RATE_LIMIT` to `MAX_RATE_LIMIT`); above
+        it HTTP 429 with `Retry-After` (>= 1 s).
     fail_rate: probability of an HTTP 500 or 503 (half each) that leaves the state untouched.
     reset_rate: probability of dropping the connection with no HTTP answer; half of these drop
         before handling (nothing changed), half after (the change happened, the answer is lost).
     error_status: HTTP status of coded errors (`success: false`): 200 as the provider, or a 4xx.
+    force_code: endpoint (`"message-cancel"`, `"stop-sms/delete"`, ...) -> an error code of its
+        catalogue that every authenticated call to it answers, changing nothing: for the codes
+        the emulator cannot otherwise produce (cancel 11 "Manque de crédits", delete 2).
+
+    Every value is checked (ValueError): a number must be finite and in range, and a bool is
+    not a number.
     """
 
     latency_ms: float = 0.0
@@ -33,18 +77,33 @@ class FaultSettings:
     fail_rate: float = 0.0
     reset_rate: float = 0.0
     error_status: int = 200
+    force_code: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.latency_ms >= 0:
-            raise ValueError(f"latency_ms must be >= 0, got {self.latency_ms}")
-        if self.rate_limit is not None and not self.rate_limit > 0:
-            raise ValueError(f"rate_limit must be > 0 or None, got {self.rate_limit}")
+        if not 0 <= _number("latency_ms", self.latency_ms) <= MAX_LATENCY_MS:
+            raise ValueError(f"latency_ms must be within [0, {MAX_LATENCY_MS:.0f}]")
+        if self.rate_limit is not None and not (
+            MIN_RATE_LIMIT <= _number("rate_limit", self.rate_limit) <= MAX_RATE_LIMIT
+        ):
+            raise ValueError(
+                f"rate_limit must be None or within [{MIN_RATE_LIMIT}, {MAX_RATE_LIMIT:.0f}] "
+                f"requests per second, got {self.rate_limit}"
+            )
         for name in ("fail_rate", "reset_rate"):
             value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
+            if not 0.0 <= _number(name, value) <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], got {value}")
-        if self.error_status != 200 and not 400 <= self.error_status <= 499:
-            raise ValueError(f"error_status must be 200 or a 4xx, got {self.error_status}")
+        status = self.error_status
+        if isinstance(status, bool) or not isinstance(status, int):
+            raise ValueError(f"error_status must be an integer, got {status!r}")
+        if status != 200 and not 400 <= status <= 499:
+            raise ValueError(f"error_status must be 200 or a 4xx, got {status}")
+        object.__setattr__(self, "force_code", _force_codes(self.force_code))
+
+    def __hash__(self) -> int:  # the force_code mapping is not hashable itself
+        forced = tuple(sorted(self.force_code.items()))
+        fields = (self.latency_ms, self.rate_limit, self.fail_rate, self.reset_rate)
+        return hash((*fields, self.error_status, forced))
 
     def updated(self, changes: dict[str, Any]) -> FaultSettings:
         """A copy with some fields changed (unknown field names raise ValueError)."""

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
+from .clock import utc
 from .phones import ParsedNumber
 
 FIRST_MESSAGE_ID = 5000
@@ -73,7 +74,7 @@ class Message:
     def is_sent(self, now: datetime) -> bool:
         if self.cancelled_at is not None:
             return False
-        return self.scheduled_at is None or now >= self.scheduled_at
+        return self.scheduled_at is None or utc(now) >= utc(self.scheduled_at)
 
     def send_date(self) -> datetime:
         return self.scheduled_at or self.created_at

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,47 +16,157 @@ JSON = "json"
 XML = "xml"
 _MEDIA_TYPES = {JSON: "application/json", XML: "application/xml"}
 _XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+# What XML 1.0 cannot hold at all (control characters, lone surrogates, U+FFFE/U+FFFF), even
+# escaped; an echoed request value or seeded entry with one gets U+FFFD in the XML form instead.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
-# Messages of the English pages, except `message-cancel`, documented on a French page only.
-# Codes 1 and 10 are answered in English on every endpoint.
-_AUTH_MESSAGES = {1: "API key is required", 10: "Invalid API key"}
-ERROR_MESSAGES: dict[str, dict[int, str]] = {
-    "stop-sms/list": {},
+EN = "en"
+FR = "fr"
+LANGUAGES = (EN, FR)
+PAGE = "page"
+"""The catalogue key of each endpoint's own page: its language and its exact words."""
+
+# Codes 1 and 10 as the English and French pages write them.
+_EN_AUTH = {1: "API key is required", 10: "Invalid API key"}
+_FR_AUTH = {1: "La Clé API est requise", 10: "Clé API incorrecte"}
+
+_LIST_EN = dict(_EN_AUTH)  # page 001
+_ADD_EN = {  # page 000
+    **_EN_AUTH,
+    2: "Phone number is required",
+    3: "Number is already in stop list",
+    9: "Invalid phone number",
+}
+_DELETE_PAGE = {  # page 003: English, with French fragments and typographic apostrophes
+    1: "API Key is required",
+    2: "Phone number is required",
+    3: "L\u2019ID number is required",
+    4: "L\u2019ID number not found.",
+    10: "Incorrect API Key",
+}
+_SEND_EN = {
+    **_EN_AUTH,
+    2: "Phone number is required",
+    11: "Not enough credits",
+    14: "Number is in the STOP SMS list",
+}
+_CANCEL_FR = {  # page 004; 7 is not on it (another page lists it)
+    **_FR_AUTH,
+    3: "L'ID du message est requis",
+    4: "Message introuvable",
+    5: "L'envoi du SMS a déjà été annulé",
+    6: (
+        "Il n'est pas possible d'annuler l'envoi d'un SMS si celui-ci doit être envoyé "
+        "dans moins de 5 minutes."
+    ),
+    7: "Le SMS a déjà été envoyé",
+    11: "Manque de crédits",
+}
+_STATUS_EN = {
+    **_EN_AUTH,
+    2: "Phone number is required",
+    3: "Message ID is required",
+    4: "Message not found",
+}
+
+ERROR_MESSAGES: dict[str, dict[str, dict[int, str]]] = {
+    "stop-sms/list": {PAGE: _LIST_EN, EN: _LIST_EN, FR: dict(_FR_AUTH)},  # FR: page 002
     "stop-sms/add": {
-        2: "Phone number is required",
-        3: "Number is already in stop list",
-        9: "Invalid phone number",
+        PAGE: _ADD_EN,
+        EN: _ADD_EN,
+        FR: {
+            **_FR_AUTH,
+            2: "Le numéro de téléphone est requis",
+            3: "Le numéro est déjà dans la liste des STOP SMS",
+            9: "Numéro de téléphone invalide",
+        },
     },
-    "stop-sms/delete": {3: "ID is required", 4: "ID not found"},
+    "stop-sms/delete": {
+        PAGE: _DELETE_PAGE,
+        EN: {
+            1: "API Key is required",
+            2: "Phone number is required",
+            3: "ID number is required",
+            4: "ID number not found.",
+            10: "Incorrect API Key",
+        },
+        FR: {
+            **_FR_AUTH,
+            2: "Le numéro de téléphone est requis",
+            3: "L\u2019ID est requis",
+            4: "L\u2019ID est introuvable.",
+        },
+    },
     "send": {
-        2: "Phone number is required",
-        11: "Not enough credits",
-        14: "Number is in the STOP SMS list",
+        PAGE: _SEND_EN,
+        EN: _SEND_EN,
+        FR: {
+            **_FR_AUTH,
+            2: "Le numéro de téléphone est requis",
+            11: "Manque de crédits",
+            14: "Le numéro est dans la liste des STOP SMS",
+        },
     },
     "message-cancel": {
-        3: "L'ID du message est requis",
-        4: "Message introuvable",
-        5: "L'envoi du SMS a déjà été annulé",
-        6: (
-            "Il n'est pas possible d'annuler l'envoi d'un SMS si celui-ci doit être envoyé "
-            "dans moins de 5 minutes."
-        ),
-        7: "Le SMS a déjà été envoyé",
+        PAGE: _CANCEL_FR,
+        FR: _CANCEL_FR,
+        EN: {
+            **_EN_AUTH,
+            3: "Message ID is required",
+            4: "Message not found",
+            5: "The SMS has already been cancelled",
+            6: "An SMS cannot be cancelled less than 5 minutes before it is sent.",
+            7: "The SMS has already been sent",
+            11: "Not enough credits",
+        },
     },
     "message-status": {
-        2: "Phone number is required",
-        3: "Message ID is required",
-        4: "Message not found",
+        PAGE: _STATUS_EN,
+        EN: _STATUS_EN,
+        FR: {
+            **_FR_AUTH,
+            2: "Le numéro de téléphone est requis",
+            3: "L'ID du message est requis",
+            4: "Message introuvable",
+        },
     },
-    "me": {},
+    "me": {PAGE: _EN_AUTH, EN: _EN_AUTH, FR: dict(_FR_AUTH)},
 }
-CANCEL_SUCCESS_MESSAGE = "L'envoi du SMS a été annulé."
-MALFORMED_BODY_MESSAGE = "Malformed JSON body"
+"""endpoint -> PAGE | EN | FR -> code -> message. PAGE is the text of the endpoint's own page
+(the French page for `message-cancel`, page 003's mixed words for `stop-sms/delete`, English for
+the others); EN and FR are the whole API in one language (`--lang`)."""
+
+_CANCEL_SUCCESS = {EN: "The SMS has been cancelled.", FR: "L'envoi du SMS a été annulé."}
+CANCEL_SUCCESS_MESSAGE = _CANCEL_SUCCESS[FR]
+_MALFORMED_BODY = {EN: "Malformed JSON body", FR: "Corps JSON mal formé"}
+MALFORMED_BODY_MESSAGE = _MALFORMED_BODY[EN]
 
 
-def error_message(endpoint: str, code: int, default: str) -> str:
-    """The documented message of `code` on `endpoint`, else `default`."""
-    return ERROR_MESSAGES[endpoint].get(code) or _AUTH_MESSAGES.get(code) or default
+def check_lang(lang: str | None) -> None:
+    """ValueError unless `lang` is None (each page's own language), "en" or "fr"."""
+    if lang is not None and lang not in LANGUAGES:
+        raise ValueError(f"lang must be one of {', '.join(LANGUAGES)} or None, got {lang!r}")
+
+
+def error_message(endpoint: str, code: int, default: str, lang: str | None = None) -> str:
+    """The message of `code` on `endpoint` in `lang` (None: the page's own words), else
+    `default`."""
+    return ERROR_MESSAGES[endpoint][lang or PAGE].get(code) or default
+
+
+def documented_codes(endpoint: str) -> frozenset[int]:
+    """The error codes `endpoint`'s catalogue has a message for, in any language."""
+    return frozenset(code for texts in ERROR_MESSAGES[endpoint].values() for code in texts)
+
+
+def cancel_success_message(lang: str | None = None) -> str:
+    """`message-cancel`'s success text: its French page's, unless `lang` is "en"."""
+    return _CANCEL_SUCCESS[lang or FR]
+
+
+def malformed_body_message(lang: str | None = None) -> str:
+    """The text of code 9 for a body that is not a JSON object (the POST pages are English)."""
+    return _MALFORMED_BODY[lang or EN]
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +260,7 @@ def _fill(element: etree._Element, value: Any) -> None:
     if isinstance(value, bool):
         element.text = "true" if value else "false"
     elif isinstance(value, str):
+        value = _NOT_XML.sub("\ufffd", value)
         # CDATA cannot hold "]]>": such a (seeded, malformed) value is written escaped instead.
         element.text = value if "]]>" in value else etree.CDATA(value)
     elif isinstance(value, Mapping):

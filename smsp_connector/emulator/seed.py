@@ -25,6 +25,8 @@ _DEMO_PREFIXES = tuple(f"6{n:02d}" for n in (*range(0, 30), *range(40, 90))) + t
     f"7{n:02d}" for n in range(30, 100)
 )
 _DEMO_SPACE = len(_DEMO_PREFIXES) * 1_000_000
+MAX_DEMO_SIZE = _DEMO_SPACE
+"""The most distinct demo numbers `demo_entries` can generate."""
 # i -> (i * stride + offset) mod space is a bijection (stride is coprime with 2, 3 and 5), so the
 # numbers are distinct and scattered over the ranges rather than consecutive.
 _DEMO_STRIDE = 48_271

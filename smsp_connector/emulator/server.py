@@ -38,8 +38,10 @@ class EmulatorServer:
 
     `seed` is a seed file (`.json`/`.csv`) or an iterable of `(phoneNumber, createdAt)` pairs,
     loaded unvalidated; `demo_size` adds that many generated French mobile numbers.
-    `random_seed` makes the fault dice reproducible. Use as a context manager, or call
-    `start()` / `stop()`.
+    `random_seed` makes the fault dice reproducible. `lang` is the language of the answers'
+    texts: None (the default) for each endpoint's own documentation page (`message-cancel`
+    French, `stop-sms/delete` as its page writes it, the others English), "fr" or "en" for the
+    whole API in one language. Use as a context manager, or call `start()` / `stop()`.
     """
 
     def __init__(
@@ -51,6 +53,7 @@ class EmulatorServer:
         seed: SeedSource | None = None,
         demo_size: int = 0,
         random_seed: int | None = None,
+        lang: str | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("api_key must not be empty")
@@ -59,7 +62,7 @@ class EmulatorServer:
         self.state = EmulatorState()
         self._runtime = EmulatorRuntime(
             state=self.state,
-            api=ProviderApi(self.state, api_key),
+            api=ProviderApi(self.state, api_key, lang=lang),
             faults=FaultInjector(faults or FaultSettings(), random_seed),
         )
         self.app = build_app(self._runtime)

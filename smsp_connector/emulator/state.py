@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from .clock import EmulatorClock
+from .clock import EmulatorClock, utc
 from .errors import (
     AllNumbersStopped,
     AlreadyCancelled,
@@ -172,7 +172,8 @@ class EmulatorState:
             if message.is_sent(now):
                 raise AlreadySent(f"message {message_id} has already been sent")
             assert message.scheduled_at is not None  # an unsent, uncancelled message is scheduled
-            if message.scheduled_at - now < CANCEL_DEADLINE:
+            # On instants: across a clock change the wall clocks differ by an extra hour.
+            if utc(message.scheduled_at) - utc(now) < CANCEL_DEADLINE:
                 raise TooLateToCancel(f"message {message_id} is due in less than 5 minutes")
             refund = message.credits_used
             cancelled = dataclasses.replace(message, cancelled_at=now)
