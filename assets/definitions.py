@@ -1,7 +1,8 @@
-"""This deployment's code location: one SMS Partner account configured from the environment
-(see the README's configuration table)."""
+"""This deployment's code location: the components under ``assets/defs/`` (one SMS Partner
+account, ``assets/defs/smsp/defs.yaml``), loaded as ``dg`` loads them."""
 
-from smsp_connector.dagster import build_definitions
+from pathlib import Path
 
-smsp = build_definitions()
-defs = smsp.definitions
+import dagster as dg
+
+defs = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)

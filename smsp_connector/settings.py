@@ -39,7 +39,8 @@ class Settings:
     """The key itself, for in-process use (tests, the demo). ``None``: read ``api_key_var`` from
     the environment when a run needs it (Dagster then shows the variable's name, never the key)."""
     api_key_var: str = API_KEY_VAR
-    base_url: str = DEFAULT_BASE_URL
+    base_url: str = field(default=DEFAULT_BASE_URL, repr=False)
+    """Not in the repr: a key may have been written into the URL."""
     database: str = "data/warehouse.duckdb"
     """The DuckDB file (its folder is created when first connecting, never at import)."""
     schema: str = "smsp"
@@ -55,6 +56,15 @@ class Settings:
     """How long the ``smsp`` command waits for a DuckDB file another process holds."""
     key_prefix: str = "smsp"
     group_name: str = "smsp"
+    """The extract's group (stop list, history, exports)."""
+    changes_group_name: str | None = None
+    """The group of the push, delete and cancel assets; ``None``: ``group_name``."""
+    account: str | None = None
+    """The account's label in run tags and the audit log; ``None``: the key prefix."""
+    owners: tuple[str, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+    kinds: tuple[str, ...] = ()
+    """Owners, tags and kinds given to every asset (besides the assets' own kinds)."""
     pool: str = "smsp_duckdb"
     """Every step that writes the DuckDB file runs in this Dagster pool (limit it to 1)."""
     smsp_resource_key: str = "smsp"
@@ -117,6 +127,14 @@ class Settings:
         if not key:
             raise SettingsError(f"{self.api_key_var} is not set")
         return key
+
+    @property
+    def changes_group(self) -> str:
+        return self.changes_group_name or self.group_name
+
+    @property
+    def account_label(self) -> str:
+        return self.account or self.key_prefix
 
     def client(self) -> SmspClient:
         """A client for this account (close it, or use it as a context manager)."""

@@ -253,14 +253,14 @@ def test_version():
 
 
 def test_stops_list_as_csv_is_formula_safe(cli, emulator):
-    emulator.state.seed_entries([("=HYPERLINK(\"http://x\")", "2025-07-14 09:30:00")])
+    emulator.state.seed_entries([('=HYPERLINK("http://x")', "2025-07-14 09:30:00")])
     emulator.state.seed_entries([("+33612345678", "2025-07-14 09:30:00")])
 
     done = cli("stops", "list", "--format", "csv")
 
     assert done.returncode == 0, done.stderr
     rows = list(csv.reader(done.stdout.splitlines()))
-    assert [row[1] for row in rows[1:]] == ["'=HYPERLINK(\"http://x\")", "+33612345678"]
+    assert [row[1] for row in rows[1:]] == ['\'=HYPERLINK("http://x")', "+33612345678"]
 
 
 def test_a_duckdb_path_that_is_a_folder_is_one_line(cli, tmp_path):
@@ -269,3 +269,12 @@ def test_a_duckdb_path_that_is_a_folder_is_one_line(cli, tmp_path):
     assert done.returncode == 1
     [line] = done.stderr.strip().splitlines()
     assert line.startswith("Error: ") and str(tmp_path) in line
+
+
+def test_stops_list_shows_an_unreadable_opt_out_time_as_empty(cli, emulator):
+    emulator.state.seed_entries([("+33612345678", "0000-00-00 00:00:00")])
+
+    done = cli("stops", "list", "--format", "csv")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1].endswith(",+33612345678,")

@@ -65,7 +65,8 @@ def test_two_runs_launched_at_once_both_succeed(env, emulator):
 
 
 def test_every_duckdb_writer_is_in_a_pool_the_shipped_instance_limits_to_one(env):
-    from assets.definitions import defs, smsp
+    from assets import defs
+    from smsp_connector.settings import Settings
 
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         pools = instance.get_concurrency_config().pool_config
@@ -73,4 +74,4 @@ def test_every_duckdb_writer_is_in_a_pool_the_shipped_instance_limits_to_one(env
     assert pools.default_pool_limit == 1
     executable = [asset for asset in defs.assets if isinstance(asset, dg.AssetsDefinition)]
     assert len(executable) == 7
-    assert {asset.op.pool for asset in executable} == {smsp.settings.pool}
+    assert {asset.op.pool for asset in executable} == {Settings().pool}

@@ -60,6 +60,7 @@ def _run(title: str, operation: Any, source: Any) -> None:
             run_id=f"cli-{uuid.uuid4()}",
             job="smsp-cli",
             progress=progress,
+            account=settings.account_label,
         )
     print_report(title, report, settings.database)
 
@@ -112,7 +113,10 @@ def list_stops(fmt: str, limit: int) -> None:
 
     with Settings.from_env().client() as client:
         entries = client.list_stops()
-    rows = [(e.id, e.phone_number, e.created_at.isoformat()) for e in entries]
+    # An opt-out time the provider wrote unreadably stays visible as an empty cell.
+    rows = [
+        (e.id, e.phone_number, e.created_at.isoformat() if e.created_at else "") for e in entries
+    ]
     if fmt == "json":
         keys = ("id", "phone_number", "created_at")
         click.echo(json.dumps([dict(zip(keys, row, strict=True)) for row in rows], indent=1))

@@ -11,6 +11,7 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 import click
 
@@ -46,6 +47,19 @@ def main() -> None:
 
     Exit status: 0 done, 1 error (key, network, file), 2 usage, 3 some rows refused or failed.
     """
+
+
+_EMULATOR_EXTRA = {"starlette", "uvicorn", "lxml"}
+
+
+def _missing_extra(error: ImportError, what: str) -> NoReturn:
+    """One line naming the extra when one of its packages is missing; any other import error
+    is a bug in this package, and stays a traceback."""
+    if (error.name or "").split(".")[0] not in _EMULATOR_EXTRA:
+        raise error
+    raise click.ClickException(
+        f"{what} ({error.name} is missing): pip install 'smsp-connector[emulator]'"
+    ) from None
 
 
 def _configure_logging(secret: str) -> None:
@@ -131,10 +145,7 @@ def emulator(
         from smsp_connector.emulator import EmulatorServer, FaultSettings
         from smsp_connector.emulator.seed import SeedError
     except ImportError as error:
-        raise click.ClickException(
-            f"the emulator needs its extra ({error.name} is missing): "
-            "pip install 'smsp-connector[emulator]'"
-        ) from None
+        _missing_extra(error, "the emulator needs its extra")
     _configure_logging(api_key)
     try:
         faults = FaultSettings(
@@ -184,10 +195,7 @@ def demo(demo_size: int) -> None:
     try:
         from smsp_connector.dagster.demo import run_demo
     except ImportError as error:
-        raise click.ClickException(
-            f"the demo needs the emulator extra ({error.name} is missing): "
-            "pip install 'smsp-connector[emulator]'"
-        ) from None
+        _missing_extra(error, "the demo needs the emulator extra")
     run_demo(click.echo, demo_size=demo_size)
 
 

@@ -57,27 +57,32 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
     mutations = build_mutation_assets(settings)
     extract = build_extract_assets(settings, upstream=[keys.additions, keys.deletions])
     refresh = extract.selection
+    tags = {"smsp/account": settings.account_label}
     jobs = SmspJobs(
         refresh=dg.define_asset_job(
             keys.job("smsp_refresh"),
+            tags=tags,
             selection=refresh,
             description="Extract the stop list, update its history and write the suppression "
             "exports.",
         ),
         push=dg.define_asset_job(
             keys.job("push_stop_numbers"),
+            tags=tags,
             selection=dg.AssetSelection.assets(keys.additions) | refresh,
             description="Push the numbers of a CSV file to the stop list (only the missing "
             "ones), then refresh the stop list, its history and the exports.",
         ),
         delete=dg.define_asset_job(
             keys.job("delete_stop_numbers"),
+            tags=tags,
             selection=dg.AssetSelection.assets(keys.deletions) | refresh,
             description="Remove numbers with consent evidence (dry run unless confirm: true), "
             "then refresh the stop list, its history and the exports.",
         ),
         cancel=dg.define_asset_job(
             keys.job("cancel_scheduled_messages"),
+            tags=tags,
             selection=dg.AssetSelection.assets(keys.cancellations),
             description="Cancel scheduled sends by message id (from a CSV file or run config).",
         ),

@@ -13,7 +13,7 @@ from dagster_pandera import pandera_schema_to_dagster_type
 from pydantic import Field
 
 from smsp_connector.dagster.checks import stop_list_check_results, stop_list_check_specs
-from smsp_connector.dagster.keys import SmspKeys
+from smsp_connector.dagster.keys import SmspKeys, asset_attributes
 from smsp_connector.dagster.resource import SmspResource, warehouse_of
 from smsp_connector.operations.extract import Extraction, extract_stop_list
 from smsp_connector.settings import Settings
@@ -69,11 +69,7 @@ def build_extract_assets(
     drawn as the stop list's parents in the asset graph."""
     keys = SmspKeys.of(settings)
     smsp_key, duckdb_key = settings.smsp_resource_key, settings.duckdb_resource_key
-    common: dict[str, Any] = {
-        "group_name": settings.group_name,
-        "pool": settings.pool,
-        "required_resource_keys": {duckdb_key},
-    }
+    common: dict[str, Any] = {"pool": settings.pool, "required_resource_keys": {duckdb_key}}
     with warnings.catch_warnings():  # a beta helper, used only to show the columns in the UI
         warnings.simplefilter("ignore", dg.BetaWarning)
         column_schema = pandera_schema_to_dagster_type(StopListSchema).metadata["schema"]
@@ -82,7 +78,7 @@ def build_extract_assets(
     @dg.asset(
         key=keys.stop_list,
         deps=list(upstream),
-        kinds={"duckdb", "pandas"},
+        **asset_attributes(settings, {"duckdb", "pandas"}),
         check_specs=stop_list_check_specs(keys.stop_list, settings.max_shrink_share),
         metadata={"dagster/column_schema": column_schema, "dagster/table_name": table},
         description=(
@@ -129,7 +125,7 @@ def build_extract_assets(
     @dg.asset(
         key=keys.history,
         deps=[keys.stop_list],
-        kinds={"duckdb"},
+        **asset_attributes(settings, {"duckdb"}),
         metadata={"dagster/table_name": history_table},
         description=(
             "Who entered and who left the stop list, and when each number was first and last "
@@ -184,9 +180,8 @@ def _export_asset(
     @dg.asset(
         key=key,
         deps=[upstream],
-        group_name=settings.group_name,
         pool=settings.pool,
-        kinds={"csv", "parquet"},
+        **asset_attributes(settings, {"csv", "parquet"}),
         required_resource_keys={duckdb_key},
         description=(
             f"The suppression list for CRM syncs ({_FORM_TEXT[form]}) as CSV and Parquet in "

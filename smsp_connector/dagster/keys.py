@@ -77,3 +77,14 @@ class SmspKeys:
     def op_config(self, key: dg.AssetKey, **config: object) -> dict[str, object]:
         """Run config giving ``config`` to the asset ``key``."""
         return {"ops": {self.op_name(key): {"config": config}}}
+
+
+def asset_attributes(settings: Settings, kinds: set[str], *, changes: bool = False) -> dict:
+    """The group, owners, tags and kinds of one of the account's assets (``changes``: the
+    push, delete and cancel group)."""
+    return {
+        "group_name": settings.changes_group if changes else settings.group_name,
+        "owners": list(settings.owners),
+        "tags": dict(settings.tags),
+        "kinds": kinds | set(settings.kinds),
+    }

@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from smsp_connector.dagster.keys import OPERATIONS, SmspKeys
+from smsp_connector.dagster.keys import OPERATIONS, SmspKeys, asset_attributes
 from smsp_connector.dagster.resource import SmspResource, warehouse_of
 from smsp_connector.intake import IntakeError
 from smsp_connector.operations.delete import DeletionCapExceeded
@@ -86,17 +86,15 @@ def build_mutation_assets(settings: Settings) -> MutationAssets:
     inbox = {
         operation: dg.AssetSpec(
             key=keys.inbox(operation),
-            group_name=settings.group_name,
-            kinds={"csv"},
+            **asset_attributes(settings, {"csv"}, changes=True),
             description=f"CSV files dropped in {settings.inbox_dir}/{operation}/ "
             "(marketing and CRM exports).",
         )
         for operation in OPERATIONS
     }
     common: dict[str, Any] = {
-        "group_name": settings.group_name,
+        **asset_attributes(settings, {"duckdb"}, changes=True),
         "pool": settings.pool,
-        "kinds": {"duckdb"},
         "required_resource_keys": {settings.smsp_resource_key, settings.duckdb_resource_key},
     }
 
@@ -223,6 +221,7 @@ class _Runner:
                     job=context.run.job_name,
                     progress=log_progress(context.log.info),
                     move_to=Path(move_to) if move_to else None,
+                    account=settings.account_label,
                 )
         except (IntakeError, DeletionCapExceeded) as error:
             # One clear line in the UI and the logs; nothing was sent.

@@ -165,6 +165,7 @@ def run_operation(
     job: str,
     progress: ProgressFactory,
     move_to: Path | None = None,
+    account: str | None = None,
 ) -> RunReport[S]:
     """Run ``operation`` on ``source``; see the module's docstring for the steps.
 
@@ -176,14 +177,19 @@ def run_operation(
     intake = source.read(operation.extra_columns)
     path = source.path
     rejected = rejected_rows(intake)
-    record_input_rejections(warehouse, rejected, run_id=run_id, job=job)
+    record_input_rejections(warehouse, rejected, run_id=run_id, job=job, account=account)
     rejection_report = None
     if path is not None:
         rejection_report = write_report(
             report_path(path, REJECTED_SUFFIX), rejected.drop(columns=["source_file"])
         )
     audit = AuditWriter(
-        warehouse, run_id=run_id, job=job, operation=operation.name, dry_run=operation.dry_run
+        warehouse,
+        run_id=run_id,
+        job=job,
+        operation=operation.name,
+        dry_run=operation.dry_run,
+        account=account,
     )
     try:
         with audit:

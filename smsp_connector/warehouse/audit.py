@@ -124,12 +124,19 @@ class AuditWriter:
         job: str,
         operation: str,
         dry_run: bool,
+        account: str | None = None,
         batch_size: int = 500,
         flush_interval: float = 2.0,
     ) -> None:
         self._warehouse = warehouse
         self.run_id = run_id
-        self._context = {"run_id": run_id, "job": job, "operation": operation, "dry_run": dry_run}
+        self._context = {
+            "run_id": run_id,
+            "job": job,
+            "operation": operation,
+            "dry_run": dry_run,
+            "account": account,
+        }
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._buffer: list[dict[str, object]] = []
@@ -161,7 +168,8 @@ class AuditWriter:
                     "dry_run, source_file, CAST(source_row AS BIGINT) AS source_row, target, "
                     "outcome, detail, CAST(stop_id AS BIGINT) AS stop_id, "
                     "CAST(provider_code AS INTEGER) AS provider_code, provider_message, "
-                    "CAST(attempts AS INTEGER) AS attempts FROM audit_batch"
+                    "CAST(attempts AS INTEGER) AS attempts, CAST(account AS VARCHAR) AS account "
+                    "FROM audit_batch"
                 )
             finally:
                 conn.unregister("audit_batch")
@@ -176,20 +184,27 @@ class AuditWriter:
 
 
 def record_input_rejections(
-    warehouse: Warehouse, rejections: pd.DataFrame, *, run_id: str, job: str
+    warehouse: Warehouse,
+    rejections: pd.DataFrame,
+    *,
+    run_id: str,
+    job: str,
+    account: str | None = None,
 ) -> None:
     """Append rejected input rows (columns source_file, row_number, raw_value, reason, message)."""
     if rejections.empty:
         return
-    batch = rejections.assign(recorded_at=datetime.now(UTC), run_id=run_id, job=job)
+    batch = rejections.assign(
+        recorded_at=datetime.now(UTC), run_id=run_id, job=job, account=account
+    )
     with warehouse.connect() as (conn, tables):
         conn.register("rejection_batch", batch)
         try:
             conn.execute(
                 f"INSERT INTO {tables.input_rejections} BY NAME SELECT "
                 "CAST(recorded_at AS TIMESTAMPTZ) AS recorded_at, run_id, job, source_file, "
-                "CAST(row_number AS BIGINT) AS row_number, raw_value, reason, message "
-                "FROM rejection_batch"
+                "CAST(row_number AS BIGINT) AS row_number, raw_value, reason, message, "
+                "CAST(account AS VARCHAR) AS account FROM rejection_batch"
             )
         finally:
             conn.unregister("rejection_batch")

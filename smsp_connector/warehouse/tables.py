@@ -109,13 +109,17 @@ CREATE TABLE IF NOT EXISTS {t.audit_log} (
     recorded_at TIMESTAMPTZ NOT NULL, run_id VARCHAR NOT NULL, job VARCHAR NOT NULL,
     operation VARCHAR NOT NULL, dry_run BOOLEAN NOT NULL, source_file VARCHAR,
     source_row BIGINT, target VARCHAR NOT NULL, outcome VARCHAR NOT NULL, detail VARCHAR,
-    stop_id BIGINT, provider_code INTEGER, provider_message VARCHAR, attempts INTEGER
+    stop_id BIGINT, provider_code INTEGER, provider_message VARCHAR, attempts INTEGER,
+    account VARCHAR
 );
 CREATE TABLE IF NOT EXISTS {t.input_rejections} (
     recorded_at TIMESTAMPTZ NOT NULL, run_id VARCHAR NOT NULL, job VARCHAR NOT NULL,
     source_file VARCHAR NOT NULL, row_number BIGINT NOT NULL, raw_value VARCHAR,
-    reason VARCHAR NOT NULL, message VARCHAR NOT NULL
+    reason VARCHAR NOT NULL, message VARCHAR NOT NULL, account VARCHAR
 );
+-- Files written before accounts were recorded.
+ALTER TABLE {t.audit_log} ADD COLUMN IF NOT EXISTS account VARCHAR;
+ALTER TABLE {t.input_rejections} ADD COLUMN IF NOT EXISTS account VARCHAR;
 CREATE OR REPLACE VIEW {t.audit_latest} AS
     SELECT * EXCLUDE (position) FROM (
         SELECT *, row_number() OVER (

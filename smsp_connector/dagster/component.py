@@ -1,0 +1,172 @@
+"""``SmspComponent``: one SMS Partner account as a Dagster Component, configured in YAML.
+
+.. code-block:: yaml
+
+    type: smsp_connector.SmspComponent
+    attributes:
+      api_key: "{{ env.SMSP_API_KEY }}"
+      key_prefix: smsp
+      database: data/warehouse.duckdb
+
+Several instances load side by side: each one's key prefix names its assets, and its jobs,
+schedule, sensor and resource keys unless they are set. The API key is never resolved at load
+time: ``"{{ env.NAME }}"`` becomes ``dg.EnvVar("NAME")``, read when a run needs it, so Dagster
+shows the variable's name and never the key.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from typing import Annotated, Literal
+
+import dagster as dg
+from dagster.components import Scaffolder, ScaffoldRequest
+from pydantic import Field
+
+from smsp_connector.client import DEFAULT_BASE_URL
+from smsp_connector.dagster.definitions import build_definitions
+from smsp_connector.settings import Settings
+
+JobName = Literal["refresh", "push", "delete", "cancel"]
+_ENV_TEMPLATE = re.compile(
+    r"""^\{\{\s*env(?:\.(?P<dotted>\w+)|\(\s*['"](?P<called>\w+)['"]\s*\))\s*\}\}$"""
+)
+_CRON_PART = r"[\d*/,\-A-Za-z?#LW]+"
+_CRON = rf"^{_CRON_PART}( {_CRON_PART}){{4}}$"
+"""Five cron fields (minute hour day month weekday), checked when ``dg check defs`` reads the
+YAML, so a bad schedule is reported with its file and line."""
+
+
+def _api_key_variable(context: dg.ResolutionContext, raw: str) -> str:
+    """The *name* of the variable in ``"{{ env.NAME }}"``; a literal key is refused, so that
+    no key is ever written in a YAML file or shown by Dagster."""
+    match = _ENV_TEMPLATE.match(raw.strip())
+    if not match:
+        raise ValueError(
+            'api_key must name an environment variable, as "{{ env.SMSP_API_KEY }}": '
+            "a key written in defs.yaml would end up in version control and in Dagster's UI"
+        )
+    return match.group("dotted") or match.group("called")
+
+
+class SmspComponentScaffolder(Scaffolder):
+    """``dg scaffold defs smsp_connector.SmspComponent accounts/main`` writes a working
+    ``defs.yaml`` that reads the key from ``SMSP_API_KEY``."""
+
+    def scaffold(self, request: ScaffoldRequest) -> None:
+        request.target_path.mkdir(parents=True, exist_ok=True)
+        name = request.target_path.name
+        (request.target_path / "defs.yaml").write_text(
+            textwrap.dedent(
+                f"""\
+                type: {request.type_name}
+                attributes:
+                  api_key: "{{{{ env.SMSP_API_KEY }}}}"
+                  key_prefix: {name}
+                  database: data/warehouse.duckdb
+                  schema: smsp_{name}
+                  schedule: "0 6 * * *"
+                  timezone: Europe/Paris
+                """
+            )
+        )
+
+
+@dg.scaffold_with(SmspComponentScaffolder)
+class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
+    """One SMS Partner account: its stop list extracted into DuckDB with history, checks and
+    suppression exports; push, guarded delete and cancel jobs; the inbox sensor; a schedule."""
+
+    api_key: Annotated[
+        str,
+        dg.Resolver(
+            _api_key_variable,
+            model_field_type=str,
+            inject_before_resolve=False,
+            description='The API key, as "{{ env.SMSP_API_KEY }}" (read when a run starts).',
+        ),
+    ]
+    base_url: str = Field(default=DEFAULT_BASE_URL, description="API root.")
+    rate_limit: float | None = Field(
+        default=20.0, description="Requests per second to the provider (null: unlimited)."
+    )
+    max_workers: int = Field(default=8, description="Concurrent calls in bulk operations.")
+    database: str = Field(
+        default="data/warehouse.duckdb", description="The DuckDB file, or an md: URL."
+    )
+    schema_name: str = Field(
+        default="smsp", alias="schema", description="The DuckDB schema of the tables."
+    )
+    key_prefix: str = Field(
+        default="smsp",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$",
+        description="Prefix of every asset key; also names the account's jobs and resources.",
+    )
+    group_name: str | None = Field(default=None, description="Asset group (the key prefix).")
+    max_shrink_share: float = Field(
+        default=0.2, description="Share of the list that may vanish before publication stops."
+    )
+    export_dir: str | None = Field(default=None, description="Exports folder.")
+    inbox_dir: str | None = Field(default=None, description="Inbox folder.")
+    schedule: str | None = Field(
+        default="0 6 * * *",
+        pattern=_CRON,
+        description="Cron of the refresh (five fields, e.g. '0 6 * * *'); null for none.",
+    )
+    timezone: str = Field(default="Europe/Paris", description="Timezone of the schedule.")
+    jobs: list[JobName] = Field(
+        default=["refresh", "push", "delete", "cancel"], description="The jobs to define."
+    )
+    pool: str = Field(
+        default="smsp_duckdb",
+        description="Dagster pool of every step that writes the DuckDB file (limit it to 1; "
+        "accounts sharing a file must share the pool).",
+    )
+    owners: list[str] = Field(default=[], description="Owners of every asset.")
+    tags: dict[str, str] = Field(default={}, description="Tags of every asset.")
+    kinds: list[str] = Field(default=[], description="Kinds added to every asset.")
+
+    def settings(self) -> Settings:
+        """What this instance configures, as the library's :class:`Settings`."""
+        label = self.key_prefix.replace("/", "_")
+        default = self.key_prefix == "smsp"
+        return Settings(
+            api_key_var=self.api_key,
+            base_url=self.base_url,
+            rate_limit=self.rate_limit,
+            max_workers=self.max_workers,
+            database=self.database,
+            schema=self.schema_name,
+            key_prefix=self.key_prefix,
+            group_name=self.group_name or label,
+            max_shrink_share=self.max_shrink_share,
+            export_dir=self.export_dir or ("exports" if default else f"exports/{label}"),
+            inbox_dir=self.inbox_dir or ("inbox" if default else f"inbox/{label}"),
+            schedule=self.schedule,
+            timezone=self.timezone,
+            pool=self.pool,
+            job_prefix="" if default else f"{label}__",
+            smsp_resource_key="smsp" if default else f"{label}_smsp",
+            duckdb_resource_key="duckdb" if default else f"{label}_duckdb",
+            account=label,
+            owners=tuple(self.owners),
+            tags=dict(self.tags),
+            kinds=tuple(self.kinds),
+        )
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        built = build_definitions(self.settings())
+        wanted = set(self.jobs)
+        jobs = [job for name, job in vars(built.jobs).items() if name in wanted]
+        definitions = built.definitions
+        sensor_jobs = {job.name for job in built.inbox_sensor.jobs}
+        keep_sensor = sensor_jobs <= {job.name for job in jobs}
+        return dg.Definitions(
+            assets=definitions.assets,
+            asset_checks=definitions.asset_checks,
+            jobs=jobs,
+            schedules=definitions.schedules if "refresh" in wanted else [],
+            sensors=definitions.sensors if keep_sensor else [],
+            resources=definitions.resources,
+        )

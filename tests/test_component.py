@@ -1,0 +1,173 @@
+"""SmspComponent in a data team's own dg project: scaffolded, checked and listed by `dg`, two
+accounts side by side against two emulators, and broken YAML reported with file and field."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from smsp_connector.emulator import EmulatorServer
+
+from .conftest import API_KEY
+
+pytestmark = pytest.mark.slow  # dg subprocesses
+
+DG = str(Path(sys.executable).with_name("dg"))
+SECOND_KEY = API_KEY + "-agency"
+DEFINITIONS = """
+from pathlib import Path
+
+import dagster as dg
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+"""
+
+
+def _dg(project: Path, *args: str, env: dict[str, str] | None = None):
+    return subprocess.run(
+        [DG, *args],
+        cwd=project,
+        env={**os.environ, "PATH": f"{Path(DG).parent}:{os.environ['PATH']}", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """A minimal dg project written as a user would: pyproject with [tool.dg], a defs folder,
+    and two accounts scaffolded by `dg scaffold defs`."""
+    root = tmp_path / "acme_project"
+    (root / "acme" / "defs").mkdir(parents=True)
+    (root / "pyproject.toml").write_text(
+        textwrap.dedent(
+            """\
+            [project]
+            name = "acme"
+            version = "0.1.0"
+
+            [tool.dg]
+            directory_type = "project"
+
+            [tool.dg.project]
+            root_module = "acme"
+            """
+        )
+    )
+    (root / "acme" / "__init__.py").write_text("")
+    (root / "acme" / "defs" / "__init__.py").write_text("")
+    (root / "acme" / "definitions.py").write_text(DEFINITIONS)
+    for account in ("main", "agency"):
+        done = _dg(root, "scaffold", "defs", "smsp_connector.SmspComponent", f"accounts/{account}")
+        assert done.returncode == 0, done.stderr
+    agency = root / "acme" / "defs" / "accounts" / "agency" / "defs.yaml"
+    agency.write_text(
+        agency.read_text()
+        .replace("env.SMSP_API_KEY", "env.AGENCY_SMSP_API_KEY")
+        .replace("data/warehouse.duckdb", "data/agency.duckdb")
+    )
+    return root
+
+
+def test_dg_lists_the_component():
+    done = subprocess.run([DG, "list", "components"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "smsp_connector.SmspComponent" in done.stdout
+
+
+def test_scaffolded_accounts_check_and_list_side_by_side(project):
+    scaffolded = (project / "acme" / "defs" / "accounts" / "main" / "defs.yaml").read_text()
+    assert 'api_key: "{{ env.SMSP_API_KEY }}"' in scaffolded
+
+    checked = _dg(project, "check", "defs")
+    listed = _dg(project, "list", "defs", "--json")
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert listed.returncode == 0, listed.stderr
+    defs = json.loads(listed.stdout)
+    assets = {asset["asset_key"] for asset in defs["assets"]}
+    for account in ("main", "agency"):
+        assert {f"{account}/stop_list", f"{account}/stop_list_additions"} <= assets
+    jobs = {job["name"] for job in defs["jobs"]}
+    assert {"main__smsp_refresh", "agency__smsp_refresh", "agency__push_stop_numbers"} <= jobs
+    assert {s["name"] for s in defs["sensors"]} == {"main__smsp_inbox", "agency__smsp_inbox"}
+    assert {r["name"] for r in defs["resources"]} == {
+        "main_smsp", "main_duckdb", "agency_smsp", "agency_duckdb",
+    }  # fmt: skip
+    assert API_KEY not in listed.stdout + checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda text: text.replace('  api_key: "{{ env.SMSP_API_KEY }}"\n', ""), "api_key"),
+        (lambda text: text.replace('"0 6 * * *"', '"every morning"'), "schedule"),
+        (lambda text: text + "  jobs: [refresh, purge]\n", "jobs"),
+        (lambda text: text.replace("{{ env.SMSP_API_KEY }}", "sk-live-123456789"), "api_key"),
+    ],
+)
+def test_a_broken_defs_yaml_is_reported_with_its_file_and_field(project, change, field):
+    path = project / "acme" / "defs" / "accounts" / "main" / "defs.yaml"
+    path.write_text(change(path.read_text()))
+
+    done = _dg(project, "check", "defs")
+
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "accounts/main/defs.yaml" in output
+    assert field in output
+
+
+def test_two_accounts_run_side_by_side_each_against_its_emulator(project, emulator, monkeypatch):
+    monkeypatch.chdir(project)
+    monkeypatch.syspath_prepend(str(project))
+    monkeypatch.setenv("SMSP_API_KEY", API_KEY)
+    monkeypatch.setenv("AGENCY_SMSP_API_KEY", SECOND_KEY)
+    emulator.state.seed_entries([("+33611111111", "2025-07-14 09:30:00")])
+    with EmulatorServer(api_key=SECOND_KEY) as agency_emulator:
+        agency_emulator.state.seed_entries([("+33622222222", "2025-07-14 09:30:00")])
+        for account, server in (("main", emulator), ("agency", agency_emulator)):
+            path = project / "acme" / "defs" / "accounts" / account / "defs.yaml"
+            path.write_text(path.read_text() + f"  base_url: {server.base_url}\n")
+        (project / "opt_outs.csv").write_text("phone\n0633333333\n")
+        defs = dg.load_from_defs_folder(path_within_project=project / "acme")
+
+        with dg.instance_for_test() as instance:
+            for account in ("main", "agency"):
+                config = {"csv_path": str(project / "opt_outs.csv")}
+                op = f"{account}__stop_list_additions"
+                result = defs.resolve_job_def(f"{account}__push_stop_numbers").execute_in_process(
+                    run_config={"ops": {op: {"config": config}}}, instance=instance
+                )
+                assert result.success, account
+                assert instance.get_run_by_id(result.run_id).tags["smsp/account"] == account
+
+        assert emulator.state.has_number("+33633333333")
+        assert agency_emulator.state.has_number("+33633333333")
+    main = _query(project / "data" / "warehouse.duckdb", "smsp_main")
+    agency = _query(project / "data" / "agency.duckdb", "smsp_agency")
+    assert main["stop_list"] == ["+33611111111", "+33633333333"]
+    assert agency["stop_list"] == ["+33622222222", "+33633333333"]
+    assert main["accounts"] == ["main"] and agency["accounts"] == ["agency"]
+    assert (project / "exports" / "main" / "suppression_list.csv").exists()
+    assert (project / "exports" / "agency" / "suppression_list.csv").exists()
+
+
+def _query(database: Path, schema: str) -> dict[str, list]:
+    with duckdb.connect(str(database), read_only=True) as conn:
+        numbers = conn.execute(f"SELECT phone_number FROM {schema}.stop_list ORDER BY 1").fetchall()
+        accounts = conn.execute(f"SELECT DISTINCT account FROM {schema}.audit_log").fetchall()
+    return {"stop_list": [row[0] for row in numbers], "accounts": [row[0] for row in accounts]}
