@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make dev`: the SMS Partner emulator in the background and `dagster dev` on loopback, with the
-# instance settings shipped in dagster_home/. Ctrl-C stops dagster dev, then the emulator.
+# `make dev`: the SMS Partner emulator in the background and `dg dev` on loopback, with the
+# instance settings shipped in dagster_home/. Ctrl-C stops dg dev, then the emulator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,4 +43,6 @@ while True:
 PY
 
 echo "Dagster UI: http://127.0.0.1:$DAGSTER_PORT   (emulator: $SMSP_BASE_URL, api key: dev)"
-"$BIN/dagster" dev -w workspace.yaml -h 127.0.0.1 -p "$DAGSTER_PORT"
+# dg dev loads the dg project (pyproject.toml's [tool.dg]: assets/ and its defs/ folder).
+export VIRTUAL_ENV="$PWD/.venv"
+"$BIN/dg" dev -h 127.0.0.1 -p "$DAGSTER_PORT"
