@@ -32,6 +32,40 @@ class SettingsError(SmspConfigurationError):
 
 
 @dataclass(frozen=True, slots=True)
+class PushSource:
+    """Opt-outs kept in a warehouse table, view or query of the account's DuckDB database.
+
+    Exactly one of ``table`` (``[schema.]name``), ``query`` (SQL) or ``asset`` (the key of an
+    upstream Dagster asset, ``crm/unsubscribes``, whose table is ``table`` if given, else its
+    key's last two parts: ``crm.unsubscribes``) says where. With ``cursor_column``, each push
+    reads only the rows past the last cursor whose rows all had a final outcome.
+    """
+
+    name: str
+    phone_column: str
+    table: str | None = None
+    query: str | None = None
+    asset: str | None = None
+    region_column: str | None = None
+    cursor_column: str | None = None
+    default_region: str = "FR"
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise SettingsError(f"push source name {self.name!r} must be an identifier")
+        if (self.table is None and self.asset is None) == (self.query is None):
+            raise SettingsError(
+                f"push source {self.name!r}: give a table (or an asset) or a query, not both"
+            )
+
+    @property
+    def source_table(self) -> str | None:
+        if self.table or self.asset is None:
+            return self.table
+        return ".".join(self.asset.split("/")[-2:])
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """One SMS Partner account and the warehouse its stop list lives in."""
 
@@ -76,6 +110,8 @@ class Settings:
     :meth:`from_env` sets it to ``SMSP_EXPORT_HMAC_KEY`` when that variable is set."""
     schedule: str | None = "0 6 * * *"
     timezone: str = "Europe/Paris"
+    push_sources: tuple[PushSource, ...] = ()
+    """Warehouse tables whose opt-outs are pushed (an asset and a push asset each)."""
 
     def __post_init__(self) -> None:
         if self.rate_limit is not None and not (

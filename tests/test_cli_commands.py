@@ -278,3 +278,23 @@ def test_stops_list_shows_an_unreadable_opt_out_time_as_empty(cli, emulator):
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[1].endswith(",+33612345678,")
+
+
+def test_push_from_a_query_on_the_warehouse(cli, emulator, tmp_path):
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as conn:
+        conn.execute(
+            "CREATE SCHEMA crm; CREATE TABLE crm.unsubscribes AS SELECT * FROM (VALUES "
+            "('0611111111', 'acme'), ('0622222222', 'other'), ('abc', 'acme')) t(mobile, brand)"
+        )
+
+    done = cli("push", "--query", "SELECT mobile FROM crm.unsubscribes WHERE brand = 'acme'")
+    neither = cli("push")
+
+    assert done.returncode == 0, done.stderr
+    assert emulator.state.has_number("+33611111111")
+    assert not emulator.state.has_number("+33622222222")
+    assert _audit(tmp_path) == [
+        ("smsp-cli", "add", 1, "+33611111111", "applied"),
+        ("smsp-cli", "add", 2, "abc", "invalid_input"),
+    ]
+    assert neither.returncode == 2 and "give a FILE or --query" in neither.stderr

@@ -78,6 +78,18 @@ def project(tmp_path) -> Path:
         agency.read_text()
         .replace("env.SMSP_API_KEY", "env.AGENCY_SMSP_API_KEY")
         .replace("data/warehouse.duckdb", "data/agency.duckdb")
+        + textwrap.indent(
+            textwrap.dedent(
+                """\
+                push_sources:
+                  - name: crm
+                    table: crm.unsubscribes
+                    phone_column: mobile
+                    cursor_column: unsubscribed_at
+                """
+            ),
+            "  ",
+        )
     )
     return root
 
@@ -101,9 +113,10 @@ def test_scaffolded_accounts_check_and_list_side_by_side(project):
     assets = {asset["asset_key"] for asset in defs["assets"]}
     for account in ("main", "agency"):
         assert {f"{account}/stop_list", f"{account}/stop_list_additions"} <= assets
+    assert {"agency/opt_outs_crm", "agency/stop_list_additions_crm"} <= assets
     jobs = {job["name"] for job in defs["jobs"]}
     assert {"main__smsp_refresh", "agency__smsp_refresh", "agency__push_stop_numbers"} <= jobs
-    assert {s["name"] for s in defs["sensors"]} == {"main__smsp_inbox", "agency__smsp_inbox"}
+    assert {"main__smsp_inbox", "agency__smsp_inbox"} <= {s["name"] for s in defs["sensors"]}
     assert {r["name"] for r in defs["resources"]} == {
         "main_smsp", "main_duckdb", "agency_smsp", "agency_duckdb",
     }  # fmt: skip

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +38,15 @@ _default_region = click.option(
 
 
 def _run(title: str, operation: Any, source: Any) -> None:
-    """Run one operation from the environment's settings and print its report."""
+    """Run one operation on ``source`` from the environment's settings; print its report."""
     from smsp_connector.operations.run import run_operation
+
+    _execute(title, lambda **run: run_operation(operation, source, **run))
+
+
+def _execute(title: str, execute: Callable[..., Any]) -> None:
+    """Call ``execute(client=, warehouse=, run_id=, job=, progress=, account=)`` with the
+    environment's settings, then print the report it returns."""
     from smsp_connector.settings import Settings
     from smsp_connector.warehouse import Warehouse
 
@@ -52,9 +59,7 @@ def _run(title: str, operation: Any, source: Any) -> None:
         settings.client() as client,
         ProgressBars() as progress,
     ):
-        report = run_operation(
-            operation,
-            source,
+        report = execute(
             client=client,
             warehouse=warehouse,
             run_id=f"cli-{uuid.uuid4()}",
@@ -213,22 +218,60 @@ def delete(
 
 
 @click.command()
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path), required=False)
+@click.option(
+    "--query",
+    help="SQL on the configured DuckDB database whose rows are opt-outs, instead of a file.",
+)
 @_phone_column
 @_default_region
 @click.option("--dry-run", is_flag=True, help="Plan and record, send nothing.")
+@click.option(
+    "--retry-rejected",
+    is_flag=True,
+    help="Send again the numbers the provider refused (code 9) in earlier runs.",
+)
 @one_line_errors
-def push(file: Path, phone_column: str | None, default_region: str, dry_run: bool) -> None:
-    """Push the numbers of a CSV file to the stop list (only the missing ones).
+def push(
+    file: Path | None,
+    query: str | None,
+    phone_column: str | None,
+    default_region: str,
+    dry_run: bool,
+    retry_rejected: bool,
+) -> None:
+    """Push the numbers of a CSV file, or of a query on the warehouse, to the stop list (only
+    the missing ones). The phone column of a query is --phone-column, or its first column.
 
     \b
     Examples:
       smsp push inbox/add/export_crm.csv
       smsp push export.csv --phone-column "Tél. mobile" --dry-run
+      smsp push --query "SELECT phone FROM crm.unsubscribes WHERE brand = 'acme'"
       SMSP_RATE_LIMIT=50 smsp push big_export.csv
     """
-    source = _phone_source((), file, phone_column=phone_column, default_region=default_region)
-    _push(source, dry_run=dry_run)
+    if (file is None) == (query is None):
+        raise click.UsageError("give a FILE or --query, not both")
+    title = "push" + (" (dry run)" if dry_run else "")
+    if file is not None:
+        from smsp_connector.operations.run import Push
+
+        source = _phone_source((), file, phone_column=phone_column, default_region=default_region)
+        _run(title, Push(dry_run=dry_run, retry_rejected=retry_rejected), source)
+        return
+
+    def push_query(**run: Any) -> Any:
+        from smsp_connector.operations.table_sources import push_source
+        from smsp_connector.settings import PushSource
+        from smsp_connector.warehouse import query_columns
+
+        column = phone_column or query_columns(run["warehouse"], str(query))[0]
+        source = PushSource(
+            name="command_line", query=query, phone_column=column, default_region=default_region
+        )
+        return push_source(source, dry_run=dry_run, retry_rejected=retry_rejected, **run)
+
+    _execute(title, push_query)
 
 
 @click.command()

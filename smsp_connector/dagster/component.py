@@ -26,7 +26,7 @@ from pydantic import Field
 
 from smsp_connector.client import DEFAULT_BASE_URL
 from smsp_connector.dagster.definitions import build_definitions
-from smsp_connector.settings import Settings
+from smsp_connector.settings import PushSource, Settings
 
 JobName = Literal["refresh", "push", "delete", "cancel"]
 _ENV_TEMPLATE = re.compile(
@@ -71,6 +71,27 @@ class SmspComponentScaffolder(Scaffolder):
                 """
             )
         )
+
+
+class PushSourceModel(dg.Model):
+    """Opt-outs kept in a warehouse table, view, query, or an upstream asset's table."""
+
+    name: str = Field(description="The source's name: assets <prefix>/opt_outs_<name>.")
+    table: str | None = Field(default=None, description="[schema.]table or view to read.")
+    query: str | None = Field(default=None, description="SQL to read, instead of a table.")
+    asset: str | None = Field(
+        default=None,
+        description="Key of the upstream asset whose table is read (crm/unsubscribes reads "
+        "crm.unsubscribes unless table is given); the push runs when it is materialized.",
+    )
+    phone_column: str = Field(description="The column holding the numbers.")
+    region_column: str | None = Field(
+        default=None, description="A column with each row's region (FR, RE...)."
+    )
+    cursor_column: str | None = Field(
+        default=None, description="A column (e.g. unsubscribed_at): only newer rows are read."
+    )
+    default_region: str = Field(default="FR", description="Region of national-form numbers.")
 
 
 @dg.scaffold_with(SmspComponentScaffolder)
@@ -123,6 +144,9 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
         description="Dagster pool of every step that writes the DuckDB file (limit it to 1; "
         "accounts sharing a file must share the pool).",
     )
+    push_sources: list[PushSourceModel] = Field(
+        default=[], description="Warehouse tables whose opt-outs are pushed."
+    )
     owners: list[str] = Field(default=[], description="Owners of every asset.")
     tags: dict[str, str] = Field(default={}, description="Tags of every asset.")
     kinds: list[str] = Field(default=[], description="Kinds added to every asset.")
@@ -153,6 +177,7 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
             owners=tuple(self.owners),
             tags=dict(self.tags),
             kinds=tuple(self.kinds),
+            push_sources=tuple(PushSource(**source.model_dump()) for source in self.push_sources),
         )
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:

@@ -13,6 +13,7 @@ from smsp_connector.dagster.inbox_sensor import build_inbox_sensor
 from smsp_connector.dagster.keys import SmspKeys
 from smsp_connector.dagster.mutation_assets import MutationAssets, build_mutation_assets
 from smsp_connector.dagster.resource import SmspResource
+from smsp_connector.dagster.source_assets import SourceAssets, build_source_assets
 from smsp_connector.settings import Settings
 
 
@@ -35,6 +36,8 @@ class SmspDefinitions:
     keys: SmspKeys
     extract: ExtractAssets
     mutations: MutationAssets
+    sources: dict[str, SourceAssets]
+    """Each push source's asset and push asset, by source name."""
     jobs: SmspJobs
     schedule: dg.ScheduleDefinition | None
     inbox_sensor: dg.SensorDefinition
@@ -55,7 +58,11 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
     settings = settings or Settings.from_env()
     keys = SmspKeys.of(settings)
     mutations = build_mutation_assets(settings)
-    extract = build_extract_assets(settings, upstream=[keys.additions, keys.deletions])
+    sources = {
+        source.name: build_source_assets(settings, source) for source in settings.push_sources
+    }
+    changes = [keys.additions, keys.deletions, *(built.push.key for built in sources.values())]
+    extract = build_extract_assets(settings, upstream=changes)
     refresh = extract.selection
     tags = {"smsp/account": settings.account_label}
     jobs = SmspJobs(
@@ -108,7 +115,11 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
         settings.duckdb_resource_key: DuckDBResource(database=settings.database),
     }
     definitions = dg.Definitions(
-        assets=[*mutations.assets, *extract.assets],
+        assets=[
+            *mutations.assets,
+            *(asset for built in sources.values() for asset in (built.source, built.push)),
+            *extract.assets,
+        ],
         asset_checks=mutations.checks,
         jobs=[jobs.refresh, jobs.push, jobs.delete, jobs.cancel],
         schedules=[schedule] if schedule else [],
@@ -120,6 +131,7 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
         keys=keys,
         extract=extract,
         mutations=mutations,
+        sources=sources,
         jobs=jobs,
         schedule=schedule,
         inbox_sensor=sensor,

@@ -43,6 +43,10 @@ class PhoneFileConfig(InboxFileConfig):
 
 class PushConfig(PhoneFileConfig):
     dry_run: bool = Field(default=False, description="Plan and record, send nothing.")
+    retry_rejected: bool = Field(
+        default=False,
+        description="Send again the numbers the provider refused (code 9) in earlier runs.",
+    )
 
 
 class DeleteConfig(PhoneFileConfig):
@@ -108,7 +112,8 @@ def build_mutation_assets(settings: Settings) -> MutationAssets:
     def stop_list_additions(
         context: dg.AssetExecutionContext, config: PushConfig
     ) -> dg.MaterializeResult:
-        report = runner.run(context, Push(dry_run=config.dry_run), config.input(), config.move_to)
+        push = Push(dry_run=config.dry_run, retry_rejected=config.retry_rejected)
+        report = runner.run(context, push, config.input(), config.move_to)
         return dg.MaterializeResult(metadata=runner.metadata(context, report))
 
     @dg.asset(

@@ -90,13 +90,23 @@ def phone_intake_frame(
     *,
     extra: Mapping[str, Sequence[str]] | None = None,
     default_region: str = "FR",
+    regions: Sequence[str | None] | None = None,
 ) -> pd.DataFrame:
-    """The :func:`read_phone_csv` frame for values from anywhere (a file, the command line):
-    ``source`` names where they came from, ``row_numbers`` where each was."""
+    """The :func:`read_phone_csv` frame for values from anywhere (a file, the command line, a
+    warehouse table): ``source`` names where they came from, ``row_numbers`` where each was.
+    ``regions`` gives each row's region for numbers in national form (a row without one, or
+    with one libphonenumber does not know, uses ``default_region``)."""
     extra = extra or {}
     _check_arguments(tuple(extra), default_region)
-    results = {raw: normalize_phone_number(raw, default_region) for raw in set(raws)}
-    outcomes = [results[raw] for raw in raws]
+    row_regions = [
+        region.strip().upper()
+        if region and region.strip().upper() in phonenumbers.SUPPORTED_REGIONS
+        else default_region
+        for region in (regions or [None] * len(raws))
+    ]
+    pairs = list(zip(raws, row_regions, strict=True))
+    results = {pair: normalize_phone_number(*pair) for pair in set(pairs)}
+    outcomes = [results[pair] for pair in pairs]
     frame = pd.DataFrame(
         {
             "source_file": _strings(source for _ in raws),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -36,19 +37,31 @@ def push_numbers(
     audit: AuditWriter,
     dry_run: bool,
     progress: ProgressFactory,
+    refused_before: Mapping[str, str] | None = None,
 ) -> PushSummary:
     """Add every valid number of ``intake`` (:func:`read_phone_csv`'s frame) that the provider's
     fresh list lacks, recording one audit row per input row.
 
     A second run of the same file makes no add call. Numbers that fail after every retry stay
-    missing, so the next run picks them up.
+    missing, so the next run picks them up. Numbers in ``refused_before`` (number → the run
+    that the provider refused it in, code 9) are not sent again: recorded as rejected.
     """
     listed = {record.get("phoneNumber") for record in client.list_stop_records()}
     invalid, duplicate = record_unusable_rows(intake, audit)
     usable = ~invalid & ~duplicate
     on_list = usable & intake["e164"].isin(listed)
-    missing = intake[usable & ~on_list]
+    refused = usable & ~on_list & intake["e164"].isin(set(refused_before or {}))
+    missing = intake[usable & ~on_list & ~refused]
     audit.record(audit_entries(intake[on_list], Outcome.ALREADY_ON_LIST))
+    audit.record(
+        replace(
+            entry,
+            provider_code=9,
+            detail=f"refused by the provider (code 9) in run {(refused_before or {})[entry.target]}"
+            "; not sent again (retry_rejected: true sends it)",
+        )
+        for entry in audit_entries(intake[refused], Outcome.REJECTED)
+    )
     tally = SendTally()
     if dry_run:
         audit.record(audit_entries(missing, Outcome.DRY_RUN))
@@ -67,7 +80,7 @@ def push_numbers(
         to_add=len(missing),
         added=counts[Outcome.APPLIED],
         already_done=counts[Outcome.ALREADY_DONE],
-        rejected=counts[Outcome.REJECTED],
+        rejected=counts[Outcome.REJECTED] + int(refused.sum()),
         failed=counts[Outcome.FAILED],
         dry_run=dry_run,
     )

@@ -39,6 +39,7 @@ from smsp_connector.warehouse import (
     Outcome,
     Warehouse,
     record_input_rejections,
+    refused_numbers,
     unsent_rows,
 )
 
@@ -63,21 +64,29 @@ class Operation(Protocol[S]):
         client: SmspClient,
         audit: AuditWriter,
         progress: ProgressFactory,
+        warehouse: Warehouse,
     ) -> S: ...
 
 
 @dataclass(frozen=True, slots=True)
 class Push:
-    """Add the input's numbers that a fresh list lacks."""
+    """Add the input's numbers that a fresh list lacks; numbers the provider refused (code 9)
+    in an earlier run are not sent again unless ``retry_rejected``."""
 
     dry_run: bool = False
+    retry_rejected: bool = False
     name: ClassVar[str] = "add"
     extra_columns: ClassVar[tuple[str, ...]] = ()
     problems: ClassVar[tuple[str, ...]] = ("rejected", "failed")
 
-    def execute(self, intake, *, client, audit, progress) -> PushSummary:
+    def execute(self, intake, *, client, audit, progress, warehouse) -> PushSummary:
         return push_numbers(
-            intake, client=client, audit=audit, dry_run=self.dry_run, progress=progress
+            intake,
+            client=client,
+            audit=audit,
+            dry_run=self.dry_run,
+            progress=progress,
+            refused_before={} if self.retry_rejected else refused_numbers(warehouse),
         )
 
 
@@ -95,7 +104,7 @@ class Delete:
     def dry_run(self) -> bool:
         return not self.confirm
 
-    def execute(self, intake, *, client, audit, progress) -> DeleteSummary:
+    def execute(self, intake, *, client, audit, progress, warehouse) -> DeleteSummary:
         return delete_numbers(
             intake,
             client=client,
@@ -122,7 +131,7 @@ class Cancel:
         "invalid",
     )
 
-    def execute(self, intake, *, client, audit, progress) -> CancelSummary:
+    def execute(self, intake, *, client, audit, progress, warehouse) -> CancelSummary:
         return cancel_messages(intake, client=client, audit=audit, progress=progress)
 
 
@@ -193,7 +202,9 @@ def run_operation(
     )
     try:
         with audit:
-            summary = operation.execute(intake, client=client, audit=audit, progress=progress)
+            summary = operation.execute(
+                intake, client=client, audit=audit, progress=progress, warehouse=warehouse
+            )
     except DeletionCapExceeded as error:
         raise DeletionCapExceeded(f"{path or 'command line'}: {error}") from None
     finally:

@@ -11,12 +11,23 @@ from smsp_connector.warehouse.audit import (
     Outcome,
     audit_entries,
     outcome_counts,
+    outcome_rows,
     record_input_rejections,
     unsent_rows,
 )
 from smsp_connector.warehouse.exports import ExportForm, ExportResult, export_suppression_list
 from smsp_connector.warehouse.history import HistoryUpdate, recent_changes, update_history
 from smsp_connector.warehouse.schemas import StopListSchema
+from smsp_connector.warehouse.sources import (
+    FINAL_OUTCOMES,
+    SourceRows,
+    advance_cursor,
+    pushed_cursor,
+    query_columns,
+    read_source_rows,
+    refused_numbers,
+    table_query,
+)
 from smsp_connector.warehouse.stop_list import (
     SnapshotSummary,
     publish_stop_list,
@@ -27,6 +38,7 @@ from smsp_connector.warehouse.stop_list import (
 from smsp_connector.warehouse.tables import TABLE_NAMES, Tables, Warehouse, WarehouseBusyError
 
 __all__ = [
+    "FINAL_OUTCOMES",
     "TABLE_NAMES",
     "UNSENT_OUTCOMES",
     "AuditEntry",
@@ -36,19 +48,27 @@ __all__ = [
     "HistoryUpdate",
     "Outcome",
     "SnapshotSummary",
+    "SourceRows",
     "StopListSchema",
     "Tables",
     "Warehouse",
     "WarehouseBusyError",
+    "advance_cursor",
     "audit_entries",
     "export_suppression_list",
     "outcome_counts",
+    "outcome_rows",
     "publish_stop_list",
+    "pushed_cursor",
+    "query_columns",
+    "read_source_rows",
     "recent_changes",
     "record_input_rejections",
+    "refused_numbers",
     "reject_stop_list",
     "replace_stop_list",
     "stage_stop_list",
+    "table_query",
     "unsent_rows",
     "update_history",
 ]

@@ -242,3 +242,12 @@ def outcome_counts(warehouse: Warehouse, run_id: str, operation: str) -> Counter
             [run_id, operation],
         ).fetchall()
     return Counter({Outcome(outcome): count for outcome, count in rows})
+
+
+def outcome_rows(warehouse: Warehouse, run_id: str) -> dict[int, Outcome]:
+    """Each input row's final outcome in one run (``source_row`` → outcome)."""
+    with warehouse.connect() as (conn, tables):
+        rows = conn.execute(
+            f"SELECT source_row, outcome FROM {tables.audit_latest} WHERE run_id = ?", [run_id]
+        ).fetchall()
+    return {int(row): Outcome(outcome) for row, outcome in rows if row is not None}

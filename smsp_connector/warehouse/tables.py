@@ -11,6 +11,8 @@ Tables, all in one schema (``smsp`` unless the deployment names another):
 - ``audit_log``: append-only, one row per input row and outcome of every push, delete, cancel.
 - ``input_rejections``: input rows that could not be used, with the reason.
 - ``audit_latest`` (view): the final state of each audited row.
+- ``push_cursors``: for each warehouse-table source of opt-outs, the cursor value up to which
+  every row has a final outcome (the next push reads the rows past it).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ TABLE_NAMES = (
     "audit_log",
     "input_rejections",
     "audit_latest",
+    "push_cursors",
 )
 
 
@@ -63,6 +66,7 @@ class Tables:
     audit_log = property(lambda self: self.qualified("audit_log"))
     input_rejections = property(lambda self: self.qualified("input_rejections"))
     audit_latest = property(lambda self: self.qualified("audit_latest"))
+    cursors = property(lambda self: self.qualified("push_cursors"))
 
     @classmethod
     def of(cls, conn: duckdb.DuckDBPyConnection, schema: str) -> Tables:
@@ -116,6 +120,10 @@ CREATE TABLE IF NOT EXISTS {t.input_rejections} (
     recorded_at TIMESTAMPTZ NOT NULL, run_id VARCHAR NOT NULL, job VARCHAR NOT NULL,
     source_file VARCHAR NOT NULL, row_number BIGINT NOT NULL, raw_value VARCHAR,
     reason VARCHAR NOT NULL, message VARCHAR NOT NULL, account VARCHAR
+);
+CREATE TABLE IF NOT EXISTS {t.cursors} (
+    source VARCHAR PRIMARY KEY, cursor_value VARCHAR NOT NULL, run_id VARCHAR NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL
 );
 -- Files written before accounts were recorded.
 ALTER TABLE {t.audit_log} ADD COLUMN IF NOT EXISTS account VARCHAR;

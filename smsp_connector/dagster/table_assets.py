@@ -1,0 +1,68 @@
+"""The warehouse tables that runs write besides their assets' own, as external assets: the audit
+log, the input rejections and the stop list's snapshot log, each with its table name, columns
+and lineage, so that the asset graph shows where they come from and the catalog what they hold.
+
+They are never materialized by a step of their own: the push, delete and cancel steps write
+``audit_log`` and ``input_rejections``, the stop list's step writes ``stop_list_snapshots``.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from smsp_connector.dagster.keys import SmspKeys, asset_attributes
+from smsp_connector.settings import Settings
+from smsp_connector.warehouse.columns import Column, declared_columns
+
+TABLE_ASSETS = ("audit_log", "input_rejections", "stop_list_snapshots")
+
+_DESCRIPTIONS = {
+    "audit_log": "Append-only: one row per input row and outcome of every push, delete and "
+    "cancel (pending, then the final outcome), with the provider's code and message, the "
+    "attempts and the account. Query {schema}.audit_latest for each row's final state.",
+    "input_rejections": "Input rows of a push, delete or cancel that could not be used, with "
+    "the file, the row, the raw value, a reason code and a message; nothing was sent for them.",
+    "stop_list_snapshots": "One row per extraction of the stop list: run id, time, row count, "
+    "entries that entered and left, whether it was valid, and whether it was published or "
+    "rejected (and by which check).",
+}
+
+
+def build_table_assets(settings: Settings) -> list[dg.AssetSpec]:
+    """External assets for :data:`TABLE_ASSETS`, in the extract's group, drawn downstream of
+    the assets whose runs write them."""
+    keys = SmspKeys.of(settings)
+    columns = declared_columns(TABLE_ASSETS)
+    outcomes = [keys.additions, keys.deletions, keys.cancellations]
+    deps = {
+        "audit_log": outcomes,
+        "input_rejections": outcomes,
+        "stop_list_snapshots": [keys.stop_list],
+    }
+    return [
+        dg.AssetSpec(
+            key=keys.key(table),
+            deps=deps[table],
+            description=_DESCRIPTIONS[table].format(schema=settings.schema),
+            metadata={
+                "dagster/table_name": f"{settings.schema}.{table}",
+                "dagster/column_schema": column_schema(columns[table]),
+            },
+            **asset_attributes(settings, {"duckdb"}),
+        )
+        for table in TABLE_ASSETS
+    ]
+
+
+def column_schema(columns: tuple[Column, ...]) -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name=column.name,
+                type=column.type,
+                description=f"default {column.default}" if column.default else None,
+                constraints=dg.TableColumnConstraints(nullable=column.nullable),
+            )
+            for column in columns
+        ]
+    )

@@ -1,0 +1,105 @@
+"""Push opt-outs kept in warehouse tables: read the rows past the source's cursor, push them
+through the same run core as files, then move the cursor over the rows whose outcome is final.
+
+Rows are recorded in the audit log with ``source_file`` = ``table:<name>`` (or ``query:…``)
+and ``source_row`` = the row's position in this read (cursor order); failed rows keep the
+cursor where it is, so the next push reads them again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from smsp_connector.client import SmspClient
+from smsp_connector.intake import phone_intake_frame
+from smsp_connector.operations.progress import ProgressFactory
+from smsp_connector.operations.push import PushSummary
+from smsp_connector.operations.run import Push, RunReport, run_operation
+from smsp_connector.settings import PushSource
+from smsp_connector.warehouse import (
+    Warehouse,
+    advance_cursor,
+    outcome_rows,
+    pushed_cursor,
+    read_source_rows,
+    table_query,
+)
+
+
+@dataclass(frozen=True)
+class _ReadRows:
+    """An input already read (the rows of one table read), for the run core."""
+
+    frame: pd.DataFrame
+    path: None = None
+
+    def read(self, extra_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+        return self.frame
+
+
+def source_query(source: PushSource) -> str:
+    table = source.source_table
+    return table_query(table) if table else str(source.query)
+
+
+def source_label(source: PushSource) -> str:
+    return f"{'table' if source.source_table else 'query'}:{source.name}"
+
+
+def read_source(source: PushSource, warehouse: Warehouse) -> tuple[pd.DataFrame, list[str | None]]:
+    """The intake frame of the rows past the cursor, and each row's cursor value."""
+    after = pushed_cursor(warehouse, source.name) if source.cursor_column else None
+    rows = read_source_rows(
+        warehouse,
+        source_query(source),
+        phone_column=source.phone_column,
+        region_column=source.region_column,
+        cursor_column=source.cursor_column,
+        after=after,
+    )
+    frame = phone_intake_frame(
+        source_label(source),
+        rows.phones,
+        list(range(1, len(rows.phones) + 1)),
+        default_region=source.default_region,
+        regions=rows.regions,
+    )
+    return frame, rows.cursors or []
+
+
+def push_source(
+    source: PushSource,
+    *,
+    client: SmspClient,
+    warehouse: Warehouse,
+    run_id: str,
+    job: str,
+    progress: ProgressFactory,
+    dry_run: bool = False,
+    retry_rejected: bool = False,
+    account: str | None = None,
+) -> RunReport[PushSummary]:
+    """Push the source's new rows; a real run then advances the source's cursor."""
+    frame, cursors = read_source(source, warehouse)
+    report = run_operation(
+        Push(dry_run=dry_run, retry_rejected=retry_rejected),
+        _ReadRows(frame),
+        client=client,
+        warehouse=warehouse,
+        run_id=run_id,
+        job=job,
+        progress=progress,
+        account=account,
+    )
+    if source.cursor_column and not dry_run and cursors:
+        final = outcome_rows(warehouse, run_id)
+        advance_cursor(
+            warehouse,
+            source.name,
+            run_id=run_id,
+            cursors=cursors,
+            outcomes=[final.get(row) for row in range(1, len(cursors) + 1)],
+        )
+    return report
