@@ -88,6 +88,10 @@ def test_deletion_is_a_dry_run_by_default_with_every_guard_recorded(rig, tmp_pat
     }
     assert "no consent evidence" in outcomes[3][1]
     assert "after (or at) the consent" in outcomes[4][1]
+    planned = materialization_metadata(result, "smsp/stop_list_deletions")["planned_rows"]
+    assert [record.data["source_row"] for record in planned.records] == [2, 8], (
+        "the dry run's plan, as a table in the UI"
+    )
     assert "unreadable consent date" in outcomes[6][1]
     assert "in the future" in outcomes[7][1]
     summary = materialization_metadata(result, "smsp/stop_list_deletions")

@@ -69,7 +69,7 @@ def test_happy_path_persists_validates_and_exports(rig):
     metadata = materialization_metadata(result, "smsp/stop_list")
     assert metadata["dagster/row_count"] == 3
     assert metadata["entered"] == 3 and metadata["left"] == 0
-    assert "+33612345678" in metadata["preview"]
+    assert metadata["preview"].records[0].data["phone_number"] == "+33612345678"
 
     plain = _csv_rows(rig.export_dir / "suppression_list.csv")
     assert [row["phone_number"] for row in plain] == [r[0] for r in rows]

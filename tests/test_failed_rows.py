@@ -63,6 +63,19 @@ def test_provider_refusals_warn_without_failing_the_run(rig, tmp_path):
     assert check.severity == dg.AssetCheckSeverity.WARN
     assert check.metadata["rejected"].value == 1
     assert check.metadata["failed"].value == 0
+    [event] = [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.to_user_string() == "smsp/stop_list_additions"
+    ]
+    table = event.materialization.metadata["rows_not_through"]
+    assert isinstance(table, dg.TableMetadataValue), "a real table in the UI, not Markdown"
+    [row] = table.records
+    assert (row.data["target"], row.data["outcome"], row.data["provider_code"]) == (
+        "+33711223344",
+        "rejected",
+        9,
+    )
 
 
 def test_a_clean_push_passes_the_check(rig, tmp_path):

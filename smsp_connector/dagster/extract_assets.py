@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import pandas as pd
 from dagster_pandera import pandera_schema_to_dagster_type
 from pydantic import Field
 
 from smsp_connector.dagster.checks import stop_list_check_results, stop_list_check_specs
 from smsp_connector.dagster.keys import SmspKeys, asset_attributes
+from smsp_connector.dagster.metadata import frame_table
 from smsp_connector.dagster.resource import SmspResource, warehouse_of
 from smsp_connector.operations.extract import Extraction, extract_stop_list
 from smsp_connector.settings import Settings
@@ -116,7 +116,7 @@ def build_extract_assets(
             "left": snapshot.left,
             "valid": report.valid,
             "failing_rows": report.failing_rows,
-            "preview": dg.MetadataValue.md(_markdown(frame.head(10))),
+            "preview": frame_table(frame, limit=10),
         }
         yield dg.MaterializeResult(metadata=metadata, check_results=checks)
 
@@ -143,7 +143,7 @@ def build_extract_assets(
                 "left": update.left,
                 "listed": update.listed,
                 "dagster/row_count": total,
-                "recent_changes": dg.MetadataValue.md(_markdown(recent)),
+                "recent_changes": frame_table(recent),
             }
         )
 
@@ -201,7 +201,7 @@ def _export_asset(
                 "path": dg.MetadataValue.path(str(result.csv_path.resolve())),
                 "parquet_path": dg.MetadataValue.path(str(result.parquet_path.resolve())),
                 "dagster/row_count": result.row_count,
-                "preview": dg.MetadataValue.md(_markdown(result.preview)),
+                "preview": frame_table(result.preview),
             }
         )
 
@@ -217,7 +217,3 @@ def _blocked_message(extraction: Extraction, table: str, op_name: str) -> str:
             f"{{ops: {{{op_name}: {{config: {{accept_shrink: true}}}}}}}}"
         )
     return message + "."
-
-
-def _markdown(frame: pd.DataFrame) -> str:
-    return frame.to_markdown(index=False) if not frame.empty else "_(no rows)_"

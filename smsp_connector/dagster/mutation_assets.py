@@ -12,6 +12,7 @@ import dagster as dg
 from pydantic import Field
 
 from smsp_connector.dagster.keys import OPERATIONS, SmspKeys, asset_attributes
+from smsp_connector.dagster.metadata import frame_table
 from smsp_connector.dagster.resource import SmspResource, warehouse_of
 from smsp_connector.intake import IntakeError
 from smsp_connector.operations.delete import DeletionCapExceeded
@@ -234,12 +235,24 @@ class _Runner:
 
     @staticmethod
     def metadata(context: dg.AssetExecutionContext, report: RunReport[Any]) -> dict[str, Any]:
+        """The counts, the rows that did not go through as a table, the reports' paths; and
+        three low-cardinality run tags (counts stay in metadata, where they belong)."""
         counts = report.counts
         context.log.info(f"summary: {counts}")
+        outcome = "complete" if report.complete else "partial"
         context.instance.add_run_tags(
-            context.run.run_id, {f"smsp/{name}": str(value) for name, value in counts.items()}
+            context.run.run_id,
+            {
+                "smsp/operation": report.operation,
+                "smsp/dry_run": str(bool(counts.get("dry_run", False))).lower(),
+                "smsp/outcome": "failed" if counts.get("failed") else outcome,
+            },
         )
         metadata: dict[str, Any] = {**counts, "source_file": str(report.source or "-")}
+        if not report.unsent.empty:
+            metadata["rows_not_through"] = frame_table(report.unsent)
+        if report.planned is not None and not report.planned.empty:
+            metadata["planned_rows"] = frame_table(report.planned)
         for name, path in (
             ("rejection_report", report.rejection_report),
             ("refusal_report", report.refusal_report),

@@ -150,6 +150,8 @@ class RunReport(Generic[S]):
     unsent: pd.DataFrame
     """``source_row``, ``target``, ``outcome``, ``provider_code``, ``reason``, in input order."""
     problems: tuple[str, ...]
+    planned: pd.DataFrame | None = None
+    """For a dry run, the rows that would have been sent (the same columns as ``unsent``)."""
     changed_after_read: bool = False
     """The file changed after it was read: not archived, its new content gets its own run."""
 
@@ -231,6 +233,7 @@ def run_operation(
         refusal_report=refusal_report,
         unsent=unsent,
         problems=operation.problems,
+        planned=unsent_rows(warehouse, run_id, (Outcome.DRY_RUN,)) if operation.dry_run else None,
         changed_after_read=changed_after_read,
     )
 

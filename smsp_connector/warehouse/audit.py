@@ -220,10 +220,13 @@ UNSENT_OUTCOMES = (
 """Outcomes of input rows that did not end as asked."""
 
 
-def unsent_rows(warehouse: Warehouse, run_id: str) -> pd.DataFrame:
-    """The rows of one run whose final outcome is in :data:`UNSENT_OUTCOMES`, in input order:
-    ``source_row``, ``target``, ``outcome``, ``provider_code``, ``reason``."""
-    outcomes = ", ".join(f"'{outcome.value}'" for outcome in UNSENT_OUTCOMES)
+def unsent_rows(
+    warehouse: Warehouse, run_id: str, outcomes: Iterable[Outcome] = UNSENT_OUTCOMES
+) -> pd.DataFrame:
+    """The rows of one run whose final outcome is one of ``outcomes`` (by default those that
+    did not go through), in input order: ``source_row``, ``target``, ``outcome``,
+    ``provider_code``, ``reason``."""
+    outcomes = ", ".join(f"'{Outcome(outcome).value}'" for outcome in outcomes)
     with warehouse.connect() as (conn, tables):
         return conn.execute(
             f"SELECT source_row, target, outcome, provider_code, "
