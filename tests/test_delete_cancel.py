@@ -241,3 +241,58 @@ def test_cancellation_needs_a_file_or_ids(rig):
     assert not result.success
     message = result.get_step_failure_events()[0].step_failure_data.error.message
     assert "csv_path or message_ids" in message
+
+
+def test_a_dry_run_from_the_inbox_is_confirmed_by_its_run_id(rig, tmp_path):
+    _seed_opt_outs(rig)
+    inbox = tmp_path / "inbox" / "delete"
+    inbox.mkdir(parents=True)
+    path = inbox / "deletions.csv"
+    path.write_text(DELETIONS, encoding="utf-8")
+    done = tmp_path / "inbox" / "done"
+
+    dry = rig.run(
+        rig.only("delete"),
+        _op_config("stop_list_deletions", csv_path=str(path), move_to=str(done)),
+    )
+    archived = materialization_metadata(dry, "smsp/stop_list_deletions")["source_file"]
+    confirmed = rig.run(
+        rig.only("delete"), _op_config("stop_list_deletions", confirm_dry_run=dry.run_id)
+    )
+
+    assert dry.success and not path.exists()
+    assert archived.startswith(str(done)), "the dry run records where its file was archived"
+    assert confirmed.success
+    listed = {entry.phone_number for entry in rig.emulator.state.stop_entries()}
+    assert "+33611111111" not in listed and "+33677777777" not in listed
+    assert {row: outcome for row, (outcome, _) in _outcomes(rig, confirmed.run_id).items()}[2] == (
+        "applied"
+    )
+
+
+def test_confirming_a_dry_run_whose_file_changed_is_refused(rig, tmp_path):
+    _seed_opt_outs(rig)
+    path = _deletions_file(tmp_path)
+    dry = rig.run(rig.only("delete"), _op_config("stop_list_deletions", csv_path=str(path)))
+    path.write_text(DELETIONS + "+33688888888,2026-01-15,web form\n", encoding="utf-8")
+
+    confirmed = rig.run(
+        rig.only("delete"), _op_config("stop_list_deletions", confirm_dry_run=dry.run_id)
+    )
+
+    assert not confirmed.success
+    [failure] = confirmed.get_step_failure_events()
+    assert "changed since the dry run" in failure.event_specific_data.error.message
+    assert "stop-sms/delete" not in rig.emulator.stats()["endpoints"]
+
+
+def test_confirming_a_run_that_is_not_a_dry_run_of_deletions_is_refused(rig, tmp_path):
+    confirmed = rig.run(
+        rig.only("delete"), _op_config("stop_list_deletions", confirm_dry_run="no-such-run")
+    )
+
+    assert not confirmed.success
+    [failure] = confirmed.get_step_failure_events()
+    assert "no-such-run is not a dry run of smsp/stop_list_deletions" in (
+        failure.event_specific_data.error.message
+    )

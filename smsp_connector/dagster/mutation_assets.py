@@ -14,7 +14,7 @@ from pydantic import Field
 from smsp_connector.dagster.keys import OPERATIONS, SmspKeys, asset_attributes
 from smsp_connector.dagster.metadata import frame_table
 from smsp_connector.dagster.resource import SmspResource, warehouse_of
-from smsp_connector.intake import IntakeError
+from smsp_connector.intake import IntakeError, file_sha256
 from smsp_connector.operations.delete import DeletionCapExceeded
 from smsp_connector.operations.inputs import Input, MessageIdFile, MessageIdValues, PhoneFile
 from smsp_connector.operations.progress import log_progress
@@ -51,9 +51,17 @@ class PushConfig(PhoneFileConfig):
 
 
 class DeleteConfig(PhoneFileConfig):
+    csv_path: str | None = Field(  # type: ignore[assignment]
+        default=None, description="The CSV file to read (or confirm_dry_run)."
+    )
     confirm: bool = Field(
         default=False,
         description="Really delete. Without it the run is a dry run that records the plan.",
+    )
+    confirm_dry_run: str | None = Field(
+        default=None,
+        description="The run id of a dry run to confirm: its file (where the dry run archived "
+        "it) is deleted from as planned, if it has not changed since. Implies confirm.",
     )
     max_deletions: int = Field(
         default=100, description="A confirmed plan larger than this fails before any call."
@@ -128,8 +136,14 @@ def build_mutation_assets(settings: Settings) -> MutationAssets:
     def stop_list_deletions(
         context: dg.AssetExecutionContext, config: DeleteConfig
     ) -> dg.MaterializeResult:
-        operation = Delete(confirm=config.confirm, max_deletions=config.max_deletions)
-        report = runner.run(context, operation, config.input(), config.move_to)
+        if (config.csv_path is None) == (config.confirm_dry_run is None):
+            raise dg.Failure("give either csv_path or confirm_dry_run", allow_retries=False)
+        if config.confirm_dry_run is not None:
+            source, confirm = _dry_run_file(context, keys.deletions, config), True
+        else:
+            source, confirm = config.input(), config.confirm
+        operation = Delete(confirm=confirm, max_deletions=config.max_deletions)
+        report = runner.run(context, operation, source, config.move_to)
         return dg.MaterializeResult(metadata=runner.metadata(context, report))
 
     @dg.asset(
@@ -249,6 +263,8 @@ class _Runner:
             },
         )
         metadata: dict[str, Any] = {**counts, "source_file": str(report.source or "-")}
+        if report.source_sha256:
+            metadata["source_sha256"] = report.source_sha256
         if not report.unsent.empty:
             metadata["rows_not_through"] = frame_table(report.unsent)
         if report.planned is not None and not report.planned.empty:
@@ -260,3 +276,37 @@ class _Runner:
             if path is not None:
                 metadata[name] = dg.MetadataValue.path(str(path))
         return metadata
+
+
+def _dry_run_file(
+    context: dg.AssetExecutionContext, key: dg.AssetKey, config: DeleteConfig
+) -> PhoneFile:
+    """The file a dry run of ``key`` read, where it archived it, after checking that it still
+    holds the bytes the dry run planned from: a confirmation deletes what was reviewed."""
+    run_id = str(config.confirm_dry_run)
+    metadata: dict[str, Any] = {}
+    if context.instance.get_run_by_id(run_id) is not None:
+        for event in context.instance.all_logs(
+            run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+        ):
+            materialization = event.asset_materialization
+            if materialization is not None and materialization.asset_key == key:
+                metadata = {name: value.value for name, value in materialization.metadata.items()}
+    if not metadata.get("dry_run") or "source_sha256" not in metadata:
+        raise dg.Failure(
+            f"{run_id} is not a dry run of {key.to_user_string()} read from a file",
+            allow_retries=False,
+        )
+    path = Path(str(metadata["source_file"]))
+    try:
+        unchanged = file_sha256(path) == metadata["source_sha256"]
+    except FileNotFoundError:
+        raise dg.Failure(
+            f"{path}, read by dry run {run_id}, is gone", allow_retries=False
+        ) from None
+    if not unchanged:
+        raise dg.Failure(
+            f"{path} changed since the dry run {run_id} planned from it: run a new dry run",
+            allow_retries=False,
+        )
+    return PhoneFile(path, config.phone_column, config.default_region)

@@ -150,6 +150,8 @@ class RunReport(Generic[S]):
     unsent: pd.DataFrame
     """``source_row``, ``target``, ``outcome``, ``provider_code``, ``reason``, in input order."""
     problems: tuple[str, ...]
+    source_sha256: str | None = None
+    """SHA-256 of the bytes the file's rows were read from (``None`` for inline values)."""
     planned: pd.DataFrame | None = None
     """For a dry run, the rows that would have been sent (the same columns as ``unsent``)."""
     changed_after_read: bool = False
@@ -233,6 +235,7 @@ def run_operation(
         refusal_report=refusal_report,
         unsent=unsent,
         problems=operation.problems,
+        source_sha256=intake.attrs.get(SOURCE_SHA256),
         planned=unsent_rows(warehouse, run_id, (Outcome.DRY_RUN,)) if operation.dry_run else None,
         changed_after_read=changed_after_read,
     )
