@@ -21,6 +21,7 @@ from smsp_connector.dagster.alerts import build_failure_alert_sensor
 
 from .conftest import API_KEY
 from .pipeline_helpers import PipelineRig
+from .proxy_helpers import failing_proxy
 
 NUMBERS = [f"+3361000000{n}" for n in range(10)]
 HOOK_SECRET = f"hook-{secrets.token_hex(12)}"
@@ -129,8 +130,9 @@ def _failing_job(name: str = "tiny_job", message: str = "the provider said no", 
 
 
 def test_a_blocked_stop_list_run_posts_one_line_to_the_webhook(
-    emulator, recorder, monkeypatch, tmp_path
+    emulator, recorder, monkeypatch, tmp_path, caplog
 ):
+    caplog.set_level(logging.DEBUG, logger="urllib3")
     webhook = f"{recorder.url}/services/T000/B000/{HOOK_SECRET}"
     monkeypatch.setenv("SMSP_ALERT_WEBHOOK_URL", webhook)
     with dg.instance_for_test() as instance:
@@ -184,9 +186,42 @@ def test_a_blocked_stop_list_run_posts_one_line_to_the_webhook(
         ticks.tick()
         assert len(recorder.requests) == 1, "a successful run posts nothing"
 
-        for text in (message, ticks.lines.text):
+        assert '"POST *** HTTP/1.1" 200' in caplog.text, "urllib3's debug line, its path masked"
+        for text in (message, ticks.lines.text, caplog.text):
             for secret in (HOOK_SECRET, webhook, API_KEY):
                 assert secret not in text
+
+
+def test_a_push_whose_rows_failed_after_every_retry_is_announced(emulator, tmp_path):
+    messages: list[str] = []
+    source = tmp_path / "opt_outs.csv"
+    source.write_text("phone\n+33611111111\n+33622222222\n", encoding="utf-8")
+    with (
+        dg.instance_for_test() as instance,
+        failing_proxy(emulator.base_url, {"/v1/stop-sms/add"}) as base_url,
+    ):
+        rig = PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
+        built = build_definitions(rig.settings(base_url=base_url, max_attempts=2))
+        sensor = build_failure_alert_sensor(
+            name="alerts", jobs=[built.jobs.push], notify=messages.append
+        )
+        ticks = SensorRig(sensor, instance)
+        ticks.tick()
+        result = built.job("push_stop_numbers").execute_in_process(
+            instance=instance,
+            run_config=built.keys.op_config(built.keys.additions, csv_path=str(source)),
+            raise_on_error=False,
+        )
+        assert not result.success
+
+        ticks.tick()
+
+    assert messages == [
+        f"Dagster run failed (job push_stop_numbers, account smsp, run {result.run_id}): "
+        "smsp__stop_list_additions_every_number_pushed: 2 number(s) could not be pushed after "
+        f"every retry (outcome 'failed' in smsp.audit_log, run {result.run_id}); every outcome "
+        "is recorded and the list refreshed: run the same file again."
+    ]
 
 
 def test_notify_gets_the_message_of_a_failed_run(monkeypatch):
@@ -299,7 +334,8 @@ def test_a_refusing_webhook_is_retried_and_reported_without_its_url(
         assert reaction.error is None
         return
     error = reaction.error.to_string()
-    assert f"AlertDeliveryError: $SMSP_ALERT_WEBHOOK_URL: {problem}" in error
+    assert "AlertDeliveryError: alert for run " in error
+    assert f"not posted: $SMSP_ALERT_WEBHOOK_URL: {problem}" in error
     for text in (error, ticks.lines.text):
         assert HOOK_SECRET not in text
         assert recorder.url not in text
@@ -358,3 +394,20 @@ def test_slack_chat_post_message_gets_the_channel_and_the_token_in_its_header(
     assert "Slack chat.postMessage to #stop-list: Slack refused it: not_in_channel" in error
     for text in (error, ticks.lines.text):
         assert SLACK_TOKEN not in text
+
+
+def test_jobs_none_watches_every_job_of_the_code_location_and_an_empty_list_is_refused():
+    messages: list[str] = []
+    job = _failing_job("__ASSET_JOB")  # the job of automation-condition and UI runs
+    sensor = build_failure_alert_sensor(name="alerts", jobs=None, notify=messages.append)
+    with dg.instance_for_test() as instance:
+        ticks = SensorRig(sensor, instance)
+        ticks.tick()
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        ticks.tick()
+
+    assert messages == [
+        f"Dagster run failed (job __ASSET_JOB, run {result.run_id}): boom: the provider said no"
+    ]
+    with pytest.raises(ValueError, match="jobs is empty"):
+        build_failure_alert_sensor(name="alerts", jobs=[])

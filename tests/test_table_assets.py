@@ -61,6 +61,23 @@ def test_the_specs_name_their_tables_and_show_the_columns_duckdb_creates(tmp_pat
     ]
 
 
+def test_other_writers_of_the_audit_log_are_drawn_upstream_of_it():
+    keys = SmspKeys.of(Settings())
+    source_push = keys.key("stop_list_additions_crm")
+    audit, rejections, snapshots = build_table_assets(
+        Settings(), changes=[source_push, keys.additions]
+    )
+
+    for spec in (audit, rejections):
+        assert [dep.asset_key for dep in spec.deps] == [
+            keys.additions,
+            keys.deletions,
+            keys.cancellations,
+            source_push,
+        ]
+    assert [dep.asset_key for dep in snapshots.deps] == [keys.stop_list]
+
+
 def test_the_types_and_defaults_are_duckdbs_own():
     [audit, _, snapshots] = build_table_assets(Settings())
     audit_types = {name: kind for name, kind, _ in _schema_columns(audit)}

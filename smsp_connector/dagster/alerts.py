@@ -66,7 +66,7 @@ class _Destination:
 def build_failure_alert_sensor(
     *,
     name: str,
-    jobs: Sequence[dg.JobDefinition | dg.UnresolvedAssetJobDefinition],
+    jobs: Sequence[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] | None,
     notify: Callable[[str], None] | None = None,
     webhook_url_env: str = "SMSP_ALERT_WEBHOOK_URL",
     slack_token_env: str = "SMSP_ALERT_SLACK_TOKEN",
@@ -78,16 +78,24 @@ def build_failure_alert_sensor(
 ) -> dg.SensorDefinition:
     """A sensor posting one message per failed run of ``jobs``.
 
+    ``jobs=None``: every job of the code location, including ``__ASSET_JOB``, the job of runs
+    launched by automation conditions (the push sources' pushes) and of assets materialized
+    from the UI, which no job list can name. In a code location holding several accounts,
+    build only one such sensor.
+
     ``notify`` replaces the chat destinations (tests, other channels). ``secret_envs`` name
     variables whose values are masked in messages (the accounts' API key variables).
     ``slack_api_url`` is there for tests. On by default: an alert that must be switched on
     in the UI first is an alert that is off.
     """
-    monitored = ", ".join(job.name for job in jobs)
+    if jobs is not None and not jobs:
+        # Dagster would read an empty list as "every job": say it explicitly with None.
+        raise ValueError("jobs is empty: give the jobs to watch, or None for every job")
+    monitored = ", ".join(job.name for job in jobs) if jobs else "any job of this code location"
 
     @dg.run_failure_sensor(
         name=name,
-        monitored_jobs=list(jobs),
+        monitored_jobs=list(jobs) if jobs is not None else None,
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=default_status,
         description=f"Posts one message per failed run of {monitored} to "

@@ -192,6 +192,6 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
             asset_checks=definitions.asset_checks,
             jobs=jobs,
             schedules=definitions.schedules if "refresh" in wanted else [],
-            sensors=definitions.sensors if keep_sensor else [],
+            sensors=[built.failure_alert_sensor, *([built.inbox_sensor] if keep_sensor else [])],
             resources=definitions.resources,
         )

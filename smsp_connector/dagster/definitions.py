@@ -8,12 +8,14 @@ from dataclasses import dataclass
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from smsp_connector.dagster.alerts import build_failure_alert_sensor
 from smsp_connector.dagster.extract_assets import ExtractAssets, build_extract_assets
 from smsp_connector.dagster.inbox_sensor import build_inbox_sensor
 from smsp_connector.dagster.keys import SmspKeys
 from smsp_connector.dagster.mutation_assets import MutationAssets, build_mutation_assets
 from smsp_connector.dagster.resource import SmspResource
 from smsp_connector.dagster.source_assets import SourceAssets, build_source_assets
+from smsp_connector.dagster.table_assets import build_table_assets
 from smsp_connector.settings import Settings
 
 
@@ -41,6 +43,10 @@ class SmspDefinitions:
     jobs: SmspJobs
     schedule: dg.ScheduleDefinition | None
     inbox_sensor: dg.SensorDefinition
+    failure_alert_sensor: dg.SensorDefinition
+    """Posts one message per failed run to SMSP_ALERT_WEBHOOK_URL or Slack (off by default)."""
+    tables: list[dg.AssetSpec]
+    """audit_log, input_rejections and stop_list_snapshots, shown in the catalog."""
     resources: dict[str, object]
     definitions: dg.Definitions
 
@@ -94,6 +100,13 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
             description="Cancel scheduled sends by message id (from a CSV file or run config).",
         ),
     )
+    tables = build_table_assets(settings, changes=[built.push.key for built in sources.values()])
+    failure_alert = build_failure_alert_sensor(
+        name=keys.job("smsp_failure_alert"),
+        jobs=[jobs.refresh, jobs.push, jobs.delete, jobs.cancel],
+        secret_envs=(settings.api_key_var,),
+        default_status=dg.DefaultSensorStatus.STOPPED,
+    )
     sensor = build_inbox_sensor(
         inbox=settings.inbox_dir,
         jobs=jobs.by_operation(),
@@ -119,11 +132,12 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
             *mutations.assets,
             *(asset for built in sources.values() for asset in (built.source, built.push)),
             *extract.assets,
+            *tables,
         ],
         asset_checks=mutations.checks,
         jobs=[jobs.refresh, jobs.push, jobs.delete, jobs.cancel],
         schedules=[schedule] if schedule else [],
-        sensors=[sensor],
+        sensors=[sensor, failure_alert],
         resources=resources,
     )
     return SmspDefinitions(
@@ -135,6 +149,8 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
         jobs=jobs,
         schedule=schedule,
         inbox_sensor=sensor,
+        failure_alert_sensor=failure_alert,
+        tables=tables,
         resources=resources,
         definitions=definitions,
     )

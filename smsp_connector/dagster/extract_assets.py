@@ -12,6 +12,7 @@ from dagster_pandera import pandera_schema_to_dagster_type
 from pydantic import Field
 
 from smsp_connector.dagster.checks import stop_list_check_results, stop_list_check_specs
+from smsp_connector.dagster.freshness import stop_list_freshness
 from smsp_connector.dagster.keys import SmspKeys, asset_attributes
 from smsp_connector.dagster.metadata import frame_table
 from smsp_connector.dagster.resource import SmspResource, warehouse_of
@@ -74,12 +75,14 @@ def build_extract_assets(
         warnings.simplefilter("ignore", dg.BetaWarning)
         column_schema = pandera_schema_to_dagster_type(StopListSchema).metadata["schema"]
     table = f"{settings.schema}.stop_list"
+    freshness = stop_list_freshness(settings)
 
     @dg.asset(
         key=keys.stop_list,
         deps=list(upstream),
         **asset_attributes(settings, {"duckdb", "pandas"}),
         check_specs=stop_list_check_specs(keys.stop_list, settings.max_shrink_share),
+        freshness_policy=freshness,
         metadata={"dagster/column_schema": column_schema, "dagster/table_name": table},
         description=(
             "The provider's whole stop list (GET /stop-sms/list), validated with pandera and "
@@ -183,6 +186,7 @@ def _export_asset(
         pool=settings.pool,
         **asset_attributes(settings, {"csv", "parquet"}),
         required_resource_keys={duckdb_key},
+        freshness_policy=stop_list_freshness(settings),
         description=(
             f"The suppression list for CRM syncs ({_FORM_TEXT[form]}) as CSV and Parquet in "
             f"{directory}/; "

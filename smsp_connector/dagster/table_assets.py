@@ -8,6 +8,8 @@ They are never materialized by a step of their own: the push, delete and cancel 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import dagster as dg
 
 from smsp_connector.dagster.keys import SmspKeys, asset_attributes
@@ -28,12 +30,15 @@ _DESCRIPTIONS = {
 }
 
 
-def build_table_assets(settings: Settings) -> list[dg.AssetSpec]:
+def build_table_assets(
+    settings: Settings, *, changes: Sequence[dg.AssetKey] = ()
+) -> list[dg.AssetSpec]:
     """External assets for :data:`TABLE_ASSETS`, in the extract's group, drawn downstream of
-    the assets whose runs write them."""
+    the assets whose runs write them: the push, delete and cancel outcomes, and ``changes``
+    (other assets that write the audit log, e.g. the pushes of warehouse push sources)."""
     keys = SmspKeys.of(settings)
     columns = declared_columns(TABLE_ASSETS)
-    outcomes = [keys.additions, keys.deletions, keys.cancellations]
+    outcomes = list(dict.fromkeys([keys.additions, keys.deletions, keys.cancellations, *changes]))
     deps = {
         "audit_log": outcomes,
         "input_rejections": outcomes,
