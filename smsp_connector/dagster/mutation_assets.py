@@ -13,11 +13,10 @@ from pydantic import Field
 
 from smsp_connector.dagster.keys import OPERATIONS, SmspKeys, asset_attributes
 from smsp_connector.dagster.metadata import frame_table
-from smsp_connector.dagster.resource import SmspResource, warehouse_of
+from smsp_connector.dagster.resource import step_run, warehouse_of
 from smsp_connector.intake import IntakeError, file_sha256
 from smsp_connector.operations.delete import DeletionCapExceeded
 from smsp_connector.operations.inputs import Input, MessageIdFile, MessageIdValues, PhoneFile
-from smsp_connector.operations.progress import log_progress
 from smsp_connector.operations.run import Cancel, Delete, Operation, Push, RunReport, run_operation
 from smsp_connector.settings import Settings
 from smsp_connector.warehouse import Outcome, outcome_counts
@@ -225,23 +224,10 @@ class _Runner:
         source: Input,
         move_to: str | None,
     ) -> RunReport[Any]:
-        settings = self._settings
-        smsp: SmspResource = getattr(context.resources, settings.smsp_resource_key)
-        warehouse = warehouse_of(
-            getattr(context.resources, settings.duckdb_resource_key), settings.schema
-        )
         try:
-            with smsp.get_client() as client:
+            with step_run(context, self._settings) as run:
                 return run_operation(
-                    operation,
-                    source,
-                    client=client,
-                    warehouse=warehouse,
-                    run_id=context.run.run_id,
-                    job=context.run.job_name,
-                    progress=log_progress(context.log.info),
-                    move_to=Path(move_to) if move_to else None,
-                    account=settings.account_label,
+                    operation, source, move_to=Path(move_to) if move_to else None, **run
                 )
         except (IntakeError, DeletionCapExceeded) as error:
             # One clear line in the UI and the logs; nothing was sent.

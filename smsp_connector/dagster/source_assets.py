@@ -10,8 +10,7 @@ import dagster as dg
 from pydantic import Field
 
 from smsp_connector.dagster.keys import SmspKeys, asset_attributes
-from smsp_connector.dagster.resource import SmspResource, warehouse_of
-from smsp_connector.operations.progress import log_progress
+from smsp_connector.dagster.resource import step_run
 from smsp_connector.operations.table_sources import push_source, source_query
 from smsp_connector.settings import PushSource, Settings
 
@@ -67,20 +66,10 @@ def build_source_assets(settings: Settings, source: PushSource) -> SourceAssets:
         **asset_attributes(settings, {"duckdb"}, changes=True),
     )
     def push(context: dg.AssetExecutionContext, config: SourcePushConfig) -> dg.MaterializeResult:
-        smsp: SmspResource = getattr(context.resources, smsp_key)
-        warehouse = warehouse_of(getattr(context.resources, duckdb_key), settings.schema)
         try:
-            with smsp.get_client() as client:
+            with step_run(context, settings) as run:
                 report = push_source(
-                    source,
-                    client=client,
-                    warehouse=warehouse,
-                    run_id=context.run.run_id,
-                    job=context.run.job_name,
-                    progress=log_progress(context.log.info),
-                    dry_run=config.dry_run,
-                    retry_rejected=config.retry_rejected,
-                    account=settings.account_label,
+                    source, dry_run=config.dry_run, retry_rejected=config.retry_rejected, **run
                 )
         except ValueError as error:  # a column the source does not have
             raise dg.Failure(description=f"{source_key.to_user_string()}: {error}") from None
