@@ -86,6 +86,8 @@ class Settings:
     max_workers: int = 8
     max_attempts: int = 6
     timeout_seconds: float = 60.0
+    max_input_bytes: int = 1 << 30
+    """The largest input file read (1 GiB): a larger one is refused in one line."""
     lock_wait_seconds: float = 120.0
     """How long the ``smsp`` command waits for a DuckDB file another process holds."""
     key_prefix: str = "smsp"
@@ -211,6 +213,7 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "SMSP_MAX_ATTEMPTS": ("max_attempts", int),
     "SMSP_TIMEOUT_SECONDS": ("timeout_seconds", float),
     "SMSP_LOCK_WAIT_SECONDS": ("lock_wait_seconds", float),
+    "SMSP_MAX_INPUT_BYTES": ("max_input_bytes", int),
     "SMSP_SCHEDULE": ("schedule", _schedule),
 }
 """Environment variable → (setting, conversion). ``SMSP_API_KEY`` is read only when needed."""

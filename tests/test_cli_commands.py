@@ -298,3 +298,17 @@ def test_push_from_a_query_on_the_warehouse(cli, emulator, tmp_path):
         ("smsp-cli", "add", 2, "abc", "invalid_input"),
     ]
     assert neither.returncode == 2 and "give a FILE or --query" in neither.stderr
+
+
+def test_a_fifo_or_an_oversized_file_is_one_line(cli, tmp_path):
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.csv"
+    big.write_text("phone\n" + "0612345678\n" * 100)
+
+    from_fifo = cli("push", str(fifo))
+    too_big = cli("push", str(big), SMSP_MAX_INPUT_BYTES="100")
+
+    assert from_fifo.returncode == too_big.returncode == 1
+    assert from_fifo.stderr.strip() == f"Error: {fifo}: not a regular file (a FIFO)"
+    assert too_big.stderr.strip() == f"Error: {big}: 1,106 bytes, above the 100-byte limit"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import os
 import pickle
 import random
 from pathlib import Path
@@ -396,7 +397,7 @@ def test_intake_error_survives_pickling() -> None:
 def test_missing_file_and_directory(tmp_path: Path) -> None:
     with pytest.raises(IntakeError, match=r"nowhere\.csv: cannot read the file: No such file"):
         read_phone_csv(tmp_path / "nowhere.csv")
-    with pytest.raises(IntakeError, match=f"^{tmp_path}: cannot read the file: Is a directory$"):
+    with pytest.raises(IntakeError, match=f"^{tmp_path}: not a regular file \\(a directory\\)$"):
         read_phone_csv(tmp_path)
 
 
@@ -537,3 +538,23 @@ def test_a_100k_row_file_is_read_whole(tmp_path: Path) -> None:
     assert df.loc[1000, "duplicate_of_row"] == 2
     assert (df["e164"].iloc[-1], df["duplicate_of_row"].iloc[-1]) == ("+33612340999", 1001)
     assert df["note"].eq("a; b").all(), "the quoted delimiter stays in the note of every row"
+
+
+def test_a_fifo_is_refused_at_once_instead_of_hanging(tmp_path: Path) -> None:
+    fifo = tmp_path / "export.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(IntakeError, match=r"export\.csv: not a regular file \(a FIFO\)"):
+        read_phone_csv(fifo)
+
+
+def test_a_device_is_refused_instead_of_filling_memory() -> None:
+    with pytest.raises(IntakeError, match=r"/dev/zero: not a regular file \(a character device\)"):
+        read_phone_csv("/dev/zero")
+
+
+def test_a_file_above_the_size_limit_is_refused_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    path.write_text("phone\n" + "0612345678\n" * 1000)
+    with pytest.raises(IntakeError, match=r"big\.csv: 11,006 bytes, above the 10,000-byte limit"):
+        read_phone_csv(path, max_bytes=10_000)
+    assert len(read_phone_csv(path, max_bytes=20_000)) == 1000

@@ -85,11 +85,12 @@ def _phone_source(
     extra: dict[str, str] | None = None,
 ) -> Any:
     from smsp_connector.operations.inputs import PhoneFile, PhoneValues
+    from smsp_connector.settings import Settings
 
     if bool(numbers) == (file is not None):
         raise click.UsageError("give numbers or --file, not both")
     if file is not None:
-        return PhoneFile(file, phone_column, default_region)
+        return PhoneFile(file, phone_column, default_region, Settings.from_env().max_input_bytes)
     return PhoneValues(list(numbers), extra or {}, default_region)
 
 
@@ -292,5 +293,11 @@ def cancel(message_ids: tuple[str, ...], file: Path | None, id_column: str | Non
 
     if bool(message_ids) == (file is not None):
         raise click.UsageError("give message ids or --file, not both")
-    source = MessageIdFile(file, id_column) if file else MessageIdValues(list(message_ids))
+    from smsp_connector.settings import Settings
+
+    source = (
+        MessageIdFile(file, id_column, Settings.from_env().max_input_bytes)
+        if file
+        else MessageIdValues(list(message_ids))
+    )
     _run("cancel", Cancel(), source)

@@ -37,8 +37,8 @@ class PhoneFileConfig(InboxFileConfig):
     )
     default_region: str = Field(default="FR", description="Region of national-format numbers.")
 
-    def input(self) -> PhoneFile:
-        return PhoneFile(Path(self.csv_path), self.phone_column, self.default_region)
+    def input(self, max_bytes: int) -> PhoneFile:
+        return PhoneFile(Path(self.csv_path), self.phone_column, self.default_region, max_bytes)
 
 
 class PushConfig(PhoneFileConfig):
@@ -121,7 +121,7 @@ def build_mutation_assets(settings: Settings) -> MutationAssets:
         context: dg.AssetExecutionContext, config: PushConfig
     ) -> dg.MaterializeResult:
         push = Push(dry_run=config.dry_run, retry_rejected=config.retry_rejected)
-        report = runner.run(context, push, config.input(), config.move_to)
+        report = runner.run(context, push, config.input(settings.max_input_bytes), config.move_to)
         return dg.MaterializeResult(metadata=runner.metadata(context, report))
 
     @dg.asset(
@@ -138,9 +138,12 @@ def build_mutation_assets(settings: Settings) -> MutationAssets:
         if (config.csv_path is None) == (config.confirm_dry_run is None):
             raise dg.Failure("give either csv_path or confirm_dry_run", allow_retries=False)
         if config.confirm_dry_run is not None:
-            source, confirm = _dry_run_file(context, keys.deletions, config), True
+            source, confirm = (
+                _dry_run_file(context, keys.deletions, config, settings.max_input_bytes),
+                True,
+            )
         else:
-            source, confirm = config.input(), config.confirm
+            source, confirm = config.input(settings.max_input_bytes), config.confirm
         operation = Delete(confirm=confirm, max_deletions=config.max_deletions)
         report = runner.run(context, operation, source, config.move_to)
         return dg.MaterializeResult(metadata=runner.metadata(context, report))
@@ -159,7 +162,7 @@ def build_mutation_assets(settings: Settings) -> MutationAssets:
         if (csv_path is None) == (not config.message_ids):
             raise dg.Failure("give either csv_path or message_ids", allow_retries=False)
         source: Input = (
-            MessageIdFile(Path(csv_path), config.id_column)
+            MessageIdFile(Path(csv_path), config.id_column, settings.max_input_bytes)
             if csv_path
             else MessageIdValues(config.message_ids, label="run config")
         )
@@ -265,7 +268,7 @@ class _Runner:
 
 
 def _dry_run_file(
-    context: dg.AssetExecutionContext, key: dg.AssetKey, config: DeleteConfig
+    context: dg.AssetExecutionContext, key: dg.AssetKey, config: DeleteConfig, max_bytes: int
 ) -> PhoneFile:
     """The file a dry run of ``key`` read, where it archived it, after checking that it still
     holds the bytes the dry run planned from: a confirmation deletes what was reviewed."""
@@ -295,4 +298,4 @@ def _dry_run_file(
             f"{path} changed since the dry run {run_id} planned from it: run a new dry run",
             allow_retries=False,
         )
-    return PhoneFile(path, config.phone_column, config.default_region)
+    return PhoneFile(path, config.phone_column, config.default_region, max_bytes)

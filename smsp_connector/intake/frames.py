@@ -17,7 +17,7 @@ from smsp_connector.intake.phone_numbers import (
     RejectedNumber,
     normalize_phone_number,
 )
-from smsp_connector.intake.reader import CsvTable, read_table
+from smsp_connector.intake.reader import MAX_INPUT_BYTES, CsvTable, read_table
 from smsp_connector.intake.schemas import TextIntakeSchema, phone_intake_schema
 
 __all__ = ["PHONE_COLUMN_ALIASES", "read_phone_csv", "read_text_column_csv"]
@@ -47,6 +47,7 @@ def read_phone_csv(
     phone_column: str | None = None,
     extra_columns: Sequence[str] = (),
     default_region: str = "FR",
+    max_bytes: int = MAX_INPUT_BYTES,
 ) -> pd.DataFrame:
     """Read a CSV file of phone numbers: each data row normalised to E.164 or rejected.
 
@@ -59,7 +60,7 @@ def read_phone_csv(
     """
     extras = tuple(extra_columns)
     _check_arguments(extras, default_region)
-    table = read_table(path)
+    table = read_table(path, max_bytes=max_bytes)
     phone_index = table.find_column(
         name=phone_column,
         aliases=PHONE_COLUMN_ALIASES,
@@ -122,7 +123,12 @@ def phone_intake_frame(
 
 
 def read_text_column_csv(
-    path: str | Path, *, column_aliases: Sequence[str], column: str | None = None, what: str
+    path: str | Path,
+    *,
+    column_aliases: Sequence[str],
+    column: str | None = None,
+    what: str,
+    max_bytes: int = MAX_INPUT_BYTES,
 ) -> pd.DataFrame:
     """Read one text column (message ids, …): ``raw_value`` is each cell stripped.
 
@@ -131,7 +137,7 @@ def read_text_column_csv(
     messages. An empty cell stays a row with ``raw_value`` "" (the caller rejects it); a
     non-empty value seen on an earlier row has ``duplicate_of_row`` set to that row.
     """
-    table = read_table(path)
+    table = read_table(path, max_bytes=max_bytes)
     index = table.find_column(name=column, aliases=column_aliases, what=what, override="column")
     values = [cell.strip() for cell in table.column(index)]
     frame = pd.DataFrame(_base_columns(path, table, values))

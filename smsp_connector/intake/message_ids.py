@@ -8,15 +8,22 @@ from pathlib import Path
 import pandas as pd
 
 from smsp_connector.intake.frames import read_text_column_csv
+from smsp_connector.intake.reader import MAX_INPUT_BYTES
 
 MESSAGE_ID_ALIASES = ("message_id", "messageid", "id_message", "id du message", "id message", "id")
 
 
-def read_message_id_csv(path: str | Path, *, id_column: str | None = None) -> pd.DataFrame:
+def read_message_id_csv(
+    path: str | Path, *, id_column: str | None = None, max_bytes: int = MAX_INPUT_BYTES
+) -> pd.DataFrame:
     """The message ids of a CSV file, each row checked (:func:`check_message_ids`)."""
     return check_message_ids(
         read_text_column_csv(
-            path, column_aliases=MESSAGE_ID_ALIASES, column=id_column, what="message id column"
+            path,
+            column_aliases=MESSAGE_ID_ALIASES,
+            column=id_column,
+            what="message id column",
+            max_bytes=max_bytes,
         )
     )
 

@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import re
+import stat
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -118,9 +119,34 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_table(path: str | Path) -> CsvTable:
-    """Read a whole CSV file as text records, or raise :class:`IntakeError`."""
+MAX_INPUT_BYTES = 1 << 30
+"""The largest file read by default (1 GiB): a larger one is refused, not read into memory."""
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def read_table(path: str | Path, *, max_bytes: int = MAX_INPUT_BYTES) -> CsvTable:
+    """Read a whole CSV file as text records, or raise :class:`IntakeError`.
+
+    Only regular files are read (a FIFO would block forever, ``/dev/zero`` fill the memory),
+    up to ``max_bytes``."""
     path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        raise IntakeError(path, f"cannot read the file: {error.strerror or error}") from error
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a file")
+        raise IntakeError(path, f"not a regular file ({kind})")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise IntakeError(path, f"{size:,} bytes, above the {max_bytes:,}-byte limit")
     try:
         data = path.read_bytes()
     except OSError as error:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from smsp_connector.intake import phone_intake_frame, read_phone_csv
 from smsp_connector.intake.message_ids import message_id_values, read_message_id_csv
+from smsp_connector.intake.reader import MAX_INPUT_BYTES
 
 
 class Input(Protocol):
@@ -32,6 +33,7 @@ class PhoneFile:
     path: Path
     phone_column: str | None = None
     default_region: str = "FR"
+    max_bytes: int = MAX_INPUT_BYTES
 
     def read(self, extra_columns: tuple[str, ...] = ()) -> pd.DataFrame:
         return read_phone_csv(
@@ -39,6 +41,7 @@ class PhoneFile:
             phone_column=self.phone_column,
             extra_columns=extra_columns,
             default_region=self.default_region,
+            max_bytes=self.max_bytes,
         )
 
 
@@ -70,9 +73,10 @@ class MessageIdFile:
 
     path: Path
     id_column: str | None = None
+    max_bytes: int = MAX_INPUT_BYTES
 
     def read(self, extra_columns: tuple[str, ...] = ()) -> pd.DataFrame:
-        return read_message_id_csv(self.path, id_column=self.id_column)
+        return read_message_id_csv(self.path, id_column=self.id_column, max_bytes=self.max_bytes)
 
 
 @dataclass(frozen=True, slots=True)
