@@ -1,25 +1,39 @@
-"""The Dagster UI in a real browser (headless Chromium): the lineage is drawn, and a
-materialization launched with the UI's Materialize button succeeds.
+"""The Dagster UI in a real browser (headless Chromium): the lineage is drawn, a
+materialization launched with the UI's Materialize button succeeds, two accounts of a dg project
+show side by side, the audit log's page shows its table and columns, and a push's refused rows
+show as a table.
 
-Runs `dagster dev` on the repository's workspace.yaml against the test emulator, and refreshes
-the screenshots in docs/screenshots/ when run by `make screenshots`.
+Runs `dagster dev` on the repository's workspace.yaml (or on a temporary dg project's) against
+the test emulator, and refreshes the screenshots in docs/screenshots/ when run by
+`make screenshots`.
 """
 
 from __future__ import annotations
 
 import re
+import textwrap
 import time
 from contextlib import suppress
+from pathlib import Path
+from urllib.parse import quote
 
 import dagster as dg
 import duckdb
 import pytest
+import yaml
 
+from smsp_connector.emulator import EmulatorServer
+from smsp_connector.warehouse.columns import declared_columns
+
+from .cli_helpers import dagster_cli
+from .conftest import API_KEY
 from .ui_helpers import (
+    VIEWPORT,
     chromium_page,
     dagster_dev,
     drawn_edges,
-    log_tail,
+    explain_failure,
+    group_members,
     require_browser,
     screenshot_dir,
 )
@@ -31,6 +45,19 @@ UI_TIMEOUT_MS = 120_000
 RUN_LAUNCH_SECONDS = 120
 RUN_FINISH_SECONDS = 240
 STOP_LIST = dg.AssetKey(["smsp", "stop_list"])
+SECOND_KEY = API_KEY + "-agency"
+ACCOUNTS = ("main", "agency")
+PROJECT_LOCATION = "acme_project"
+PROJECT_DEFINITIONS = """
+from pathlib import Path
+
+import dagster as dg
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+"""
 GROUP_NODES = [
     "inbox_add_csv",
     "inbox_delete_csv",
@@ -72,67 +99,220 @@ def test_asset_graph_and_a_materialization_launched_from_the_ui(env, emulator, t
         dagster_dev(env, server_log) as base_url,
         chromium_page(tmp_path / "chromium-profile") as page,
         dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance,
+        explain_failure(page, tmp_path, server_log),
     ):
-        try:
-            # (a) The group's lineage: inbox CSV -> additions -> stop list -> exports.
-            page.goto(f"{base_url}/locations/assets/asset-groups/smsp/lineage")
-            for name in GROUP_NODES:
-                node = page.locator(f"svg foreignObject [data-tooltip='{name}']")
-                expect(node).to_be_in_viewport(timeout=UI_TIMEOUT_MS)
-            stop_list_node = page.locator("svg foreignObject").filter(
-                has=page.locator("[data-tooltip='stop_list']")
-            )
-            # Each node's status comes with the live data, after the layout.
-            expect(stop_list_node).to_contain_text("Never materialized", timeout=UI_TIMEOUT_MS)
-            deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
-            while not (edges := drawn_edges(page)) >= LINEAGE and time.monotonic() < deadline:
-                page.wait_for_timeout(500)
-            assert edges >= LINEAGE, f"arrows missing from the graph: {LINEAGE - edges}"
-            page.mouse.move(0, 0)
-            page.screenshot(path=shots / "asset-graph.png")
+        # (a) The group's lineage: inbox CSV -> additions -> stop list -> exports.
+        page.goto(f"{base_url}/locations/assets/asset-groups/smsp/lineage")
+        for name in GROUP_NODES:
+            node = page.locator(f"svg foreignObject [data-tooltip='{name}']")
+            expect(node).to_be_in_viewport(timeout=UI_TIMEOUT_MS)
+        stop_list_node = page.locator("svg foreignObject").filter(
+            has=page.locator("[data-tooltip='stop_list']")
+        )
+        # Each node's status comes with the live data, after the layout.
+        expect(stop_list_node).to_contain_text("Never materialized", timeout=UI_TIMEOUT_MS)
+        deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
+        while not (edges := drawn_edges(page)) >= LINEAGE and time.monotonic() < deadline:
+            page.wait_for_timeout(500)
+        assert edges >= LINEAGE, f"arrows missing from the graph: {LINEAGE - edges}"
+        page.mouse.move(0, 0)
+        page.screenshot(path=shots / "asset-graph.png")
 
-            # (b) Materialize smsp/stop_list from its page.
-            page.goto(f"{base_url}/assets/smsp/stop_list")
-            expect(page.get_by_text("Never materialized").first).to_be_visible(
-                timeout=UI_TIMEOUT_MS
-            )
-            page.locator("button", has_text=re.compile(r"^\s*Materialize\s*$")).click()
-            run_id = _confirm_until_launched(page, instance)
+        # (b) Materialize smsp/stop_list from its page.
+        page.goto(f"{base_url}/assets/smsp/stop_list")
+        expect(page.get_by_text("Never materialized").first).to_be_visible(timeout=UI_TIMEOUT_MS)
+        page.locator("button", has_text=re.compile(r"^\s*Materialize\s*$")).click()
+        run_id = _confirm_until_launched(page, instance)
 
-            run = _wait_for_run_end(instance, run_id)
-            assert run.status == dg.DagsterRunStatus.SUCCESS, _run_failure(instance, run)
-            assert run.tags.get("dagster/from_ui") == "true"
-            assert run.asset_selection == {STOP_LIST}
+        run = _wait_for_run_end(instance, run_id)
+        assert run.status == dg.DagsterRunStatus.SUCCESS, _run_failure(instance, run)
+        assert run.tags.get("dagster/from_ui") == "true"
+        assert run.asset_selection == {STOP_LIST}
 
-            # The UI says so too: the run page, then the asset's materialization and metadata.
-            page.goto(f"{base_url}/runs/{run_id}")
-            expect(page.get_by_text("Success", exact=True).first).to_be_visible(
-                timeout=UI_TIMEOUT_MS
-            )
-            page.goto(f"{base_url}/assets/smsp/stop_list?view=events")
-            expect(page.get_by_text(f"Materialized in run {run_id[:8]}")).to_be_visible(
-                timeout=UI_TIMEOUT_MS
-            )
-            row_count = page.get_by_role("row").filter(has_text="dagster/row_count")
-            expect(row_count).to_contain_text(str(SEEDED), timeout=UI_TIMEOUT_MS)
-            expect(page.get_by_role("row").filter(has_text="valid")).to_contain_text("true")
-            # The event list's "Loading..." (older events) goes away shortly; not worth a failure.
-            with suppress(PlaywrightTimeoutError):
-                page.get_by_text(re.compile(r"^Loading")).first.wait_for(
-                    state="hidden", timeout=15_000
-                )
-            page.mouse.move(0, 0)
-            page.screenshot(path=shots / "stop-list-materialized.png")
-        except BaseException as error:
-            with suppress(Exception):
-                page.screenshot(path=tmp_path / "failure.png", timeout=10_000)
-            error.add_note(f"page: {page.url}; screenshot: {tmp_path / 'failure.png'}")
-            error.add_note(f"dagster dev log:\n{log_tail(server_log)}")
-            raise
+        # The UI says so too: the run page, then the asset's materialization and metadata.
+        page.goto(f"{base_url}/runs/{run_id}")
+        expect(page.get_by_text("Success", exact=True).first).to_be_visible(timeout=UI_TIMEOUT_MS)
+        page.goto(f"{base_url}/assets/smsp/stop_list?view=events")
+        expect(page.get_by_text(f"Materialized in run {run_id[:8]}")).to_be_visible(
+            timeout=UI_TIMEOUT_MS
+        )
+        row_count = page.get_by_role("row").filter(has_text="dagster/row_count")
+        expect(row_count).to_contain_text(str(SEEDED), timeout=UI_TIMEOUT_MS)
+        expect(page.get_by_role("row").filter(has_text="valid")).to_contain_text("true")
+        # The event list's "Loading..." (older events) goes away shortly; not worth a failure.
+        with suppress(PlaywrightTimeoutError):
+            page.get_by_text(re.compile(r"^Loading")).first.wait_for(state="hidden", timeout=15_000)
+        page.mouse.move(0, 0)
+        page.screenshot(path=shots / "stop-list-materialized.png")
 
     with duckdb.connect(env["SMSP_DUCKDB_PATH"], read_only=True) as conn:
         stored = conn.execute("SELECT count(*) FROM smsp.stop_list").fetchone()
     assert stored == (SEEDED,)
+
+
+@pytest.mark.timeout(720)
+def test_two_accounts_side_by_side_in_the_catalog_and_the_graph(env, emulator, tmp_path):
+    """A data team's own dg project with two SmspComponent accounts, each against its own
+    emulator: the catalog and the global lineage show both accounts' stop lists."""
+    require_browser()
+    from playwright.sync_api import expect
+
+    shots = screenshot_dir(tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    server_log = tmp_path / "dagster-dev.log"
+
+    with EmulatorServer(api_key=SECOND_KEY) as agency_emulator:
+        workspace = _two_account_project(
+            tmp_path,
+            {
+                "main": ("SMSP_API_KEY", emulator.base_url),
+                "agency": ("AGENCY_SMSP_API_KEY", agency_emulator.base_url),
+            },
+        )
+        project_env = {**env, "AGENCY_SMSP_API_KEY": SECOND_KEY}
+        with (
+            dagster_dev(project_env, server_log, workspace=workspace, cwd=workspace.parent) as url,
+            chromium_page(tmp_path / "chromium-profile") as page,
+            explain_failure(page, tmp_path, server_log),
+        ):
+            # (a) The catalog, filtered to the stop lists: one row per account.
+            selection = 'key:"*/stop_list"'
+            page.goto(f"{url}/assets?asset-selection={quote(selection, safe='')}")
+            for account in ACCOUNTS:
+                link = page.locator(f"a[href='/assets/{account}/stop_list']").first
+                expect(link).to_be_visible(timeout=UI_TIMEOUT_MS)
+                expect(link).to_contain_text(f"{account} / stop_list")
+                # Each account's own schema, in its stop list's description.
+                expect(page.get_by_text(f"stored as smsp_{account}.stop_list;")).to_be_visible()
+            # Only those two rows (the catalog's rows are divs, not table rows), each in the
+            # project's code location.
+            expect(page.locator("a[href^='/assets/']")).to_have_count(len(ACCOUNTS))
+            location = page.locator(f"a[href='/locations/{PROJECT_LOCATION}/']")
+            expect(location).to_have_count(len(ACCOUNTS))
+
+            # (b) The global lineage of the same selection, both account groups expanded, as
+            # the UI's own group toggles write it in the address.
+            expanded = ",".join(f"global@global:{account}" for account in ACCOUNTS)
+            page.goto(
+                f"{url}/asset-groups~{quote(selection, safe='')}"
+                f"?expanded={quote(expanded, safe='')}"
+            )
+            nodes = page.locator("svg foreignObject [data-tooltip='stop_list']")
+            expect(nodes).to_have_count(len(ACCOUNTS), timeout=UI_TIMEOUT_MS)
+            for node in nodes.all():
+                expect(node).to_be_in_viewport(timeout=UI_TIMEOUT_MS)
+            wanted = {(account, "stop_list") for account in ACCOUNTS}
+            deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
+            while not (members := group_members(page)) >= wanted and time.monotonic() < deadline:
+                page.wait_for_timeout(500)
+            assert members >= wanted, f"stop lists missing from their groups: {wanted - members}"
+            stop_lists = page.locator("svg foreignObject").filter(
+                has=page.locator("[data-tooltip='stop_list']")
+            )
+            for node in stop_lists.all():
+                expect(node).to_contain_text("Never materialized", timeout=UI_TIMEOUT_MS)
+            page.mouse.move(0, 0)
+            page.screenshot(path=shots / "accounts.png")
+
+
+@pytest.mark.timeout(720)
+def test_the_audit_log_page_shows_its_table_name_and_columns(env, emulator, tmp_path):
+    """smsp/audit_log, an external asset: its page names the DuckDB table and lists the
+    columns the warehouse creates, in order."""
+    require_browser()
+    from playwright.sync_api import expect
+
+    shots = screenshot_dir(tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    server_log = tmp_path / "dagster-dev.log"
+    expected = [column.name for column in declared_columns(("audit_log",))["audit_log"]]
+    assert {"run_id", "outcome", "account"} <= set(expected)
+
+    with (
+        dagster_dev(env, server_log) as base_url,
+        chromium_page(tmp_path / "chromium-profile") as page,
+        explain_failure(page, tmp_path, server_log),
+    ):
+        page.goto(f"{base_url}/assets/smsp/audit_log")
+        expect(page.get_by_text("External Asset", exact=True).first).to_be_visible(
+            timeout=UI_TIMEOUT_MS
+        )
+        # The Definition panel's "Storage" is the asset's dagster/table_name.
+        expect(page.get_by_text("smsp.audit_log", exact=True).first).to_be_visible(
+            timeout=UI_TIMEOUT_MS
+        )
+        # The Columns section: the asset's dagster/column_schema (its header cells are <td>s).
+        columns = page.locator("table").filter(has=page.locator("thead", has_text="Column name"))
+        names = columns.locator("tbody > tr > td:first-child > span")
+        expect(names).to_have_count(len(expected), timeout=UI_TIMEOUT_MS)
+        assert names.all_inner_texts() == expected
+        account = columns.locator("tbody > tr").filter(has=page.get_by_text("account", exact=True))
+        expect(account).to_contain_text("VARCHAR")
+        # A taller window for the picture, so that it holds every column down to `account`.
+        page.set_viewport_size({**VIEWPORT, "height": 1300})
+        expect(account).to_be_in_viewport(timeout=UI_TIMEOUT_MS)
+        expect(page.get_by_text("smsp.audit_log", exact=True).first).to_be_in_viewport()
+        page.mouse.move(0, 0)
+        page.screenshot(path=shots / "audit-log-table.png")
+
+
+@pytest.mark.timeout(720)
+def test_a_push_s_refused_rows_are_a_table_on_the_asset_page(env, emulator, tmp_path):
+    """A push run with `dagster job execute` in the instance the UI reads: the provider refuses
+    0711223344 (code 9), and the additions' materialization shows rows_not_through as a table."""
+    require_browser()
+    from playwright.sync_api import expect
+
+    shots = screenshot_dir(tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    server_log = tmp_path / "dagster-dev.log"
+    source = tmp_path / "opt_outs.csv"
+    source.write_text("phone\n+33611111111\n0711223344\n", encoding="utf-8")
+    run_config = tmp_path / "push.yaml"
+    run_config.write_text(
+        yaml.safe_dump(
+            {"ops": {"smsp__stop_list_additions": {"config": {"csv_path": str(source)}}}}
+        )
+    )
+
+    done = dagster_cli(
+        env, "job", "execute", "-m", "assets", "-j", "push_stop_numbers", "-c", str(run_config)
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        [run] = instance.get_runs()
+        assert run.status == dg.DagsterRunStatus.SUCCESS, _run_failure(instance, run)
+    assert emulator.state.has_number("+33611111111")
+    assert not emulator.state.has_number("+33711223344")
+
+    with (
+        dagster_dev(env, server_log) as base_url,
+        chromium_page(tmp_path / "chromium-profile") as page,
+        explain_failure(page, tmp_path, server_log),
+    ):
+        page.goto(f"{base_url}/assets/smsp/stop_list_additions?view=events")
+        expect(page.get_by_text(f"Materialized in run {run.run_id[:8]}")).to_be_visible(
+            timeout=UI_TIMEOUT_MS
+        )
+        expect(_metadata_value(page, "added")).to_have_text("1", timeout=UI_TIMEOUT_MS)
+        expect(_metadata_value(page, "rejected")).to_have_text("1")
+        refused = _metadata_value(page, "rows_not_through").locator("table")
+        expect(refused).to_be_visible(timeout=UI_TIMEOUT_MS)
+        expect(refused).to_be_in_viewport()
+        expect(refused.locator("tbody tr")).to_have_count(1)
+        header = refused.locator("thead th").all_inner_texts()
+        assert header == ["source_row", "target", "outcome", "provider_code", "reason"]
+        row = dict(zip(header, refused.locator("tbody tr td").all_inner_texts(), strict=True))
+        assert row == {
+            "source_row": "3",
+            "target": "+33711223344",
+            "outcome": "rejected",
+            "provider_code": "9",
+            "reason": "Invalid phone number",
+        }
+        expect(page.get_by_text("Show Markdown")).to_have_count(0)
+        page.mouse.move(0, 0)
+        page.screenshot(path=shots / "push-refused-rows.png")
 
 
 def _confirm_until_launched(page, instance: dg.DagsterInstance) -> str:
@@ -170,3 +350,70 @@ def _run_failure(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
         if entry.dagster_event and entry.dagster_event.is_failure
     ]
     return f"run {run.run_id} ended {run.status}: " + "\n".join(errors)
+
+
+def _metadata_value(page, key: str):
+    """The value cell of the metadata entry ``key`` in an asset event's metadata table."""
+    return page.locator(f"xpath=//tr[td[1][normalize-space()='{key}']]/td[2]")
+
+
+def _two_account_project(tmp_path: Path, accounts: dict[str, tuple[str, str]]) -> Path:
+    """A dg project ``acme`` with one SmspComponent per account (its key's variable, its
+    emulator), each with its own DuckDB file, exports and inbox under ``tmp_path``; returns the
+    workspace.yaml that loads ``acme.definitions`` from the project."""
+    root = tmp_path / "acme_project"
+    (root / "acme" / "defs").mkdir(parents=True)
+    (root / "pyproject.toml").write_text(
+        textwrap.dedent(
+            """\
+            [project]
+            name = "acme"
+            version = "0.1.0"
+
+            [tool.dg]
+            directory_type = "project"
+
+            [tool.dg.project]
+            root_module = "acme"
+            """
+        )
+    )
+    (root / "acme" / "__init__.py").write_text("")
+    (root / "acme" / "defs" / "__init__.py").write_text("")
+    (root / "acme" / "definitions.py").write_text(PROJECT_DEFINITIONS)
+    for account, (key_variable, base_url) in accounts.items():
+        folder = root / "acme" / "defs" / "accounts" / account
+        folder.mkdir(parents=True)
+        attributes = {
+            "api_key": f"{{{{ env.{key_variable} }}}}",
+            "base_url": base_url,
+            "rate_limit": 1000,
+            "key_prefix": account,
+            "database": str(tmp_path / f"{account}.duckdb"),
+            "schema": f"smsp_{account}",
+            "export_dir": str(tmp_path / "exports" / account),
+            "inbox_dir": str(tmp_path / "inbox" / account),
+            "schedule": "0 6 * * *",
+            "timezone": "Europe/Paris",
+        }
+        (folder / "defs.yaml").write_text(
+            yaml.safe_dump({"type": "smsp_connector.SmspComponent", "attributes": attributes})
+        )
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(
+        yaml.safe_dump(
+            {
+                "load_from": [
+                    {
+                        "python_module": {
+                            "module_name": "acme.definitions",
+                            "working_directory": str(root),
+                            # dg's name for the project's location (its folder's name).
+                            "location_name": PROJECT_LOCATION,
+                        }
+                    }
+                ]
+            }
+        )
+    )
+    return workspace

@@ -82,9 +82,18 @@ def log_tail(path: Path, chars: int = 4000) -> str:
 
 
 @contextmanager
-def dagster_dev(env: dict[str, str], log_path: Path) -> Iterator[str]:
+def dagster_dev(
+    env: dict[str, str],
+    log_path: Path,
+    *,
+    workspace: Path = ROOT / "workspace.yaml",
+    cwd: Path = ROOT,
+) -> Iterator[str]:
     """`dagster dev` (webserver + daemon: runs launched from the UI are queued, and the daemon's
     run coordinator starts them) on a free loopback port; yields its base URL.
+
+    By default it serves the repository's workspace.yaml from the repository's root; a test's
+    own project passes its ``workspace`` file and working directory.
 
     The server runs in its own session and is stopped like Ctrl-C would (SIGINT to the group),
     then killed if it is still there after SERVER_STOP_SECONDS.
@@ -92,8 +101,8 @@ def dagster_dev(env: dict[str, str], log_path: Path) -> Iterator[str]:
     port = free_port()
     with log_path.open("wb") as log:
         server = subprocess.Popen(
-            [DAGSTER, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-            cwd=ROOT,
+            [DAGSTER, "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)],
+            cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -138,6 +147,20 @@ def _stop_group(server: subprocess.Popen) -> None:
     with suppress(ProcessLookupError):
         os.killpg(server.pid, signal.SIGKILL)
     server.wait(10)
+
+
+@contextmanager
+def explain_failure(page: Page, tmp_path: Path, server_log: Path) -> Iterator[None]:
+    """On any failure inside, save the page as ``failure.png`` and add the page's address and
+    the tail of the dagster dev log to the error."""
+    try:
+        yield
+    except BaseException as error:
+        with suppress(Exception):
+            page.screenshot(path=tmp_path / "failure.png", timeout=10_000)
+        error.add_note(f"page: {page.url}; screenshot: {tmp_path / 'failure.png'}")
+        error.add_note(f"dagster dev log:\n{log_tail(server_log)}")
+        raise
 
 
 @contextmanager
@@ -202,3 +225,32 @@ def drawn_edges(page: Page) -> set[tuple[str, str]]:
         if start and end:
             edges.add((start, end))
     return edges
+
+
+def group_members(page: Page) -> set[tuple[str, str]]:
+    """The asset graph's expanded groups and the nodes drawn inside them, as (group, node) pairs
+    of names, read from the SVG: an expanded group is a ``foreignObject.group`` box whose header
+    carries the group's name, and its nodes' boxes lie within it."""
+    boxes = page.evaluate(
+        """() => Array.from(document.querySelectorAll('svg foreignObject'), node => ({
+            name: node.querySelector('[data-tooltip]')?.dataset.tooltip ?? null,
+            group: node.classList.contains('group'),
+            x: +node.getAttribute('x'), y: +node.getAttribute('y'),
+            width: +node.getAttribute('width'), height: +node.getAttribute('height'),
+        }))"""
+    )
+    named = [box for box in boxes if box["name"]]
+    groups = [box for box in named if box["group"]]
+    nodes = [box for box in named if not box["group"]]
+
+    def inside(node: dict, group: dict) -> bool:
+        return (
+            group["x"] <= node["x"]
+            and node["x"] + node["width"] <= group["x"] + group["width"]
+            and group["y"] <= node["y"]
+            and node["y"] + node["height"] <= group["y"] + group["height"]
+        )
+
+    return {
+        (group["name"], node["name"]) for group in groups for node in nodes if inside(node, group)
+    }
