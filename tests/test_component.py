@@ -17,21 +17,12 @@ import pytest
 from smsp_connector.emulator import EmulatorServer
 
 from .conftest import API_KEY
+from .dg_project import write_project
 
 pytestmark = pytest.mark.slow  # dg subprocesses
 
 DG = str(Path(sys.executable).with_name("dg"))
 SECOND_KEY = API_KEY + "-agency"
-DEFINITIONS = """
-from pathlib import Path
-
-import dagster as dg
-
-
-@dg.definitions
-def defs() -> dg.Definitions:
-    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
-"""
 
 
 def _dg(project: Path, *args: str, env: dict[str, str] | None = None):
@@ -50,26 +41,7 @@ def _dg(project: Path, *args: str, env: dict[str, str] | None = None):
 def project(tmp_path) -> Path:
     """A minimal dg project written as a user would: pyproject with [tool.dg], a defs folder,
     and two accounts scaffolded by `dg scaffold defs`."""
-    root = tmp_path / "acme_project"
-    (root / "acme" / "defs").mkdir(parents=True)
-    (root / "pyproject.toml").write_text(
-        textwrap.dedent(
-            """\
-            [project]
-            name = "acme"
-            version = "0.1.0"
-
-            [tool.dg]
-            directory_type = "project"
-
-            [tool.dg.project]
-            root_module = "acme"
-            """
-        )
-    )
-    (root / "acme" / "__init__.py").write_text("")
-    (root / "acme" / "defs" / "__init__.py").write_text("")
-    (root / "acme" / "definitions.py").write_text(DEFINITIONS)
+    root = write_project(tmp_path / "acme_project")
     for account in ("main", "agency"):
         done = _dg(root, "scaffold", "defs", "smsp_connector.SmspComponent", f"accounts/{account}")
         assert done.returncode == 0, done.stderr

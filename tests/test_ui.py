@@ -11,7 +11,6 @@ the test emulator, and refreshes the screenshots in docs/screenshots/ when run b
 from __future__ import annotations
 
 import re
-import textwrap
 import time
 from contextlib import suppress
 from pathlib import Path
@@ -27,6 +26,7 @@ from smsp_connector.warehouse.columns import declared_columns
 
 from .cli_helpers import dagster_cli
 from .conftest import API_KEY
+from .dg_project import write_project
 from .ui_helpers import (
     VIEWPORT,
     chromium_page,
@@ -48,16 +48,6 @@ STOP_LIST = dg.AssetKey(["smsp", "stop_list"])
 SECOND_KEY = API_KEY + "-agency"
 ACCOUNTS = ("main", "agency")
 PROJECT_LOCATION = "acme_project"
-PROJECT_DEFINITIONS = """
-from pathlib import Path
-
-import dagster as dg
-
-
-@dg.definitions
-def defs() -> dg.Definitions:
-    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
-"""
 GROUP_NODES = [
     "inbox_add_csv",
     "inbox_delete_csv",
@@ -361,26 +351,7 @@ def _two_account_project(tmp_path: Path, accounts: dict[str, tuple[str, str]]) -
     """A dg project ``acme`` with one SmspComponent per account (its key's variable, its
     emulator), each with its own DuckDB file, exports and inbox under ``tmp_path``; returns the
     workspace.yaml that loads ``acme.definitions`` from the project."""
-    root = tmp_path / "acme_project"
-    (root / "acme" / "defs").mkdir(parents=True)
-    (root / "pyproject.toml").write_text(
-        textwrap.dedent(
-            """\
-            [project]
-            name = "acme"
-            version = "0.1.0"
-
-            [tool.dg]
-            directory_type = "project"
-
-            [tool.dg.project]
-            root_module = "acme"
-            """
-        )
-    )
-    (root / "acme" / "__init__.py").write_text("")
-    (root / "acme" / "defs" / "__init__.py").write_text("")
-    (root / "acme" / "definitions.py").write_text(PROJECT_DEFINITIONS)
+    root = write_project(tmp_path / "acme_project")
     for account, (key_variable, base_url) in accounts.items():
         folder = root / "acme" / "defs" / "accounts" / account
         folder.mkdir(parents=True)
