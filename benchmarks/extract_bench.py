@@ -95,6 +95,7 @@ def implementations(
     no_dlt = "" if dlt_python else "no interpreter with dlt (see --dlt-python)"
     no_assets = "" if (ours_root / "assets" / "__init__.py").exists() else "no assets/ package"
     available = {
+        "floor": Implementation("floor", "extract_floor.py", "stop_list", sys.executable),
         "naive": Implementation("naive", "extract_naive.py", "stop_list", sys.executable),
         "dlt": Implementation(
             "dlt",
@@ -395,8 +396,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3, help="Runs per size and implementation.")
     parser.add_argument(
         "--implementations",
-        default="naive,dlt,dlt-defaults,ours",
-        help="Any of naive, dlt, dlt-defaults, ours.",
+        default="floor,naive,dlt,dlt-defaults,ours",
+        help="Any of floor, naive, dlt, dlt-defaults, ours.",
     )
     parser.add_argument(
         "--ours-root",
