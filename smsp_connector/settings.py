@@ -12,8 +12,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 from smsp_connector.client import (
@@ -154,9 +153,6 @@ class Settings:
             values["hmac_key_var"] = HMAC_KEY_VAR
         return cls(**{**values, **overrides})
 
-    def with_options(self, **changes: Any) -> Settings:
-        return replace(self, **changes)
-
     def resolve_api_key(self, environ: Mapping[str, str] | None = None) -> str:
         """The key, from the settings or the environment; a one-line error when there is none."""
         if self.api_key:
@@ -184,13 +180,6 @@ class Settings:
             rate_limit=self.rate_limit,
             max_workers=self.max_workers,
         )
-
-    @property
-    def database_path(self) -> Path | None:
-        """The local file behind ``database``, or ``None`` for an in-memory or ``md:`` one."""
-        if self.database == ":memory:" or ":" in self.database.split("/", 1)[0]:
-            return None
-        return Path(self.database)
 
 
 def _rate(text: str) -> float | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from smsp_connector.settings import Settings, SettingsError
+from smsp_connector.warehouse import is_local_database
 
 from .conftest import API_KEY
 
@@ -27,7 +28,8 @@ def test_variables_are_read_and_converted():
         }
     )
     assert (settings.rate_limit, settings.max_workers) == (55.5, 3)
-    assert settings.database_path is not None and settings.database_path.name == "x.duckdb"
+    assert settings.database == "/tmp/x.duckdb"
+    assert is_local_database(settings.database)
     assert settings.schedule is None
 
 
@@ -61,8 +63,8 @@ def test_a_client_from_settings_talks_to_the_emulator(emulator):
 
 
 @pytest.mark.parametrize("database", [":memory:", "md:my_db", "md:"])
-def test_databases_that_are_not_local_files_have_no_path(database):
-    assert Settings(database=database).database_path is None
+def test_databases_that_are_not_local_files_get_no_folder(database):
+    assert not is_local_database(Settings(database=database).database)
 
 
 @pytest.mark.parametrize("value", ["0", "-5", "nan"])

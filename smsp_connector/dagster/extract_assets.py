@@ -23,6 +23,7 @@ from smsp_connector.warehouse import (
     StopListSchema,
     export_suppression_list,
     recent_changes,
+    table_name,
     update_history,
 )
 
@@ -74,7 +75,7 @@ def build_extract_assets(
     with warnings.catch_warnings():  # a beta helper, used only to show the columns in the UI
         warnings.simplefilter("ignore", dg.BetaWarning)
         column_schema = pandera_schema_to_dagster_type(StopListSchema).metadata["schema"]
-    table = f"{settings.schema}.stop_list"
+    table = table_name(settings.schema, "stop_list")
     freshness = stop_list_freshness(settings)
 
     @dg.asset(
@@ -123,7 +124,7 @@ def build_extract_assets(
         }
         yield dg.MaterializeResult(metadata=metadata, check_results=checks)
 
-    history_table = f"{settings.schema}.stop_list_history"
+    history_table = table_name(settings.schema, "stop_list_history")
 
     @dg.asset(
         key=keys.history,

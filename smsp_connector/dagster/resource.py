@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -14,7 +13,7 @@ from pydantic import Field
 from smsp_connector.client import DEFAULT_BASE_URL, SmspClient, SmspConfigurationError
 from smsp_connector.operations.progress import log_progress
 from smsp_connector.settings import Settings
-from smsp_connector.warehouse import Warehouse
+from smsp_connector.warehouse import Warehouse, make_database_folder
 
 
 class SmspResource(dg.ConfigurableResource):
@@ -68,9 +67,7 @@ class SmspResource(dg.ConfigurableResource):
 def warehouse_of(duckdb: DuckDBResource, schema: str) -> Warehouse:
     """The warehouse on dagster-duckdb's resource (which backs off while another process holds
     the file); the file's folder is created first, since DuckDB creates only the file."""
-    database = duckdb.database
-    if database and database != ":memory:" and not database.startswith("md:"):
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    make_database_folder(duckdb.database)
     return Warehouse(duckdb.get_connection, schema=schema)
 
 

@@ -14,6 +14,7 @@ import dagster as dg
 
 from smsp_connector.dagster.keys import SmspKeys, asset_attributes
 from smsp_connector.settings import Settings
+from smsp_connector.warehouse import table_name
 from smsp_connector.warehouse.columns import Column, declared_columns
 
 TABLE_ASSETS = ("audit_log", "input_rejections", "stop_list_snapshots")
@@ -50,7 +51,7 @@ def build_table_assets(
             deps=deps[table],
             description=_DESCRIPTIONS[table].format(schema=settings.schema),
             metadata={
-                "dagster/table_name": f"{settings.schema}.{table}",
+                "dagster/table_name": table_name(settings.schema, table),
                 "dagster/column_schema": column_schema(columns[table]),
             },
             **asset_attributes(settings, {"duckdb"}),

@@ -35,7 +35,15 @@ from smsp_connector.warehouse.stop_list import (
     replace_stop_list,
     stage_stop_list,
 )
-from smsp_connector.warehouse.tables import TABLE_NAMES, Tables, Warehouse, WarehouseBusyError
+from smsp_connector.warehouse.tables import (
+    TABLE_NAMES,
+    Tables,
+    Warehouse,
+    WarehouseBusyError,
+    is_local_database,
+    make_database_folder,
+    table_name,
+)
 
 __all__ = [
     "FINAL_OUTCOMES",
@@ -56,6 +64,8 @@ __all__ = [
     "advance_cursor",
     "audit_entries",
     "export_suppression_list",
+    "is_local_database",
+    "make_database_folder",
     "outcome_counts",
     "outcome_rows",
     "publish_stop_list",
@@ -68,6 +78,7 @@ __all__ = [
     "reject_stop_list",
     "replace_stop_list",
     "stage_stop_list",
+    "table_name",
     "table_query",
     "unsent_rows",
     "update_history",

@@ -162,8 +162,7 @@ class Warehouse:
 
         @contextmanager
         def connect() -> Iterator[duckdb.DuckDBPyConnection]:
-            if _is_local(target):
-                Path(target).parent.mkdir(parents=True, exist_ok=True)
+            make_database_folder(target)
             conn = duckdb.connect(target)
             try:
                 yield conn
@@ -182,8 +181,7 @@ class Warehouse:
         another process holds the file, up to ``wait_seconds``; then
         :class:`WarehouseBusyError`."""
         target = str(database)
-        if _is_local(target):
-            Path(target).parent.mkdir(parents=True, exist_ok=True)
+        make_database_folder(target)
         conn = _connect_waiting(target, wait_seconds)
         try:
             yield cls(lambda: nullcontext(conn), schema=schema)
@@ -200,17 +198,25 @@ class Warehouse:
                 self._tables = tables
             yield conn, self._tables
 
-    def table_name(self, table: str) -> str:
-        """``schema.table`` as users query it (what Dagster's ``dagster/table_name`` shows)."""
-        return f"{self.schema}.{table}"
+
+def table_name(schema: str, table: str) -> str:
+    """``schema.table`` as users query it (what Dagster's ``dagster/table_name`` shows)."""
+    return f"{schema}.{table}"
 
 
 class WarehouseBusyError(RuntimeError):
     """Another process held the DuckDB file for longer than the wait allowed."""
 
 
-def _is_local(target: str) -> bool:
-    return not target.startswith("md:") and target != ":memory:"
+def is_local_database(target: str) -> bool:
+    """Whether ``target`` is a file on this machine (not ``:memory:`` nor a ``md:`` URL)."""
+    return bool(target) and not target.startswith("md:") and target != ":memory:"
+
+
+def make_database_folder(target: str) -> None:
+    """Create a local database file's folder: DuckDB creates only the file."""
+    if is_local_database(target):
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _is_lock_conflict(error: BaseException) -> bool:
