@@ -67,40 +67,46 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
     sources = {
         source.name: build_source_assets(settings, source) for source in settings.push_sources
     }
-    changes = [keys.additions, keys.deletions, *(built.push.key for built in sources.values())]
-    extract = build_extract_assets(settings, upstream=changes)
+    source_pushes = [built.push.key for built in sources.values()]
+    extract = build_extract_assets(
+        settings, upstream=[keys.additions, keys.deletions, *source_pushes]
+    )
     refresh = extract.selection
-    tags = {"smsp/account": settings.account_label}
+
+    def job(name: str, selection: dg.AssetSelection, description: str):
+        """One of the account's jobs, tagged with its account."""
+        return dg.define_asset_job(
+            keys.job(name),
+            selection=selection,
+            tags={"smsp/account": settings.account_label},
+            description=description,
+        )
+
     jobs = SmspJobs(
-        refresh=dg.define_asset_job(
-            keys.job("smsp_refresh"),
-            tags=tags,
-            selection=refresh,
-            description="Extract the stop list, update its history and write the suppression "
-            "exports.",
+        refresh=job(
+            "smsp_refresh",
+            refresh,
+            "Extract the stop list, update its history and write the suppression exports.",
         ),
-        push=dg.define_asset_job(
-            keys.job("push_stop_numbers"),
-            tags=tags,
-            selection=dg.AssetSelection.assets(keys.additions) | refresh,
-            description="Push the numbers of a CSV file to the stop list (only the missing "
-            "ones), then refresh the stop list, its history and the exports.",
+        push=job(
+            "push_stop_numbers",
+            dg.AssetSelection.assets(keys.additions) | refresh,
+            "Push the numbers of a CSV file to the stop list (only the missing ones), then "
+            "refresh the stop list, its history and the exports.",
         ),
-        delete=dg.define_asset_job(
-            keys.job("delete_stop_numbers"),
-            tags=tags,
-            selection=dg.AssetSelection.assets(keys.deletions) | refresh,
-            description="Remove numbers with consent evidence (dry run unless confirm: true), "
-            "then refresh the stop list, its history and the exports.",
+        delete=job(
+            "delete_stop_numbers",
+            dg.AssetSelection.assets(keys.deletions) | refresh,
+            "Remove numbers with consent evidence (dry run unless confirm: true), then "
+            "refresh the stop list, its history and the exports.",
         ),
-        cancel=dg.define_asset_job(
-            keys.job("cancel_scheduled_messages"),
-            tags=tags,
-            selection=dg.AssetSelection.assets(keys.cancellations),
-            description="Cancel scheduled sends by message id (from a CSV file or run config).",
+        cancel=job(
+            "cancel_scheduled_messages",
+            dg.AssetSelection.assets(keys.cancellations),
+            "Cancel scheduled sends by message id (from a CSV file or run config).",
         ),
     )
-    tables = build_table_assets(settings, changes=[built.push.key for built in sources.values()])
+    tables = build_table_assets(settings, changes=source_pushes)
     failure_alert = build_failure_alert_sensor(
         name=keys.job("smsp_failure_alert"),
         jobs=[jobs.refresh, jobs.push, jobs.delete, jobs.cancel],

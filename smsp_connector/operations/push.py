@@ -46,18 +46,19 @@ def push_numbers(
     missing, so the next run picks them up. Numbers in ``refused_before`` (number → the run
     that the provider refused it in, code 9) are not sent again: recorded as rejected.
     """
+    refused_before = refused_before or {}
     listed = {record.get("phoneNumber") for record in client.list_stop_records()}
     invalid, duplicate = record_unusable_rows(intake, audit)
     usable = ~invalid & ~duplicate
     on_list = usable & intake["e164"].isin(listed)
-    refused = usable & ~on_list & intake["e164"].isin(set(refused_before or {}))
+    refused = usable & ~on_list & intake["e164"].isin(set(refused_before))
     missing = intake[usable & ~on_list & ~refused]
     audit.record(audit_entries(intake[on_list], Outcome.ALREADY_ON_LIST))
     audit.record(
         replace(
             entry,
             provider_code=9,
-            detail=f"refused by the provider (code 9) in run {(refused_before or {})[entry.target]}"
+            detail=f"refused by the provider (code 9) in run {refused_before[entry.target]}"
             "; not sent again (retry_rejected: true sends it)",
         )
         for entry in audit_entries(intake[refused], Outcome.REJECTED)

@@ -155,7 +155,8 @@ class RunReport(Generic[S]):
     planned: pd.DataFrame | None = None
     """For a dry run, the rows that would have been sent (the same columns as ``unsent``)."""
     changed_after_read: bool = False
-    """The file changed after it was read: not archived, its new content gets its own run."""
+    """The file, to be archived, changed after it was read: it was not archived, and its new
+    content gets its own run (only checked when the run archives)."""
 
     @property
     def counts(self) -> dict[str, Any]:
@@ -220,7 +221,11 @@ def run_operation(
             # Unusable input rows are in the rejection report already.
             refused = unsent[unsent["outcome"] != Outcome.INVALID_INPUT]
             refusal_report = write_report(report_path(path, REFUSED_SUFFIX), refused)
-    changed_after_read = path is not None and _changed_since_read(path, intake)
+    # Only a file about to be archived is read again: the re-hash tells a finished file from
+    # one still being written.
+    changed_after_read = (
+        path is not None and move_to is not None and _changed_since_read(path, intake)
+    )
     if path is not None and move_to is not None and not changed_after_read:
         path, rejection_report, refusal_report = _archive(
             move_to, run_id, path, rejection_report, refusal_report
