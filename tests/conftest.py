@@ -14,6 +14,8 @@ import pytest
 from smsp_connector.client import RetryPolicy, SmspClient
 from smsp_connector.emulator import EmulatorServer
 
+from .postgres_server import postgres_dsn  # noqa: F401 (the session's PostgreSQL, a fixture)
+
 API_KEY = f"test-key-{secrets.token_hex(12)}"
 """A key unlikely to appear anywhere by chance, so leak tests can search for it."""
 

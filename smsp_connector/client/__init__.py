@@ -1,6 +1,6 @@
 """The SMS Partner HTTP client: plain ``requests``, no Dagster inside."""
 
-from smsp_connector.client.client import SmspClient
+from smsp_connector.client.client import SmspClient, StopListFile
 from smsp_connector.client.errors import (
     AccountUnavailableError,
     AuthenticationError,
@@ -59,4 +59,5 @@ __all__ = [
     "SmspResponseError",
     "SmspTransportError",
     "StopEntry",
+    "StopListFile",
 ]

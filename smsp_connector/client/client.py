@@ -17,13 +17,16 @@ applied, the outcome is still there (in a bulk run, a ``FAILED`` result whose me
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from smsp_connector.client import errors
 from smsp_connector.client.bulk import run_concurrently
+from smsp_connector.client.list_body import isolate_data_array
 from smsp_connector.client.models import (
     PROVIDER_TZ,
     Account,
@@ -59,6 +62,17 @@ _IDEMPOTENT_CODE = {ADD: 3, DELETE: 4, CANCEL: 5}
 
 _FATAL_FOR_BULK = (errors.AuthenticationError, errors.AccountUnavailableError)
 """Errors that would fail every item of a bulk run the same way: raised, not recorded."""
+
+
+@dataclass(frozen=True, slots=True)
+class StopListFile:
+    """The stop list as :meth:`SmspClient.download_stop_list` left it: a JSON array file."""
+
+    path: Path
+    nb_data: int | None
+    """How many entries the provider says it sent (``None`` when it did not say)."""
+    answer: ProviderAnswer
+    """The answer's envelope (every field but ``data``), for errors."""
 
 
 def _error_class(endpoint: str, code: int) -> type[errors.SmspApiError]:
@@ -107,6 +121,11 @@ class SmspClient:
         timeout: (connect, read) seconds for every request.
         retry: attempts and backoff for connection errors, timeouts, 429 and 5xx.
         rate_limit: requests per second across all threads of this client (``None``: unlimited).
+        rate_limit_dsn: a PostgreSQL DSN: the rate is then shared by every client (every process,
+            every machine) given the same DSN and ``rate_limit_name``, through pyrate-limiter's
+            PostgreSQL bucket. Its password is never shown. ``None``: in this client only.
+        rate_limit_name: the shared limit's name, the account's label (never the key); it names
+            the bucket's table.
         max_workers: concurrency of the ``bulk_*`` helpers, and the connection pool's size.
     """
 
@@ -119,6 +138,8 @@ class SmspClient:
         retry: RetryPolicy | None = None,
         rate_limit: float | None = None,
         max_workers: int = 8,
+        rate_limit_dsn: str | None = None,
+        rate_limit_name: str | None = None,
     ) -> None:
         if max_workers < 1:
             raise errors.SmspConfigurationError("max_workers must be at least 1")
@@ -130,6 +151,8 @@ class SmspClient:
             retry=retry or RetryPolicy(),
             rate_limit=rate_limit,
             pool_size=max_workers,
+            rate_limit_dsn=rate_limit_dsn,
+            rate_limit_name=rate_limit_name,
         )
 
     @property
@@ -188,17 +211,69 @@ class SmspClient:
         """
         return self._list()[1]
 
+    def download_stop_list(self, destination: Path) -> StopListFile:
+        """The whole stop list streamed into ``destination``, never held in memory: the file
+        ends up holding the list's entries as one JSON array, exactly as the provider sent them
+        (DuckDB's ``read_json(format='array')`` reads it in parallel).
+
+        The answer's envelope is checked as for :meth:`list_stop_records`; the entries are not
+        read here, so the reader must hand what it counts to :meth:`confirm_stop_list` (a list
+        that disagrees with ``nbData``, or holds an entry that is not an object, is refused).
+        An odd answer (``data`` as a JSON object, a coded error) is decoded whole instead.
+        """
+        download = self._transport.download(LIST, destination)
+        fields = isolate_data_array(destination)
+        if fields is not None:
+            answer = self._transport.answer_of(
+                json.dumps(fields).encode(),
+                LIST,
+                http_status=download.http_status,
+                attempts=download.attempts,
+                decoded=fields,
+            )
+            return StopListFile(destination, self._nb_data(answer, self._ok(answer, LIST)), answer)
+        answer = self._transport.answer_of(
+            destination.read_bytes(),
+            LIST,
+            http_status=download.http_status,
+            attempts=download.attempts,
+        )
+        records = self._records(answer)
+        with destination.open("w", encoding="utf-8") as handle:
+            json.dump(records, handle, ensure_ascii=False)
+        return StopListFile(destination, len(records), answer)
+
+    def confirm_stop_list(
+        self, listed: StopListFile, *, entries: int, first_not_an_object: int | None
+    ) -> None:
+        """Raise :class:`SmspResponseError` unless the reader of a :meth:`download_stop_list`
+        file found ``nbData`` entries, every one an object (never a silently short list)."""
+        if first_not_an_object is not None:
+            raise self._unreadable(
+                listed.answer, LIST, f"entry #{first_not_an_object} that is not an object"
+            )
+        if listed.nb_data is not None and listed.nb_data != entries:
+            raise self._unreadable(
+                listed.answer, LIST, f"{entries} entries but nbData {listed.nb_data}"
+            )
+
     def _list(self) -> tuple[ProviderAnswer, list[dict[str, Any]]]:
         answer = self._transport.call("GET", LIST)
-        body = self._ok(answer, LIST)
+        return answer, self._records(answer)
+
+    def _nb_data(self, answer: ProviderAnswer, body: Mapping[str, Any]) -> int | None:
         try:
-            count = whole_number(body.get("nbData"), "nbData")
+            return whole_number(body.get("nbData"), "nbData")
         except Unreadable as problem:
             raise self._unreadable(answer, LIST, str(problem)) from None
+
+    def _records(self, answer: ProviderAnswer) -> list[dict[str, Any]]:
+        body = self._ok(answer, LIST)
+        count = self._nb_data(answer, body)
         data = body.get("data")
         if data is None:
             if count == 0:
-                return answer, []
+                return []
             said = "no nbData" if count is None else f"nbData {count}"
             raise self._unreadable(answer, LIST, f"no data with {said}")
         if isinstance(data, Mapping):
@@ -210,7 +285,7 @@ class SmspClient:
             raise self._unreadable(answer, LIST, f"entry #{odd} that is not an object")
         if count is not None and count != len(data):
             raise self._unreadable(answer, LIST, f"{len(data)} entries but nbData {count}")
-        return answer, data
+        return data
 
     def message_status(self, message_id: int | str, phone_number: str) -> MessageStatus:
         answer = self._transport.call(

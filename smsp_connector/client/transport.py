@@ -2,7 +2,8 @@
 
 Retries use tenacity (exponential backoff with jitter, ``Retry-After`` honoured, bounded attempts
 and elapsed time). Every attempt, retries included, first takes a permit from a pyrate-limiter
-limiter, so the configured request rate holds under retry storms too.
+limiter, so the configured request rate holds under retry storms too: in memory by default, or
+shared by every process of the account through PostgreSQL (:mod:`smsp_connector.client.rate_limit`).
 
 What is retried:
 
@@ -22,17 +23,16 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
-from pyrate_limiter import Duration, InMemoryBucket, Limiter, Rate
 from requests.adapters import HTTPAdapter
 from tenacity import (
     RetryCallState,
@@ -49,13 +49,17 @@ from smsp_connector.client.errors import (
     SmspResponseError,
     SmspTransportError,
 )
+from smsp_connector.client.rate_limit import RateLimiter, make_rate_limiter
 from smsp_connector.client.redaction import MIN_SECRET_LENGTH, install_log_redaction, redact
 from smsp_connector.client.shapes import Unreadable, flag, whole_number
+
+_T = TypeVar("_T")
 
 DEFAULT_BASE_URL = "https://api.smspartner.fr/v1"
 USER_AGENT = "smsp-connector/0.1 (+python-requests)"
 RAW_BODY_LIMIT = 1 << 20
 """Characters of an unreadable answer kept in :attr:`SmspResponseError.raw_body`."""
+DOWNLOAD_CHUNK_BYTES = 1 << 20
 _SNIPPET_LIMIT = 300
 """Characters of an unreadable answer quoted in an error's message."""
 
@@ -72,6 +76,17 @@ class RetryPolicy:
     """No new attempt starts after this many seconds since the first one."""
     max_retry_after: float = 120.0
     """A ``Retry-After`` longer than this is not waited for: the call fails instead."""
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    """A body streamed to a file by :meth:`HttpTransport.download`, not yet decoded."""
+
+    path: Path
+    http_status: int
+    attempts: int
+    size: int
+    """Bytes written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,21 +184,6 @@ def _parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _rate_limiter(requests_per_second: float) -> Limiter:
-    """A limiter that never exceeds the rate in any 1 s window and paces within 100 ms slices.
-
-    A single per-second sliding window would let a whole second's budget go out in one burst,
-    which a provider counting over a shorter window answers with 429.
-    """
-    per_second = max(1, math.floor(requests_per_second))
-    per_slice = max(1, math.ceil(per_second / 10))
-    rates = [Rate(per_slice, 100), Rate(per_second, Duration.SECOND)]
-    # buffer_ms is how long a blocked caller sleeps past the computed wait: 5 ms capped 200/s at
-    # ~187/s (20 per ~105 ms); 1 ms reaches the configured rate (measured: 200.0/s, never
-    # more than 200 in any 1 s window).
-    return Limiter(InMemoryBucket(rates), buffer_ms=1)
-
-
 class HttpTransport:
     """Thread-safe: one pooled ``requests.Session`` shared by every worker thread.
 
@@ -200,6 +200,8 @@ class HttpTransport:
         retry: RetryPolicy,
         rate_limit: float | None,
         pool_size: int,
+        rate_limit_dsn: str | None = None,
+        rate_limit_name: str | None = None,
     ) -> None:
         if not api_key:
             raise SmspConfigurationError("an SMS Partner API key is required (SMSP_API_KEY)")
@@ -221,7 +223,10 @@ class HttpTransport:
         self._backoff = wait_exponential_jitter(
             multiplier=retry.backoff_initial, max=retry.backoff_max, jitter=retry.backoff_initial
         )
-        self._limiter = _rate_limiter(rate_limit) if rate_limit is not None else None
+        # With a DSN, one limit for every process and machine of the account (PostgreSQL).
+        self._limiter: RateLimiter | None = make_rate_limiter(
+            rate_limit, dsn=rate_limit_dsn, name=rate_limit_name
+        )
         self._session = requests.Session()
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, pool_block=True)
         self._session.mount("http://", adapter)
@@ -233,6 +238,8 @@ class HttpTransport:
     def close(self) -> None:
         self._closed.set()
         self._session.close()
+        if self._limiter is not None:
+            self._limiter.close()
 
     def redact(self, text: str) -> str:
         """``text`` with this transport's key (and any ``apiKey=`` or URL password) masked."""
@@ -280,6 +287,26 @@ class HttpTransport:
         ``mutation`` (a call that changes the provider's state) its message says that the change
         may have been applied.
         """
+        return self._with_retries(
+            endpoint,
+            lambda attempt: self._attempt(
+                method, endpoint, params, body, idempotent, mutation, attempt
+            ),
+        )
+
+    def download(
+        self, endpoint: str, destination: Path, *, params: Mapping[str, Any] | None = None
+    ) -> Download:
+        """GET ``endpoint`` and stream its body into ``destination`` as it arrives, never holding
+        it in memory. Retried like any idempotent call (an attempt rewrites the file from its
+        start); the body is not decoded: see :meth:`answer_of`."""
+        return self._with_retries(
+            endpoint, lambda attempt: self._download_attempt(endpoint, params, destination, attempt)
+        )
+
+    def _with_retries(self, endpoint: str, attempt: Callable[[int], _T]) -> _T:
+        """``attempt(number)`` until it returns, raises a non-retryable error, or the policy
+        gives up (then :class:`SmspTransportError`)."""
         retrying = Retrying(
             stop=stop_after_attempt(self._retry.max_attempts)
             | stop_after_delay(self._retry.max_elapsed),
@@ -289,12 +316,10 @@ class HttpTransport:
         )
         attempts = 0
         try:
-            for attempt in retrying:
-                with attempt:
-                    attempts = attempt.retry_state.attempt_number
-                    return self._attempt(
-                        method, endpoint, params, body, idempotent, mutation, attempts
-                    )
+            for tried in retrying:
+                with tried:
+                    attempts = tried.retry_state.attempt_number
+                    return attempt(attempts)
         except _RetryableFailure as failure:
             raise SmspTransportError(
                 f"no usable answer from {endpoint} after {attempts} attempt(s): "
@@ -326,8 +351,7 @@ class HttpTransport:
         mutation: bool,
         attempt_number: int,
     ) -> ProviderAnswer:
-        if self._limiter is not None:
-            self._limiter.try_acquire("smsp")
+        self._take_permit()
         query = {"apiKey": self._api_key, **(params or {})} if method == "GET" else params
         payload = {"apiKey": self._api_key, **(body or {})} if method == "POST" else None
         try:
@@ -345,6 +369,38 @@ class HttpTransport:
         # Raised outside the ``except`` block so that the requests exception, whose message holds
         # the URL and so the API key, is not kept as ``__context__`` of what the caller sees.
         raise failure
+
+    def _take_permit(self) -> None:
+        if self._limiter is not None:
+            self._limiter.acquire()
+
+    def _download_attempt(
+        self,
+        endpoint: str,
+        params: Mapping[str, Any] | None,
+        destination: Path,
+        attempt_number: int,
+    ) -> Download:
+        self._take_permit()
+        try:
+            with self._session.get(
+                f"{self.base_url}/{endpoint}",
+                params={"apiKey": self._api_key, **(params or {})},
+                timeout=self._timeout,
+                stream=True,
+            ) as response:
+                _raise_if_retryable(response, idempotent=True)
+                size = 0
+                with destination.open("wb") as handle:
+                    for chunk in response.iter_content(chunk_size=DOWNLOAD_CHUNK_BYTES):
+                        handle.write(chunk)
+                        size += len(chunk)
+                status = response.status_code
+        except requests.RequestException as exc:
+            failure = self._connection_failure(exc, endpoint, True, attempt_number)
+        else:
+            return Download(destination, status, attempt_number, size)
+        raise failure  # outside ``except``: see _attempt
 
     def _connection_failure(
         self,
@@ -371,20 +427,36 @@ class HttpTransport:
         mutation: bool,
         attempt_number: int,
     ) -> ProviderAnswer:
-        status = response.status_code
-        if status == 429 or (status >= 500 and idempotent):
-            raise _RetryableFailure(
-                f"HTTP {status}",
-                http_status=status,
-                retry_after=_parse_retry_after(response.headers.get("Retry-After")),
-            )
-        content = response.content
-        try:
-            body = json.loads(content)
-        except ValueError:  # not JSON, or not UTF-8
-            body = None
+        _raise_if_retryable(response, idempotent=idempotent)
+        return self.answer_of(
+            response.content,
+            endpoint,
+            http_status=response.status_code,
+            attempts=attempt_number,
+            mutation=mutation,
+        )
+
+    def answer_of(
+        self,
+        content: bytes,
+        endpoint: str,
+        *,
+        http_status: int,
+        attempts: int,
+        mutation: bool = False,
+        decoded: Mapping[str, Any] | None = None,
+    ) -> ProviderAnswer:
+        """The provider's coded answer in ``content``, or in ``decoded`` when the caller has
+        read the body's fields itself (``content`` is then what an error quotes). Raises
+        :class:`SmspResponseError` when it is not one (see the module's docstring)."""
+        body: Any = decoded
+        if body is None:
+            try:
+                body = json.loads(content)
+            except ValueError:  # not JSON, or not UTF-8
+                body = None
         problem = None
-        if not isinstance(body, dict):
+        if not isinstance(body, Mapping):
             problem = "a body that is not the documented JSON shape"
         else:
             said, code = flag(body.get("success")), _code(body)
@@ -394,15 +466,26 @@ class HttpTransport:
                 problem = "success false with code 200"
         if problem is None:
             answer = ProviderAnswer(
-                body=body, http_status=status, attempts=attempt_number, content=content
+                body=body, http_status=http_status, attempts=attempts, content=content
             )
-            if not answer.success or 200 <= status < 300:
+            if not answer.success or 200 <= http_status < 300:
                 return answer
             problem = "success with an HTTP error status"
         if mutation:
             problem += " (the change may have been applied)"
         raise self.unreadable(
-            endpoint, problem, content=content, http_status=status, attempts=attempt_number
+            endpoint, problem, content=content, http_status=http_status, attempts=attempts
+        )
+
+
+def _raise_if_retryable(response: requests.Response, *, idempotent: bool) -> None:
+    """429 is always retried (the provider did not process the call), 5xx when idempotent."""
+    status = response.status_code
+    if status == 429 or (status >= 500 and idempotent):
+        raise _RetryableFailure(
+            f"HTTP {status}",
+            http_status=status,
+            retry_after=_parse_retry_after(response.headers.get("Retry-After")),
         )
 
 

@@ -1,0 +1,270 @@
+"""One rate limit per account for every process, through pyrate-limiter's PostgreSQL bucket.
+
+Issue 11 §3: with a run per pod, each process's in-memory limiter allows the full rate, so N
+processes send N times the provider's limit. Here two client processes push halves of one list
+against the emulator; what the emulator recorded (outcomes, arrival times) is what is checked.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import pytest
+
+from smsp_connector.client import SmspClient, SmspConfigurationError, SmspTransportError
+from smsp_connector.client.rate_limit import (
+    MemoryRateLimiter,
+    PostgresRateLimiter,
+    bucket_table,
+)
+from smsp_connector.dagster.resource import SmspResource
+from smsp_connector.emulator import FaultSettings
+from smsp_connector.settings import Settings
+
+from .conftest import API_KEY, FAST_RETRY
+from .pipeline_helpers import PipelineRig
+from .postgres_server import postgres_server, require_postgres
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_LIMIT = 50
+PER_PROCESS = 150
+PASSWORD = f"pw-{uuid.uuid4().hex}"
+
+_WORKER = textwrap.dedent(
+    f"""
+    import json, sys
+    from smsp_connector.client import SmspClient, RetryPolicy
+
+    api_key, base_url, rate, dsn, name, start = sys.argv[1:7]
+    retry = RetryPolicy(max_attempts=8, backoff_initial=0.01, backoff_max=0.2)
+    with SmspClient(api_key, base_url=base_url, rate_limit=float(rate), retry=retry,
+                    rate_limit_dsn=dsn or None, rate_limit_name=name, max_workers=8) as client:
+        print("ready", flush=True)
+        sys.stdin.readline()  # both processes start together
+        numbers = [f"+336{{n:08d}}" for n in range(int(start), int(start) + {PER_PROCESS})]
+        results = list(client.bulk_add(numbers))
+    print(json.dumps(sorted({{r.status.value for r in results}})), flush=True)
+    """
+)
+
+
+def _busiest_second(arrivals: list[float]) -> int:
+    """The most arrivals within any 1 s window (a sliding window, both ends included)."""
+    arrivals = sorted(arrivals)
+    first, busiest = 0, 0
+    for last, arrived_at in enumerate(arrivals):
+        while arrived_at - arrivals[first] > 1.0:
+            first += 1
+        busiest = max(busiest, last - first + 1)
+    return busiest
+
+
+def _push_from_two_processes(emulator, dsn: str | None, name: str) -> list[str]:
+    """Two worker processes, each pushing 150 numbers at ``SHARED_LIMIT``/s; their outputs."""
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _WORKER,
+                API_KEY,
+                emulator.base_url,
+                str(SHARED_LIMIT),
+                dsn or "",
+                name,
+                str(start),
+            ],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for start in (0, PER_PROCESS)
+    ]
+    try:
+        for worker in workers:
+            line = worker.stdout.readline()
+            assert line.strip() == "ready", worker.stderr.read()[-3000:]
+        for worker in workers:
+            worker.stdin.write("go\n")
+            worker.stdin.flush()
+        outputs = [worker.communicate(timeout=120) for worker in workers]
+    finally:
+        for worker in workers:
+            worker.kill()
+    for worker, (_, stderr) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, stderr[-3000:]
+    return [stdout.strip() for stdout, _ in outputs]
+
+
+def _adds(emulator) -> list[dict]:
+    log = emulator.stats(detail=True)["requests"]
+    return sorted(
+        (r for r in log if r["endpoint"] == "stop-sms/add"), key=lambda r: r["arrived_at"]
+    )
+
+
+@pytest.mark.slow
+def test_two_processes_sharing_the_bucket_stay_within_one_limit(emulator, postgres_dsn):
+    # The provider's limit just above the shared one: any excess shows as a 429.
+    emulator.faults = FaultSettings(rate_limit=SHARED_LIMIT + 3)
+
+    outputs = _push_from_two_processes(emulator, postgres_dsn, f"shared_{uuid.uuid4().hex[:8]}")
+
+    assert outputs == ['["applied"]', '["applied"]']
+    assert emulator.state.stop_count() == 2 * PER_PROCESS
+    log = _adds(emulator)
+    outcomes = [r["outcome"] for r in log]
+    assert outcomes.count("http:429") == 0, "the provider refused some: the limit was exceeded"
+    assert outcomes == ["code:200"] * 2 * PER_PROCESS, "one request per number, no retry"
+    arrivals = [r["arrived_at"] for r in log]
+    busiest = _busiest_second(arrivals)
+    rate = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
+    print(f"shared bucket: busiest 1 s window {busiest}, mean rate {rate:.1f}/s")
+    # The bucket never admits more than 50 per 1,150 ms; a permit precedes its request's arrival
+    # by a varying delay, which on a loaded machine exceeded a 25 ms guard (51 in one second);
+    # the provider's own limit (53) is what must never be passed.
+    assert busiest < SHARED_LIMIT + 3, f"{busiest} requests reached the provider in one second"
+    assert rate <= SHARED_LIMIT
+    # Not just one process after the other: the shared limit paced both at once.
+    assert rate >= 0.8 * SHARED_LIMIT
+
+
+@pytest.mark.slow
+def test_without_the_shared_bucket_two_processes_send_twice_the_limit(emulator):
+    """The control: what the emulator sees from two processes with in-memory limiters."""
+    outputs = _push_from_two_processes(emulator, None, "unused")
+
+    assert outputs == ['["applied"]', '["applied"]']
+    busiest = _busiest_second([r["arrived_at"] for r in _adds(emulator)])
+    print(f"in-memory limiters: busiest 1 s window {busiest}")
+    assert busiest > 1.5 * SHARED_LIMIT
+
+
+def test_settings_flow_to_a_postgres_limiter_named_after_the_account(emulator, postgres_dsn):
+    settings = Settings(
+        api_key=API_KEY,
+        base_url=emulator.base_url,
+        rate_limit_dsn=postgres_dsn,
+        key_prefix="acme_fr",
+    )
+    resource = SmspResource.from_settings(settings)
+
+    with resource.get_client() as client:
+        client.add_stop("+33612345678")
+        limiter = client._transport._limiter
+        assert isinstance(limiter, PostgresRateLimiter)
+        assert limiter.table == "smsp_acme_fr"
+    with psycopg.connect(postgres_dsn) as conn:
+        (count,) = conn.execute('SELECT count(*) FROM "ratelimit___smsp_acme_fr"').fetchone()
+        tables = [row[0] for row in conn.execute("SELECT tablename FROM pg_tables").fetchall()]
+    assert count == 1
+    assert not any(API_KEY.lower() in table for table in tables)
+    # Without a DSN: today's in-memory limiter.
+    with Settings(api_key=API_KEY, base_url=emulator.base_url).client() as client:
+        assert isinstance(client._transport._limiter, MemoryRateLimiter)
+
+
+def test_the_dsn_comes_from_the_environment_and_dagster_shows_its_name(postgres_dsn):
+    env = {"SMSP_RATE_LIMIT_DSN": postgres_dsn}
+
+    settings = Settings.from_env(env)
+
+    assert settings.rate_limit_dsn_var == "SMSP_RATE_LIMIT_DSN"
+    assert settings.rate_limit_dsn is None
+    assert settings.resolve_rate_limit_dsn(env) == postgres_dsn
+    resource = SmspResource.from_settings(settings)
+    assert isinstance(resource.rate_limit_dsn, dg.EnvVar)
+    assert resource.rate_limit_dsn.env_var_name == "SMSP_RATE_LIMIT_DSN"
+    assert Settings.from_env({}).resolve_rate_limit_dsn({}) is None
+
+
+def test_the_component_takes_the_dsn_only_as_a_variable():
+    from smsp_connector import SmspComponent
+
+    component = SmspComponent.resolve_from_yaml(
+        'api_key: "{{ env.SMSP_API_KEY }}"\nrate_limit_dsn: "{{ env.SMSP_RATE_LIMIT_DSN }}"\n'
+    )
+    assert component.settings().rate_limit_dsn_var == "SMSP_RATE_LIMIT_DSN"
+    with pytest.raises(Exception, match="rate_limit_dsn must name an environment variable"):
+        SmspComponent.resolve_from_yaml(
+            'api_key: "{{ env.SMSP_API_KEY }}"\n'
+            f'rate_limit_dsn: "postgresql://u:{PASSWORD}@db.example/x"\n'
+        )
+    unset = SmspComponent.resolve_from_yaml('api_key: "{{ env.SMSP_API_KEY }}"\n')
+    assert unset.settings().rate_limit_dsn_var is None
+
+
+def test_the_dsn_password_is_never_shown(emulator, postgres_dsn, caplog):
+    caplog.set_level(logging.DEBUG)
+    # Trust authentication ignores the password, so this DSN works.
+    with_password = postgres_dsn.replace("@", f":{PASSWORD}@", 1)
+    settings = Settings(api_key=API_KEY, base_url=emulator.base_url, rate_limit_dsn=with_password)
+    resource = SmspResource.from_settings(settings)
+    with resource.get_client() as client:
+        client.add_stop("+33612345678")
+        shown = [repr(settings), repr(resource), repr(client), repr(client._transport._limiter)]
+    # Nothing listens on port 1: the error names the failure, not the password.
+    unreachable = f"postgresql://smsp:{PASSWORD}@127.0.0.1:1/smsp"
+    with pytest.raises(SmspConfigurationError) as refused:
+        SmspClient(
+            API_KEY,
+            base_url=emulator.base_url,
+            rate_limit=10,
+            rate_limit_dsn=unreachable,
+            retry=FAST_RETRY,
+        )
+    message = str(refused.value)
+    assert "cannot reach the shared rate limit's database" in message
+    assert refused.value.__cause__ is None and refused.value.__context__ is None
+    for text in [*shown, message, caplog.text]:
+        assert PASSWORD not in text
+
+
+def test_a_database_lost_mid_run_fails_the_call_without_the_password(emulator, caplog):
+    require_postgres()
+    caplog.set_level(logging.DEBUG)
+    with postgres_server() as server:
+        dsn = server.dsn.replace("@", f":{PASSWORD}@", 1)
+        client = SmspClient(
+            API_KEY, base_url=emulator.base_url, rate_limit=10, rate_limit_dsn=dsn, retry=FAST_RETRY
+        )
+        client.add_stop("+33612345678")
+    # The server is gone: the next call gets no permit, and nothing is sent.
+    with client, pytest.raises(SmspTransportError, match="no permit from the shared rate limit"):
+        client.add_stop("+33698765432")
+    assert emulator.state.stop_count() == 1
+    assert PASSWORD not in caplog.text
+
+
+def test_bucket_tables_are_named_from_the_label_only():
+    assert bucket_table("smsp") == "smsp_smsp"
+    assert bucket_table("main") == "smsp_main"
+    odd = bucket_table("Acme/EU")
+    assert odd.startswith("smsp_acme_eu_") and len(odd) == len("smsp_acme_eu_") + 8
+    assert bucket_table("Acme/EU") != bucket_table("acme_eu")
+    assert len(bucket_table("x" * 200)) <= 48  # pyrate-limiter's prefixes stay within 63
+    with pytest.raises(SmspConfigurationError):
+        bucket_table("")
+
+
+def test_a_pipeline_run_takes_its_permits_from_the_shared_bucket(emulator, postgres_dsn, tmp_path):
+    emulator.state.seed_entries([("+33612345678", "2025-07-14 09:30:00")])
+    with dg.instance_for_test() as instance:
+        rig = PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
+        name = f"run_{uuid.uuid4().hex[:8]}"
+        result = rig.run(
+            rig.defs.extract.assets, rate_limit=20, rate_limit_dsn=postgres_dsn, account=name
+        )
+    assert result.success
+    with psycopg.connect(postgres_dsn) as conn:
+        (count,) = conn.execute(f'SELECT count(*) FROM "ratelimit___smsp_{name}"').fetchone()
+    assert count >= 1, "the stop list's request took a permit from the shared bucket"
