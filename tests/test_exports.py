@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import hmac
+import json
 import resource
 import signal
 from contextlib import contextmanager
@@ -14,12 +15,12 @@ import duckdb
 import pandas as pd
 import pytest
 
-from smsp_connector.operations.extract import COLUMNS
+from smsp_connector.operations.extract import COLUMNS, provider_hours
 from smsp_connector.warehouse import (
     ExportForm,
     Warehouse,
     export_suppression_list,
-    replace_stop_list,
+    staging,
 )
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -41,7 +42,9 @@ def _store(warehouse, numbers: list[str]) -> None:
         },
         columns=COLUMNS,
     )
-    replace_stop_list(warehouse, frame, run_id="test", extracted_at=WHEN, valid=False)
+    with warehouse.connect() as (conn, t):
+        conn.register("frame", frame)
+        conn.execute(f"CREATE OR REPLACE TABLE {t.stop_list} AS SELECT * FROM frame")
 
 
 def _cells(path) -> list[str]:
@@ -124,22 +127,11 @@ def test_an_export_that_fails_mid_write_leaves_the_previous_file_whole(warehouse
 def test_a_schema_named_in_other_case_is_the_same_schema(tmp_path):
     # DuckDB identifiers are case-insensitive: SMSP is smsp, so the previous snapshot counts.
     _store(Warehouse.at(tmp_path / "w.duckdb", schema="smsp"), ["+33612345678", "+33698765432"])
-    frame = pd.DataFrame(
-        {
-            "stop_id": pd.array([1], dtype="Int64"),
-            "phone_number": pd.Series(["+33612345678"], dtype=object),
-            "created_at": pd.Series([WHEN], dtype="datetime64[ns, UTC]"),
-            "extracted_at": pd.Series([WHEN], dtype="datetime64[ns, UTC]"),
-        },
-        columns=COLUMNS,
-    )
-    summary = replace_stop_list(
-        Warehouse.at(tmp_path / "w.duckdb", schema="SMSP"),
-        frame,
-        run_id="upper",
-        extracted_at=WHEN,
-        valid=True,
-    )
+    entries = tmp_path / "entries.json"
+    entries.write_text(json.dumps([{"id": 1, "phoneNumber": "+33612345678", "createdAt": None}]))
+    with staging(Warehouse.at(tmp_path / "w.duckdb", schema="SMSP")) as stage:
+        stage.load(entries)
+        summary = stage.stage(provider_hours(stage.local_hours()), WHEN)
     assert summary.previous_row_count == 2
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,55 +16,41 @@ import pandas as pd
 import pandera.pandas as pa
 
 from smsp_connector.client import SmspClient
-from smsp_connector.client.models import PROVIDER_TIME_FORMAT, PROVIDER_TZ
+from smsp_connector.client.models import PROVIDER_TZ
 from smsp_connector.warehouse import (
+    Duplicates,
     SnapshotSummary,
     StopListSchema,
+    StopListStage,
     Warehouse,
     publish_stop_list,
     reject_stop_list,
-    stage_stop_list,
+    staging,
 )
 
 COLUMNS = ["stop_id", "phone_number", "created_at", "extracted_at"]
-_PROVIDER_FIELDS = {"id": "stop_id", "phoneNumber": "phone_number", "createdAt": "created_at"}
+_PROVIDER_FIELDS = ("id", "phoneNumber", "createdAt")
+VALIDATION_CHUNK_ROWS = 50_000
+"""Rows validated at a time: pandera's memory stays bounded whatever the list's length."""
+_FAILURE_COLUMNS = ["row", "column", "check", "failure_case", "provider_entry"]
 
 
-def stop_list_frame(records: list[dict[str, Any]], extracted_at: datetime) -> pd.DataFrame:
-    """Turn the provider's entries into the :class:`StopListSchema` columns, without judging them.
+def provider_hours(hours: Sequence[datetime]) -> pd.DataFrame:
+    """For each provider-local hour (naive), the UTC instant it starts at and whether it is the
+    hour skipped when clocks go forward, for :meth:`StopListStage.stage`.
 
-    Values that cannot be converted (a non-numeric id, an unreadable date, a missing number)
-    become nulls rather than errors, so that validation can report every bad row at once.
-    Phone numbers are kept exactly as the provider wrote them.
+    The rules of :class:`StopListSchema`: in the hour repeated when clocks go back, summer time
+    (the first occurrence, ``fold=0``); a time in the skipped hour becomes the instant the
+    clocks jumped (pandas' ``shift_forward``). Paris changes its offset by whole hours at the
+    top of an hour, so an hour's instant plus the minutes and seconds is each time's instant.
     """
-    raw = pd.DataFrame.from_records(records, columns=list(_PROVIDER_FIELDS))
-    local = pd.to_datetime(raw["createdAt"], format=PROVIDER_TIME_FORMAT, errors="coerce")
-    created_at = local.dt.tz_localize(
-        PROVIDER_TZ.key,
-        ambiguous=np.ones(len(local), dtype=bool),  # the repeated hour: summer time, fold=0
-        nonexistent="shift_forward",
+    local = pd.Series(pd.to_datetime(list(hours)), dtype="datetime64[ns]")
+    ambiguous = np.ones(len(local), dtype=bool)
+    instant = local.dt.tz_localize(
+        PROVIDER_TZ.key, ambiguous=ambiguous, nonexistent="shift_forward"
     ).dt.tz_convert("UTC")
-    frame = pd.DataFrame(
-        {
-            "stop_id": pd.to_numeric(raw["id"], errors="coerce").astype("Int64"),
-            "phone_number": _as_text(raw["phoneNumber"]),
-            "created_at": created_at,
-            "extracted_at": pd.Series(
-                pd.Timestamp(extracted_at).tz_convert("UTC"), index=raw.index
-            ).astype("datetime64[ns, UTC]"),
-        },
-        columns=COLUMNS,
-    )
-    return frame
-
-
-def _as_text(values: pd.Series) -> pd.Series:
-    """Strings stay as sent, nulls become None, anything else (a number…) its text, so that
-    the E.164 check reports it instead of a type error hiding the other rows."""
-    values = values.astype(object).where(values.notna(), None)
-    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
-        return values
-    return values.map(lambda value: value if value is None else str(value))
+    skipped = local.dt.tz_localize(PROVIDER_TZ.key, ambiguous=ambiguous, nonexistent="NaT")
+    return pd.DataFrame({"hour": local, "instant": instant, "in_gap": skipped.isna()})
 
 
 @dataclass(frozen=True)
@@ -68,7 +58,8 @@ class ValidationReport:
     """What pandera found wrong, row by row, with the provider's original values."""
 
     failure_cases: pd.DataFrame
-    """Columns: ``column``, ``check``, ``failure_case``, ``row`` (0-based position in the list)."""
+    """Columns: ``row`` (0-based position in the list), ``column``, ``check``,
+    ``failure_case``, ``provider_entry`` (the entry as sent)."""
 
     @property
     def valid(self) -> bool:
@@ -85,32 +76,38 @@ class ValidationReport:
         return table + (f"\n\n… and {more} more failure(s)" if more else "")
 
 
-def validate_stop_list(frame: pd.DataFrame, records: list[dict[str, Any]]) -> ValidationReport:
-    """Validate lazily (every failure, not the first) and attach the provider's raw values."""
-    try:
-        StopListSchema.validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as errors:
-        cases = errors.failure_cases
-        rows = pd.to_numeric(cases["index"], errors="coerce").astype("Int64")
-        report = pd.DataFrame(
-            {
-                "row": rows,
-                "column": cases["column"].astype(str),
-                "check": cases["check"].astype(str),
-                "failure_case": cases["failure_case"].astype(str),
-                "provider_entry": [
-                    _provider_entry(records, row) if pd.notna(row) else "" for row in rows
-                ],
-            }
-        )
-        return ValidationReport(report.sort_values(["row", "column"], kind="stable"))
-    return ValidationReport(
-        pd.DataFrame(columns=["row", "column", "check", "failure_case", "provider_entry"])
+def validate_staged(
+    stage: StopListStage, chunk_rows: int = VALIDATION_CHUNK_ROWS
+) -> ValidationReport:
+    """Validate the staged snapshot with :class:`StopListSchema`, ``chunk_rows`` at a time,
+    lazily (every failure, not the first), and attach each failing row's entry as sent."""
+    found = []
+    for chunk in stage.chunks(chunk_rows):
+        try:
+            StopListSchema.validate(chunk, lazy=True)
+        except pa.errors.SchemaErrors as errors:
+            found.append(errors.failure_cases)
+    if not found:
+        return ValidationReport(pd.DataFrame(columns=_FAILURE_COLUMNS))
+    cases = pd.concat(found, ignore_index=True)
+    rows = pd.to_numeric(cases["index"], errors="coerce").astype("Int64")
+    entries = stage.raw_entries([int(row) for row in rows.dropna().unique()])
+    report = pd.DataFrame(
+        {
+            "row": rows,
+            "column": cases["column"].astype(str),
+            "check": cases["check"].astype(str),
+            "failure_case": cases["failure_case"].astype(str),
+            "provider_entry": [
+                _provider_entry(entries.get(int(row))) if pd.notna(row) else "" for row in rows
+            ],
+        }
     )
+    return ValidationReport(report.sort_values(["row", "column"], kind="stable"))
 
 
-def _provider_entry(records: list[dict[str, Any]], row: int) -> str:
-    entry = records[int(row)] if 0 <= int(row) < len(records) else {}
+def _provider_entry(sent: str | None) -> str:
+    entry = json.loads(sent) if sent is not None else {}
     return ", ".join(f"{key}={entry.get(key)!r}" for key in _PROVIDER_FIELDS)
 
 
@@ -128,14 +125,15 @@ class CheckOutcome:
 
 @dataclass(frozen=True)
 class Extraction:
-    """One extraction of the stop list: the frame staged, its checks, and whether it was
+    """One extraction of the stop list: the snapshot staged, its checks, and whether it was
     published as the new ``stop_list`` or rejected."""
 
-    frame: pd.DataFrame
     report: ValidationReport
     snapshot: SnapshotSummary
     checks: list[CheckOutcome]
     fetch_seconds: float
+    preview: pd.DataFrame
+    """The snapshot's first rows."""
 
     @property
     def blocking_failures(self) -> list[CheckOutcome]:
@@ -153,33 +151,43 @@ def extract_stop_list(
     run_id: str,
     max_shrink_share: float,
     accept_shrink: bool = False,
+    memory_limit: str | None = None,
 ) -> Extraction:
-    """Fetch the whole list, type it (:class:`StopListSchema` frame), validate it (every failing
-    row reported with the provider's raw values), stage it, check it, and publish it as
-    ``stop_list`` only when no blocking check failed (write-audit-publish)."""
+    """Fetch the whole list, type it, validate it (every failing row reported with the
+    provider's raw values), stage it, check it, and publish it as ``stop_list`` only when no
+    blocking check failed (write-audit-publish).
+
+    The list never lives in Python objects: its body streams to a temporary file, DuckDB parses
+    and types it into ``stop_list_staged`` (within ``memory_limit``, spilling past it), pandera
+    validates it in bounded chunks.
+    """
     extracted_at = datetime.now(UTC)
-    started = time.monotonic()
-    records = client.list_stop_records()
-    fetch_seconds = time.monotonic() - started
-    frame = stop_list_frame(records, extracted_at)
-    report = validate_stop_list(frame, records)
-    del records
-    snapshot = stage_stop_list(warehouse, frame)
-    checks = snapshot_checks(
-        frame, report, snapshot, max_shrink_share=max_shrink_share, accept_shrink=accept_shrink
-    )
-    extraction = Extraction(frame, report, snapshot, checks, fetch_seconds)
-    logged = {"run_id": run_id, "extracted_at": extracted_at, "valid": report.valid}
-    if extraction.published:
-        publish_stop_list(warehouse, snapshot, **logged)
-    else:
-        rejected_by = extraction.blocking_failures[0].name
-        reject_stop_list(warehouse, snapshot, rejected_by=rejected_by, **logged)
+    with staging(warehouse, memory_limit=memory_limit) as stage:
+        with tempfile.TemporaryDirectory(prefix="smsp-stop-list-") as folder:
+            started = time.monotonic()
+            listed = client.download_stop_list(Path(folder) / "stop_list.json")
+            fetch_seconds = time.monotonic() - started
+            raw = stage.load(listed.path)
+        client.confirm_stop_list(
+            listed, entries=raw.entries, first_not_an_object=raw.first_not_an_object
+        )
+        snapshot = stage.stage(provider_hours(stage.local_hours()), extracted_at)
+        report = validate_staged(stage)
+        checks = snapshot_checks(
+            stage, report, snapshot, max_shrink_share=max_shrink_share, accept_shrink=accept_shrink
+        )
+        extraction = Extraction(report, snapshot, checks, fetch_seconds, stage.preview(10))
+        logged = {"run_id": run_id, "extracted_at": extracted_at, "valid": report.valid}
+        if extraction.published:
+            publish_stop_list(warehouse, snapshot, **logged)
+        else:
+            rejected_by = extraction.blocking_failures[0].name
+            reject_stop_list(warehouse, snapshot, rejected_by=rejected_by, **logged)
     return extraction
 
 
 def snapshot_checks(
-    frame: pd.DataFrame,
+    stage: StopListStage,
     report: ValidationReport,
     snapshot: SnapshotSummary,
     *,
@@ -199,8 +207,8 @@ def snapshot_checks(
         f"schema_valid: {report.failing_rows} row(s) of the provider's list fail "
         "StopListSchema (see the check's failure_cases)",
     )
-    ids = _unique("stop_ids_unique", frame["stop_id"], blocking=True)
-    numbers = _unique("phone_numbers_unique", frame["phone_number"], blocking=False)
+    ids = _unique("stop_ids_unique", stage.duplicates("stop_id"), blocking=True)
+    numbers = _unique("phone_numbers_unique", stage.duplicates("phone_number"), blocking=False)
     previous, current = snapshot.previous_row_count, snapshot.row_count
     lost_share = (previous - current) / previous if previous else 0.0
     shrink = CheckOutcome(
@@ -220,14 +228,12 @@ def snapshot_checks(
     return [schema, ids, numbers, shrink]
 
 
-def _unique(name: str, values: pd.Series, *, blocking: bool) -> CheckOutcome:
-    present = values.dropna()
-    duplicated = present[present.duplicated(keep=False)]
-    examples = sorted({str(value) for value in duplicated.head(20)})
+def _unique(name: str, duplicates: Duplicates, *, blocking: bool) -> CheckOutcome:
+    examples = duplicates.examples
     return CheckOutcome(
         name,
-        duplicated.empty,
+        duplicates.rows == 0,
         blocking,
-        {"duplicated_rows": len(duplicated), "examples": ", ".join(examples) or "-"},
-        f"{name}: {len(duplicated)} entries share a value (e.g. {', '.join(examples[:3])})",
+        {"duplicated_rows": duplicates.rows, "examples": ", ".join(examples) or "-"},
+        f"{name}: {duplicates.rows} entries share a value (e.g. {', '.join(examples[:3])})",
     )

@@ -10,22 +10,17 @@ statements, and skips empty frames, so the stop list is written here instead.)
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 
+from smsp_connector.client.models import PROVIDER_TIME_FORMAT
 from smsp_connector.warehouse.tables import Tables, Warehouse
-
-_SNAPSHOT_SELECT = """
-SELECT CAST(stop_id AS BIGINT) AS stop_id,
-       CAST(phone_number AS VARCHAR) AS phone_number,
-       CAST(created_at AS TIMESTAMPTZ) AS created_at,
-       CAST(extracted_at AS TIMESTAMPTZ) AS extracted_at
-FROM snapshot_frame
-"""
-"""Explicit casts: an empty frame still gives a table with the right column types."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,20 +43,151 @@ def stop_list_exists(conn: duckdb.DuckDBPyConnection, tables: Tables) -> bool:
     return bool(found and found[0])
 
 
-def stage_stop_list(warehouse: Warehouse, frame: pd.DataFrame) -> SnapshotSummary:
-    """Write ``frame`` to ``stop_list_staged`` (replacing the last staged snapshot) and count
-    the numbers that entered and left compared with the published ``stop_list``.
+_STOP_ID = """CASE WHEN TRY_CAST(entry->>'id' AS DOUBLE) = TRY_CAST(entry->>'id' AS BIGINT)
+                   THEN TRY_CAST(entry->>'id' AS BIGINT) END"""
+"""The entry's id, given as a number or its text; ``20.0`` is 20, ``20.5`` no id (DuckDB's
+cast alone would round it to 21)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RawLoad:
+    entries: int
+    first_not_an_object: int | None
+    """Position of the first entry that is not a JSON object (``None``: every one is)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicates:
+    rows: int
+    """Rows whose value another row shares."""
+    examples: list[str]
+    """Up to 20 such values, in order."""
+
+
+class StopListStage:
+    """One extraction's staging, on one connection: the provider's entries loaded from the
+    downloaded JSON array into a temporary table (``stop_list_raw``, one row per entry in the
+    list's order, kept as sent), typed into ``stop_list_staged``, then read back in bounded
+    chunks for validation. DuckDB parses, types and spills: memory does not grow with the list.
 
     Nothing a reader sees changes: :func:`publish_stop_list` or :func:`reject_stop_list` decides.
     """
-    with warehouse.connect() as (conn, t):
-        conn.register("snapshot_frame", frame)
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, tables: Tables) -> None:
+        self._conn = conn
+        self._t = tables
+
+    def load(self, path: Path) -> RawLoad:
+        """Parse the array in ``path`` (one JSON value an entry; see
+        :meth:`smsp_connector.client.SmspClient.download_stop_list`)."""
+        self._conn.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE stop_list_raw AS
+            SELECT entry,
+                   json_type(entry) = 'OBJECT' AS is_object,
+                   {_STOP_ID} AS stop_id,
+                   entry->>'phoneNumber' AS phone_number,
+                   try_strptime(entry->>'createdAt', '{PROVIDER_TIME_FORMAT}') AS local_created
+            FROM (SELECT json AS entry
+                  FROM read_json(?, format = 'array', records = 'false',
+                                 columns = {{'json': 'JSON'}}))
+            """,
+            [str(path)],
+        )
+        entries, odd = self._conn.execute(
+            "SELECT count(*), min(rowid) FILTER (WHERE NOT coalesce(is_object, false)) "
+            "FROM stop_list_raw"
+        ).fetchone()
+        return RawLoad(int(entries), None if odd is None else int(odd))
+
+    def local_hours(self) -> list[datetime]:
+        """The distinct provider-local hours (naive) of the entries' ``createdAt``."""
+        rows = self._conn.execute(
+            "SELECT DISTINCT date_trunc('hour', local_created) FROM stop_list_raw "
+            "WHERE local_created IS NOT NULL"
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def stage(self, hours: pd.DataFrame, extracted_at: datetime) -> SnapshotSummary:
+        """Write the typed snapshot to ``stop_list_staged``, in the list's order.
+
+        ``hours`` maps each local hour (``hour``, naive) to the UTC ``instant`` it starts at
+        and ``in_gap`` (the hour skipped when clocks go forward: every time in it becomes
+        ``instant``), so that the time-zone rules stay with the caller's library; a time is
+        its hour's instant plus its minutes and seconds.
+        """
+        conn, t = self._conn, self._t
+        conn.register("provider_hours", hours)
         try:
-            conn.execute(f"CREATE OR REPLACE TABLE {t.staged} AS {_SNAPSHOT_SELECT}")
+            conn.execute(
+                f"""
+                CREATE OR REPLACE TABLE {t.staged} AS
+                SELECT CAST(r.stop_id AS BIGINT) AS stop_id,
+                       CAST(r.phone_number AS VARCHAR) AS phone_number,
+                       CAST(CASE WHEN h.in_gap THEN h.instant
+                                 ELSE h.instant + (r.local_created - h.hour) END
+                            AS TIMESTAMPTZ) AS created_at,
+                       CAST(? AS TIMESTAMPTZ) AS extracted_at
+                FROM stop_list_raw AS r
+                LEFT JOIN provider_hours AS h
+                       ON h.hour = date_trunc('hour', r.local_created)
+                ORDER BY r.rowid
+                """,
+                [extracted_at],
+            )
         finally:
-            conn.unregister("snapshot_frame")
+            conn.unregister("provider_hours")
+        return self._summary()
+
+    def chunks(self, rows: int) -> Iterator[pd.DataFrame]:
+        """The staged snapshot, ``rows`` at a time, indexed by position in the list; times as
+        ``datetime64[ns, UTC]``."""
+        total = self._conn.execute(f"SELECT count(*) FROM {self._t.staged}").fetchone()[0]
+        for start in range(0, total, rows):
+            frame = self._conn.execute(
+                f"SELECT rowid AS position, * FROM {self._t.staged} "
+                "WHERE rowid >= ? AND rowid < ? ORDER BY rowid",
+                [start, start + rows],
+            ).df()
+            frame = frame.set_index("position").rename_axis(None)
+            for column in ("created_at", "extracted_at"):
+                frame[column] = frame[column].dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+            yield frame
+
+    def raw_entries(self, positions: Sequence[int]) -> dict[int, str | None]:
+        """The entries at ``positions`` as the provider sent them (JSON text)."""
+        rows = self._conn.execute(
+            "SELECT rowid, entry FROM stop_list_raw WHERE rowid IN (SELECT unnest(?))",
+            [list(positions)],
+        ).fetchall()
+        return {int(position): entry for position, entry in rows}
+
+    def duplicates(self, column: str) -> Duplicates:
+        """Rows of the staged snapshot whose ``column`` another row shares (nulls aside)."""
+        rows, examples = self._conn.execute(
+            f"""
+            WITH shared AS (
+                SELECT {column} AS value, count(*) AS n, min(rowid) AS first
+                FROM {self._t.staged} WHERE {column} IS NOT NULL
+                GROUP BY 1 HAVING count(*) > 1)
+            SELECT coalesce(sum(n), 0),
+                   coalesce(list(CAST(value AS VARCHAR) ORDER BY first)[1:20], [])
+            FROM shared
+            """
+        ).fetchone()
+        return Duplicates(int(rows), list(examples))
+
+    def preview(self, limit: int) -> pd.DataFrame:
+        return self._conn.execute(
+            f"SELECT * FROM {self._t.staged} ORDER BY rowid LIMIT {int(limit)}"
+        ).df()
+
+    def _summary(self) -> SnapshotSummary:
+        """How many numbers entered and left compared with the published ``stop_list``."""
+        conn, t = self._conn, self._t
+        rows = conn.execute(f"SELECT count(*) FROM {t.staged}").fetchone()[0]
         previous = None
-        entered, left = len(frame), 0
+        entered, left = rows, 0
         if stop_list_exists(conn, t):
             previous, entered, left = conn.execute(
                 f"""
@@ -74,7 +200,32 @@ def stage_stop_list(warehouse: Warehouse, frame: pd.DataFrame) -> SnapshotSummar
                        (SELECT count(*) FROM old ANTI JOIN new USING (phone_number))
                 """
             ).fetchone()
-    return SnapshotSummary(len(frame), int(entered), int(left), previous)
+        return SnapshotSummary(int(rows), int(entered), int(left), previous)
+
+
+@contextmanager
+def staging(warehouse: Warehouse, *, memory_limit: str | None = None) -> Iterator[StopListStage]:
+    """A :class:`StopListStage` on one connection of ``warehouse``, for one extraction.
+
+    ``memory_limit`` (DuckDB's form, ``"128MB"``) caps DuckDB's memory while the block runs, so
+    that the staging spills to disk instead of growing with the list; the database's own limit
+    comes back afterwards (DuckDB's limit is the database's, not the connection's), once a
+    checkpoint has written the block's tables to the file within the cap (else the checkpoint
+    DuckDB runs when the last connection closes would read them back with no cap).
+    """
+    with warehouse.connect() as (conn, t):
+        previous = conn.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        if memory_limit is not None:
+            conn.execute("SET memory_limit = ?", [memory_limit])
+        try:
+            yield StopListStage(conn, t)
+        finally:
+            conn.execute("DROP TABLE IF EXISTS temp.stop_list_raw")
+            if not warehouse.is_lake:  # a lake's CHECKPOINT is its maintenance, not this
+                # Another connection mid-transaction: DuckDB checkpoints later.
+                with suppress(duckdb.TransactionException):
+                    conn.execute("CHECKPOINT")
+            conn.execute("SET memory_limit = ?", [previous])
 
 
 def publish_stop_list(
@@ -87,16 +238,15 @@ def publish_stop_list(
 ) -> None:
     """Swap the staged snapshot in as ``stop_list`` and log it as published, in one
     transaction: a crash leaves the previous list, never a half-written or empty one."""
-    with warehouse.connect() as (conn, t):
-        conn.execute("BEGIN TRANSACTION")
-        try:
-            conn.execute(f"DROP TABLE IF EXISTS {t.stop_list}")
-            conn.execute(f"ALTER TABLE {t.staged} RENAME TO stop_list")
-            _log(conn, t, summary, run_id, extracted_at, valid, "published", None)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+
+    def swap(conn: duckdb.DuckDBPyConnection, t: Tables) -> None:
+        conn.execute(f"DROP TABLE IF EXISTS {t.stop_list}")
+        conn.execute(f"ALTER TABLE {t.staged} RENAME TO stop_list")
+        _log(conn, t, summary, run_id, extracted_at, valid, "published", None)
+
+    # One transaction (a ROLLBACK after a failed COMMIT tolerated); on a lake, serialised with
+    # any other publish of the schema and re-run when another process's commit won.
+    warehouse.transaction(swap, lock="publish")
 
 
 def reject_stop_list(
@@ -110,22 +260,9 @@ def reject_stop_list(
 ) -> None:
     """Log the staged snapshot as rejected by the check ``rejected_by``; ``stop_list`` stays as
     it was and the staged rows stay in ``stop_list_staged`` for inspection."""
-    with warehouse.connect() as (conn, t):
-        _log(conn, t, summary, run_id, extracted_at, valid, "rejected", rejected_by)
-
-
-def replace_stop_list(
-    warehouse: Warehouse,
-    frame: pd.DataFrame,
-    *,
-    run_id: str,
-    extracted_at: datetime,
-    valid: bool,
-) -> SnapshotSummary:
-    """Stage ``frame`` and publish it at once, whatever it holds (no checks)."""
-    summary = stage_stop_list(warehouse, frame)
-    publish_stop_list(warehouse, summary, run_id=run_id, extracted_at=extracted_at, valid=valid)
-    return summary
+    warehouse.transaction(
+        lambda conn, t: _log(conn, t, summary, run_id, extracted_at, valid, "rejected", rejected_by)
+    )
 
 
 def _log(

@@ -1,0 +1,216 @@
+"""The extract's streamed path: the list's body on disk, its envelope blanked, DuckDB reading
+the array, the clock-change rules applied in SQL, validation in bounded chunks."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from smsp_connector.client import RetryPolicy, SmspClient
+from smsp_connector.client.list_body import EDGE_BYTES, isolate_data_array
+from smsp_connector.client.models import PROVIDER_TZ
+from smsp_connector.emulator.faults import FaultSettings
+from smsp_connector.operations.extract import (
+    extract_stop_list,
+    provider_hours,
+    validate_staged,
+)
+from smsp_connector.warehouse import Warehouse, staging
+
+from .conftest import API_KEY
+
+PATIENT = RetryPolicy(max_attempts=30, backoff_initial=0.01, backoff_max=0.05, max_elapsed=60)
+_ENTRY = {"id": 1, "phoneNumber": "+33611111111", "createdAt": "2025-07-14 09:30:00"}
+
+# -- the envelope around the data array ---------------------------------------------------------
+
+TEXT = st.text(alphabet=st.sampled_from('ab]}[{",:\\ é\n'), max_size=12)
+VALUES = st.one_of(st.none(), st.booleans(), st.integers(), TEXT, st.lists(TEXT, max_size=3))
+ENTRIES = st.lists(
+    st.fixed_dictionaries({"id": st.integers(1, 10**9), "phoneNumber": TEXT, "createdAt": TEXT}),
+    max_size=5,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    before=st.dictionaries(TEXT.filter(lambda k: k != "data"), VALUES, max_size=3),
+    after=st.dictionaries(TEXT.filter(lambda k: k != "data"), VALUES, max_size=3),
+    data=ENTRIES,
+    indent=st.sampled_from([None, 0, 2]),
+    ascii_only=st.booleans(),
+)
+def test_the_file_becomes_the_data_array_and_the_envelope_is_read(
+    tmp_path_factory, before, after, data, indent, ascii_only
+):
+    after = {key: value for key, value in after.items() if key not in before}
+    body = (
+        "{"
+        + ", ".join(
+            [
+                *(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in before.items()),
+                f'"data": {json.dumps(data, indent=indent, ensure_ascii=ascii_only)}',
+                *(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in after.items()),
+            ]
+        )
+        + "}\n"
+    )
+    path = tmp_path_factory.mktemp("body") / "list.json"
+    path.write_bytes(body.encode())
+
+    fields = isolate_data_array(path)
+
+    assert fields == {**before, **after}
+    assert json.loads(path.read_bytes()) == data
+    assert path.stat().st_size == len(body.encode()), "blanked in place, no copy"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"success": true, "data": {"0": {"id": 1}}}',  # a PHP array with gaps
+        b'{"success": true, "data": null}',
+        b'{"success": false, "code": 10, "message": "Invalid API key"}',
+        b'[{"id": 1}]',
+        b'{"success": true, "data": [{"id": 1}, ',  # cut short
+        b'{"success": true, "data": [], "success": false}',  # which one?
+        b"<html>502</html>",
+        b"",
+        b'{"message": "' + b"x" * EDGE_BYTES + b'", "data": []}',
+    ],
+    ids=["object", "null", "error", "bare-array", "truncated", "twice", "html", "empty", "long"],
+)
+def test_any_other_body_is_left_untouched_for_the_whole_reading(tmp_path, body):
+    path = tmp_path / "list.json"
+    path.write_bytes(body)
+
+    assert isolate_data_array(path) is None
+    assert path.read_bytes() == body
+
+
+# -- through the emulator -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def client(emulator):
+    with SmspClient(API_KEY, base_url=emulator.base_url) as client:
+        yield client
+
+
+def _clock_change_times() -> list[str]:
+    """Every 10 minutes over the four clock changes of 2025 and 2026, and one ordinary day."""
+    days = ["2025-03-30", "2025-10-26", "2026-03-29", "2026-10-25", "2026-07-14"]
+    times = []
+    for day in days:
+        start = datetime.fromisoformat(day) - timedelta(hours=1)
+        times += [(start + timedelta(minutes=10 * i)).isoformat(" ") for i in range(30)]
+    return times
+
+
+def test_paris_times_follow_the_same_rules_as_pandas_around_every_clock_change(
+    emulator, client, tmp_path
+):
+    times = _clock_change_times()
+    emulator.state.seed_entries((f"+336{i:08d}", when) for i, when in enumerate(times))
+
+    extraction = extract_stop_list(
+        client, Warehouse.at(tmp_path / "w.duckdb"), run_id="clocks", max_shrink_share=0.2
+    )
+
+    assert extraction.published
+    with Warehouse.at(tmp_path / "w.duckdb").connect() as (conn, t):
+        stored = conn.execute(
+            f"SELECT created_at FROM {t.stop_list} ORDER BY phone_number"
+        ).fetchall()
+    local = pd.Series(pd.to_datetime(times))
+    expected = local.dt.tz_localize(
+        PROVIDER_TZ.key, ambiguous=np.ones(len(local), dtype=bool), nonexistent="shift_forward"
+    ).dt.tz_convert("UTC")
+    assert [row[0].astimezone(UTC) for row in stored] == [when.to_pydatetime() for when in expected]
+
+
+def test_failing_rows_are_found_in_every_chunk_with_their_position_and_entry(
+    emulator, client, tmp_path
+):
+    numbers = ["+33611111111", "0612", "+33622222222", "+33633333333", "bad", "+33644444444"]
+    emulator.state.seed_entries((number, "2025-07-14 09:30:00") for number in numbers)
+    emulator.state.seed_entries([("+33655555555", "not a date")])
+    listed = client.download_stop_list(tmp_path / "list.json")
+
+    with staging(Warehouse.at(tmp_path / "w.duckdb")) as stage:
+        stage.load(listed.path)
+        stage.stage(provider_hours(stage.local_hours()), datetime.now(UTC))
+        whole = validate_staged(stage)
+        chunked = validate_staged(stage, chunk_rows=2)
+
+    cases = chunked.failure_cases
+    assert list(cases["row"]) == [1, 4, 6]
+    assert list(cases["column"]) == ["phone_number", "phone_number", "created_at"]
+    assert "phoneNumber='0612'" in cases["provider_entry"].iloc[0]
+    assert "createdAt='not a date'" in cases["provider_entry"].iloc[2]
+    pd.testing.assert_frame_equal(
+        whole.failure_cases.reset_index(drop=True), cases.reset_index(drop=True)
+    )
+
+
+def test_the_download_survives_5xx_and_dropped_connections(emulator, tmp_path):
+    emulator.state.seed_entries((f"+336{i:08d}", "2025-07-14 09:30:00") for i in range(500))
+    emulator.faults = FaultSettings(fail_rate=0.3, reset_rate=0.3)
+    try:
+        with SmspClient(API_KEY, base_url=emulator.base_url, retry=PATIENT) as client:
+            listed = client.download_stop_list(tmp_path / "list.json")
+    finally:
+        emulator.faults = FaultSettings()
+
+    assert listed.nb_data == 500
+    assert len(json.loads(listed.path.read_bytes())) == 500
+
+
+class _CutOnce(BaseHTTPRequestHandler):
+    """Answers the list; the first time, the connection drops halfway through the body."""
+
+    body = json.dumps(
+        {"success": True, "code": 200, "nbData": 3, "data": [_ENTRY, _ENTRY, _ENTRY]}
+    ).encode()
+    served = 0
+
+    def do_GET(self) -> None:
+        type(self).served += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        if type(self).served == 1:
+            self.wfile.write(self.body[: len(self.body) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.wfile.write(self.body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_body_cut_short_is_downloaded_again_from_the_start(tmp_path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _CutOnce)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        with SmspClient(API_KEY, base_url=base_url, retry=PATIENT) as client:
+            listed = client.download_stop_list(tmp_path / "list.json")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert _CutOnce.served == 2
+    assert listed.answer.attempts == 2
+    assert json.loads(listed.path.read_bytes()) == [_ENTRY, _ENTRY, _ENTRY]
