@@ -49,12 +49,17 @@ def _execute(title: str, execute: Callable[..., Any]) -> None:
     environment's settings, then print the report it returns."""
     from smsp_connector.settings import Settings
     from smsp_connector.warehouse import Warehouse
+    from smsp_connector.warehouse.lake import redact
 
     settings = Settings.from_env()
     with (
         # The file first, held for the whole run: nothing is sent unless the audit can be kept.
         Warehouse.held(
-            settings.database, schema=settings.schema, wait_seconds=settings.lock_wait_seconds
+            settings.database,
+            schema=settings.schema,
+            wait_seconds=settings.lock_wait_seconds,
+            data_path=settings.data_path,
+            metadata_schema=settings.metadata_schema,
         ) as warehouse,
         settings.client() as client,
         ProgressBars() as progress,
@@ -67,7 +72,7 @@ def _execute(title: str, execute: Callable[..., Any]) -> None:
             progress=progress,
             account=settings.account_label,
         )
-    print_report(title, report, settings.database)
+    print_report(title, report, redact(settings.database))
 
 
 def _push(source: Any, *, dry_run: bool) -> None:

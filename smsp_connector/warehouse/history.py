@@ -27,11 +27,11 @@ def update_history(warehouse: Warehouse) -> HistoryUpdate:
     Compares ``stop_list`` with ``stop_list_presence``, the state the history left behind, so
     a snapshot that the checks blocked is folded in by the next run that passes.
     """
-    with warehouse.connect() as (conn, t):
-        return _update(conn, t)
+    return warehouse.transaction(_update, lock="history")
 
 
 def _update(conn: duckdb.DuckDBPyConnection, t: Tables) -> HistoryUpdate:
+    """The update, inside the caller's transaction (re-run whole when a lake commit loses)."""
     snapshot = conn.execute(
         f"SELECT run_id, extracted_at FROM {t.snapshots} WHERE status = 'published' "
         "ORDER BY extracted_at DESC LIMIT 1"
@@ -39,63 +39,60 @@ def _update(conn: duckdb.DuckDBPyConnection, t: Tables) -> HistoryUpdate:
     if snapshot is None or not stop_list_exists(conn, t):
         raise LookupError(f"no snapshot in {t.snapshots}: materialize the stop list first")
     run_id, observed_at = snapshot
-    try:
-        conn.execute("BEGIN TRANSACTION")
-        conn.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE current_numbers AS
-            SELECT phone_number, min(stop_id) AS stop_id, min(created_at) AS created_at
-            FROM {t.stop_list} WHERE phone_number IS NOT NULL GROUP BY phone_number
-            """
-        )
-        entered = conn.execute(
-            f"""
-            INSERT INTO {t.history}
-            SELECT $observed, $run, 'entered', c.phone_number, c.stop_id, c.created_at,
-                   $observed, $observed
-            FROM current_numbers c
-            ANTI JOIN (SELECT phone_number FROM {t.presence} WHERE listed) p USING (phone_number)
-            """,
-            {"observed": observed_at, "run": run_id},
-        ).fetchone()[0]
-        left = conn.execute(
-            f"""
-            INSERT INTO {t.history}
-            SELECT $observed, $run, 'left', p.phone_number, p.stop_id, p.created_at,
-                   p.first_seen_at, p.last_seen_at
-            FROM {t.presence} p ANTI JOIN current_numbers c USING (phone_number)
-            WHERE p.listed
-            """,
-            {"observed": observed_at, "run": run_id},
-        ).fetchone()[0]
-        conn.execute(
-            f"""
-            UPDATE {t.presence} SET listed = false, left_at = $observed
-            WHERE listed AND phone_number NOT IN (SELECT phone_number FROM current_numbers)
-            """,
-            {"observed": observed_at},
-        )
-        conn.execute(
-            f"""
-            INSERT INTO {t.presence}
-            SELECT phone_number, stop_id, created_at, $observed, $observed, true, NULL
-            FROM current_numbers
-            ON CONFLICT (phone_number) DO UPDATE SET
-                stop_id = excluded.stop_id,
-                created_at = excluded.created_at,
-                first_seen_at = CASE WHEN {t.presence}.listed THEN {t.presence}.first_seen_at
-                                     ELSE excluded.first_seen_at END,
-                last_seen_at = excluded.last_seen_at,
-                listed = true,
-                left_at = NULL
-            """,
-            {"observed": observed_at},
-        )
-        listed = conn.execute("SELECT count(*) FROM current_numbers").fetchone()[0]
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+    conn.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE current_numbers AS
+        SELECT phone_number, min(stop_id) AS stop_id, min(created_at) AS created_at
+        FROM {t.stop_list} WHERE phone_number IS NOT NULL GROUP BY phone_number
+        """
+    )
+    entered = conn.execute(
+        f"""
+        INSERT INTO {t.history}
+        SELECT $observed, $run, 'entered', c.phone_number, c.stop_id, c.created_at,
+               $observed, $observed
+        FROM current_numbers c
+        ANTI JOIN (SELECT phone_number FROM {t.presence} WHERE listed) p USING (phone_number)
+        """,
+        {"observed": observed_at, "run": run_id},
+    ).fetchone()[0]
+    left = conn.execute(
+        f"""
+        INSERT INTO {t.history}
+        SELECT $observed, $run, 'left', p.phone_number, p.stop_id, p.created_at,
+               p.first_seen_at, p.last_seen_at
+        FROM {t.presence} p ANTI JOIN current_numbers c USING (phone_number)
+        WHERE p.listed
+        """,
+        {"observed": observed_at, "run": run_id},
+    ).fetchone()[0]
+    conn.execute(
+        f"""
+        UPDATE {t.presence} SET listed = false, left_at = $observed
+        WHERE listed AND phone_number NOT IN (SELECT phone_number FROM current_numbers)
+        """,
+        {"observed": observed_at},
+    )
+    # MERGE, not INSERT ... ON CONFLICT: a lake has no primary key to conflict on.
+    conn.execute(
+        f"""
+        MERGE INTO {t.presence} AS p
+        USING current_numbers AS c ON p.phone_number = c.phone_number
+        WHEN MATCHED THEN UPDATE SET
+            stop_id = c.stop_id,
+            created_at = c.created_at,
+            first_seen_at = CASE WHEN p.listed THEN p.first_seen_at ELSE $observed END,
+            last_seen_at = $observed,
+            listed = true,
+            left_at = NULL
+        WHEN NOT MATCHED THEN INSERT (phone_number, stop_id, created_at, first_seen_at,
+                                      last_seen_at, listed, left_at)
+            VALUES (c.phone_number, c.stop_id, c.created_at, $observed, $observed, true, NULL)
+        """,
+        {"observed": observed_at},
+    )
+    listed = conn.execute("SELECT count(*) FROM current_numbers").fetchone()[0]
+    conn.execute("DROP TABLE IF EXISTS temp.current_numbers")
     return HistoryUpdate(observed_at, int(entered), int(left), int(listed))
 
 

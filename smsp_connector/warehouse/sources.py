@@ -136,13 +136,25 @@ def advance_cursor(
             passed = cursor
     if passed is None:
         return pushed_cursor(warehouse, source)
-    with warehouse.connect() as (conn, tables):
+    now = datetime.now(UTC)
+
+    def store(conn, tables) -> None:
+        # MERGE, not INSERT ... ON CONFLICT: a lake has no primary key to conflict on.
         conn.execute(
-            f"INSERT INTO {tables.cursors} VALUES (?, ?, ?, ?) ON CONFLICT (source) DO UPDATE "
-            "SET cursor_value = excluded.cursor_value, run_id = excluded.run_id, "
-            "updated_at = excluded.updated_at",
-            [source, passed, run_id, datetime.now(UTC)],
+            f"""
+            MERGE INTO {tables.cursors} AS c
+            USING (SELECT CAST(? AS VARCHAR) AS source, CAST(? AS VARCHAR) AS cursor_value,
+                          CAST(? AS VARCHAR) AS run_id, CAST(? AS TIMESTAMPTZ) AS updated_at) AS n
+            ON c.source = n.source
+            WHEN MATCHED THEN UPDATE SET cursor_value = n.cursor_value, run_id = n.run_id,
+                                         updated_at = n.updated_at
+            WHEN NOT MATCHED THEN INSERT (source, cursor_value, run_id, updated_at)
+                VALUES (n.source, n.cursor_value, n.run_id, n.updated_at)
+            """,
+            [source, passed, run_id, now],
         )
+
+    warehouse.transaction(store, lock="cursors")
     return passed
 
 

@@ -13,6 +13,14 @@ Tables, all in one schema (``smsp`` unless the deployment names another):
 - ``audit_latest`` (view): the final state of each audited row.
 - ``push_cursors``: for each warehouse-table source of opt-outs, the cursor value up to which
   every row has a final outcome (the next push reads the rows past it).
+- ``warehouse_locks`` (DuckLake only): one row per critical section (history, cursors,
+  publish), updated first by the transaction it guards so that two concurrent ones conflict.
+
+The database is a local DuckDB file, a MotherDuck ``md:`` URL, or DuckLake with a PostgreSQL
+catalog (``ducklake:postgres:<libpq conninfo>`` and a data path, see :mod:`.lake`). On a lake
+the DDL has no ``PRIMARY KEY`` nor ``CHECK`` (DuckLake has neither), upserts are ``MERGE``, and
+every write runs in :meth:`Warehouse.transaction`, which re-runs a transaction whose commit lost
+to another process's.
 """
 
 from __future__ import annotations
@@ -22,9 +30,21 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import tenacity
+
+from smsp_connector.warehouse.lake import (
+    LOCK_NAMES,
+    LakeTarget,
+    is_commit_conflict,
+    is_lake,
+    is_lake_connection,
+    lake_cursor,
+)
+
+T = TypeVar("T")
 
 Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 """Opens a connection: ``DuckDBResource.get_connection`` in Dagster, a plain connect elsewhere."""
@@ -67,6 +87,7 @@ class Tables:
     input_rejections = property(lambda self: self.qualified("input_rejections"))
     audit_latest = property(lambda self: self.qualified("audit_latest"))
     cursors = property(lambda self: self.qualified("push_cursors"))
+    locks = property(lambda self: self.qualified("warehouse_locks"))
 
     @classmethod
     def of(cls, conn: duckdb.DuckDBPyConnection, schema: str) -> Tables:
@@ -139,6 +160,43 @@ CREATE OR REPLACE VIEW {t.audit_latest} AS
 """The view names its table unqualified: a view's body binds in the view's own schema, and a
 catalog-qualified name there fails in a file named like the schema (a DuckDB binder quirk)."""
 
+_CHECK = re.compile(r"\s+CHECK \((?:[^()]|\([^()]*\))*\)")
+
+
+def lake_ddl(ddl: str) -> str:
+    """The DDL as DuckLake takes it: no ``CHECK`` (the values are written only by this
+    package), ``PRIMARY KEY`` as ``NOT NULL`` (uniqueness is kept by ``MERGE`` inside locked
+    transactions), and the view created only when missing (``CREATE OR REPLACE`` would write a
+    snapshot on every connection and conflict with another process doing the same)."""
+    ddl = _CHECK.sub("", ddl).replace("PRIMARY KEY", "NOT NULL")
+    return ddl.replace("CREATE OR REPLACE VIEW", "CREATE VIEW IF NOT EXISTS")
+
+
+_LAKE_LOCKS_DDL = """
+CREATE TABLE IF NOT EXISTS {t.locks} (name VARCHAR NOT NULL, taken_at TIMESTAMPTZ);
+"""
+
+
+def _retrying() -> tenacity.Retrying:
+    """Re-runs of a lake transaction whose commit lost the race (exponential backoff with
+    jitter; 6 attempts were the most seen with 4 busy writers)."""
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception(is_commit_conflict),
+        wait=tenacity.wait_exponential_jitter(multiplier=0.05, max=2.0),
+        stop=tenacity.stop_after_attempt(40) | tenacity.stop_after_delay(60),
+        reraise=True,
+    )
+
+
+def rollback(conn: duckdb.DuckDBPyConnection) -> None:
+    """``ROLLBACK``, tolerating a transaction already gone (after a failed ``COMMIT`` DuckDB
+    has ended it, and ``ROLLBACK`` would raise and hide the commit's own error)."""
+    try:
+        conn.execute("ROLLBACK")
+    except duckdb.TransactionException as error:
+        if "no transaction is active" not in str(error):
+            raise
+
 
 class Warehouse:
     """The DuckDB database of one account: how to connect, and which schema holds its tables.
@@ -153,12 +211,28 @@ class Warehouse:
         self._connect = connect
         self.schema = schema
         self._tables: Tables | None = None
+        self.is_lake = False
+        """Whether the database is a DuckLake (known once a connection was opened)."""
+
+    def __repr__(self) -> str:
+        return f"Warehouse(schema={self.schema!r}, is_lake={self.is_lake})"
 
     @classmethod
-    def at(cls, database: str | Path, *, schema: str = "smsp") -> Warehouse:
-        """A warehouse in a local DuckDB file (its folder created on first use) or at a
-        ``md:`` URL."""
+    def at(
+        cls,
+        database: str | Path,
+        *,
+        schema: str = "smsp",
+        data_path: str | Path | None = None,
+        metadata_schema: str | None = None,
+    ) -> Warehouse:
+        """A warehouse in a local DuckDB file (its folder created on first use), at a ``md:``
+        URL, or in a DuckLake (``ducklake:postgres:<conninfo>`` with its ``data_path``; one
+        attached lake per process, each connection a cursor of it)."""
         target = str(database)
+        if is_lake(target):
+            lake = LakeTarget.parse(target, data_path, metadata_schema)
+            return cls(lambda: lake_cursor(lake), schema=_lake_schema(schema))
 
         @contextmanager
         def connect() -> Iterator[duckdb.DuckDBPyConnection]:
@@ -174,13 +248,25 @@ class Warehouse:
     @classmethod
     @contextmanager
     def held(
-        cls, database: str | Path, *, schema: str = "smsp", wait_seconds: float = 120.0
+        cls,
+        database: str | Path,
+        *,
+        schema: str = "smsp",
+        wait_seconds: float = 120.0,
+        data_path: str | Path | None = None,
+        metadata_schema: str | None = None,
     ) -> Iterator[Warehouse]:
         """A warehouse on one connection held for the whole block (the ``smsp`` command's runs:
         another process cannot take the file mid-run). Opening waits, with backoff, while
         another process holds the file, up to ``wait_seconds``; then
-        :class:`WarehouseBusyError`."""
+        :class:`WarehouseBusyError`. A lake has no file lock: the block gets one lake
+        connection, and other processes write the lake meanwhile."""
         target = str(database)
+        if is_lake(target):
+            lake = LakeTarget.parse(target, data_path, metadata_schema)
+            with lake_cursor(lake) as conn:
+                yield cls(lambda: nullcontext(conn), schema=_lake_schema(schema))
+            return
         make_database_folder(target)
         conn = _connect_waiting(target, wait_seconds)
         try:
@@ -194,9 +280,67 @@ class Warehouse:
         with self._connect() as conn:
             if self._tables is None:
                 tables = Tables.of(conn, self.schema)
-                conn.execute(_DDL.format(t=tables))
+                if is_lake_connection(conn):
+                    self.is_lake = True
+                    self._create_lake_tables(conn, tables)
+                else:
+                    conn.execute(_DDL.format(t=tables))
                 self._tables = tables
             yield conn, self._tables
+
+    def transaction(
+        self, work: Callable[[duckdb.DuckDBPyConnection, Tables], T], *, lock: str | None = None
+    ) -> T:
+        """``work(conn, tables)`` between ``BEGIN`` and ``COMMIT``, its result returned.
+
+        On a lake, a commit that lost to another process's (:func:`.lake.is_commit_conflict`)
+        wrote nothing, and the whole transaction runs again, with backoff; ``lock`` (one of
+        :data:`.lake.LOCK_NAMES`) first updates that row of ``warehouse_locks``, so that two
+        such transactions never both commit. On a file or MotherDuck nothing is retried and
+        ``lock`` does nothing (DuckDB's own constraints and single writer serialise them).
+        """
+        if lock is not None and lock not in LOCK_NAMES:
+            raise ValueError(f"no lock named {lock!r}")
+
+        def attempt() -> T:
+            with self.connect() as (conn, tables):
+                conn.execute("BEGIN TRANSACTION")
+                try:
+                    if lock is not None and self.is_lake:
+                        conn.execute(
+                            f"UPDATE {tables.locks} SET taken_at = now() WHERE name = ?", [lock]
+                        )
+                    result = work(conn, tables)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    rollback(conn)
+                    raise
+                return result
+
+        return _retrying()(attempt)
+
+    def _create_lake_tables(self, conn: duckdb.DuckDBPyConnection, tables: Tables) -> None:
+        """The tables on a lake, in one transaction re-run if another process created them at
+        the same time (its re-run then finds them and writes nothing)."""
+
+        def create() -> None:
+            conn.execute("BEGIN TRANSACTION")
+            try:
+                conn.execute(lake_ddl(_DDL).format(t=tables) + _LAKE_LOCKS_DDL.format(t=tables))
+                present = {
+                    row[0] for row in conn.execute(f"SELECT name FROM {tables.locks}").fetchall()
+                }
+                missing = [name for name in LOCK_NAMES if name not in present]
+                if missing:  # two processes seeding at once leave two rows each: harmless
+                    conn.executemany(
+                        f"INSERT INTO {tables.locks} VALUES (?, NULL)", [[n] for n in missing]
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                rollback(conn)
+                raise
+
+        _retrying()(create)
 
 
 def table_name(schema: str, table: str) -> str:
@@ -208,9 +352,22 @@ class WarehouseBusyError(RuntimeError):
     """Another process held the DuckDB file for longer than the wait allowed."""
 
 
+def _lake_schema(schema: str) -> str:
+    if schema.lower() == "lake":
+        # Like a file named after its schema: "lake.stop_list" would be ambiguous.
+        raise ValueError("schema 'lake' is the lake's own name: choose another schema")
+    return schema
+
+
 def is_local_database(target: str) -> bool:
-    """Whether ``target`` is a file on this machine (not ``:memory:`` nor a ``md:`` URL)."""
-    return bool(target) and not target.startswith("md:") and target != ":memory:"
+    """Whether ``target`` is a file on this machine (not ``:memory:``, a ``md:`` URL nor a
+    ``ducklake:`` lake)."""
+    return (
+        bool(target)
+        and not target.startswith("md:")
+        and not is_lake(target)
+        and target != ":memory:"
+    )
 
 
 def make_database_folder(target: str) -> None:
