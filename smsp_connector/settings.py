@@ -24,6 +24,7 @@ from smsp_connector.client import (
 
 API_KEY_VAR = "SMSP_API_KEY"
 HMAC_KEY_VAR = "SMSP_EXPORT_HMAC_KEY"
+RATE_LIMIT_DSN_VAR = "SMSP_RATE_LIMIT_DSN"
 
 
 class SettingsError(SmspConfigurationError):
@@ -74,14 +75,28 @@ class Settings:
     api_key_var: str = API_KEY_VAR
     base_url: str = field(default=DEFAULT_BASE_URL, repr=False)
     """Not in the repr: a key may have been written into the URL."""
-    database: str = "data/warehouse.duckdb"
-    """The DuckDB file (its folder is created when first connecting, never at import)."""
+    database: str = field(default="data/warehouse.duckdb", repr=False)
+    """The DuckDB file (its folder is created when first connecting, never at import), a
+    ``md:`` URL, or ``ducklake:postgres:<libpq conninfo>`` (DuckLake with a PostgreSQL catalog;
+    not in the repr: the conninfo may hold a password)."""
+    data_path: str | None = None
+    """A DuckLake's data path (where its Parquet files go): required with a ``ducklake:``
+    database, refused otherwise."""
+    metadata_schema: str | None = None
+    """A DuckLake's PostgreSQL schema for its catalog tables (``None``: DuckLake's ``public``)."""
     schema: str = "smsp"
     export_dir: str = "exports"
     inbox_dir: str = "inbox"
     max_shrink_share: float = 0.2
     rate_limit: float | None = 20.0
     """Requests per second to the provider, all workers of a run together; ``None``: unlimited."""
+    rate_limit_dsn: str | None = field(default=None, repr=False)
+    """A PostgreSQL DSN, for in-process use: the rate is then one limit shared by every process
+    and machine of the account (its label names the bucket). ``None``: ``rate_limit_dsn_var``,
+    else in memory, per process."""
+    rate_limit_dsn_var: str | None = None
+    """The variable holding that DSN, read when a client is made (it may hold a password, so
+    Dagster is given the name); :meth:`from_env` sets it to ``SMSP_RATE_LIMIT_DSN`` when set."""
     max_workers: int = 8
     max_attempts: int = 6
     timeout_seconds: float = 60.0
@@ -89,11 +104,15 @@ class Settings:
     """The largest input file read (1 GiB): a larger one is refused in one line."""
     lock_wait_seconds: float = 120.0
     """How long the ``smsp`` command waits for a DuckDB file another process holds."""
+    extract_memory_limit: str = "96MB"
+    """DuckDB's memory while the stop list is extracted (past it, DuckDB spills to its temporary
+    folder): the extract's memory stays flat whatever the list's length. More is faster."""
     key_prefix: str = "smsp"
     group_name: str = "smsp"
     """The extract's group (stop list, history, exports)."""
     changes_group_name: str | None = None
-    """The group of the push, delete and cancel assets; ``None``: ``group_name``."""
+    """The group of the push, delete and cancel assets (they need run config, the extract does
+    not); ``None``: ``<group_name>_changes``."""
     account: str | None = None
     """The account's label in run tags and the audit log; ``None``: the key prefix."""
     owners: tuple[str, ...] = ()
@@ -136,6 +155,25 @@ class Settings:
                 raise SettingsError(f"{name} must be at least 1, not {getattr(self, name)!r}")
         if not self.schema.isidentifier():
             raise SettingsError(f"schema must be a plain SQL identifier, not {self.schema!r}")
+        self._check_lake()
+
+    def _check_lake(self) -> None:
+        from smsp_connector.warehouse.lake import LakeConfigurationError, LakeTarget, is_lake
+
+        if not is_lake(self.database):
+            if self.data_path or self.metadata_schema:
+                raise SettingsError("data_path and metadata_schema are for a ducklake: database")
+            return
+        try:
+            LakeTarget.parse(self.database, self.data_path, self.metadata_schema)
+        except LakeConfigurationError as error:
+            raise SettingsError(str(error)) from None
+        if not self.data_path:
+            raise SettingsError(
+                "a ducklake: database needs its data path (SMSP_DUCKLAKE_DATA_PATH)"
+            )
+        if self.schema.lower() == "lake":
+            raise SettingsError("schema 'lake' is the lake's own name: choose another schema")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -151,6 +189,8 @@ class Settings:
                     raise SettingsError(f"{variable}={text!r} is not a valid {name}") from None
         if env.get(HMAC_KEY_VAR):
             values["hmac_key_var"] = HMAC_KEY_VAR
+        if env.get(RATE_LIMIT_DSN_VAR, "").strip():
+            values["rate_limit_dsn_var"] = RATE_LIMIT_DSN_VAR
         return cls(**{**values, **overrides})
 
     def resolve_api_key(self, environ: Mapping[str, str] | None = None) -> str:
@@ -162,9 +202,18 @@ class Settings:
             raise SettingsError(f"{self.api_key_var} is not set")
         return key
 
+    def resolve_rate_limit_dsn(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """The shared rate limit's DSN, from the settings or the environment; None: in memory."""
+        if self.rate_limit_dsn:
+            return self.rate_limit_dsn
+        if not self.rate_limit_dsn_var:
+            return None
+        env = os.environ if environ is None else environ
+        return env.get(self.rate_limit_dsn_var, "").strip() or None
+
     @property
     def changes_group(self) -> str:
-        return self.changes_group_name or self.group_name
+        return self.changes_group_name or f"{self.group_name}_changes"
 
     @property
     def account_label(self) -> str:
@@ -179,6 +228,8 @@ class Settings:
             retry=RetryPolicy(max_attempts=self.max_attempts),
             rate_limit=self.rate_limit,
             max_workers=self.max_workers,
+            rate_limit_dsn=self.resolve_rate_limit_dsn(),
+            rate_limit_name=self.account_label,
         )
 
 
@@ -193,6 +244,8 @@ def _schedule(text: str) -> str | None:
 ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "SMSP_BASE_URL": ("base_url", str),
     "SMSP_DUCKDB_PATH": ("database", str),
+    "SMSP_DUCKLAKE_DATA_PATH": ("data_path", str),
+    "SMSP_DUCKLAKE_METADATA_SCHEMA": ("metadata_schema", str),
     "SMSP_SCHEMA": ("schema", str),
     "SMSP_EXPORT_DIR": ("export_dir", str),
     "SMSP_INBOX_DIR": ("inbox_dir", str),
@@ -202,6 +255,7 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "SMSP_MAX_ATTEMPTS": ("max_attempts", int),
     "SMSP_TIMEOUT_SECONDS": ("timeout_seconds", float),
     "SMSP_LOCK_WAIT_SECONDS": ("lock_wait_seconds", float),
+    "SMSP_EXTRACT_MEMORY_LIMIT": ("extract_memory_limit", str),
     "SMSP_MAX_INPUT_BYTES": ("max_input_bytes", int),
     "SMSP_SCHEDULE": ("schedule", _schedule),
 }

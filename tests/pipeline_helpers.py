@@ -55,6 +55,14 @@ class PipelineRig:
         e.g. ``max_workers``)."""
         return dg.materialize(
             assets,
+            # Observed assets too: the provider's list orders a push or deletion before the
+            # refresh, as in the jobs (materialize selects only materializable ones).
+            selection=[
+                key
+                for asset in assets
+                if isinstance(asset, dg.AssetsDefinition) and asset.is_executable
+                for key in asset.keys
+            ],
             resources=build_definitions(self.settings(**settings)).resources,
             run_config=run_config,
             instance=self.instance,

@@ -176,7 +176,11 @@ def test_lineage_runs_from_the_inbox_csvs_through_the_stop_list_to_the_exports()
     assert parents("smsp/stop_list_additions") == {"smsp/inbox_add_csv"}
     assert parents("smsp/stop_list_deletions") == {"smsp/inbox_delete_csv"}
     assert parents("smsp/message_cancellations") == {"smsp/inbox_cancel_csv"}
-    assert parents("smsp/stop_list") == {"smsp/stop_list_additions", "smsp/stop_list_deletions"}
+    assert parents("smsp/provider_stop_list") == {
+        "smsp/stop_list_additions",
+        "smsp/stop_list_deletions",
+    }
+    assert parents("smsp/stop_list") == {"smsp/provider_stop_list"}
     assert parents("smsp/stop_list_history") == {"smsp/stop_list"}
     assert parents("smsp/suppression_export") == {"smsp/stop_list"}
     assert parents("smsp/suppression_export_sha256") == {"smsp/stop_list"}

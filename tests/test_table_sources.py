@@ -160,7 +160,7 @@ def test_an_upstream_asset_materialized_triggers_the_push_of_its_table(emulator,
     assert {k.to_user_string() for k in graph.get(push.key).parent_keys} == {
         "smsp/opt_outs_crm", "crm/unsubscribes",
     }  # fmt: skip
-    assert push.key in graph.get(smsp.keys.stop_list).parent_keys
+    assert push.key in graph.get(smsp.keys.provider_stop_list).parent_keys
 
     with dg.instance_for_test() as instance:
         before = dg.evaluate_automation_conditions(defs=defs, instance=instance)

@@ -48,28 +48,58 @@ STOP_LIST = dg.AssetKey(["smsp", "stop_list"])
 SECOND_KEY = API_KEY + "-agency"
 ACCOUNTS = ("main", "agency")
 PROJECT_LOCATION = "acme_project"
-GROUP_NODES = [
-    "inbox_add_csv",
-    "inbox_delete_csv",
-    "inbox_cancel_csv",
-    "stop_list_additions",
-    "stop_list_deletions",
-    "message_cancellations",
-    "stop_list",
-    "stop_list_history",
-    "suppression_export",
-    "suppression_export_sha256",
-]
-LINEAGE = {
-    ("inbox_add_csv", "stop_list_additions"),
-    ("stop_list_additions", "stop_list"),
-    ("inbox_delete_csv", "stop_list_deletions"),
-    ("stop_list_deletions", "stop_list"),
-    ("stop_list", "stop_list_history"),
-    ("stop_list", "suppression_export"),
-    ("stop_list", "suppression_export_sha256"),
-    ("inbox_cancel_csv", "message_cancellations"),
+GROUPS = {
+    # group: (its own nodes, the arrows drawn on its page, other groups' assets drawn as links)
+    "smsp": (
+        [
+            "provider_stop_list",
+            "stop_list",
+            "stop_list_history",
+            "suppression_export",
+            "suppression_export_sha256",
+        ],
+        {
+            ("stop_list_additions", "provider_stop_list"),
+            ("stop_list_deletions", "provider_stop_list"),
+            ("provider_stop_list", "stop_list"),
+            ("stop_list", "stop_list_history"),
+            ("stop_list", "suppression_export"),
+            ("stop_list", "suppression_export_sha256"),
+        },
+        ["stop_list_additions", "stop_list_deletions"],
+    ),
+    "smsp_changes": (
+        [
+            "inbox_add_csv",
+            "inbox_delete_csv",
+            "inbox_cancel_csv",
+            "stop_list_additions",
+            "stop_list_deletions",
+            "message_cancellations",
+        ],
+        {
+            ("inbox_add_csv", "stop_list_additions"),
+            ("inbox_delete_csv", "stop_list_deletions"),
+            ("inbox_cancel_csv", "message_cancellations"),
+            ("stop_list_additions", "provider_stop_list"),
+            ("stop_list_deletions", "provider_stop_list"),
+        },
+        ["provider_stop_list"],
+    ),
 }
+"""The extract's group and the changes' group, each on its own page (the global graph of both
+is too large to read)."""
+GROUP_SCREENSHOTS = {"smsp": "asset-graph.png", "smsp_changes": "asset-graph-changes.png"}
+EXTRACT_GROUP_ASSETS = {
+    dg.AssetKey(["smsp", name])
+    for name in [
+        "stop_list",
+        "stop_list_history",
+        "suppression_export",
+        "suppression_export_sha256",
+    ]
+}
+"""The extract group's materializable assets: what its "Materialize all" runs."""
 
 
 @pytest.mark.timeout(720)
@@ -91,28 +121,39 @@ def test_asset_graph_and_a_materialization_launched_from_the_ui(env, emulator, t
         dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance,
         explain_failure(page, tmp_path, server_log),
     ):
-        # (a) The group's lineage: inbox CSV -> additions -> stop list -> exports.
-        page.goto(f"{base_url}/locations/assets/asset-groups/smsp/lineage")
-        for name in GROUP_NODES:
-            node = page.locator(f"svg foreignObject [data-tooltip='{name}']")
-            expect(node).to_be_in_viewport(timeout=UI_TIMEOUT_MS)
-        stop_list_node = page.locator("svg foreignObject").filter(
-            has=page.locator("[data-tooltip='stop_list']")
-        )
-        # Each node's status comes with the live data, after the layout.
-        expect(stop_list_node).to_contain_text("Never materialized", timeout=UI_TIMEOUT_MS)
-        deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
-        while not (edges := drawn_edges(page)) >= LINEAGE and time.monotonic() < deadline:
-            page.wait_for_timeout(500)
-        assert edges >= LINEAGE, f"arrows missing from the graph: {LINEAGE - edges}"
-        page.mouse.move(0, 0)
-        page.screenshot(path=shots / "asset-graph.png")
+        # (a) Each group's lineage: the changes (inbox CSV -> additions, deletions,
+        # cancellations) on one page, the extract (the provider's list -> stop list ->
+        # history and exports) on the other; each draws the other's assets as links.
+        for group, (nodes, lineage, links) in GROUPS.items():
+            page.goto(f"{base_url}/locations/assets/asset-groups/{group}/lineage")
+            for name in nodes:
+                node = page.locator(f"svg foreignObject [data-tooltip='{name}']")
+                expect(node).to_be_in_viewport(timeout=UI_TIMEOUT_MS)
+            for name in links:
+                # Another group's asset: a link to its page, not a node.
+                link = page.locator(f"svg foreignObject span.label[title='{name}']")
+                expect(link).to_be_in_viewport(timeout=UI_TIMEOUT_MS)
+                node = page.locator(f"svg foreignObject [data-tooltip='{name}']")
+                expect(node).to_have_count(0)
+            deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
+            while not (edges := drawn_edges(page)) >= lineage and time.monotonic() < deadline:
+                page.wait_for_timeout(500)
+            assert edges >= lineage, f"arrows missing from {group}: {lineage - edges}"
+            if group == "smsp":
+                stop_list_node = page.locator("svg foreignObject").filter(
+                    has=page.locator("[data-tooltip='stop_list']")
+                )
+                # Each node's status comes with the live data, after the layout.
+                expect(stop_list_node).to_contain_text("Never materialized", timeout=UI_TIMEOUT_MS)
+            page.mouse.move(0, 0)
+            page.screenshot(path=shots / GROUP_SCREENSHOTS[group])
 
-        # (b) Materialize smsp/stop_list from its page.
+        # (b) Materialize smsp/stop_list from its page: the run starts at once, with no
+        # "Are you sure?" about upstream assets never materialized.
         page.goto(f"{base_url}/assets/smsp/stop_list")
         expect(page.get_by_text("Never materialized").first).to_be_visible(timeout=UI_TIMEOUT_MS)
         page.locator("button", has_text=re.compile(r"^\s*Materialize\s*$")).click()
-        run_id = _confirm_until_launched(page, instance)
+        run_id = _launched_without_asking(page, instance)
 
         run = _wait_for_run_end(instance, run_id)
         assert run.status == dg.DagsterRunStatus.SUCCESS, _run_failure(instance, run)
@@ -134,6 +175,21 @@ def test_asset_graph_and_a_materialization_launched_from_the_ui(env, emulator, t
             page.get_by_text(re.compile(r"^Loading")).first.wait_for(state="hidden", timeout=15_000)
         page.mouse.move(0, 0)
         page.screenshot(path=shots / "stop-list-materialized.png")
+
+        # (c) "Materialize all" on the extract's group: no launchpad (no asset there needs
+        # a csv_path), no question; one run of the group's assets, which succeeds.
+        page.goto(f"{base_url}/locations/assets/asset-groups/smsp/lineage")
+        materialize_all = page.locator(
+            "button",
+            has_text=re.compile(rf"^\s*Materialize all \({len(EXTRACT_GROUP_ASSETS)}\)\s*$"),
+        )
+        expect(materialize_all).to_be_enabled(timeout=UI_TIMEOUT_MS)
+        materialize_all.click()
+        group_run_id = _launched_without_asking(page, instance, known=(run_id,))
+        group_run = _wait_for_run_end(instance, group_run_id)
+        assert group_run.status == dg.DagsterRunStatus.SUCCESS, _run_failure(instance, group_run)
+        assert group_run.asset_selection == EXTRACT_GROUP_ASSETS
+        expect(page.get_by_text("csv_path")).to_have_count(0)
 
     with duckdb.connect(env["SMSP_DUCKDB_PATH"], read_only=True) as conn:
         stored = conn.execute("SELECT count(*) FROM smsp.stop_list").fetchone()
@@ -305,19 +361,25 @@ def test_a_push_s_refused_rows_are_a_table_on_the_asset_page(env, emulator, tmp_
         page.screenshot(path=shots / "push-refused-rows.png")
 
 
-def _confirm_until_launched(page, instance: dg.DagsterInstance) -> str:
-    """Click through the "Are you sure?" dialog (the upstream additions and deletions were never
-    materialized) until the UI has created the run; returns its id."""
-    confirm = page.get_by_role("button", name="Confirm")
+def _launched_without_asking(
+    page, instance: dg.DagsterInstance, known: tuple[str, ...] = ()
+) -> str:
+    """Wait until the UI has created a run besides ``known`` runs, failing if it asks anything
+    first: an "Are you sure?" about upstream assets never materialized, or a launchpad for
+    missing run config. Returns the new run's id."""
+    asked = page.get_by_text("Are you sure?")
+    launchpad = page.get_by_text("Launchpad (configure assets)")
     deadline = time.monotonic() + RUN_LAUNCH_SECONDS
     while time.monotonic() < deadline:
-        runs = instance.get_runs()
-        if runs:
-            assert len(runs) == 1, [r.run_id for r in runs]
-            return runs[0].run_id
-        if confirm.is_visible():
-            confirm.click()
-        page.wait_for_timeout(500)
+        if asked.is_visible():
+            question = page.get_by_role("dialog").all_inner_texts()
+            pytest.fail(f"the UI asked to confirm first: {question}")
+        assert not launchpad.is_visible(), "the UI opened a launchpad for run config"
+        new = [run.run_id for run in instance.get_runs() if run.run_id not in known]
+        if new:
+            assert len(new) == 1, new
+            return new[0]
+        page.wait_for_timeout(250)
     pytest.fail(f"no run launched {RUN_LAUNCH_SECONDS} s after clicking Materialize")
 
 

@@ -196,7 +196,7 @@ def drawn_edges(page: Page) -> set[tuple[str, str]]:
     nodes = page.evaluate(
         """() => Array.from(document.querySelectorAll('svg foreignObject')).map(node => ({
             name: node.querySelector('[data-tooltip]')?.dataset.tooltip
-                ?? node.innerText.split('\\n')[0].trim(),
+                ?? (node.innerText ?? node.textContent ?? '').split('\\n')[0].trim(),
             x: +node.getAttribute('x'), y: +node.getAttribute('y'),
             width: +node.getAttribute('width'), height: +node.getAttribute('height'),
         }))"""

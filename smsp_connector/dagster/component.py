@@ -50,6 +50,19 @@ def _api_key_variable(context: dg.ResolutionContext, raw: str) -> str:
     return match.group("dotted") or match.group("called")
 
 
+def _rate_limit_dsn_variable(context: dg.ResolutionContext, raw: str | None) -> str | None:
+    """The *name* of the variable in ``"{{ env.NAME }}"`` (the DSN may hold a password)."""
+    if raw is None:
+        return None
+    match = _ENV_TEMPLATE.match(raw.strip())
+    if not match:
+        raise ValueError(
+            'rate_limit_dsn must name an environment variable, as "{{ env.SMSP_RATE_LIMIT_DSN }}": '
+            "a DSN may hold a password, which defs.yaml and Dagster's UI must not show"
+        )
+    return match.group("dotted") or match.group("called")
+
+
 class SmspComponentScaffolder(Scaffolder):
     """``dg scaffold defs smsp_connector.SmspComponent accounts/main`` writes a working
     ``defs.yaml`` that reads the key from ``SMSP_API_KEY``."""
@@ -112,9 +125,26 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
     rate_limit: float | None = Field(
         default=20.0, description="Requests per second to the provider (null: unlimited)."
     )
+    rate_limit_dsn: Annotated[
+        str | None,
+        dg.Resolver(
+            _rate_limit_dsn_variable,
+            model_field_type=str | None,
+            inject_before_resolve=False,
+            description="PostgreSQL DSN of the rate limit shared by every process of the "
+            'account, as "{{ env.SMSP_RATE_LIMIT_DSN }}" (read at run start); null: per process.',
+        ),
+    ] = None
     max_workers: int = Field(default=8, description="Concurrent calls in bulk operations.")
     database: str = Field(
-        default="data/warehouse.duckdb", description="The DuckDB file, or an md: URL."
+        default="data/warehouse.duckdb",
+        description="The DuckDB file, an md: URL, or ducklake:postgres:<libpq conninfo>.",
+    )
+    data_path: str | None = Field(
+        default=None, description="A ducklake: database's data path (its Parquet files)."
+    )
+    metadata_schema: str | None = Field(
+        default=None, description="A ducklake: database's PostgreSQL schema for its catalog."
     )
     schema_name: str = Field(
         default="smsp", alias="schema", description="The DuckDB schema of the tables."
@@ -125,6 +155,11 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
         description="Prefix of every asset key; also names the account's jobs and resources.",
     )
     group_name: str | None = Field(default=None, description="Asset group (the key prefix).")
+    changes_group_name: str | None = Field(
+        default=None,
+        description="Asset group of the push, delete and cancel assets, which need run config "
+        "(<group_name>_changes).",
+    )
     max_shrink_share: float = Field(
         default=0.2, description="Share of the list that may vanish before publication stops."
     )
@@ -159,11 +194,15 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
             api_key_var=self.api_key,
             base_url=self.base_url,
             rate_limit=self.rate_limit,
+            rate_limit_dsn_var=self.rate_limit_dsn,
             max_workers=self.max_workers,
             database=self.database,
+            data_path=self.data_path,
+            metadata_schema=self.metadata_schema,
             schema=self.schema_name,
             key_prefix=self.key_prefix,
             group_name=self.group_name or label,
+            changes_group_name=self.changes_group_name,
             max_shrink_share=self.max_shrink_share,
             export_dir=self.export_dir or ("exports" if default else f"exports/{label}"),
             inbox_dir=self.inbox_dir or ("inbox" if default else f"inbox/{label}"),

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from smsp_connector.dagster.alerts import build_failure_alert_sensor
+from smsp_connector.dagster.ducklake_resource import duckdb_resource
 from smsp_connector.dagster.extract_assets import ExtractAssets, build_extract_assets
 from smsp_connector.dagster.inbox_sensor import build_inbox_sensor
 from smsp_connector.dagster.keys import SmspKeys
@@ -72,6 +72,8 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
         settings, upstream=[keys.additions, keys.deletions, *source_pushes]
     )
     refresh = extract.selection
+    # A push or delete run: its calls, then (through the provider's list, observed with no
+    # call) the refresh; the stop list itself has no upstream that waits to be materialized.
 
     def job(name: str, selection: dg.AssetSelection, description: str):
         """One of the account's jobs, tagged with its account."""
@@ -90,13 +92,13 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
         ),
         push=job(
             "push_stop_numbers",
-            dg.AssetSelection.assets(keys.additions) | refresh,
+            dg.AssetSelection.assets(keys.additions, keys.provider_stop_list) | refresh,
             "Push the numbers of a CSV file to the stop list (only the missing ones), then "
             "refresh the stop list, its history and the exports.",
         ),
         delete=job(
             "delete_stop_numbers",
-            dg.AssetSelection.assets(keys.deletions) | refresh,
+            dg.AssetSelection.assets(keys.deletions, keys.provider_stop_list) | refresh,
             "Remove numbers with consent evidence (dry run unless confirm: true), then "
             "refresh the stop list, its history and the exports.",
         ),
@@ -131,7 +133,7 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
         )
     resources: dict[str, object] = {
         settings.smsp_resource_key: SmspResource.from_settings(settings),
-        settings.duckdb_resource_key: DuckDBResource(database=settings.database),
+        settings.duckdb_resource_key: duckdb_resource(settings),
     }
     definitions = dg.Definitions(
         assets=[

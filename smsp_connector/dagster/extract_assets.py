@@ -42,6 +42,11 @@ class StopListConfig(dg.Config):
 class ExtractAssets:
     """What :func:`build_extract_assets` built."""
 
+    provider: dg.AssetsDefinition
+    """The list as the provider holds it (observable): downstream of the assets that change
+    it, upstream of the stop list. A push or delete run observes it, with no call, between its
+    calls and the refresh, so that the refresh follows them; the stop list's own upstream is
+    then never an asset the UI would call never materialized."""
     stop_list: dg.AssetsDefinition
     history: dg.AssetsDefinition
     export: dg.AssetsDefinition
@@ -51,25 +56,31 @@ class ExtractAssets:
 
     @property
     def assets(self) -> list[dg.AssetsDefinition]:
+        return [self.provider, *self.materialized]
+
+    @property
+    def materialized(self) -> list[dg.AssetsDefinition]:
+        """The stop list, its history and the exports: what the refresh materializes."""
         exports = [self.export, self.export_sha256, self.export_hmac]
         return [self.stop_list, self.history, *(asset for asset in exports if asset)]
 
     @property
     def keys(self) -> list[dg.AssetKey]:
-        return [asset.key for asset in self.assets]
+        return [asset.key for asset in self.materialized]
 
     @property
     def selection(self) -> dg.AssetSelection:
         """The daily refresh: the four assets and the stop list's checks."""
-        return dg.AssetSelection.assets(*self.assets)
+        return dg.AssetSelection.assets(*self.materialized)
 
 
 def build_extract_assets(
     settings: Settings, *, upstream: Sequence[dg.AssetKey] = ()
 ) -> ExtractAssets:
     """``upstream``: assets that change the provider's list (the push and delete outcomes),
-    drawn as the stop list's parents in the asset graph."""
+    drawn as the parents of the provider's list, itself the stop list's parent."""
     keys = SmspKeys.of(settings)
+    provider = _provider_asset(settings, keys, upstream)
     smsp_key, duckdb_key = settings.smsp_resource_key, settings.duckdb_resource_key
     common: dict[str, Any] = {"pool": settings.pool, "required_resource_keys": {duckdb_key}}
     with warnings.catch_warnings():  # a beta helper, used only to show the columns in the UI
@@ -80,7 +91,7 @@ def build_extract_assets(
 
     @dg.asset(
         key=keys.stop_list,
-        deps=list(upstream),
+        deps=[keys.provider_stop_list],
         **asset_attributes(settings, {"duckdb", "pandas"}),
         check_specs=stop_list_check_specs(keys.stop_list, settings.max_shrink_share),
         freshness_policy=freshness,
@@ -103,9 +114,12 @@ def build_extract_assets(
                 run_id=context.run.run_id,
                 max_shrink_share=settings.max_shrink_share,
                 accept_shrink=config.accept_shrink,
+                memory_limit=settings.extract_memory_limit,
             )
-        frame, report, snapshot = extraction.frame, extraction.report, extraction.snapshot
-        context.log.info(f"fetched {len(frame):,} entries in {extraction.fetch_seconds:.1f} s")
+        report, snapshot = extraction.report, extraction.snapshot
+        context.log.info(
+            f"fetched {snapshot.row_count:,} entries in {extraction.fetch_seconds:.1f} s"
+        )
         checks = stop_list_check_results(extraction)
         if not extraction.published:
             # The check results first, so the UI shows why; then one line, not a stack trace.
@@ -120,7 +134,7 @@ def build_extract_assets(
             "left": snapshot.left,
             "valid": report.valid,
             "failing_rows": report.failing_rows,
-            "preview": frame_table(frame, limit=10),
+            "preview": frame_table(extraction.preview, limit=10),
         }
         yield dg.MaterializeResult(metadata=metadata, check_results=checks)
 
@@ -152,6 +166,7 @@ def build_extract_assets(
         )
 
     return ExtractAssets(
+        provider=provider,
         stop_list=stop_list,
         history=stop_list_history,
         export=_export_asset(settings, keys.export, keys.stop_list, ExportForm.PLAIN),
@@ -164,6 +179,36 @@ def build_extract_assets(
         if settings.hmac_key_var
         else None,
     )
+
+
+def _provider_asset(
+    settings: Settings, keys: SmspKeys, upstream: Sequence[dg.AssetKey]
+) -> dg.AssetsDefinition:
+    """The provider's list: observable, so that it orders a run (changes, then the refresh)
+    without being an asset that waits to be materialized."""
+    spec = dg.AssetSpec(
+        key=keys.provider_stop_list,
+        deps=list(upstream),
+        description="The stop list as SMS Partner holds it: the pushes and deletions change "
+        "it, stop_list reads it (GET /stop-sms/list). A push or delete run observes it after "
+        "its calls, without calling the provider, and then refreshes stop_list.",
+        **asset_attributes(settings, {"smspartner"}),
+    )
+    with warnings.catch_warnings():  # a beta decorator; the only one that gives deps
+        warnings.simplefilter("ignore", dg.BetaWarning)
+
+        @dg.multi_observable_source_asset(specs=[spec], name=keys.op_name(keys.provider_stop_list))
+        def provider_stop_list(context: dg.AssetExecutionContext) -> Iterator[dg.ObserveResult]:
+            changed_by = sorted(
+                key.to_user_string()
+                for key in (context.run.asset_selection or set()) & set(upstream)
+            )
+            yield dg.ObserveResult(
+                asset_key=keys.provider_stop_list,
+                metadata={"changed_by": ", ".join(changed_by) or "-"},
+            )
+
+    return provider_stop_list
 
 
 _FORM_TEXT = {

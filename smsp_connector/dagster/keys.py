@@ -30,6 +30,12 @@ class SmspKeys:
         return self.key("stop_list")
 
     @property
+    def provider_stop_list(self) -> dg.AssetKey:
+        """The list as the provider holds it: the pushes and deletions change it, the stop list
+        snapshot reads it."""
+        return self.key("provider_stop_list")
+
+    @property
     def history(self) -> dg.AssetKey:
         return self.key("stop_list_history")
 

@@ -34,6 +34,15 @@ class SmspResource(dg.ConfigurableResource):
     )
     max_workers: int = Field(default=8, description="Concurrent calls in bulk operations.")
     max_attempts: int = Field(default=6, description="Attempts per call before giving up.")
+    rate_limit_dsn: str | None = Field(
+        default=None,
+        repr=False,
+        description="PostgreSQL DSN of the rate limit shared by every process and machine of "
+        "the account (EnvVar SMSP_RATE_LIMIT_DSN; it may hold a password); None: per process.",
+    )
+    rate_limit_name: str = Field(
+        default="smsp", description="The shared rate limit's name: the account's label."
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SmspResource:
@@ -44,6 +53,9 @@ class SmspResource(dg.ConfigurableResource):
             rate_limit=settings.rate_limit,
             max_workers=settings.max_workers,
             max_attempts=settings.max_attempts,
+            rate_limit_dsn=settings.rate_limit_dsn
+            or (dg.EnvVar(settings.rate_limit_dsn_var) if settings.rate_limit_dsn_var else None),
+            rate_limit_name=settings.account_label,
         )
 
     @contextmanager
@@ -59,6 +71,8 @@ class SmspResource(dg.ConfigurableResource):
             rate_limit=self.rate_limit,
             max_workers=self.max_workers,
             max_attempts=self.max_attempts,
+            rate_limit_dsn=self.rate_limit_dsn or None,
+            account=self.rate_limit_name,
         )
         with settings.client() as client:
             yield client
