@@ -311,56 +311,38 @@ def results_table(results: dict[int, dict[str, Cell]]) -> list[str]:
     return lines
 
 
-def ratio(cells: dict[str, Cell], attribute: str, other: str) -> str:
-    """ours / other for the median of `attribute`, or '-' when either did not run."""
-    ours, theirs = cells.get("ours"), cells.get(other)
-    if ours is None or theirs is None or not ours.runs or not theirs.runs:
+def ratio(cells: dict[str, Cell], attribute: str, numerator: str, denominator: str) -> str:
+    """numerator / denominator for the median of `attribute`, or '-' when either did not run."""
+    top, bottom = cells.get(numerator), cells.get(denominator)
+    if top is None or bottom is None or not top.runs or not bottom.runs:
         return "-"
-    return f"{ours.median(attribute) / theirs.median(attribute):.2f}"
+    return f"{top.median(attribute) / bottom.median(attribute):.2f}"
 
 
-def ratios_table(results: dict[int, dict[str, Cell]], names: Sequence[str]) -> list[str]:
-    others = [name for name in names if name != "ours"]
-    if "ours" not in names or not others:
+def ratio_table(results: dict[int, dict[str, Cell]], pairs: Sequence[tuple[str, str]]) -> list[str]:
+    """Median time and peak as (numerator / denominator) ratios, size by size."""
+    if not pairs:
         return []
-    columns = [f"{what} ours/{other}" for what in ("time", "peak") for other in others]
+    columns = [f"{what} {top}/{bottom}" for what in ("time", "peak") for top, bottom in pairs]
     lines = [
         "| entries | " + " | ".join(columns) + " |",
         "| ---: | " + " | ".join("---:" for _ in columns) + " |",
     ]
     for size, cells in results.items():
         figures = [
-            ratio(cells, attribute, other)
+            ratio(cells, attribute, top, bottom)
             for attribute in ("extract_seconds", "peak_mib")
-            for other in others
+            for top, bottom in pairs
         ]
         lines.append(f"| {size:,} | {' | '.join(figures)} |")
     return lines
 
 
-def floor_table(results: dict[int, dict[str, Cell]], names: Sequence[str]) -> list[str]:
-    """Every implementation's median time and peak divided by the floor's, size by size."""
-    others = [name for name in names if name != "floor"]
-    if "floor" not in names or not others:
-        return []
-    columns = [f"{what} {name}/floor" for what in ("time", "peak") for name in others]
-    lines = [
-        "| entries | " + " | ".join(columns) + " |",
-        "| ---: | " + " | ".join("---:" for _ in columns) + " |",
-    ]
-    for size, cells in results.items():
-        floor = cells["floor"]
-        figures = []
-        for attribute in ("extract_seconds", "peak_mib"):
-            for name in others:
-                cell = cells[name]
-                figures.append(
-                    f"{cell.median(attribute) / floor.median(attribute):.2f}"
-                    if cell.runs and floor.runs
-                    else "-"
-                )
-        lines.append(f"| {size:,} | {' | '.join(figures)} |")
-    return lines
+def ratio_tables(results: dict[int, dict[str, Cell]], names: Sequence[str]) -> list[list[str]]:
+    """Every implementation against the floor, then ours against every other."""
+    against_floor = [(name, "floor") for name in names if "floor" in names and name != "floor"]
+    ours_against = [("ours", name) for name in names if "ours" in names and name != "ours"]
+    return [ratio_table(results, against_floor), ratio_table(results, ours_against)]
 
 
 def per_100k(results: dict[int, dict[str, Cell]], name: str) -> dict[int, float]:
@@ -480,8 +462,7 @@ def main() -> None:
             f"- ours: {code_version(args.ours_root)}.",
         ],
         results_table(results),
-        floor_table(results, names),
-        ratios_table(results, names),
+        *ratio_tables(results, names),
         linearity_table(results, names),
         target_lines(results),
         failure_lines(results),

@@ -29,8 +29,8 @@ import requests
 from smsp_connector.warehouse.lake import close_lakes
 
 from .conftest import API_KEY
+from .test_client_resilience import _busiest_second
 from .test_ducklake import Lake, conninfo
-from .test_shared_rate_limit import _busiest_second
 
 pytestmark = pytest.mark.slow  # five subprocesses, about a minute
 

@@ -31,6 +31,7 @@ from smsp_connector.settings import Settings
 from .conftest import API_KEY, FAST_RETRY
 from .pipeline_helpers import PipelineRig
 from .postgres_server import postgres_server, require_postgres
+from .test_client_resilience import _busiest_second
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_LIMIT = 50
@@ -53,17 +54,6 @@ _WORKER = textwrap.dedent(
     print(json.dumps(sorted({{r.status.value for r in results}})), flush=True)
     """
 )
-
-
-def _busiest_second(arrivals: list[float]) -> int:
-    """The most arrivals within any 1 s window (a sliding window, both ends included)."""
-    arrivals = sorted(arrivals)
-    first, busiest = 0, 0
-    for last, arrived_at in enumerate(arrivals):
-        while arrived_at - arrivals[first] > 1.0:
-            first += 1
-        busiest = max(busiest, last - first + 1)
-    return busiest
 
 
 def _push_from_two_processes(emulator, dsn: str | None, name: str) -> list[str]:

@@ -20,7 +20,6 @@ records of psycopg, its pool and pyrate-limiter's PostgreSQL bucket, and kept ou
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 import random
 import re
@@ -31,7 +30,7 @@ from typing import Protocol
 from pyrate_limiter import Duration, InMemoryBucket, Limiter, Rate, RateItem
 
 from smsp_connector.client.errors import SmspConfigurationError, SmspTransportError
-from smsp_connector.client.redaction import RedactingFilter, redact, register_secret
+from smsp_connector.client.redaction import install_log_redaction, redact
 
 DEFAULT_RATE_LIMIT_NAME = "smsp"
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -114,24 +113,6 @@ def dsn_password(dsn: str) -> str | None:
     return str(password) if password else None
 
 
-_filter_lock = threading.Lock()
-_filter_installed = False
-
-
-def _install_log_redaction(password: str | None) -> None:
-    """Mask ``password`` (and any URL password) in the database libraries' log records."""
-    global _filter_installed
-    if password:
-        register_secret(password)
-    with _filter_lock:
-        if _filter_installed:
-            return
-        log_filter = RedactingFilter()
-        for name in _LOGGERS:
-            logging.getLogger(name).addFilter(log_filter)
-        _filter_installed = True
-
-
 class PostgresRateLimiter:
     """One rate for every process that uses the same database and ``name``.
 
@@ -149,7 +130,7 @@ class PostgresRateLimiter:
         connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
     ) -> None:
         self._password = dsn_password(dsn)
-        _install_log_redaction(self._password)
+        install_log_redaction(self._password, _LOGGERS)
         self.name = name
         self.table = bucket_table(name)
         try:

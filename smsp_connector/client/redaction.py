@@ -20,6 +20,7 @@ import json
 import logging
 import re
 import threading
+from collections.abc import Sequence
 from urllib.parse import quote, quote_plus
 
 REDACTED = "***"
@@ -95,7 +96,8 @@ _URLLIB3_LOGGERS = (
     "urllib3.response",
     "urllib3.util.retry",
 )
-_installed = False
+_filtered: set[str] = set()
+"""The loggers that have a :class:`RedactingFilter` already."""
 
 
 def register_secret(secret: str) -> None:
@@ -104,16 +106,15 @@ def register_secret(secret: str) -> None:
         _secrets.add(secret)
 
 
-def install_log_redaction(secret: str) -> None:
-    """Register ``secret`` and make sure urllib3's loggers redact it (idempotent)."""
-    global _installed
-    register_secret(secret)
+def install_log_redaction(secret: str | None, loggers: Sequence[str] = _URLLIB3_LOGGERS) -> None:
+    """Register ``secret`` (if any) and make sure each of ``loggers`` redacts (idempotent).
+
+    Filters on a logger do not see records propagated from its children: name each module
+    that logs (by default urllib3's, whose debug lines hold full request URLs)."""
+    if secret:
+        register_secret(secret)
     with _lock:
-        if _installed:
-            return
-        log_filter = RedactingFilter()
-        # Filters on a logger do not see records propagated from its children: name each
-        # urllib3 module that logs URLs.
-        for name in _URLLIB3_LOGGERS:
-            logging.getLogger(name).addFilter(log_filter)
-        _installed = True
+        for name in loggers:
+            if name not in _filtered:
+                logging.getLogger(name).addFilter(RedactingFilter())
+                _filtered.add(name)
