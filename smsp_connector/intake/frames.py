@@ -9,13 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pandera.pandas as pa
 import phonenumbers
 
 from smsp_connector.intake.phone_numbers import (
     NormalizedNumber,
     RejectedNumber,
     normalize_phone_number,
+    valid_french_e164,
 )
 from smsp_connector.intake.reader import MAX_INPUT_BYTES, CsvTable, read_table
 from smsp_connector.intake.schemas import TextIntakeSchema, phone_intake_schema
@@ -60,23 +63,30 @@ def read_phone_csv(
     """
     extras = tuple(extra_columns)
     _check_arguments(extras, default_region)
-    table = read_table(path, max_bytes=max_bytes)
-    phone_index = table.find_column(
-        name=phone_column,
-        aliases=PHONE_COLUMN_ALIASES,
-        what="phone column",
-        override="phone_column",
-    )
-    extra_indexes = [
-        table.find_column(name=name, aliases=(), what="column", override="extra_columns")
-        for name in extras
-    ]
+
+    def select(header: CsvTable) -> list[int]:
+        phone = header.find_column(
+            name=phone_column,
+            aliases=PHONE_COLUMN_ALIASES,
+            what="phone column",
+            override="phone_column",
+        )
+        return [
+            phone,
+            *(
+                header.find_column(name=name, aliases=(), what="column", override="extra_columns")
+                for name in extras
+            ),
+        ]
+
+    table = read_table(path, max_bytes=max_bytes, select=select)
+    phone_index, *extra_indexes = select(table)
     frame = phone_intake_frame(
         str(path),
         table.column(phone_index),
         table.row_numbers,
         extra={
-            name: [cell.strip() for cell in table.column(index)]
+            name: _stripped(table.column(index))
             for name, index in zip(extras, extra_indexes, strict=True)
         },
         default_region=default_region,
@@ -99,27 +109,75 @@ def phone_intake_frame(
     with one libphonenumber does not know, uses ``default_region``)."""
     extra = extra or {}
     _check_arguments(tuple(extra), default_region)
-    row_regions = [
-        region.strip().upper()
-        if region and region.strip().upper() in phonenumbers.SUPPORTED_REGIONS
-        else default_region
-        for region in (regions or [None] * len(raws))
-    ]
-    pairs = list(zip(raws, row_regions, strict=True))
-    results = {pair: normalize_phone_number(*pair) for pair in set(pairs)}
-    outcomes = [results[pair] for pair in pairs]
+    count = len(raws)
+    raw_values = _object_array(raws)
+    # Each distinct (value, region) is normalised once: libphonenumber costs ~30 µs a call,
+    # and a file of a million rows repeats many values.
+    codes, distinct = pd.factorize(raw_values, use_na_sentinel=False)
+    if regions is None:
+        pairs: Iterable[tuple[object, str]] = ((raw, default_region) for raw in distinct)
+        distinct_count = len(distinct)
+    else:
+        if len(regions) != count:
+            raise ValueError(f"{len(regions)} regions for {count} values")
+        region_codes, region_names = pd.factorize(
+            _object_array([_usable_region(region, default_region) for region in regions]),
+            use_na_sentinel=False,
+        )
+        width = max(len(region_names), 1)
+        codes, combined = pd.factorize(
+            codes.astype("int64") * width + region_codes, use_na_sentinel=False
+        )
+        pairs = ((distinct[key // width], region_names[key % width]) for key in combined)
+        distinct_count = len(combined)
+    outcomes = (_normalized(raw, region) for raw, region in pairs)
     frame = pd.DataFrame(
         {
-            "source_file": _strings(source for _ in raws),
-            "row_number": pd.Series(list(row_numbers), dtype="int64"),
-            "raw_value": _strings(raws),
-            **_outcome_columns(outcomes),
-        }
+            "source_file": pd.Series(_repeated(source, count), dtype=object),
+            "row_number": pd.Series(np.asarray(row_numbers, dtype="int64"), dtype="int64"),
+            "raw_value": pd.Series(raw_values, dtype=object),
+            **_outcome_columns(outcomes, distinct_count, codes),
+        },
+        copy=False,  # each column stays its own block: no consolidated copy of them all
     )
     frame["duplicate_of_row"] = _duplicate_of_row(frame["e164"], frame["row_number"])
     for name, values in extra.items():
-        frame[name] = _strings(values)
-    return phone_intake_schema(tuple(extra)).validate(frame)
+        frame[name] = pd.Series(_object_array(values), dtype=object)
+    return _validated(frame, phone_intake_schema(tuple(extra)))
+
+
+_VALIDATION_ROWS = 131_072
+"""Rows validated at a time: pandera's checks build temporaries as long as what they check."""
+
+
+def _validated(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
+    """``frame`` validated by ``schema`` in slices of :data:`_VALIDATION_ROWS` rows, in place
+    (no copy of the frame); ``row_number``'s uniqueness, the one check across rows, is also
+    checked on the whole column. Raises pandera's ``SchemaError`` as one whole validation."""
+    if len(frame) <= _VALIDATION_ROWS:
+        return schema.validate(frame, inplace=True)
+    for start in range(0, len(frame), _VALIDATION_ROWS):
+        schema.validate(frame.iloc[start : start + _VALIDATION_ROWS], inplace=True)
+    if frame["row_number"].duplicated().any():
+        schema.columns["row_number"].validate(frame, inplace=True)  # raises, naming them
+    return frame
+
+
+def _normalized(raw: object, region: str) -> NormalizedNumber | RejectedNumber | str:
+    """:func:`normalize_phone_number`, or just the E.164 form for a common French form (a
+    valid number of region FR: see ``valid_french_e164``)."""
+    if isinstance(raw, float) and raw != raw:
+        raw = None  # factorize gives a missing value (None) back as NaN
+    if isinstance(raw, str) and region.upper() == "FR" and (e164 := valid_french_e164(raw.strip())):
+        return e164
+    return normalize_phone_number(raw, region)  # type: ignore[arg-type]
+
+
+def _usable_region(region: str | None, default_region: str) -> str:
+    """A row's region for numbers in national form: its own if libphonenumber knows it."""
+    if region and region.strip().upper() in phonenumbers.SUPPORTED_REGIONS:
+        return region.strip().upper()
+    return default_region
 
 
 def read_text_column_csv(
@@ -137,9 +195,15 @@ def read_text_column_csv(
     messages. An empty cell stays a row with ``raw_value`` "" (the caller rejects it); a
     non-empty value seen on an earlier row has ``duplicate_of_row`` set to that row.
     """
-    table = read_table(path, max_bytes=max_bytes)
-    index = table.find_column(name=column, aliases=column_aliases, what=what, override="column")
-    values = [cell.strip() for cell in table.column(index)]
+
+    def select(header: CsvTable) -> list[int]:
+        return [
+            header.find_column(name=column, aliases=column_aliases, what=what, override="column")
+        ]
+
+    table = read_table(path, max_bytes=max_bytes, select=select)
+    [index] = select(table)
+    values = _stripped(table.column(index))
     frame = pd.DataFrame(_base_columns(path, table, values))
     keys = frame["raw_value"].where(frame["raw_value"] != "")
     frame["duplicate_of_row"] = _duplicate_of_row(keys, frame["row_number"])
@@ -166,23 +230,64 @@ def _check_arguments(extras: tuple[str, ...], default_region: str) -> None:
 def _base_columns(path: str | Path, table: CsvTable, values: list[str]) -> dict[str, pd.Series]:
     return {
         "source_file": _strings(str(path) for _ in values),
-        "row_number": pd.Series(table.row_numbers, dtype="int64"),
+        "row_number": pd.Series(np.asarray(table.row_numbers, dtype="int64"), dtype="int64"),
         "raw_value": _strings(values),
     }
 
 
-def _outcome_columns(outcomes: list[NormalizedNumber | RejectedNumber]) -> dict[str, pd.Series]:
-    kept = [o if isinstance(o, NormalizedNumber) else None for o in outcomes]
-    rejected = [o if isinstance(o, RejectedNumber) else None for o in outcomes]
+def _outcome_columns(
+    outcomes: Iterable[NormalizedNumber | RejectedNumber | str], count: int, codes: np.ndarray
+) -> dict[str, pd.Series]:
+    """The outcome columns of every row, from the ``count`` outcomes of the distinct values
+    (``codes`` gives each row's): a row holds references to its distinct value's strings, no
+    copies. A bare str is the E.164 form of a valid French number."""
+    # Object arrays filled in place (None where nothing is set): no list per column first.
+    e164, region, reason, message = (np.empty(count, dtype=object) for _ in range(4))
+    valid = np.zeros(count, dtype=bool)
+    known = np.zeros(count, dtype=bool)  # is_valid is not null
+    for index, outcome in enumerate(outcomes):
+        if isinstance(outcome, str):
+            e164[index] = outcome
+            valid[index] = known[index] = True
+            region[index] = "FR"
+        elif isinstance(outcome, NormalizedNumber):
+            e164[index] = outcome.e164
+            valid[index] = outcome.is_valid
+            known[index] = True
+            region[index] = outcome.region
+        else:
+            reason[index] = outcome.reason.value
+            message[index] = outcome.message
     return {
-        "e164": _strings(number.e164 if number else None for number in kept),
+        "e164": pd.Series(e164.take(codes), dtype=object),
         "is_valid": pd.Series(
-            [number.is_valid if number else None for number in kept], dtype="boolean"
+            pd.arrays.BooleanArray(valid.take(codes), ~known.take(codes)), dtype="boolean"
         ),
-        "region": _strings(number.region if number else None for number in kept),
-        "rejection_reason": _strings(r.reason.value if r else None for r in rejected),
-        "rejection_message": _strings(r.message if r else None for r in rejected),
+        "region": pd.Series(region.take(codes), dtype=object),
+        "rejection_reason": pd.Series(reason.take(codes), dtype=object),
+        "rejection_message": pd.Series(message.take(codes), dtype=object),
     }
+
+
+def _repeated(value: str, count: int) -> np.ndarray:
+    """``value`` ``count`` times, as one str object (``np.full`` makes a copy per element)."""
+    array = np.empty(count, dtype=object)
+    array.fill(value)
+    return array
+
+
+def _object_array(values: Iterable[str | None]) -> np.ndarray:
+    """Text (or None) as an object array of the very str objects: never inferred as numbers."""
+    values = values if isinstance(values, list) else list(values)
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
+def _stripped(cells: list[str]) -> list[str]:
+    """Cells stripped, each distinct cell once (extra columns repeat their values)."""
+    seen: dict[str, str] = {}
+    return [seen[cell] if cell in seen else seen.setdefault(cell, cell.strip()) for cell in cells]
 
 
 def _strings(values: Iterable[str | None]) -> pd.Series:
@@ -192,5 +297,12 @@ def _strings(values: Iterable[str | None]) -> pd.Series:
 
 def _duplicate_of_row(keys: pd.Series, row_numbers: pd.Series) -> pd.Series:
     """The first row with the same key, for every later row with it; null elsewhere."""
-    first = row_numbers.groupby(keys, dropna=True).transform("min")
-    return first.where(first != row_numbers).astype("Int64")
+    codes, uniques = pd.factorize(keys)  # a missing key is -1
+    rows = row_numbers.to_numpy(dtype="int64")
+    first = np.full(len(uniques) + 1, np.iinfo(np.int64).max)  # the last one: no key
+    has_key = codes >= 0
+    np.minimum.at(first, codes[has_key], rows[has_key])
+    earlier = first[codes]
+    result = pd.array(earlier, dtype="Int64")
+    result[~has_key | (earlier == rows)] = pd.NA
+    return pd.Series(result, index=keys.index)

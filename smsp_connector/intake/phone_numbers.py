@@ -145,6 +145,8 @@ def normalize_phone_number(
     if _SCIENTIFIC.fullmatch(text):
         return _reject(raw, RejectionReason.SCIENTIFIC_NOTATION)
 
+    if region == "FR" and (quick := _valid_french_form(raw, text)) is not None:
+        return quick
     first = _parse(text, region)
     if isinstance(first, PhoneNumber) and phonenumbers.is_valid_number(first):
         return _keep(raw, first, is_valid=True)
@@ -163,6 +165,69 @@ def normalize_phone_number(
     if possible == ValidationResult.IS_POSSIBLE:
         return _keep(raw, first, is_valid=phonenumbers.is_valid_number(first))
     return _reject(raw, _IMPOSSIBLE.get(possible, RejectionReason.NOT_POSSIBLE))
+
+
+# The forms most French files hold, "06 12 34 56 78", "+33 6 12 34 56 78", "0033612345678",
+# "33612345678", with at most one space, dot or dash between digits: the nine digits after the
+# prefix are the national significant number, as phonenumbers reads each of these forms in FR.
+# ASCII digits only: phonenumbers reads other scripts' digits too, the full path handles those.
+_FRENCH_FORM = re.compile(r"(?:\+33|0033|33|0)[ .-]?([1-9](?:[ .-]?[0-9]){8})")
+_SEPARATORS = str.maketrans("", "", " .-")
+
+
+def _french_validity() -> re.Pattern[str] | None:
+    """One pattern that a nine-digit French national number fully matches exactly when
+    libphonenumber calls it valid: its general pattern and one of its types' patterns (what
+    ``phonenumbers.is_valid_number`` checks, in one regular expression instead of eleven).
+    ``None`` if the metadata does not have the shape this relies on (then no shortcut)."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region("FR")
+    if metadata is None or phonenumbers.region_codes_for_country_code(33) != ("FR",):
+        return None
+    general = metadata.general_desc
+    if general is None or 9 not in general.possible_length or not general.national_number_pattern:
+        return None
+    descs = (
+        metadata.premium_rate, metadata.toll_free, metadata.shared_cost, metadata.voip,
+        metadata.personal_number, metadata.pager, metadata.uan, metadata.voicemail,
+        metadata.fixed_line, metadata.mobile,
+    )  # fmt: skip
+    types = [
+        f"(?:{desc.national_number_pattern})"
+        for desc in descs
+        if desc is not None
+        and desc.national_number_pattern
+        and (not desc.possible_length or 9 in desc.possible_length)
+    ]
+    if not types:
+        return None
+    pattern = f"(?=(?:{general.national_number_pattern})$)(?:{'|'.join(types)})$"
+    return re.compile(pattern, re.ASCII)
+
+
+_FRENCH_VALID = _french_validity()
+
+
+def valid_french_e164(text: str) -> str | None:
+    """The E.164 form of a cleaned value in one of the common French forms that libphonenumber
+    calls valid (in region FR), without parsing it (about 20 times quicker); ``None`` for
+    anything else, which takes the full path. ``tests/test_intake_scale.py`` checks both give
+    the same."""
+    if _FRENCH_VALID is None:
+        return None
+    form = _FRENCH_FORM.fullmatch(text)
+    if form is None:
+        return None
+    national = form.group(1).translate(_SEPARATORS)
+    if _FRENCH_VALID.match(national) is None:
+        return None
+    return "+33" + national
+
+
+def _valid_french_form(raw: str, text: str) -> NormalizedNumber | None:
+    e164 = valid_french_e164(text)
+    if e164 is None:
+        return None
+    return NormalizedNumber(raw=raw, e164=e164, is_valid=True, region="FR")
 
 
 def _clean(raw: str) -> str:

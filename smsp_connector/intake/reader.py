@@ -8,16 +8,17 @@ number a spreadsheet user sees, so a rejection can be traced back to its line.
 from __future__ import annotations
 
 import codecs
-import contextlib
 import csv
 import hashlib
 import io
 import re
 import stat
 import unicodedata
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from array import array
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from clevercsv import Detector
 
@@ -53,18 +54,21 @@ class IntakeError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class CsvTable:
-    """A file's header and its non-blank records, every cell as read."""
+    """A file's header, the row numbers of its non-blank records, and the cells of the columns
+    asked for (each ``""`` for a record too short to have it)."""
 
     path: Path
     headers: tuple[str, ...]
-    records: list[list[str]]
-    row_numbers: list[int]
+    columns: dict[int, list[str]]
+    """Column index → its cell in every non-blank record, as read."""
+    row_numbers: Sequence[int]
+    """The physical line each record starts on (an ``array('q')``: no int object per row)."""
     sha256: str = ""
     """SHA-256 of exactly the bytes read: what the rows came from."""
 
     def column(self, index: int) -> list[str]:
-        """One column's cells, ``""`` for a record too short to have it."""
-        return [cells[index] if index < len(cells) else "" for cells in self.records]
+        """One column's cells (one that was asked for when reading)."""
+        return self.columns[index]
 
     def find_column(
         self, *, name: str | None, aliases: Sequence[str], what: str, override: str
@@ -131,11 +135,24 @@ _FILE_KINDS = (
 )
 
 
-def read_table(path: str | Path, *, max_bytes: int = MAX_INPUT_BYTES) -> CsvTable:
-    """Read a whole CSV file as text records, or raise :class:`IntakeError`.
+Select = Callable[[CsvTable], Sequence[int]]
+"""Given the file's header (a table without rows), the indexes of the columns to keep."""
+
+_CHUNK_BYTES = 1 << 20
+"""Files are read, hashed and decoded in pieces of this size: never whole in memory."""
+
+
+def read_table(
+    path: str | Path, *, max_bytes: int = MAX_INPUT_BYTES, select: Select | None = None
+) -> CsvTable:
+    """Read a CSV file as text records, or raise :class:`IntakeError`.
 
     Only regular files are read (a FIFO would block forever, ``/dev/zero`` fill the memory),
-    up to ``max_bytes``."""
+    up to ``max_bytes``. The file is streamed: only the columns ``select`` names (by default
+    every header's) are kept, the rest of each record is dropped as it is read. An
+    :class:`IntakeError` that ``select`` raises (no such column) is raised after the whole
+    file was read, so that a file that cannot be read at all says so first.
+    """
     path = Path(path)
     try:
         mode = path.stat().st_mode
@@ -148,60 +165,147 @@ def read_table(path: str | Path, *, max_bytes: int = MAX_INPUT_BYTES) -> CsvTabl
     if size > max_bytes:
         raise IntakeError(path, f"{size:,} bytes, above the {max_bytes:,}-byte limit")
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            return _read(path, handle, max_bytes, select)
     except OSError as error:
         raise IntakeError(path, f"cannot read the file: {error.strerror or error}") from error
-    if not data:
-        raise IntakeError(path, "empty file (0 bytes)")
-    text = _decode(path, data)
-    if not text.strip():
-        raise IntakeError(path, "empty file (only whitespace)")
-    table = _parse(path, text, _detect_delimiter(text))
-    return replace(table, sha256=hashlib.sha256(data).hexdigest())
 
 
-def _decode(path: Path, data: bytes) -> str:
-    """Text, or :class:`IntakeError` for binary content (NUL or mostly control characters)."""
-    text = _decode_text(path, data)
-    if "\0" in text or _mostly_control(text[:_SNIFF_CHARS]):
-        raise IntakeError(path, "not a text file: binary content (NUL or control characters)")
-    return text
-
-
-def _decode_text(path: Path, data: bytes) -> str:
-    """UTF-16 or UTF-8 by their BOM, else UTF-8 if the bytes are UTF-8, else Windows-1252.
+def _read(path: Path, handle: BinaryIO, max_bytes: int, select: Select | None) -> CsvTable:
+    """Decode and parse ``handle``: UTF-16 or UTF-8 by their BOM, else UTF-8 if the bytes are
+    UTF-8, else Windows-1252, else Latin-1 (see :func:`_decode_text`).
 
     Bytes that are valid UTF-8 are UTF-8: Windows-1252 text with accents practically never
     is. Statistical detectors do worse on these files: charset-normalizer reads a short
     Windows-1252 "Téléphone" as Big5, and upper-case UTF-8 "TÉLÉPHONE" as Windows-1252
     even when limited to these encodings. Latin-1 reads the five bytes Windows-1252 leaves
-    undefined; binary data decodes as Latin-1 too, and ``_decode`` tells it apart.
+    undefined; binary data decodes as Latin-1 too, and the NUL and control character checks
+    tell it apart.
+
+    The encoding is chosen on the first piece and confirmed by the rest: bytes that are not
+    UTF-8 after a start that was (an accent on row 500,000 of an ASCII file) restart the read
+    in Windows-1252, so the result is the one a decode of the whole file would give.
     """
-    for bom, encoding in _BOMS:
-        if data.startswith(bom):
-            try:
-                return data[len(bom) :].decode(encoding)
-            except UnicodeDecodeError as error:
-                where = f"byte {error.start + len(bom)}"
-                raise IntakeError(path, f"not valid {encoding} text at {where}") from error
-    for encoding in ("utf_8", "cp1252"):
-        with contextlib.suppress(UnicodeDecodeError):
-            return data.decode(encoding)
-    return data.decode("latin_1")
+    head = handle.read(4)  # enough for any BOM
+    if not head:
+        raise IntakeError(path, "empty file (0 bytes)")
+    bom = next(((mark, name) for mark, name in _BOMS if head.startswith(mark)), None)
+    candidates = [bom[1]] if bom else ["utf_8", "cp1252", "latin_1"]
+    skip = len(bom[0]) if bom else 0
+    for encoding in candidates:
+        handle.seek(0)
+        try:
+            stream = _TextStream(path, handle, encoding, skip, max_bytes)
+            return _parse(path, stream, select)
+        except _WrongEncoding:
+            continue
+    raise AssertionError("latin_1 decodes any bytes")  # pragma: no cover
+
+
+class _WrongEncoding(Exception):
+    """The bytes are not in the encoding tried (no BOM): try the next one."""
+
+
+class _TextStream:
+    """The file's lines, as ``csv`` splits them, decoded piece by piece; hashes the bytes.
+
+    Raises :class:`IntakeError` for binary content (NUL anywhere, or mostly control characters
+    at the start) or invalid text after a BOM, :class:`_WrongEncoding` for bytes the encoding
+    (guessed, no BOM) cannot decode.
+    """
+
+    def __init__(
+        self, path: Path, handle: BinaryIO, encoding: str, skip: int, max_bytes: int
+    ) -> None:
+        self.path = path
+        self.encoding = encoding
+        self.sample = ""
+        """The first :data:`_SNIFF_CHARS` characters."""
+        self.longer_than_sample = False
+        self.has_text = False
+        """Whether any character that is not whitespace was read."""
+        self.digest = hashlib.sha256()
+        self.skip = skip
+        self._handle = handle
+        self._guessed = skip == 0
+        self._max_bytes = max_bytes
+        self._decoder = codecs.getincrementaldecoder(encoding)("strict")
+        self._read = 0
+        self._pieces = self._decoded()
+        self._first = next(self._pieces, "")
+        while len(self._first) <= _SNIFF_CHARS and (piece := next(self._pieces, None)) is not None:
+            self._first += piece  # pieces smaller than the sample (only in tests)
+        self.sample = self._first[:_SNIFF_CHARS]
+        self.longer_than_sample = len(self._first) > _SNIFF_CHARS
+        if _mostly_control(self.sample):
+            raise IntakeError(path, _BINARY)
+
+    def _decoded(self) -> Iterator[str]:
+        while chunk := self._handle.read(_CHUNK_BYTES):
+            self.digest.update(chunk)
+            self._read += len(chunk)
+            if self._read > self._max_bytes:
+                raise IntakeError(
+                    self.path, f"above the {self._max_bytes:,}-byte limit (it grew while read)"
+                )
+            start = self._read - len(chunk)
+            if start < self.skip:
+                chunk = chunk[self.skip - start :]
+            yield self._decode(chunk, final=False)
+        yield self._decode(b"", final=True)
+
+    def _decode(self, chunk: bytes, *, final: bool) -> str:
+        pending = len(self._decoder.getstate()[0])
+        try:
+            text = self._decoder.decode(chunk, final)
+        except UnicodeDecodeError as error:
+            if self._guessed:
+                raise _WrongEncoding from error
+            where = self._read - len(chunk) - pending + error.start
+            raise IntakeError(
+                self.path, f"not valid {self.encoding} text at byte {where}"
+            ) from error
+        if "\0" in text:
+            raise IntakeError(self.path, _BINARY)
+        if not self.has_text and text.strip():
+            self.has_text = True
+        return text
+
+    def lines(self) -> Iterator[str]:
+        """Every line with its ending (``\\n``, ``\\r\\n`` or ``\\r``), the last maybe without."""
+        pending = ""
+        piece: str | None = self._first
+        while piece is not None:
+            text = pending + piece if pending else piece
+            split = io.StringIO(text, newline="").readlines()
+            # A last line without its end may go on in the next piece ("\\r" then "\\n" too).
+            pending = split.pop() if split and not split[-1].endswith("\n") else ""
+            yield from split
+            piece = next(self._pieces, None)
+        if pending:
+            yield pending
+
+    def drain(self) -> None:
+        """Read (and check) what is left of the file."""
+        for _ in self._pieces:
+            pass
+
+
+_BINARY = "not a text file: binary content (NUL or control characters)"
 
 
 def _mostly_control(sample: str) -> bool:
     return len(_CONTROL_CHARACTERS.findall(sample)) > _MAX_CONTROL_RATIO * len(sample)
 
 
-def _detect_delimiter(text: str) -> str:
-    """CleverCSV's choice among ``;`` ``,`` and tab, read from the start of the file.
+def _detect_delimiter(sample: str, longer: bool) -> str:
+    """CleverCSV's choice among ``;`` ``,`` and tab, read from the start of the file (its first
+    :data:`_SNIFF_CHARS` characters, whole lines only).
 
     When it finds no delimiter the file has one column. When it cannot decide (a tie), the
     candidate found most often in the first line wins, ``;`` first.
     """
-    sample = text[:_SNIFF_CHARS]
-    if len(text) > _SNIFF_CHARS and "\n" in sample:
+    if longer and "\n" in sample:
         sample = sample[: sample.rindex("\n") + 1]  # whole lines only
     dialect = Detector().detect(sample, delimiters=_DELIMITERS)
     if dialect is not None:
@@ -212,46 +316,74 @@ def _detect_delimiter(text: str) -> str:
     return best if counts[best] else _SINGLE_COLUMN
 
 
-def _parse(path: Path, text: str, delimiter: str) -> CsvTable:
+def _parse(path: Path, stream: _TextStream, select: Select | None) -> CsvTable:
     """Every record with the physical line it starts on; blank records skipped, still counted.
 
     Quotes are always ``"`` doubled, as spreadsheets write them, whatever the sample showed.
     A record whose cells are all blank (a blank line, or ``;;;`` from an empty spreadsheet row)
     is not data.
     """
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"')
-    records: list[list[str]] = []
-    row_numbers: list[int] = []
-    start = last_end = 1
+    delimiter = _detect_delimiter(stream.sample, stream.longer_than_sample)
+    reader = csv.reader(stream.lines(), delimiter=delimiter, quotechar='"')
+    headers: tuple[str, ...] | None = None
+    keep: list[int] = []
+    deferred: IntakeError | None = None
+    columns: dict[int, list[str]] = {}
+    row_numbers = array("q")
+    last_start = start = last_end = 1
     try:
         for cells in reader:
-            if any(cell.strip() for cell in cells):
-                records.append(cells)
-                row_numbers.append(start)
-                last_end = reader.line_num
+            if "".join(cells).strip():  # some cell is not blank
+                last_start, last_end = start, reader.line_num
+                if headers is None:
+                    headers = tuple(cell.strip() for cell in cells)
+                    keep, deferred = _selected(path, headers, select)
+                    columns = {index: [] for index in keep}
+                else:
+                    row_numbers.append(start)
+                    width = len(cells)
+                    for index in keep:
+                        columns[index].append(cells[index] if index < width else "")
             start = reader.line_num + 1
     except csv.Error as error:
+        stream.drain()  # binary content further on says so first
         raise IntakeError(path, f"unreadable CSV at line {reader.line_num}: {error}") from error
-    if not records:
+    if not stream.has_text:
+        raise IntakeError(path, "empty file (only whitespace)")
+    if headers is None:
         raise IntakeError(path, "no header: every line is blank")
-    if _runs_to_end_in_quotes(text, row_numbers[-1], last_end, reader.line_num):
+    if last_start < last_end == reader.line_num and _ends_in_open_quote(stream, last_start, path):
         raise IntakeError(
-            path, f"unterminated quote: the field opened on line {row_numbers[-1]} never closes"
+            path, f"unterminated quote: the field opened on line {last_start} never closes"
         )
-    if len(records) == 1:
+    if not row_numbers:
         # A push of 0 rows that succeeds would hide a truncated or wrong export.
         raise IntakeError(path, "no data rows: the file has a header only")
-    headers = tuple(cell.strip() for cell in records[0])
-    return CsvTable(path, headers, records[1:], row_numbers[1:])
+    if deferred is not None:
+        raise deferred
+    return CsvTable(path, headers, columns, row_numbers, stream.digest.hexdigest())
 
 
-def _runs_to_end_in_quotes(text: str, last_start: int, last_end: int, line_count: int) -> bool:
-    """Whether the last record is a quote left open, which silently swallows the lines after it.
+def _selected(
+    path: Path, headers: tuple[str, ...], select: Select | None
+) -> tuple[list[int], IntakeError | None]:
+    if select is None:
+        return list(range(len(headers))), None
+    try:
+        return list(dict.fromkeys(select(CsvTable(path, headers, {}, [])))), None
+    except IntakeError as error:
+        return [], error
 
-    It then spans several lines, nothing follows it, and its text has an odd number of quotes
-    (a closed quoted field has an even number: its two quotes and any doubled ones).
-    """
-    if not last_start < last_end == line_count:
-        return False
-    lines = io.StringIO(text, newline="").readlines()  # split as the csv reader counts lines
-    return "".join(lines[last_start - 1 :]).count('"') % 2 == 1
+
+def _ends_in_open_quote(stream: _TextStream, last_start: int, path: Path) -> bool:
+    """Whether the last record, which spans several lines and runs to the end of the file, is
+    a quote left open, which silently swallows the lines after it: its text then has an odd
+    number of quotes (a closed quoted field has an even number: its two quotes and any
+    doubled ones). Its lines are read again (this is rare, and the record may be long)."""
+    with path.open("rb") as handle:
+        again = _TextStream(path, handle, stream.encoding, stream.skip, 1 << 62)
+        quotes = 0
+        for number, line in enumerate(again.lines(), start=1):
+            if number >= last_start:
+                quotes += line.count('"')
+    return quotes % 2 == 1

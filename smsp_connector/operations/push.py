@@ -52,8 +52,10 @@ def push_numbers(
     usable = ~invalid & ~duplicate
     on_list = usable & intake["e164"].isin(listed)
     refused = usable & ~on_list & intake["e164"].isin(set(refused_before))
-    missing = intake[usable & ~on_list & ~refused]
-    audit.record(audit_entries(intake[on_list], Outcome.ALREADY_ON_LIST))
+    # The subsets are masks, not copies: a million-row file's audit rows are built a slice
+    # at a time as they are written.
+    missing = usable & ~on_list & ~refused
+    audit.record(audit_entries(intake, Outcome.ALREADY_ON_LIST, where=on_list))
     audit.record(
         replace(
             entry,
@@ -61,13 +63,15 @@ def push_numbers(
             detail=f"refused by the provider (code 9) in run {refused_before[entry.target]}"
             "; not sent again (retry_rejected: true sends it)",
         )
-        for entry in audit_entries(intake[refused], Outcome.REJECTED)
+        for entry in audit_entries(intake, Outcome.REJECTED, where=refused)
     )
     tally = SendTally()
     if dry_run:
-        audit.record(audit_entries(missing, Outcome.DRY_RUN))
+        audit.record(audit_entries(intake, Outcome.DRY_RUN, where=missing))
     else:
-        plan = {entry.target: entry for entry in audit_entries(missing, Outcome.PENDING)}
+        plan = {
+            entry.target: entry for entry in audit_entries(intake, Outcome.PENDING, where=missing)
+        }
         tally = send_plan(
             plan, client.bulk_add, audit=audit, what="numbers pushed", progress=progress
         )
@@ -78,7 +82,7 @@ def push_numbers(
         invalid=int(invalid.sum()),
         duplicates=int(duplicate.sum()),
         already_on_list=int(on_list.sum()),
-        to_add=len(missing),
+        to_add=int(missing.sum()),
         added=counts[Outcome.APPLIED],
         already_done=counts[Outcome.ALREADY_DONE],
         rejected=counts[Outcome.REJECTED] + int(refused.sum()),

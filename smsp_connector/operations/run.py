@@ -45,6 +45,14 @@ from smsp_connector.warehouse import (
 
 S = TypeVar("S")
 
+RUN_MEMORY_LIMIT = "128MB"
+"""DuckDB's memory limit while a run writes and reads its audit rows (see
+:func:`~smsp_connector.warehouse.tables.capped_memory`): a million rows stay within it."""
+
+PLANNED_PREVIEW_ROWS = 100
+"""Rows of a dry run's plan kept in :attr:`RunReport.planned` (what Dagster's metadata table
+shows): a dry run of a million rows would otherwise read them all back into memory."""
+
 
 class Operation(Protocol[S]):
     name: ClassVar[str]
@@ -153,7 +161,8 @@ class RunReport(Generic[S]):
     source_sha256: str | None = None
     """SHA-256 of the bytes the file's rows were read from (``None`` for inline values)."""
     planned: pd.DataFrame | None = None
-    """For a dry run, the rows that would have been sent (the same columns as ``unsent``)."""
+    """For a dry run, the first :data:`PLANNED_PREVIEW_ROWS` rows that would have been sent
+    (the same columns as ``unsent``); the summary counts them all."""
     changed_after_read: bool = False
     """The file, to be archived, changed after it was read: it was not archived, and its new
     content gets its own run (only checked when the run archives)."""
@@ -180,13 +189,15 @@ def run_operation(
     progress: ProgressFactory,
     move_to: Path | None = None,
     account: str | None = None,
+    memory_limit: str | None = RUN_MEMORY_LIMIT,
 ) -> RunReport[S]:
     """Run ``operation`` on ``source``; see the module's docstring for the steps.
 
     An unusable file raises :class:`~smsp_connector.intake.IntakeError` before anything is
     recorded or sent; a deletion plan over its cap raises
     :class:`~smsp_connector.operations.delete.DeletionCapExceeded` after recording the refusal.
-    Either way the file stays where it is.
+    Either way the file stays where it is. DuckDB works within ``memory_limit`` while the
+    run's audit rows are written and read back (``None``: the database's own limit).
     """
     intake = source.read(operation.extra_columns)
     path = source.path
@@ -204,6 +215,7 @@ def run_operation(
         operation=operation.name,
         dry_run=operation.dry_run,
         account=account,
+        memory_limit=memory_limit,
     )
     try:
         with audit:
@@ -215,7 +227,7 @@ def run_operation(
     finally:
         # Whatever happened, the report beside the input says what this run recorded (a
         # refused plan included), never what an earlier run of the same file did.
-        unsent = unsent_rows(warehouse, run_id)
+        unsent = unsent_rows(warehouse, run_id, memory_limit=memory_limit)
         refusal_report = None
         if path is not None:
             # Unusable input rows are in the rejection report already.
@@ -241,7 +253,17 @@ def run_operation(
         unsent=unsent,
         problems=operation.problems,
         source_sha256=intake.attrs.get(SOURCE_SHA256),
-        planned=unsent_rows(warehouse, run_id, (Outcome.DRY_RUN,)) if operation.dry_run else None,
+        planned=(
+            unsent_rows(
+                warehouse,
+                run_id,
+                (Outcome.DRY_RUN,),
+                limit=PLANNED_PREVIEW_ROWS,
+                memory_limit=memory_limit,
+            )
+            if operation.dry_run
+            else None
+        ),
         changed_after_read=changed_after_read,
     )
 

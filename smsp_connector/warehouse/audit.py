@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import overload
 
+import duckdb
+import numpy as np
 import pandas as pd
 
 from smsp_connector.client import MutationResult, MutationStatus
-from smsp_connector.warehouse.tables import Warehouse
+from smsp_connector.warehouse.tables import Warehouse, capped_memory
 
 
 class Outcome(StrEnum):
@@ -90,24 +93,107 @@ class AuditEntry:
         )
 
 
-def audit_entries(
-    rows: pd.DataFrame, outcome: Outcome, detail: str | None = None, target: str = "e164"
-) -> list[AuditEntry]:
-    """One entry per row of an intake frame (``source_file``, ``row_number`` and the columns
-    named by ``target`` and ``detail``)."""
-    return [
-        AuditEntry(
-            source_file=row["source_file"],
-            source_row=int(row["row_number"]),
-            target=str(row[target]),
-            outcome=outcome,
-            detail=row[detail] if detail else None,
+class AuditEntries(Sequence[AuditEntry]):
+    """The entries of many intake rows, built as columns a slice at a time (a million rows
+    are a million entries: as objects they cost a second and 500 MB, as one frame 100 MB;
+    :meth:`AuditWriter.record` writes each slice's columns as they are). Iterating gives
+    :class:`AuditEntry` objects."""
+
+    __slots__ = ("_detail", "_outcome", "_positions", "_rows", "_target")
+
+    def __init__(
+        self,
+        rows: pd.DataFrame,
+        outcome: Outcome,
+        detail: str | None,
+        target: str,
+        positions: np.ndarray | None = None,
+    ) -> None:
+        self._rows = rows
+        self._outcome = outcome
+        self._detail = detail
+        self._target = target
+        self._positions = positions
+        """The rows of ``rows`` meant (all of them if ``None``), by position."""
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """``source_file``, ``source_row``, ``target``, ``outcome``, ``detail``."""
+        return self._columns(self._slice(slice(None)))
+
+    def slices(self, size: int) -> Iterator[pd.DataFrame]:
+        """:attr:`frame`, ``size`` rows at a time."""
+        for start in range(0, len(self), size):
+            yield self._columns(self._slice(slice(start, start + size)))
+
+    def _slice(self, where: slice | list[int]) -> pd.DataFrame:
+        if self._positions is None:
+            return self._rows.iloc[where]
+        return self._rows.iloc[self._positions[where]]
+
+    def _columns(self, rows: pd.DataFrame) -> pd.DataFrame:
+        count = len(rows)
+        return pd.DataFrame(
+            {
+                "source_file": _objects(rows["source_file"]),
+                "source_row": rows["row_number"].to_numpy(dtype="int64"),
+                "target": _objects([str(value) for value in rows[self._target]]),
+                "outcome": _objects([self._outcome] * count),
+                "detail": _objects(rows[self._detail] if self._detail else [None] * count),
+            }
         )
-        for row in rows.to_dict("records")
-    ]
+
+    def __len__(self) -> int:
+        return len(self._rows) if self._positions is None else len(self._positions)
+
+    @overload
+    def __getitem__(self, index: int) -> AuditEntry: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[AuditEntry]: ...
+    def __getitem__(self, index: int | slice) -> AuditEntry | list[AuditEntry]:
+        if isinstance(index, slice):
+            return list(self)[index]
+        return next(self._entries(self._columns(self._slice([index]))))
+
+    def __iter__(self) -> Iterator[AuditEntry]:
+        for frame in self.slices(_INSERT_ROWS):
+            yield from self._entries(frame)
+
+    @staticmethod
+    def _entries(frame: pd.DataFrame) -> Iterator[AuditEntry]:
+        for source_file, source_row, target, outcome, detail in zip(
+            frame["source_file"], frame["source_row"].tolist(), frame["target"],
+            frame["outcome"], frame["detail"], strict=True,
+        ):  # fmt: skip
+            yield AuditEntry(source_file, source_row, target, outcome, detail)
+
+
+def audit_entries(
+    rows: pd.DataFrame,
+    outcome: Outcome,
+    detail: str | None = None,
+    target: str = "e164",
+    *,
+    where: pd.Series | np.ndarray | None = None,
+) -> AuditEntries:
+    """One entry per row of an intake frame (``source_file``, ``row_number`` and the columns
+    named by ``target`` and ``detail``), or per row of it that the boolean mask ``where``
+    holds (no copy of those rows is made); the entries' columns are built when written."""
+    positions = None if where is None else np.flatnonzero(np.asarray(where, dtype=bool))
+    return AuditEntries(rows, outcome, detail, target, positions)
+
+
+def _objects(values: Iterable[object]) -> np.ndarray:
+    """The values as an object array, as they are (no type inferred, no NaN for None)."""
+    values = values if isinstance(values, list) else list(values)
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
 
 
 _ENTRY_FIELDS = [f.name for f in fields(AuditEntry)]
+_INSERT_ROWS = 65_536
+"""Rows of :class:`AuditEntries` written per statement and transaction."""
 
 
 class AuditWriter:
@@ -127,8 +213,10 @@ class AuditWriter:
         account: str | None = None,
         batch_size: int = 500,
         flush_interval: float = 2.0,
+        memory_limit: str | None = None,
     ) -> None:
         self._warehouse = warehouse
+        self._memory_limit = memory_limit
         self.run_id = run_id
         self._context = {
             "run_id": run_id,
@@ -145,7 +233,19 @@ class AuditWriter:
 
     def record(self, entries: Iterable[AuditEntry]) -> None:
         now = datetime.now(UTC)
-        self._buffer.extend({"recorded_at": now, **asdict(entry)} for entry in entries)
+        if isinstance(entries, AuditEntries):
+            # Outcomes known all at once (already on the list, dry run, invalid input): their
+            # columns are written as they are, in one statement, after what was buffered.
+            self.flush()
+            # In slices, each its own transaction (like the buffered batches): the columns
+            # built for the insert, and DuckDB's buffers, stay bounded by a slice, not the file.
+            for piece in entries.slices(_INSERT_ROWS):
+                self._insert(piece.assign(recorded_at=now), len(piece))
+            return
+        self._buffer.extend(
+            {"recorded_at": now, **{name: getattr(entry, name) for name in _ENTRY_FIELDS}}
+            for entry in entries
+        )
         if (
             len(self._buffer) >= self._batch_size
             or time.monotonic() - self._last_flush >= self._flush_interval
@@ -157,24 +257,34 @@ class AuditWriter:
         if not self._buffer:
             return
         batch = pd.DataFrame.from_records(self._buffer, columns=["recorded_at", *_ENTRY_FIELDS])
+        self._insert(batch, len(self._buffer))
+        self._buffer.clear()
+
+    def _insert(self, batch: pd.DataFrame, count: int) -> None:
+        batch = batch.reindex(columns=["recorded_at", *_ENTRY_FIELDS])
         for key, value in self._context.items():
             batch[key] = value
-        with self._warehouse.connect() as (conn, tables):
+
+        def append(conn, tables) -> None:
             conn.register("audit_batch", batch)
             try:
-                conn.execute(
-                    f"INSERT INTO {tables.audit_log} BY NAME SELECT "
-                    "CAST(recorded_at AS TIMESTAMPTZ) AS recorded_at, run_id, job, operation, "
-                    "dry_run, source_file, CAST(source_row AS BIGINT) AS source_row, target, "
-                    "outcome, detail, CAST(stop_id AS BIGINT) AS stop_id, "
-                    "CAST(provider_code AS INTEGER) AS provider_code, provider_message, "
-                    "CAST(attempts AS INTEGER) AS attempts, CAST(account AS VARCHAR) AS account "
-                    "FROM audit_batch"
-                )
+                with capped_memory(conn, self._memory_limit):
+                    conn.execute(
+                        f"INSERT INTO {tables.audit_log} BY NAME SELECT "
+                        "CAST(recorded_at AS TIMESTAMPTZ) AS recorded_at, run_id, job, "
+                        "operation, dry_run, source_file, "
+                        "CAST(source_row AS BIGINT) AS source_row, target, outcome, detail, "
+                        "CAST(stop_id AS BIGINT) AS stop_id, "
+                        "CAST(provider_code AS INTEGER) AS provider_code, provider_message, "
+                        "CAST(attempts AS INTEGER) AS attempts, "
+                        "CAST(account AS VARCHAR) AS account FROM audit_batch"
+                    )
             finally:
                 conn.unregister("audit_batch")
-        self.written += len(self._buffer)
-        self._buffer.clear()
+
+        # One transaction, re-run on a lake when another process's commit won the race.
+        self._warehouse.transaction(append)
+        self.written += count
 
     def __enter__(self) -> AuditWriter:
         return self
@@ -197,7 +307,8 @@ def record_input_rejections(
     batch = rejections.assign(
         recorded_at=datetime.now(UTC), run_id=run_id, job=job, account=account
     )
-    with warehouse.connect() as (conn, tables):
+
+    def append(conn, tables) -> None:
         conn.register("rejection_batch", batch)
         try:
             conn.execute(
@@ -208,6 +319,8 @@ def record_input_rejections(
             )
         finally:
             conn.unregister("rejection_batch")
+
+    warehouse.transaction(append)  # re-run on a lake when another commit won the race
 
 
 UNSENT_OUTCOMES = (
@@ -221,19 +334,92 @@ UNSENT_OUTCOMES = (
 
 
 def unsent_rows(
-    warehouse: Warehouse, run_id: str, outcomes: Iterable[Outcome] = UNSENT_OUTCOMES
+    warehouse: Warehouse,
+    run_id: str,
+    outcomes: Iterable[Outcome] = UNSENT_OUTCOMES,
+    *,
+    limit: int | None = None,
+    memory_limit: str | None = None,
 ) -> pd.DataFrame:
     """The rows of one run whose final outcome is one of ``outcomes`` (by default those that
     did not go through), in input order: ``source_row``, ``target``, ``outcome``,
-    ``provider_code``, ``reason``."""
-    outcomes = ", ".join(f"'{Outcome(outcome).value}'" for outcome in outcomes)
-    with warehouse.connect() as (conn, tables):
-        return conn.execute(
-            f"SELECT source_row, target, outcome, provider_code, "
-            f"coalesce(detail, provider_message, '') AS reason FROM {tables.audit_latest} "
-            f"WHERE run_id = ? AND outcome IN ({outcomes}) ORDER BY source_row, target",
-            [run_id],
-        ).fetchdf()
+    ``provider_code``, ``reason``; only the first ``limit`` of them if given. DuckDB works
+    within ``memory_limit`` (see :func:`capped_memory`) if given.
+
+    What ``audit_latest`` gives, computed for the rows that have a log row with one of
+    ``outcomes`` only (a row cannot end in an outcome it never had): the view ranks every row
+    of the run, a sort of a million rows for a dry run of a million rows that failed none.
+    """
+    values = ", ".join(f"'{Outcome(outcome).value}'" for outcome in outcomes)
+    with warehouse.connect() as (conn, tables), capped_memory(conn, memory_limit):
+        if limit is not None:
+            # The first rows that had one of the outcomes; all of them if fewer came back
+            # (one of those rows ended otherwise, or was logged twice).
+            frame = _fetch_unsent(conn, tables.audit_log, run_id, values, int(limit))
+            if len(frame) == limit or not _more_than(conn, tables.audit_log, run_id, values, limit):
+                return frame
+            return _fetch_unsent(conn, tables.audit_log, run_id, values, None).head(limit)
+        return _fetch_unsent(conn, tables.audit_log, run_id, values, None)
+
+
+_LATEST_ORDER = "ORDER BY recorded_at DESC, outcome = 'pending'"
+"""A row's final state first: the order of the ``audit_latest`` view (``tables.py``)."""
+
+
+def _fetch_unsent(
+    conn: duckdb.DuckDBPyConnection, audit_log: str, run_id: str, values: str, first: int | None
+) -> pd.DataFrame:
+    """:func:`unsent_rows` from the rows that had one of ``values`` (the first ``first`` of
+    them by input order, if given), ranked like ``audit_latest``."""
+    limit = "" if first is None else f" ORDER BY source_row, target LIMIT {first}"
+    distinct = "DISTINCT " if first is None else ""
+    result = conn.execute(
+        f"""
+        WITH candidates AS (
+            SELECT {distinct}operation, source_file, source_row, target FROM {audit_log}
+            WHERE run_id = $run AND outcome IN ({values}){limit}
+        )
+        SELECT source_row, target, outcome, provider_code,
+            coalesce(detail, provider_message, '') AS reason
+        FROM (
+            SELECT log.*, row_number() OVER (
+                PARTITION BY log.operation, log.source_file, log.source_row, log.target
+                {_LATEST_ORDER}) AS position
+            FROM {audit_log} AS log SEMI JOIN candidates AS c
+                ON log.operation = c.operation
+                AND log.source_file IS NOT DISTINCT FROM c.source_file
+                AND log.source_row IS NOT DISTINCT FROM c.source_row
+                AND log.target = c.target
+            WHERE log.run_id = $run
+        )
+        WHERE position = 1 AND outcome IN ({values})
+        ORDER BY source_row, target
+        """,
+        {"run": run_id},
+    )
+    # In pieces, each repeated outcome and reason one str object (a dry run of a million
+    # rows repeats "dry_run" and "" a million times: 100 MB as separate objects).
+    pieces = []
+    while not (piece := result.fetch_df_chunk(16)).empty:
+        for name in ("outcome", "reason"):
+            codes, uniques = pd.factorize(piece[name], use_na_sentinel=False)
+            piece[name] = _objects(uniques.take(codes))
+        pieces.append(piece)
+    if not pieces:
+        return result.fetchdf()
+    return pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
+
+
+def _more_than(
+    conn: duckdb.DuckDBPyConnection, audit_log: str, run_id: str, values: str, count: int
+) -> bool:
+    """Whether more than ``count`` log rows of the run have one of ``values``."""
+    found = conn.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM {audit_log} "
+        f"WHERE run_id = ? AND outcome IN ({values}) LIMIT {count + 1})",
+        [run_id],
+    ).fetchone()[0]
+    return found > count
 
 
 def outcome_counts(warehouse: Warehouse, run_id: str, operation: str) -> Counter[Outcome]:

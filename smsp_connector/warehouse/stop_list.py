@@ -20,7 +20,7 @@ import duckdb
 import pandas as pd
 
 from smsp_connector.client.models import PROVIDER_TIME_FORMAT
-from smsp_connector.warehouse.tables import Tables, Warehouse
+from smsp_connector.warehouse.tables import Tables, Warehouse, capped_memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,10 +213,7 @@ def staging(warehouse: Warehouse, *, memory_limit: str | None = None) -> Iterato
     checkpoint has written the block's tables to the file within the cap (else the checkpoint
     DuckDB runs when the last connection closes would read them back with no cap).
     """
-    with warehouse.connect() as (conn, t):
-        previous = conn.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-        if memory_limit is not None:
-            conn.execute("SET memory_limit = ?", [memory_limit])
+    with warehouse.connect() as (conn, t), capped_memory(conn, memory_limit):
         try:
             yield StopListStage(conn, t)
         finally:
@@ -225,7 +222,6 @@ def staging(warehouse: Warehouse, *, memory_limit: str | None = None) -> Iterato
                 # Another connection mid-transaction: DuckDB checkpoints later.
                 with suppress(duckdb.TransactionException):
                     conn.execute("CHECKPOINT")
-            conn.execute("SET memory_limit = ?", [previous])
 
 
 def publish_stop_list(

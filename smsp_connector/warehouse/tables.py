@@ -400,3 +400,27 @@ def _connect_waiting(target: str, wait_seconds: float) -> duckdb.DuckDBPyConnect
             f"{target} is locked{by}; waited {wait_seconds:g} s for it "
             "(SMSP_LOCK_WAIT_SECONDS). Nothing was sent."
         ) from None
+
+
+@contextmanager
+def capped_memory(conn: duckdb.DuckDBPyConnection, limit: str | None) -> Iterator[None]:
+    """DuckDB's ``memory_limit`` set to ``limit`` (its form: ``"64MB"``) while the block runs,
+    then back to what it was; nothing when ``limit`` is ``None``. DuckDB's limit is the
+    database's, not the connection's: past it, DuckDB evicts and spills instead of growing
+    (inserted rows would otherwise stay in its buffers, up to 80% of the machine's RAM)."""
+    if limit is None:
+        yield
+        return
+    previous = _memory_limit(conn)
+    conn.execute("SET memory_limit = ?", [limit])
+    try:
+        yield
+    finally:
+        # The default exactly (the setting reads back rounded: "18.8 GiB"), else as read.
+        conn.execute("RESET memory_limit")
+        if _memory_limit(conn) != previous:
+            conn.execute("SET memory_limit = ?", [previous])
+
+
+def _memory_limit(conn: duckdb.DuckDBPyConnection) -> str:
+    return conn.execute("SELECT current_setting('memory_limit')").fetchone()[0]

@@ -1,0 +1,121 @@
+"""What keeps a push of a million rows in bounded memory gives what the whole-frame code gave:
+audit rows built a slice at a time from a mask, a dry run's plan read back as a preview, the
+audit's reads computed from the rows concerned only, pandera validation in slices, DuckDB's
+memory capped while a run writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pandera.errors
+import pytest
+
+from smsp_connector.intake import frames
+from smsp_connector.intake.frames import phone_intake_frame
+from smsp_connector.warehouse import Warehouse
+from smsp_connector.warehouse.audit import (
+    AuditEntry,
+    AuditWriter,
+    Outcome,
+    audit_entries,
+    unsent_rows,
+)
+from smsp_connector.warehouse.tables import capped_memory
+
+
+def test_entries_of_a_mask_are_the_entries_of_the_subset() -> None:
+    intake = pd.DataFrame(
+        {
+            "source_file": ["f.csv"] * 5,
+            "row_number": [2, 3, 5, 8, 9],
+            "e164": ["+33612345678", None, "+33612345679", "+33612345670", "+33612345671"],
+        }
+    )
+    mask = pd.Series([True, False, True, False, True])
+    by_mask = audit_entries(intake, Outcome.DRY_RUN, where=mask)
+    assert len(by_mask) == 3
+    assert list(by_mask) == list(audit_entries(intake[mask], Outcome.DRY_RUN))
+    assert by_mask[1] == AuditEntry("f.csv", 5, "+33612345679", Outcome.DRY_RUN)
+    assert list(audit_entries(intake, Outcome.DRY_RUN, where=mask & ~mask)) == []
+    assert by_mask.frame.equals(audit_entries(intake[mask], Outcome.DRY_RUN).frame)
+
+
+def _entry(row: int, outcome: Outcome, target: str | None = None) -> AuditEntry:
+    return AuditEntry("f.csv", row, target or f"+336123456{row:02d}", outcome, f"row {row}")
+
+
+def test_a_preview_of_unsent_rows_is_the_head_of_them_all(tmp_path: Path) -> None:
+    warehouse = Warehouse.at(tmp_path / "w.duckdb")
+    with AuditWriter(warehouse, run_id="r", job="j", operation="add", dry_run=False) as audit:
+        # Row 2 was pending then failed, row 3 pending then applied (not unsent), rows 4 to 9
+        # failed, row 10 failed then applied: the first "failed" log rows are not all final.
+        audit.record(_entry(row, Outcome.PENDING) for row in range(2, 11))
+        audit.flush()
+        audit.record([_entry(3, Outcome.APPLIED), _entry(10, Outcome.FAILED)])
+        audit.record(_entry(row, Outcome.FAILED) for row in (2, 4, 5, 6, 7, 8, 9))
+        audit.flush()
+        audit.record([_entry(10, Outcome.APPLIED)])
+    with AuditWriter(warehouse, run_id="other", job="j", operation="add", dry_run=False) as audit:
+        audit.record([_entry(1, Outcome.FAILED)])
+    everything = unsent_rows(warehouse, "r")
+    assert everything["source_row"].tolist() == [2, 4, 5, 6, 7, 8, 9]
+    for limit in range(1, 10):
+        preview = unsent_rows(warehouse, "r", limit=limit, memory_limit="64MB")
+        pd.testing.assert_frame_equal(preview, everything.head(limit))
+    # A row logged twice with the same final outcome is one row.
+    with AuditWriter(warehouse, run_id="d", job="j", operation="add", dry_run=True) as audit:
+        audit.record([_entry(2, Outcome.DRY_RUN), _entry(3, Outcome.DRY_RUN)])
+        audit.flush()
+        audit.record([_entry(2, Outcome.DRY_RUN), _entry(4, Outcome.DRY_RUN)])
+    for limit in (1, 2, 3, 4):
+        rows = unsent_rows(warehouse, "d", (Outcome.DRY_RUN,), limit=limit)["source_row"]
+        assert rows.tolist() == [2, 3, 4][:limit]
+
+
+def test_unsent_rows_without_a_source_are_found(tmp_path: Path) -> None:
+    warehouse = Warehouse.at(tmp_path / "w.duckdb")
+    with AuditWriter(warehouse, run_id="r", job="j", operation="add", dry_run=False) as audit:
+        audit.record([AuditEntry(None, None, "+33612345678", Outcome.PENDING)])
+        audit.flush()
+        audit.record([AuditEntry(None, None, "+33612345678", Outcome.FAILED, "gone")])
+    rows = unsent_rows(warehouse, "r")
+    assert rows[["target", "outcome", "reason"]].values.tolist() == [
+        ["+33612345678", "failed", "gone"]
+    ]
+
+
+def test_capped_memory_gives_the_limit_back(tmp_path: Path) -> None:
+    warehouse = Warehouse.at(tmp_path / "w.duckdb")
+    with warehouse.connect() as (conn, _):
+        before = conn.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        with capped_memory(conn, "64MB"):
+            inside = conn.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        after = conn.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        with capped_memory(conn, None):
+            unchanged = conn.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert inside != before and inside.replace(" ", "").upper().startswith(("61", "64"))
+    assert after == before == unchanged
+
+
+def test_validation_in_slices_still_refuses_what_the_whole_frame_would(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(frames, "_VALIDATION_ROWS", 4)
+    values = ["06 12 34 56 78", "n/a", "+33 6 12 34 56 79", "0612345678", "0033612345680"] * 3
+    frame = phone_intake_frame("f.csv", values, list(range(2, 17)))
+    assert frame["duplicate_of_row"].tolist()[3] == 2
+    assert frame["rejection_reason"].notna().sum() == 3
+    # The same row number in two slices: refused, as a whole-frame validation refuses it.
+    with pytest.raises(pandera.errors.SchemaError, match="row_number"):
+        phone_intake_frame("f.csv", values, [*range(2, 16), 3])
+    # A bad row in the last slice only.
+    with pytest.raises(pandera.errors.SchemaError):
+        phone_intake_frame("f.csv", values, [*range(2, 16), 0])
+
+
+def test_the_source_column_holds_one_str_object() -> None:
+    frame = phone_intake_frame("some/file.csv", ["0612345678"] * 3, [2, 3, 4])
+    assert len({id(value) for value in frame["source_file"]}) == 1
+    assert isinstance(frame["row_number"].to_numpy(), np.ndarray)
