@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/smsp demo
 
 # The whole suite on two pytest-xdist workers (each its own emulator); `test-fast` leaves out
-# the tests marked slow (subprocesses, kill, UI, wheel).
+# the tests marked slow (subprocesses, a PostgreSQL server, kill, UI, wheel).
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2
 

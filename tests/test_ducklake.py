@@ -38,6 +38,8 @@ from .conftest import API_KEY
 from .pipeline_helpers import PipelineRig, materialized_keys
 from .postgres_server import postgres_server, require_postgres
 
+pytestmark = pytest.mark.slow  # a PostgreSQL server (started per worker)
+
 PASSWORD = f"pw-{uuid.uuid4().hex}"
 
 

@@ -139,6 +139,7 @@ def test_without_the_shared_bucket_two_processes_send_twice_the_limit(emulator):
     assert busiest > 1.5 * SHARED_LIMIT
 
 
+@pytest.mark.slow  # a PostgreSQL server
 def test_settings_flow_to_a_postgres_limiter_named_after_the_account(emulator, postgres_dsn):
     settings = Settings(
         api_key=API_KEY,
@@ -163,6 +164,7 @@ def test_settings_flow_to_a_postgres_limiter_named_after_the_account(emulator, p
         assert isinstance(client._transport._limiter, MemoryRateLimiter)
 
 
+@pytest.mark.slow  # a PostgreSQL server
 def test_the_dsn_comes_from_the_environment_and_dagster_shows_its_name(postgres_dsn):
     env = {"SMSP_RATE_LIMIT_DSN": postgres_dsn}
 
@@ -193,6 +195,7 @@ def test_the_component_takes_the_dsn_only_as_a_variable():
     assert unset.settings().rate_limit_dsn_var is None
 
 
+@pytest.mark.slow  # a PostgreSQL server
 def test_the_dsn_password_is_never_shown(emulator, postgres_dsn, caplog):
     caplog.set_level(logging.DEBUG)
     # Trust authentication ignores the password, so this DSN works.
@@ -246,6 +249,7 @@ def test_bucket_tables_are_named_from_the_label_only():
         bucket_table("")
 
 
+@pytest.mark.slow  # a PostgreSQL server
 def test_a_pipeline_run_takes_its_permits_from_the_shared_bucket(emulator, postgres_dsn, tmp_path):
     emulator.state.seed_entries([("+33612345678", "2025-07-14 09:30:00")])
     with dg.instance_for_test() as instance:
