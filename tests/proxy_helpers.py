@@ -11,6 +11,10 @@ from urllib.parse import urlsplit
 
 import requests
 
+SHUTDOWN_POLL_SECONDS = 0.01
+"""How often a test server's serve_forever looks for shutdown() (the standard library's
+0.5 s made every test that stops one wait half a second)."""
+
 
 @contextmanager
 def failing_proxy(upstream: str, fail_paths: set[str]) -> Iterator[str]:
@@ -49,7 +53,9 @@ def failing_proxy(upstream: str, fail_paths: set[str]) -> Iterator[str]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, args=(SHUTDOWN_POLL_SECONDS,), daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}{urlsplit(upstream).path}"

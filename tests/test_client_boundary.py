@@ -42,6 +42,7 @@ from smsp_connector.warehouse import Warehouse, staging
 from smsp_connector.warehouse.audit import AuditEntry, Outcome
 
 from .conftest import API_KEY
+from .proxy_helpers import SHUTDOWN_POLL_SECONDS
 
 QUICK = RetryPolicy(max_attempts=2, backoff_initial=0.01, backoff_max=0.01, max_elapsed=10)
 
@@ -90,7 +91,9 @@ class CannedProvider:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(SHUTDOWN_POLL_SECONDS,), daemon=True
+        )
         self._thread.start()
         host, port = self._server.server_address[:2]
         self.base_url = f"http://{host}:{port}/v1"

@@ -27,6 +27,7 @@ from smsp_connector.operations.extract import (
 from smsp_connector.warehouse import Warehouse, staging
 
 from .conftest import API_KEY
+from .proxy_helpers import SHUTDOWN_POLL_SECONDS
 
 PATIENT = RetryPolicy(max_attempts=30, backoff_initial=0.01, backoff_max=0.05, max_elapsed=60)
 _ENTRY = {"id": 1, "phoneNumber": "+33611111111", "createdAt": "2025-07-14 09:30:00"}
@@ -202,7 +203,9 @@ class _CutOnce(BaseHTTPRequestHandler):
 
 def test_a_body_cut_short_is_downloaded_again_from_the_start(tmp_path):
     server = ThreadingHTTPServer(("127.0.0.1", 0), _CutOnce)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, args=(SHUTDOWN_POLL_SECONDS,), daemon=True
+    ).start()
     try:
         base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
         with SmspClient(API_KEY, base_url=base_url, retry=PATIENT) as client:

@@ -21,7 +21,7 @@ from smsp_connector.dagster.alerts import build_failure_alert_sensor
 
 from .conftest import API_KEY
 from .pipeline_helpers import PipelineRig
-from .proxy_helpers import failing_proxy
+from .proxy_helpers import SHUTDOWN_POLL_SECONDS, failing_proxy
 
 NUMBERS = [f"+3361000000{n}" for n in range(10)]
 HOOK_SECRET = f"hook-{secrets.token_hex(12)}"
@@ -68,7 +68,9 @@ def recorder() -> Iterator[Recorder]:
             pass
 
     server.RequestHandlerClass = Handler
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, args=(SHUTDOWN_POLL_SECONDS,), daemon=True
+    )
     thread.start()
     yield recorder
     server.shutdown()
