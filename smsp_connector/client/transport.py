@@ -80,13 +80,10 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Download:
-    """A body streamed to a file by :meth:`HttpTransport.download`, not yet decoded."""
+    """How a body streamed to a file by :meth:`HttpTransport.download` came (not decoded)."""
 
-    path: Path
     http_status: int
     attempts: int
-    size: int
-    """Bytes written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,16 +387,14 @@ class HttpTransport:
                 stream=True,
             ) as response:
                 _raise_if_retryable(response, idempotent=True)
-                size = 0
                 with destination.open("wb") as handle:
                     for chunk in response.iter_content(chunk_size=DOWNLOAD_CHUNK_BYTES):
                         handle.write(chunk)
-                        size += len(chunk)
                 status = response.status_code
         except requests.RequestException as exc:
             failure = self._connection_failure(exc, endpoint, True, attempt_number)
         else:
-            return Download(destination, status, attempt_number, size)
+            return Download(status, attempt_number)
         raise failure  # outside ``except``: see _attempt
 
     def _connection_failure(
