@@ -285,6 +285,19 @@ def test_an_error_names_its_class_and_a_long_message_is_cut():
     assert "second line" not in message
 
 
+def _reaction_to_one_failed_run():
+    """The alert sensor's one reaction to one failed run, and the ticks' log lines."""
+    job = _failing_job()
+    sensor = build_failure_alert_sensor(name="alerts", jobs=[job])
+    with dg.instance_for_test() as instance:
+        ticks = SensorRig(sensor, instance)
+        ticks.tick()
+        job.execute_in_process(instance=instance, raise_on_error=False)
+
+        [reaction] = ticks.tick().dagster_run_reactions
+    return reaction, ticks
+
+
 def test_without_a_destination_it_warns_once_per_evaluation_and_posts_nothing(recorder):
     job = _failing_job()
     sensor = build_failure_alert_sensor(name="alerts", jobs=[job])
@@ -322,14 +335,7 @@ def test_a_refusing_webhook_is_retried_and_reported_without_its_url(
     webhook = f"{recorder.url}/services/T000/B000/{HOOK_SECRET}"
     monkeypatch.setenv("SMSP_ALERT_WEBHOOK_URL", webhook)
     recorder.replies = list(replies)
-    job = _failing_job()
-    sensor = build_failure_alert_sensor(name="alerts", jobs=[job])
-    with dg.instance_for_test() as instance:
-        ticks = SensorRig(sensor, instance)
-        ticks.tick()
-        job.execute_in_process(instance=instance, raise_on_error=False)
-
-        [reaction] = ticks.tick().dagster_run_reactions
+    reaction, ticks = _reaction_to_one_failed_run()
 
     assert len(recorder.requests) == attempts
     if problem is None:
@@ -349,14 +355,7 @@ def test_an_unreachable_webhook_is_reported_without_its_url(recorder, monkeypatc
     recorder.server.server_close()
     webhook = f"{recorder.url}/services/T000/B000/{HOOK_SECRET}"
     monkeypatch.setenv("SMSP_ALERT_WEBHOOK_URL", webhook)
-    job = _failing_job()
-    sensor = build_failure_alert_sensor(name="alerts", jobs=[job])
-    with dg.instance_for_test() as instance:
-        ticks = SensorRig(sensor, instance)
-        ticks.tick()
-        job.execute_in_process(instance=instance, raise_on_error=False)
-
-        [reaction] = ticks.tick().dagster_run_reactions
+    reaction, _ = _reaction_to_one_failed_run()
 
     error = reaction.error.to_string()
     assert "ConnectionError (unreachable)" in error
