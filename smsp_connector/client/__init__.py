@@ -16,6 +16,7 @@ from smsp_connector.client.errors import (
     SmspApiError,
     SmspConfigurationError,
     SmspError,
+    SmspRedirectError,
     SmspResponseError,
     SmspTransportError,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "SmspClient",
     "SmspConfigurationError",
     "SmspError",
+    "SmspRedirectError",
     "SmspResponseError",
     "SmspTransportError",
     "StopEntry",

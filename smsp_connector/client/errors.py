@@ -66,6 +66,25 @@ class SmspResponseError(SmspError):
         after :data:`~smsp_connector.client.transport.RAW_BODY_LIMIT` characters."""
 
 
+class SmspRedirectError(SmspResponseError):
+    """The provider's address answered a redirect (HTTP 3xx). It is never followed: requests
+    would turn a POST into a GET there, or post the body, API key included, to another origin.
+    The call is not repeated there; ``location_origin`` is where the redirect pointed
+    (``scheme://host:port`` only, never its path or query), or ``None`` without a Location."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str | None = None,
+        attempts: int = 1,
+        http_status: int,
+        location_origin: str | None,
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, attempts=attempts, http_status=http_status)
+        self.location_origin = location_origin
+
+
 class SmspApiError(SmspError):
     """The provider refused the request with a coded error (``success: false``)."""
 

@@ -12,6 +12,12 @@ What is retried:
 - HTTP 429: always (the provider did not process the request);
 - HTTP 5xx: only for idempotent calls.
 
+Redirects (HTTP 3xx) are never followed, nor retried: requests would turn a POST into a GET
+on the Location, or post the body, API key included, to another origin. A 3xx is an unusable
+answer (:class:`SmspRedirectError`, naming the Location's origin only). Every request the
+session sends goes through :class:`_OriginGuard`, which refuses any URL outside the base URL's
+origin (and so any breach of the https-except-loopback rule), whatever sends it.
+
 Coded errors (``success: false``) are answers, never retried: they come back as a
 :class:`ProviderAnswer` for the caller to interpret. An answer is a JSON object whose ``success``
 (``true``/``false``, ``1``/``0`` or their text) or ``code`` says how the call went: ``code``
@@ -30,7 +36,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -46,6 +52,7 @@ from urllib3.exceptions import NewConnectionError
 
 from smsp_connector.client.errors import (
     SmspConfigurationError,
+    SmspRedirectError,
     SmspResponseError,
     SmspTransportError,
 )
@@ -150,6 +157,41 @@ def check_base_url(base_url: str, api_key: str | None = None) -> str:
     )
 
 
+def url_origin(url: str) -> str | None:
+    """``scheme://host:port`` of an absolute URL (the port always written), nothing of its
+    userinfo, path or query; ``None`` when it has no host or cannot be read."""
+    try:
+        parts = urlsplit(url)
+        hostname, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if not parts.scheme or not hostname:
+        return None
+    port = port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    host = f"[{hostname}]" if ":" in hostname else hostname
+    return f"{parts.scheme.lower()}://{host}" + (f":{port}" if port else "")
+
+
+class _OriginGuard(HTTPAdapter):
+    """The session's only adapter: it sends a request only to the base URL's origin, which
+    :func:`check_base_url` accepted (https, or http to loopback). Anything else (a redirect
+    followed by some future change, a URL built wrong) raises :class:`SmspConfigurationError`
+    before a byte leaves, naming the origin only (the URL holds the key)."""
+
+    def __init__(self, origin: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._origin = origin
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
+        origin = url_origin(request.url or "")
+        if origin is None or origin != self._origin:
+            raise SmspConfigurationError(
+                f"refused to send a request to {origin or 'an unreadable URL'}: this client "
+                f"sends requests, and its API key, only to {self._origin}"
+            )
+        return super().send(request, *args, **kwargs)
+
+
 def is_loopback_url(base_url: str) -> bool:
     """True when ``base_url`` names a loopback host (``localhost``, ``127.0.0.0/8``, ``::1``)."""
     try:
@@ -224,8 +266,12 @@ class HttpTransport:
         self._limiter: RateLimiter | None = make_rate_limiter(
             rate_limit, dsn=rate_limit_dsn, name=rate_limit_name
         )
+        origin = url_origin(self.base_url)
+        if origin is None:  # check_base_url accepted it: it has a scheme and a host
+            raise SmspConfigurationError("the base URL has no readable origin")
+        self._origin = origin
         self._session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, pool_block=True)
+        adapter = _OriginGuard(origin, pool_connections=1, pool_maxsize=pool_size, pool_block=True)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self._session.headers.update({"Accept": "application/json", "User-Agent": USER_AGENT})
@@ -352,13 +398,7 @@ class HttpTransport:
         query = {"apiKey": self._api_key, **(params or {})} if method == "GET" else params
         payload = {"apiKey": self._api_key, **(body or {})} if method == "POST" else None
         try:
-            response = self._session.request(
-                method,
-                f"{self.base_url}/{endpoint}",
-                params=query,
-                json=payload,
-                timeout=self._timeout,
-            )
+            response = self._send(method, endpoint, params=query, json=payload)
         except requests.RequestException as exc:
             failure = self._connection_failure(exc, endpoint, idempotent, attempt_number)
         else:
@@ -366,6 +406,16 @@ class HttpTransport:
         # Raised outside the ``except`` block so that the requests exception, whose message holds
         # the URL and so the API key, is not kept as ``__context__`` of what the caller sees.
         raise failure
+
+    def _send(self, method: str, endpoint: str, **kwargs: Any) -> requests.Response:
+        """The one place a request is sent: to the base URL, a redirect never followed."""
+        return self._session.request(
+            method,
+            f"{self.base_url}/{endpoint}",
+            timeout=self._timeout,
+            allow_redirects=False,
+            **kwargs,
+        )
 
     def _take_permit(self) -> None:
         if self._limiter is not None:
@@ -380,13 +430,10 @@ class HttpTransport:
     ) -> Download:
         self._take_permit()
         try:
-            with self._session.get(
-                f"{self.base_url}/{endpoint}",
-                params={"apiKey": self._api_key, **(params or {})},
-                timeout=self._timeout,
-                stream=True,
+            with self._send(
+                "GET", endpoint, params={"apiKey": self._api_key, **(params or {})}, stream=True
             ) as response:
-                _raise_if_retryable(response, idempotent=True)
+                self._refuse_unusable_status(response, endpoint, True, attempt_number)
                 with destination.open("wb") as handle:
                     for chunk in response.iter_content(chunk_size=DOWNLOAD_CHUNK_BYTES):
                         handle.write(chunk)
@@ -422,7 +469,7 @@ class HttpTransport:
         mutation: bool,
         attempt_number: int,
     ) -> ProviderAnswer:
-        _raise_if_retryable(response, idempotent=idempotent)
+        self._refuse_unusable_status(response, endpoint, idempotent, attempt_number)
         return self.answer_of(
             response.content,
             endpoint,
@@ -430,6 +477,32 @@ class HttpTransport:
             attempts=attempt_number,
             mutation=mutation,
         )
+
+    def _refuse_unusable_status(
+        self, response: requests.Response, endpoint: str, idempotent: bool, attempt_number: int
+    ) -> None:
+        """Raise for an answer whose status alone makes it unusable: a redirect
+        (:class:`SmspRedirectError`, never followed nor retried), 429 or a retryable 5xx."""
+        status = response.status_code
+        if 300 <= status < 400:
+            location = response.headers.get("Location")
+            origin = url_origin(urljoin(response.url, location)) if location else None
+            where = (
+                f"to {origin}"
+                if origin
+                else ("with an unreadable Location" if location else "with no Location")
+            )
+            raise SmspRedirectError(
+                self.redact(
+                    f"unusable answer from {endpoint}: HTTP {status} {where}, a redirect, not "
+                    f"followed: requests and the API key go only to {self._origin}"
+                ),
+                endpoint=endpoint,
+                attempts=attempt_number,
+                http_status=status,
+                location_origin=origin,
+            )
+        _raise_if_retryable(response, idempotent=idempotent)
 
     def answer_of(
         self,
