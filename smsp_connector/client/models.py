@@ -13,6 +13,23 @@ PROVIDER_TZ = ZoneInfo("Europe/Paris")
 PROVIDER_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
+EARLIEST_TIME = datetime(1677, 9, 22)
+LATEST_TIME = datetime(2262, 4, 10, 23, 59, 59, 999999)
+"""The dates this project reads (wall-clock, any zone): the warehouse's nanosecond timestamps
+hold 1677-09-21 to 2262-04-11, and a day's margin keeps every offset's UTC instant inside. A
+date outside (``0001-01-01``, a common "no date" placeholder) is refused, row by row, as an
+unreadable date: Python's datetime would overflow moving it to UTC, pandas would refuse it."""
+
+TIME_RANGE_TEXT = "between 1677-09-22 and 2262-04-10"
+
+
+def in_time_range(moment: datetime) -> bool:
+    """Whether ``moment``'s wall-clock time (its zone aside) lies within :data:`EARLIEST_TIME`
+    and :data:`LATEST_TIME`: the one rule for every date read from a file, a table or the
+    provider."""
+    return EARLIEST_TIME <= moment.replace(tzinfo=None) <= LATEST_TIME
+
+
 def parse_provider_time(text: str) -> datetime:
     """Parse a provider timestamp into an aware Europe/Paris datetime.
 

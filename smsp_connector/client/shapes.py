@@ -13,7 +13,12 @@ import math
 import re
 from datetime import datetime
 
-from smsp_connector.client.models import PROVIDER_TIME_FORMAT, PROVIDER_TZ
+from smsp_connector.client.models import (
+    PROVIDER_TIME_FORMAT,
+    PROVIDER_TZ,
+    TIME_RANGE_TEXT,
+    in_time_range,
+)
 
 _DIGITS = re.compile(r"\d+", re.ASCII)
 _DECIMAL = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)", re.ASCII)
@@ -72,7 +77,8 @@ def decimal(value: object, what: str) -> float | None:
 
 def opt_out_time(value: object) -> datetime | None:
     """A stop-list ``createdAt`` in the documented form (``YYYY-MM-DD HH:MM:SS``, Paris time),
-    or ``None`` for anything else (``null``, ``0000-00-00 00:00:00``, ISO with an offset, …).
+    or ``None`` for anything else (``null``, ``0000-00-00 00:00:00``, ISO with an offset, a
+    date outside :func:`~smsp_connector.client.models.in_time_range` such as ``0001-01-01``…).
 
     Only the documented form is read, as the extract's validation does, so the warehouse and
     the deletion guard agree on which entries have a usable opt-out time.
@@ -87,7 +93,7 @@ def opt_out_time(value: object) -> datetime | None:
             moment = datetime.strptime(value, PROVIDER_TIME_FORMAT)
     except ValueError:  # 0000-00-00 00:00:00, 2025-02-30 …, ISO with a T or an offset
         return None
-    return moment.replace(tzinfo=PROVIDER_TZ)
+    return moment.replace(tzinfo=PROVIDER_TZ) if in_time_range(moment) else None
 
 
 def provider_time(value: object, what: str) -> datetime | None:
@@ -97,28 +103,33 @@ def provider_time(value: object, what: str) -> datetime | None:
         return None
     moment = opt_out_time(value)
     if moment is None:
-        raise Unreadable(f"{what} {value!r} is not a YYYY-MM-DD HH:MM:SS time")
+        raise Unreadable(f"{what} {value!r} is not a YYYY-MM-DD HH:MM:SS time {TIME_RANGE_TEXT}")
     return moment
 
 
 def send_time(value: object, what: str) -> datetime | None:
     """A scheduled send time as ``/send`` may echo it: ``YYYY-MM-DD HH:MM:SS`` or the request's
     own ``dd/MM/yyyy HH:mm`` (Paris time), or ISO 8601 with an offset (an exact instant, shown
-    in Paris time). ``None``/``""`` are ``None``; raises :class:`Unreadable` otherwise."""
+    in Paris time). ``None``/``""`` are ``None``; raises :class:`Unreadable` otherwise, and for
+    a date outside :func:`~smsp_connector.client.models.in_time_range`."""
     if value is None or value == "":
         return None
     if isinstance(value, str):
         text = value.strip()
         for pattern in _SEND_TIME_FORMATS:
             try:
-                return datetime.strptime(text, pattern).replace(tzinfo=PROVIDER_TZ)
+                moment = datetime.strptime(text, pattern)
             except ValueError:
                 continue
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            pass
+            if in_time_range(moment):
+                return moment.replace(tzinfo=PROVIDER_TZ)
+            break
         else:
-            if moment.tzinfo is not None:
-                return moment.astimezone(PROVIDER_TZ)
-    raise Unreadable(f"{what} {value!r} is not a date and time")
+            try:
+                moment = datetime.fromisoformat(text)
+            except ValueError:
+                pass
+            else:
+                if moment.tzinfo is not None and in_time_range(moment):
+                    return moment.astimezone(PROVIDER_TZ)
+    raise Unreadable(f"{what} {value!r} is not a date and time {TIME_RANGE_TEXT}")

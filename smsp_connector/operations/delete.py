@@ -15,7 +15,13 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from smsp_connector.client import SmspClient, StopEntry
-from smsp_connector.client.models import PROVIDER_TZ, paris_instants
+from smsp_connector.client.models import (
+    LATEST_TIME,
+    PROVIDER_TZ,
+    TIME_RANGE_TEXT,
+    in_time_range,
+    paris_instants,
+)
 from smsp_connector.operations.progress import ProgressFactory
 from smsp_connector.operations.sending import SendTally, record_unusable_rows, send_plan
 from smsp_connector.warehouse.audit import AuditEntry, AuditWriter, Outcome
@@ -49,7 +55,9 @@ def parse_consent_time(text: str) -> datetime:
     Times without a zone are Paris time, read as the *earliest* instant they may mean (in the
     repeated autumn hour or the skipped spring hour). A bare date means the start of that day,
     so a consent dated the same day as the opt-out counts as before it and is refused: when the
-    order is unknown, the opt-out wins.
+    order is unknown, the opt-out wins. A date outside
+    :func:`~smsp_connector.client.models.in_time_range` (``0001-01-01``, a "no date"
+    placeholder) raises ``ValueError``, as an unreadable one does.
     """
     text = text.strip()
     try:
@@ -63,6 +71,9 @@ def parse_consent_time(text: str) -> datetime:
                 continue
         else:
             raise ValueError(f"unreadable consent date {text!r}") from None
+    if not in_time_range(moment):
+        future = " (in the future)" if moment.replace(tzinfo=None) > LATEST_TIME else ""
+        raise ValueError(f"consent date {text!r} is not {TIME_RANGE_TEXT}{future}")
     if moment.tzinfo is None:
         return paris_instants(moment)[0].astimezone(PROVIDER_TZ)
     return moment

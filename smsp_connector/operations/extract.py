@@ -16,7 +16,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from smsp_connector.client import SmspClient
-from smsp_connector.client.models import PROVIDER_TZ
+from smsp_connector.client.models import PROVIDER_TZ, in_time_range
 from smsp_connector.warehouse import (
     Duplicates,
     SnapshotSummary,
@@ -43,14 +43,23 @@ def provider_hours(hours: Sequence[datetime]) -> pd.DataFrame:
     (the first occurrence, ``fold=0``); a time in the skipped hour becomes the instant the
     clocks jumped (pandas' ``shift_forward``). Paris changes its offset by whole hours at the
     top of an hour, so an hour's instant plus the minutes and seconds is each time's instant.
+
+    An hour outside :func:`~smsp_connector.client.models.in_time_range` (``0001-01-01``) gets
+    no row: its entries' ``created_at`` stays null, and ``schema_valid`` reports each one with
+    the value the provider sent.
     """
-    local = pd.Series(pd.to_datetime(list(hours)), dtype="datetime64[ns]")
+    readable = [hour for hour in hours if in_time_range(hour)]
+    local = pd.Series(pd.to_datetime(readable), dtype="datetime64[ns]")
     ambiguous = np.ones(len(local), dtype=bool)
     instant = local.dt.tz_localize(
         PROVIDER_TZ.key, ambiguous=ambiguous, nonexistent="shift_forward"
     ).dt.tz_convert("UTC")
     skipped = local.dt.tz_localize(PROVIDER_TZ.key, ambiguous=ambiguous, nonexistent="NaT")
-    return pd.DataFrame({"hour": local, "instant": instant, "in_gap": skipped.isna()})
+    # In microseconds, the resolution of DuckDB's TIMESTAMP: the join then compares every
+    # entry's hour as it is, an out-of-range one included, never cast to nanoseconds.
+    return pd.DataFrame(
+        {"hour": local.astype("datetime64[us]"), "instant": instant, "in_gap": skipped.isna()}
+    )
 
 
 @dataclass(frozen=True)
