@@ -12,6 +12,7 @@ import random
 from pathlib import Path
 
 import pandas as pd
+import phonenumbers
 import pytest
 
 import smsp_connector.intake.phone_numbers as phone_numbers
@@ -60,11 +61,36 @@ def test_french_quick_path_gives_what_libphonenumber_gives() -> None:
     for prefix in range(1000, 10000):
         digits = f"{prefix}{rng.randrange(100_000):05d}"
         for raw in rng.sample(_forms(digits), 4):
-            assert normalize_phone_number(raw) == _slow(raw), raw
+            got = normalize_phone_number(raw)
+            assert got == _slow(raw), raw
+            _assert_libphonenumber_agrees(raw, got)
             checked += 1
             quick += phone_numbers._FRENCH_FORM.fullmatch(raw) is not None
     assert checked == 36_000
     assert quick > 15_000, "the quick path is taken"
+
+
+def _assert_libphonenumber_agrees(raw: str, got: object) -> None:
+    """Whatever is kept is a number libphonenumber holds valid; whatever the quick path
+    answers is what libphonenumber reads in FR; a French form it declines is never kept
+    unless libphonenumber holds it valid too."""
+    if isinstance(got, phone_numbers.NormalizedNumber):
+        assert got.is_valid, raw
+        assert phonenumbers.is_valid_number(phonenumbers.parse(got.e164)), raw
+    quick = phone_numbers.valid_french_e164(raw.strip())
+    if quick is not None:
+        parsed = phonenumbers.parse(raw.strip(), "FR")
+        assert phonenumbers.is_valid_number(parsed), raw
+        assert phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) == quick
+        assert isinstance(got, phone_numbers.NormalizedNumber) and got.e164 == quick, raw
+
+
+def test_a_national_number_a_digit_short_is_rejected_on_either_path() -> None:
+    for raw in ("06 12 34 56 7", "061234567", "06.12.34.56.7"):
+        assert phone_numbers.valid_french_e164(raw) is None
+        for got in (normalize_phone_number(raw), _slow(raw)):
+            assert isinstance(got, phone_numbers.RejectedNumber), raw
+            assert got.reason is phone_numbers.RejectionReason.NOT_VALID
 
 
 def test_quick_path_only_in_france() -> None:

@@ -3,6 +3,7 @@
 import dataclasses
 import random
 
+import phonenumbers
 import pytest
 
 from smsp_connector.intake.phone_numbers import (
@@ -11,6 +12,10 @@ from smsp_connector.intake.phone_numbers import (
     RejectionReason,
     normalize_phone_number,
 )
+from smsp_connector.operations.inputs import PhoneValues
+from smsp_connector.operations.progress import log_progress
+from smsp_connector.operations.run import Push, run_operation
+from smsp_connector.warehouse import Warehouse
 
 FR_MOBILE = "+33612345678"
 
@@ -45,14 +50,9 @@ ACCEPTED: list[tuple[str, str, str, bool]] = [
     ("+4915112345678", "+4915112345678", "DE", True),
     ("4915112345678", "+4915112345678", "DE", True),
     ("'4915112345678", "+4915112345678", "DE", True),
-    # Possible but in no assigned range: kept, flagged.
-    ("0712345678", "+33712345678", "FR", False),
-    # An explicit +33 is not moved to an overseas country code.
-    ("+33692123456", "+33692123456", "FR", False),
     # A 0 after the country code: the E.164 form is parsed again until it gives itself.
     ("+44 (0)020 7946 0000", "+442079460000", "GB", True),
     ("+33 006 12 34 56 78", FR_MOBILE, "FR", True),
-    ("+490019549", "+4919549", "DE", False),
 ]
 
 REJECTED: list[tuple[str | None, RejectionReason]] = [
@@ -72,6 +72,13 @@ REJECTED: list[tuple[str | None, RejectionReason]] = [
     ("+999 123456789", RejectionReason.INVALID_COUNTRY_CODE),
     # "00" is the international prefix: +1 2345678 lacks the area code.
     ("0012345678", RejectionReason.NOT_POSSIBLE),
+    # Possible lengths, but no such number in its region per libphonenumber: the provider would
+    # refuse it (code 9), so it is never sent.
+    ("06 12 34 56 7", RejectionReason.NOT_VALID),  # a digit short: read as +33 061234567
+    ("061234567", RejectionReason.NOT_VALID),
+    ("0712345678", RejectionReason.NOT_VALID),  # in no assigned range
+    ("+33692123456", RejectionReason.NOT_VALID),  # an explicit +33 is not moved overseas
+    ("+490019549", RejectionReason.NOT_VALID),
 ]
 
 
@@ -116,6 +123,7 @@ def test_reason_codes_are_stable() -> None:
         "TOO_LONG": "too_long",
         "INVALID_COUNTRY_CODE": "invalid_country_code",
         "NOT_POSSIBLE": "not_possible",
+        "NOT_VALID": "not_valid",
     }
 
 
@@ -124,12 +132,31 @@ def test_messages_are_readable() -> None:
     assert normalize_phone_number(None).message == "empty value: no phone number"
 
 
-def test_warning_only_for_an_invalid_number() -> None:
+def test_an_invalid_number_is_rejected_naming_how_it_was_read() -> None:
     assert normalize_phone_number("0612345678").warning is None
-    assert normalize_phone_number("0712345678").warning == (
-        "possible but not a valid number per libphonenumber metadata; "
-        "sent anyway, the provider decides"
+    assert normalize_phone_number("06 12 34 56 7").message == (
+        "'06 12 34 56 7' is not a valid phone number of FR per libphonenumber (read as "
+        "+33061234567): not sent, the provider would refuse it"
     )
+
+
+def test_an_invalid_number_is_never_sent(client, emulator, tmp_path) -> None:
+    """Issue 19 §3: "06 12 34 56 7" was sent as +33061234567 and refused (code 9)."""
+    report = run_operation(
+        Push(),
+        PhoneValues(["06 12 34 56 7", "0612345678"]),
+        client=client,
+        warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
+        run_id="invalid",
+        job="test",
+        progress=log_progress(lambda line: None),
+    )
+
+    assert (report.counts["invalid"], report.counts["added"]) == (1, 1)
+    assert sum(emulator.stats()["endpoints"]["stop-sms/add"].values()) == 1
+    [row] = report.unsent.to_dict("records")
+    assert (row["source_row"], row["outcome"]) == (1, "invalid_input")
+    assert "not a valid phone number" in row["reason"]
 
 
 @pytest.mark.parametrize("raw", ["0612345678 abc", "+33612345678abc", "0612345678 (mobile)"])
@@ -182,8 +209,8 @@ def test_normalizing_an_e164_output_gives_itself() -> None:
     outputs = [normalize_phone_number(raw) for raw in raws]
     kept = [out for out in outputs if isinstance(out, NormalizedNumber)]
     assert len(kept) > 200
-    assert any(not out.is_valid for out in kept)
     for out in kept:
+        assert out.is_valid and phonenumbers.is_valid_number(phonenumbers.parse(out.e164))
         for default_region in ("FR", "BE"):
             again = normalize_phone_number(out.e164, default_region=default_region)
             assert again == NormalizedNumber(out.e164, out.e164, out.is_valid, out.region)
