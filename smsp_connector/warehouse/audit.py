@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from smsp_connector.client import MutationResult, MutationStatus
+from smsp_connector.warehouse.results import scalar
 from smsp_connector.warehouse.tables import Warehouse, capped_memory
 
 
@@ -414,11 +415,12 @@ def _more_than(
     conn: duckdb.DuckDBPyConnection, audit_log: str, run_id: str, values: str, count: int
 ) -> bool:
     """Whether more than ``count`` log rows of the run have one of ``values``."""
-    found = conn.execute(
+    found = scalar(
+        conn,
         f"SELECT count(*) FROM (SELECT 1 FROM {audit_log} "
         f"WHERE run_id = ? AND outcome IN ({values}) LIMIT {count + 1})",
         [run_id],
-    ).fetchone()[0]
+    )
     return found > count
 
 

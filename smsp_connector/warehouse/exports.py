@@ -23,6 +23,7 @@ import pandas as pd
 from duckdb.sqltypes import VARCHAR
 
 from smsp_connector.intake.phone_numbers import E164_PATTERN
+from smsp_connector.warehouse.results import scalar
 from smsp_connector.warehouse.tables import Tables, Warehouse
 
 FORMULA_START = r"^[=+\-@\t\r]"
@@ -129,7 +130,7 @@ def _export(
     parquet_path = directory / f"{name}.parquet"
     _copy_atomically(conn, csv_select, csv_path, "(HEADER, DELIMITER ',')")
     _copy_atomically(conn, select, parquet_path, "(FORMAT PARQUET)")
-    row_count = conn.execute(f"SELECT count(*) FROM ({select})").fetchone()[0]
+    row_count = scalar(conn, f"SELECT count(*) FROM ({select})")
     preview = conn.execute(f"{csv_select} LIMIT {int(preview_rows)}").fetchdf()
     return ExportResult(csv_path, parquet_path, int(row_count), preview)
 

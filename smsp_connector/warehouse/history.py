@@ -9,6 +9,7 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
+from smsp_connector.warehouse.results import one_row, scalar
 from smsp_connector.warehouse.stop_list import stop_list_exists
 from smsp_connector.warehouse.tables import Tables, Warehouse
 
@@ -32,10 +33,11 @@ def update_history(warehouse: Warehouse) -> HistoryUpdate:
 
 def _update(conn: duckdb.DuckDBPyConnection, t: Tables) -> HistoryUpdate:
     """The update, inside the caller's transaction (re-run whole when a lake commit loses)."""
-    snapshot = conn.execute(
+    snapshot = one_row(
+        conn,
         f"SELECT run_id, extracted_at FROM {t.snapshots} WHERE status = 'published' "
-        "ORDER BY extracted_at DESC LIMIT 1"
-    ).fetchone()
+        "ORDER BY extracted_at DESC LIMIT 1",
+    )
     if snapshot is None or not stop_list_exists(conn, t):
         raise LookupError(f"no snapshot in {t.snapshots}: materialize the stop list first")
     run_id, observed_at = snapshot
@@ -46,7 +48,8 @@ def _update(conn: duckdb.DuckDBPyConnection, t: Tables) -> HistoryUpdate:
         FROM {t.stop_list} WHERE phone_number IS NOT NULL GROUP BY phone_number
         """
     )
-    entered = conn.execute(
+    entered = scalar(
+        conn,
         f"""
         INSERT INTO {t.history}
         SELECT $observed, $run, 'entered', c.phone_number, c.stop_id, c.created_at,
@@ -55,8 +58,9 @@ def _update(conn: duckdb.DuckDBPyConnection, t: Tables) -> HistoryUpdate:
         ANTI JOIN (SELECT phone_number FROM {t.presence} WHERE listed) p USING (phone_number)
         """,
         {"observed": observed_at, "run": run_id},
-    ).fetchone()[0]
-    left = conn.execute(
+    )
+    left = scalar(
+        conn,
         f"""
         INSERT INTO {t.history}
         SELECT $observed, $run, 'left', p.phone_number, p.stop_id, p.created_at,
@@ -65,7 +69,7 @@ def _update(conn: duckdb.DuckDBPyConnection, t: Tables) -> HistoryUpdate:
         WHERE p.listed
         """,
         {"observed": observed_at, "run": run_id},
-    ).fetchone()[0]
+    )
     conn.execute(
         f"""
         UPDATE {t.presence} SET listed = false, left_at = $observed
@@ -91,7 +95,7 @@ def _update(conn: duckdb.DuckDBPyConnection, t: Tables) -> HistoryUpdate:
         """,
         {"observed": observed_at},
     )
-    listed = conn.execute("SELECT count(*) FROM current_numbers").fetchone()[0]
+    listed = scalar(conn, "SELECT count(*) FROM current_numbers")
     conn.execute("DROP TABLE IF EXISTS temp.current_numbers")
     return HistoryUpdate(observed_at, int(entered), int(left), int(listed))
 
@@ -103,5 +107,5 @@ def recent_changes(warehouse: Warehouse, limit: int = 10) -> tuple[pd.DataFrame,
             f"SELECT observed_at, change, phone_number, stop_id, first_seen_at, last_seen_at "
             f"FROM {t.history} ORDER BY observed_at DESC, phone_number LIMIT {int(limit)}"
         ).fetchdf()
-        total = conn.execute(f"SELECT count(*) FROM {t.history}").fetchone()[0]
+        total = scalar(conn, f"SELECT count(*) FROM {t.history}")
     return recent, int(total)

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import duckdb
 
+from smsp_connector.warehouse.results import one_row
+
 LAKE_PREFIX = "ducklake:postgres:"
 """The form of a ``database`` setting that selects a lake; the rest is a libpq conninfo."""
 ALIAS = "lake"
@@ -234,7 +236,7 @@ def is_commit_conflict(error: BaseException) -> bool:
 
 def is_lake_connection(conn: duckdb.DuckDBPyConnection) -> bool:
     """Whether ``conn``'s current database is a DuckLake."""
-    row = conn.execute(
-        "SELECT type FROM duckdb_databases() WHERE database_name = current_database()"
-    ).fetchone()
+    row = one_row(
+        conn, "SELECT type FROM duckdb_databases() WHERE database_name = current_database()"
+    )
     return bool(row) and row[0] == "ducklake"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from smsp_connector.warehouse.audit import Outcome
+from smsp_connector.warehouse.results import one_row
 from smsp_connector.warehouse.tables import Warehouse
 
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*){0,2}$")
@@ -88,9 +89,7 @@ def read_source_rows(
 
 def pushed_cursor(warehouse: Warehouse, source: str) -> str | None:
     with warehouse.connect() as (conn, tables):
-        row = conn.execute(
-            f"SELECT cursor_value FROM {tables.cursors} WHERE source = ?", [source]
-        ).fetchone()
+        row = one_row(conn, f"SELECT cursor_value FROM {tables.cursors} WHERE source = ?", [source])
     return row[0] if row else None
 
 

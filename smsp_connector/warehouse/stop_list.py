@@ -20,6 +20,7 @@ import duckdb
 import pandas as pd
 
 from smsp_connector.client.models import PROVIDER_TIME_FORMAT
+from smsp_connector.warehouse.results import one_row, scalar
 from smsp_connector.warehouse.tables import Tables, Warehouse, capped_memory
 
 
@@ -33,13 +34,14 @@ class SnapshotSummary:
 
 
 def stop_list_exists(conn: duckdb.DuckDBPyConnection, tables: Tables) -> bool:
-    found = conn.execute(
+    found = one_row(
+        conn,
         "SELECT count(*) FROM information_schema.tables "
         # DuckDB identifiers are case-insensitive: schema SMSP is schema smsp.
         "WHERE table_catalog = current_database() AND lower(table_schema) = lower(?) "
         "AND table_name = ?",
         [tables.schema_name, "stop_list"],
-    ).fetchone()
+    )
     return bool(found and found[0])
 
 
@@ -94,10 +96,11 @@ class StopListStage:
             """,
             [str(path)],
         )
-        entries, odd = self._conn.execute(
+        entries, odd = one_row(
+            self._conn,
             "SELECT count(*), min(rowid) FILTER (WHERE NOT coalesce(is_object, false)) "
-            "FROM stop_list_raw"
-        ).fetchone()
+            "FROM stop_list_raw",
+        )
         return RawLoad(int(entries), None if odd is None else int(odd))
 
     def local_hours(self) -> list[datetime]:
@@ -142,7 +145,7 @@ class StopListStage:
     def chunks(self, rows: int) -> Iterator[pd.DataFrame]:
         """The staged snapshot, ``rows`` at a time, indexed by position in the list; times as
         ``datetime64[ns, UTC]``."""
-        total = self._conn.execute(f"SELECT count(*) FROM {self._t.staged}").fetchone()[0]
+        total = scalar(self._conn, f"SELECT count(*) FROM {self._t.staged}")
         for start in range(0, total, rows):
             frame = self._conn.execute(
                 f"SELECT rowid AS position, * FROM {self._t.staged} "
@@ -164,7 +167,8 @@ class StopListStage:
 
     def duplicates(self, column: str) -> Duplicates:
         """Rows of the staged snapshot whose ``column`` another row shares (nulls aside)."""
-        rows, examples = self._conn.execute(
+        rows, examples = one_row(
+            self._conn,
             f"""
             WITH shared AS (
                 SELECT {column} AS value, count(*) AS n, min(rowid) AS first
@@ -173,8 +177,8 @@ class StopListStage:
             SELECT coalesce(sum(n), 0),
                    coalesce(list(CAST(value AS VARCHAR) ORDER BY first)[1:20], [])
             FROM shared
-            """
-        ).fetchone()
+            """,
+        )
         return Duplicates(int(rows), list(examples))
 
     def preview(self, limit: int) -> pd.DataFrame:
@@ -185,11 +189,12 @@ class StopListStage:
     def _summary(self) -> SnapshotSummary:
         """How many numbers entered and left compared with the published ``stop_list``."""
         conn, t = self._conn, self._t
-        rows = conn.execute(f"SELECT count(*) FROM {t.staged}").fetchone()[0]
+        rows = scalar(conn, f"SELECT count(*) FROM {t.staged}")
         previous = None
         entered, left = rows, 0
         if stop_list_exists(conn, t):
-            previous, entered, left = conn.execute(
+            previous, entered, left = one_row(
+                conn,
                 f"""
                 WITH new AS (SELECT DISTINCT phone_number FROM {t.staged}
                              WHERE phone_number IS NOT NULL),
@@ -198,8 +203,8 @@ class StopListStage:
                 SELECT (SELECT count(*) FROM {t.stop_list}),
                        (SELECT count(*) FROM new ANTI JOIN old USING (phone_number)),
                        (SELECT count(*) FROM old ANTI JOIN new USING (phone_number))
-                """
-            ).fetchone()
+                """,
+            )
         return SnapshotSummary(int(rows), int(entered), int(left), previous)
 
 
