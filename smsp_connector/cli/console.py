@@ -47,7 +47,7 @@ def one_line_errors(command: F) -> F:
         )
         from smsp_connector.intake import IntakeError
         from smsp_connector.operations.delete import DeletionCapExceeded
-        from smsp_connector.warehouse import WarehouseBusyError
+        from smsp_connector.warehouse import WarehouseBusyError, WarehouseVersionError
 
         try:
             return command(*args, **kwargs)
@@ -60,7 +60,13 @@ def one_line_errors(command: F) -> F:
             ) from None
         except SmspTransportError as error:
             raise click.ClickException(f"cannot reach {_api_root()}: {error}") from None
-        except (IntakeError, DeletionCapExceeded, SmspError, WarehouseBusyError) as error:
+        except (
+            IntakeError,
+            DeletionCapExceeded,
+            SmspError,
+            WarehouseBusyError,
+            WarehouseVersionError,
+        ) as error:
             raise click.ClickException(str(error)) from None
         except duckdb.Error as error:  # the warehouse cannot be opened or written
             raise click.ClickException(f"DuckDB: {str(error).splitlines()[0]}") from None

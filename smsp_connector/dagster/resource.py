@@ -13,7 +13,13 @@ from pydantic import Field
 from smsp_connector.client import DEFAULT_BASE_URL, SmspClient, SmspConfigurationError
 from smsp_connector.operations.progress import log_progress
 from smsp_connector.settings import Settings
-from smsp_connector.warehouse import Warehouse, make_database_folder
+from smsp_connector.warehouse import (
+    Warehouse,
+    WarehouseVersionError,
+    is_local_database,
+    make_database_folder,
+    refuse_newer_file,
+)
 
 
 class SmspResource(dg.ConfigurableResource):
@@ -80,8 +86,14 @@ class SmspResource(dg.ConfigurableResource):
 
 def warehouse_of(duckdb: DuckDBResource, schema: str) -> Warehouse:
     """The warehouse on dagster-duckdb's resource (which backs off while another process holds
-    the file); the file's folder is created first, since DuckDB creates only the file."""
+    the file); the file's folder is created first, since DuckDB creates only the file. A file
+    written by a newer DuckDB fails the step in one line, before dagster-duckdb's retries."""
     make_database_folder(duckdb.database)
+    if is_local_database(duckdb.database):
+        try:
+            refuse_newer_file(duckdb.database)
+        except WarehouseVersionError as error:
+            raise dg.Failure(description=str(error), allow_retries=False) from None
     return Warehouse(duckdb.get_connection, schema=schema)
 
 

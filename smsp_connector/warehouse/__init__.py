@@ -46,6 +46,7 @@ from smsp_connector.warehouse.tables import (
     make_database_folder,
     table_name,
 )
+from smsp_connector.warehouse.versions import WarehouseVersionError, refuse_newer_file
 
 __all__ = [
     "FINAL_OUTCOMES",
@@ -66,6 +67,7 @@ __all__ = [
     "Tables",
     "Warehouse",
     "WarehouseBusyError",
+    "WarehouseVersionError",
     "advance_cursor",
     "audit_entries",
     "export_suppression_list",
@@ -79,6 +81,7 @@ __all__ = [
     "read_source_rows",
     "recent_changes",
     "record_input_rejections",
+    "refuse_newer_file",
     "refused_numbers",
     "reject_stop_list",
     "staging",

@@ -43,6 +43,8 @@ from smsp_connector.warehouse.lake import (
     is_lake_connection,
     lake_cursor,
 )
+from smsp_connector.warehouse.results import scalar
+from smsp_connector.warehouse.versions import refuse_newer_file
 
 T = TypeVar("T")
 
@@ -91,7 +93,7 @@ class Tables:
 
     @classmethod
     def of(cls, conn: duckdb.DuckDBPyConnection, schema: str) -> Tables:
-        catalog = conn.execute("SELECT current_database()").fetchone()[0]
+        catalog = scalar(conn, "SELECT current_database()")
         quoted = catalog.replace('"', '""')
         return cls(schema=f'"{quoted}".{schema}', schema_name=schema)
 
@@ -205,10 +207,13 @@ class Warehouse:
     takes a :class:`Warehouse` and opens the connections it needs, so no caller holds SQL.
     """
 
-    def __init__(self, connect: Connect, *, schema: str = "smsp") -> None:
+    def __init__(self, connect: Connect, *, schema: str = "smsp", database: str = "") -> None:
+        """``database`` names a local file that ``connect`` opens, checked on the first
+        connection (:func:`.versions.refuse_newer_file`)."""
         if not schema.isidentifier():
             raise ValueError(f"schema must be a plain SQL identifier, not {schema!r}")
         self._connect = connect
+        self._database = database
         self.schema = schema
         self._tables: Tables | None = None
         self.is_lake = False
@@ -243,7 +248,7 @@ class Warehouse:
             finally:
                 conn.close()
 
-        return cls(connect, schema=schema)
+        return cls(connect, schema=schema, database=target)
 
     @classmethod
     @contextmanager
@@ -268,6 +273,7 @@ class Warehouse:
                 yield cls(lambda: nullcontext(conn), schema=_lake_schema(schema))
             return
         make_database_folder(target)
+        refuse_newer_file(target)
         conn = _connect_waiting(target, wait_seconds)
         try:
             yield cls(lambda: nullcontext(conn), schema=schema)
@@ -277,6 +283,8 @@ class Warehouse:
     @contextmanager
     def connect(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, Tables]]:
         """A connection and the schema's qualified table names, the tables created if needed."""
+        if self._tables is None and is_local_database(self._database):
+            refuse_newer_file(self._database)
         with self._connect() as conn:
             if self._tables is None:
                 tables = Tables.of(conn, self.schema)
@@ -423,4 +431,4 @@ def capped_memory(conn: duckdb.DuckDBPyConnection, limit: str | None) -> Iterato
 
 
 def _memory_limit(conn: duckdb.DuckDBPyConnection) -> str:
-    return conn.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    return scalar(conn, "SELECT current_setting('memory_limit')")
