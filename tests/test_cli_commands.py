@@ -11,6 +11,8 @@ import sys
 import duckdb
 import pytest
 
+from smsp_connector.emulator import FaultSettings
+
 from .conftest import API_KEY
 
 pytestmark = pytest.mark.slow  # smsp subprocesses
@@ -77,8 +79,9 @@ def test_add_reports_a_summary_and_audits_each_argument(cli, emulator, tmp_path)
     ]
 
 
-def test_refused_rows_exit_3_and_say_why(cli, tmp_path):
-    done = cli("stops", "add", "0711223344", "abc")
+def test_refused_rows_exit_3_and_say_why(cli, emulator, tmp_path):
+    emulator.faults = FaultSettings(force_code={"stop-sms/add": 9})  # refused: code 9
+    done = cli("stops", "add", "0611223344", "abc")
 
     assert done.returncode == 3
     assert "rows that did not go through" in done.stderr
@@ -191,15 +194,15 @@ def test_help_shows_examples(cli):
 
 
 def test_a_push_records_rejections_and_writes_both_reports_like_the_jobs(cli, emulator, tmp_path):
-    # Rows 2-3 unusable, rows 4-28 refused by the provider (code 9: 07 numbers), row 29 fine.
-    refused = [f"07112233{n:02d}" for n in range(25)]
+    # Rows 2-3 unusable, rows 4-28 refused by the provider (code 9, forced).
+    refused = [f"06112233{n:02d}" for n in range(25)]
     source = tmp_path / "export.csv"
     source.write_text(
         'Mobile perso;Nom\nabc;x\n=HYPERLINK("http://x");y\n'
-        + "".join(f"{number};r\n" for number in refused)
-        + "0612345678;ok\n",
+        + "".join(f"{number};r\n" for number in refused),
         encoding="utf-8",
     )
+    emulator.faults = FaultSettings(force_code={"stop-sms/add": 9})
 
     done = cli("push", str(source), "--phone-column", "Mobile perso")
 
@@ -224,7 +227,6 @@ def test_a_push_records_rejections_and_writes_both_reports_like_the_jobs(cli, em
         refusals = list(csv.DictReader(handle))
     assert len(refusals) == 25
     assert {(row["outcome"], row["provider_code"]) for row in refusals} == {("rejected", "9")}
-    assert emulator.state.has_number("+33612345678")
 
 
 def test_stops_add_file_takes_the_phone_column_and_region(cli, emulator, tmp_path):

@@ -8,6 +8,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from smsp_connector.emulator import FaultSettings
+
 from .pipeline_helpers import PipelineRig, check_results, materialized_keys
 from .proxy_helpers import failing_proxy
 
@@ -53,7 +55,9 @@ def test_a_push_whose_adds_failed_ends_failed_after_recording_and_refreshing(rig
 
 
 def test_provider_refusals_warn_without_failing_the_run(rig, tmp_path):
-    config = _source(tmp_path, "+33611111111", "0711223344")  # 07 11…: refused, code 9
+    # The provider refuses the number (code 9); an invalid one never reaches it (issue 19 §3).
+    rig.emulator.faults = FaultSettings(force_code={"stop-sms/add": 9})
+    config = _source(tmp_path, "+33611111111")
 
     result = rig.run(_push_job(rig), config)
 
@@ -72,7 +76,7 @@ def test_provider_refusals_warn_without_failing_the_run(rig, tmp_path):
     assert isinstance(table, dg.TableMetadataValue), "a real table in the UI, not Markdown"
     [row] = table.records
     assert (row.data["target"], row.data["outcome"], row.data["provider_code"]) == (
-        "+33711223344",
+        "+33611111111",
         "rejected",
         9,
     )

@@ -259,12 +259,12 @@ def test_dialect_from_the_sample_only(tmp_path: Path) -> None:
     (unquoted free text that would look like a `,` file): those stay whole cells."""
     path = tmp_path / "later_commas.csv"
     head = "".join(f"Client {i};06 12 34 56 {i % 100:02d}\n" for i in range(2_000))
-    tail = "".join(f"a, b, c, d, e {i};07 12 34 56 {i % 100:02d}\n" for i in range(20_000))
+    tail = "".join(f"a, b, c, d, e {i};07 81 34 56 {i % 100:02d}\n" for i in range(20_000))
     path.write_text("Nom;Téléphone\n" + head + tail, encoding="utf-8")
     assert len(head) > reader._SNIFF_CHARS
     frame = read_phone_csv(path, extra_columns=["Nom"])
     assert frame["Nom"].iloc[-1] == "a, b, c, d, e 19999"
-    assert frame["e164"].iloc[-1] == "+33712345699"
+    assert frame["e164"].iloc[-1] == "+33781345699"
     assert frame["rejection_reason"].isna().all()
 
 

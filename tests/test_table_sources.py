@@ -11,6 +11,7 @@ import pytest
 
 from smsp_connector.client import RetryPolicy, SmspClient
 from smsp_connector.dagster import build_definitions
+from smsp_connector.emulator import FaultSettings
 from smsp_connector.operations.progress import log_progress
 from smsp_connector.operations.table_sources import push_source
 from smsp_connector.settings import PushSource, Settings, SettingsError
@@ -106,7 +107,8 @@ def test_failed_rows_keep_the_cursor_so_they_are_read_again(emulator, database):
 
 def test_numbers_refused_with_code_9_are_not_sent_again_unless_asked(client, emulator, database):
     source = PushSource(name="crm", table="crm.unsubscribes", phone_column="mobile")
-    _insert(database, ("0711223344", "FR", "2026-11-01 10:00:00"))  # refused: code 9
+    _insert(database, ("0611223344", "FR", "2026-11-01 10:00:00"))
+    emulator.faults = FaultSettings(force_code={"stop-sms/add": 9})  # refused: code 9
 
     first = _push(client, database, "run-1", source=source)
     adds = _adds(emulator)

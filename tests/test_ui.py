@@ -21,7 +21,7 @@ import duckdb
 import pytest
 import yaml
 
-from smsp_connector.emulator import EmulatorServer
+from smsp_connector.emulator import EmulatorServer, FaultSettings
 from smsp_connector.warehouse.columns import declared_columns
 
 from .cli_helpers import dagster_cli
@@ -305,7 +305,8 @@ def test_the_audit_log_page_shows_its_table_name_and_columns(env, emulator, tmp_
 @pytest.mark.timeout(720)
 def test_a_push_s_refused_rows_are_a_table_on_the_asset_page(env, emulator, tmp_path):
     """A push run with `dagster job execute` in the instance the UI reads: the provider refuses
-    0711223344 (code 9), and the additions' materialization shows rows_not_through as a table."""
+    0611223344 (code 9, forced: an invalid number never reaches it), and the additions'
+    materialization shows rows_not_through as a table."""
     require_browser()
     from playwright.sync_api import expect
 
@@ -313,7 +314,8 @@ def test_a_push_s_refused_rows_are_a_table_on_the_asset_page(env, emulator, tmp_
     shots.mkdir(parents=True, exist_ok=True)
     server_log = tmp_path / "dagster-dev.log"
     source = tmp_path / "opt_outs.csv"
-    source.write_text("phone\n+33611111111\n0711223344\n", encoding="utf-8")
+    source.write_text("phone\n0611223344\n", encoding="utf-8")
+    emulator.faults = FaultSettings(force_code={"stop-sms/add": 9})
     run_config = tmp_path / "push.yaml"
     run_config.write_text(
         yaml.safe_dump(
@@ -328,8 +330,7 @@ def test_a_push_s_refused_rows_are_a_table_on_the_asset_page(env, emulator, tmp_
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         [run] = instance.get_runs()
         assert run.status == dg.DagsterRunStatus.SUCCESS, _run_failure(instance, run)
-    assert emulator.state.has_number("+33611111111")
-    assert not emulator.state.has_number("+33711223344")
+    assert not emulator.state.has_number("+33611223344")
 
     with (
         dagster_dev(env, server_log) as base_url,
@@ -340,7 +341,7 @@ def test_a_push_s_refused_rows_are_a_table_on_the_asset_page(env, emulator, tmp_
         expect(page.get_by_text(f"Materialized in run {run.run_id[:8]}")).to_be_visible(
             timeout=UI_TIMEOUT_MS
         )
-        expect(_metadata_value(page, "added")).to_have_text("1", timeout=UI_TIMEOUT_MS)
+        expect(_metadata_value(page, "added")).to_have_text("0", timeout=UI_TIMEOUT_MS)
         expect(_metadata_value(page, "rejected")).to_have_text("1")
         refused = _metadata_value(page, "rows_not_through").locator("table")
         expect(refused).to_be_visible(timeout=UI_TIMEOUT_MS)
@@ -350,8 +351,8 @@ def test_a_push_s_refused_rows_are_a_table_on_the_asset_page(env, emulator, tmp_
         assert header == ["source_row", "target", "outcome", "provider_code", "reason"]
         row = dict(zip(header, refused.locator("tbody tr td").all_inner_texts(), strict=True))
         assert row == {
-            "source_row": "3",
-            "target": "+33711223344",
+            "source_row": "2",
+            "target": "+33611223344",
             "outcome": "rejected",
             "provider_code": "9",
             "reason": "Invalid phone number",

@@ -2,8 +2,10 @@
 
 libphonenumber (the ``phonenumbers`` package) does the parsing and validation; this module only
 cleans spreadsheet artefacts, picks between interpretations and names the reason for a rejection.
-A number that is *possible* but that libphonenumber's metadata calls invalid is kept (flagged):
-for an opt-out the provider's answer is the authority, and a request is never silently dropped.
+Only a number libphonenumber holds *valid* for its region is kept: one that is merely possible
+("06 12 34 56 7", a digit short, reads as +33 061234567) would be refused by the provider
+(code 9), so it is rejected here, before any call, with a reason that names how it was read
+(a rejected row is recorded and reported, never silently dropped).
 """
 
 from __future__ import annotations
@@ -38,25 +40,18 @@ class RejectionReason(StrEnum):
     TOO_LONG = "too_long"
     INVALID_COUNTRY_CODE = "invalid_country_code"
     NOT_POSSIBLE = "not_possible"
+    NOT_VALID = "not_valid"
 
 
 @dataclass(frozen=True, slots=True)
 class NormalizedNumber:
-    """A number in E.164 form; ``is_valid`` is False for a possible number in no known range."""
+    """A number in E.164 form that libphonenumber holds valid for its region (``is_valid`` is
+    always true: it stays for the intake frame's column)."""
 
     raw: str
     e164: str
     is_valid: bool
     region: str | None
-
-    @property
-    def warning(self) -> str | None:
-        if self.is_valid:
-            return None
-        return (
-            "possible but not a valid number per libphonenumber metadata; "
-            "sent anyway, the provider decides"
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +76,10 @@ _MESSAGES: dict[RejectionReason, str] = {
     RejectionReason.NOT_POSSIBLE: (
         "{raw!r} cannot be a complete phone number of its country "
         "(impossible length or missing area code)"
+    ),
+    RejectionReason.NOT_VALID: (
+        "{raw!r} is not a valid phone number of {region} per libphonenumber (read as {e164}): "
+        "not sent, the provider would refuse it"
     ),
 }
 # Letters are not always noise to phonenumbers: three or more are read as a phone keypad
@@ -131,8 +130,9 @@ def normalize_phone_number(
        spreadsheet dropped it: "4915112345678" is German).
 
     If none is valid, the first interpretation decides, once its E.164 form is settled (see
-    ``_settle``): a possible number is kept, flagged ``is_valid=False`` unless settling made it
-    valid, anything else is rejected. Raises ``ValueError`` for an unknown region.
+    ``_settle``): it is kept if settling made it valid; a possible number is rejected as
+    ``not_valid`` (naming the E.164 form it was read as), anything else with its own reason.
+    Raises ``ValueError`` for an unknown region.
     """
     region = default_region.upper()
     if region not in phonenumbers.SUPPORTED_REGIONS:
@@ -161,9 +161,16 @@ def normalize_phone_number(
         first = _settle(first)
     if isinstance(first, RejectionReason):
         return _reject(raw, first)
+    if phonenumbers.is_valid_number(first):
+        return _keep(raw, first, is_valid=True)
     possible = phonenumbers.is_possible_number_with_reason(first)
     if possible == ValidationResult.IS_POSSIBLE:
-        return _keep(raw, first, is_valid=phonenumbers.is_valid_number(first))
+        return _reject(
+            raw,
+            RejectionReason.NOT_VALID,
+            e164=_e164(first),
+            region=phonenumbers.region_code_for_number(first) or f"+{first.country_code}",
+        )
     return _reject(raw, _IMPOSSIBLE.get(possible, RejectionReason.NOT_POSSIBLE))
 
 
@@ -305,5 +312,5 @@ def _keep(raw: str, number: PhoneNumber, *, is_valid: bool) -> NormalizedNumber:
     )
 
 
-def _reject(raw: str, reason: RejectionReason) -> RejectedNumber:
-    return RejectedNumber(raw, reason, _MESSAGES[reason].format(raw=raw))
+def _reject(raw: str, reason: RejectionReason, **reading: str) -> RejectedNumber:
+    return RejectedNumber(raw, reason, _MESSAGES[reason].format(raw=raw, **reading))
