@@ -53,3 +53,24 @@ def test_demo_command_exits_zero_without_warnings(tmp_path):
     assert "already_cancelled 1" in done.stdout
     assert "Warning" not in done.stderr
     assert (tmp_path / "demo_output" / "exports" / "suppression_list.csv").exists()
+
+
+def test_a_failed_step_stops_the_demo_with_its_cause(tmp_path, monkeypatch):
+    """A run that fails ends the demo with the step's own error, not a later, unrelated one
+    (the next query used to fail with DuckDB's "different configuration")."""
+    from smsp_connector.dagster.demo import DemoFailed
+    from smsp_connector.operations import run
+
+    def broken_push(*args, **kwargs):
+        raise RuntimeError("the provider vanished mid-push")
+
+    monkeypatch.setattr(run, "push_numbers", broken_push)
+    lines: list[str] = []
+
+    with pytest.raises(DemoFailed) as failed:
+        run_demo(lines.append, demo_size=5, output=tmp_path / "demo")
+
+    assert "the provider vanished mid-push" in str(failed.value)
+    assert "smsp__stop_list_additions" in str(failed.value)
+    assert "different configuration" not in "\n".join(lines) + str(failed.value)
+    assert "stop_list_deletions" not in "\n".join(lines), "nothing runs after the failure"

@@ -193,10 +193,13 @@ def demo(demo_size: int) -> None:
     Nothing leaves the machine and no API key is needed: the emulator gets a throwaway one.
     """
     try:
-        from smsp_connector.dagster.demo import run_demo
+        from smsp_connector.dagster.demo import DemoFailed, run_demo
     except ImportError as error:
         _missing_extra(error, "the demo needs the emulator extra")
-    run_demo(click.echo, demo_size=demo_size)
+    try:
+        run_demo(click.echo, demo_size=demo_size)
+    except DemoFailed as error:
+        raise click.ClickException(str(error)) from None
 
 
 main.add_command(stops)

@@ -156,10 +156,23 @@ def _schedule_by_mistake(emulator: EmulatorServer, api_key: str, echo: Echo) -> 
     return sent.message_id
 
 
+class DemoFailed(RuntimeError):
+    """A run of the demo failed: the message names the step and its error."""
+
+
 def _report(result: dg.ExecuteInProcessResult, echo: Echo, title: str | None = None) -> None:
+    """Print a run's materializations and failed checks; a failed run stops the demo with the
+    failed steps' own errors (a later step would only fail again, less clearly)."""
     if title:
         echo(f"\n{title}:")
-    echo(f"   run {result.run_id[:8]} {'succeeded' if result.success else 'FAILED'}")
+    if not result.success:
+        errors = [
+            f"{event.step_key}: {_root_cause(event.step_failure_data.error)}"
+            for event in result.all_events
+            if event.is_step_failure and event.step_failure_data.error is not None
+        ]
+        raise DemoFailed(f"run {result.run_id[:8]} failed; " + "; ".join(errors or ["no step"]))
+    echo(f"   run {result.run_id[:8]} succeeded")
     for event in result.get_asset_materialization_events():
         metadata = {k: v.value for k, v in event.materialization.metadata.items()}
         shown = {
@@ -172,6 +185,14 @@ def _report(result: dg.ExecuteInProcessResult, echo: Echo, title: str | None = N
     failed = [c.check_name for c in result.get_asset_check_evaluations() if not c.passed]
     if failed:
         echo(f"   checks that did not pass: {', '.join(failed)}")
+
+
+def _root_cause(error: Any) -> str:
+    """The innermost message of a step failure's ``SerializableErrorInfo`` (Dagster wraps the
+    step's own error in its own)."""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
 
 
 def _print_rejections(source: Path, echo: Echo) -> None:
