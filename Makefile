@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint install clean dev screenshots
+.PHONY: demo test test-fast test-matrix lint install clean dev screenshots
 
 # Re-install when the project's metadata changes; otherwise reuse the venv.
 $(STAMP): pyproject.toml
@@ -25,6 +25,14 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -m "not slow"
+
+# The wheel as users install it, in a fresh virtualenv per cell outside the repository (uv):
+# newest dependencies on Python 3.13 and 3.12, the lowest allowed on 3.11, the ducklake extra's
+# pinned set; each runs the README's step-by-step path and the suite (scripts/matrix.py).
+# One or a few cells: make test-matrix CELLS=newest-3.13,lowest-3.11
+CELLS ?=
+test-matrix: $(STAMP)
+	$(BIN)/python scripts/matrix.py $(if $(CELLS),--cells $(CELLS))
 
 # Refresh the README's screenshots of the Dagster UI (tests/test_ui.py, headless Chromium).
 screenshots: $(STAMP)
