@@ -505,6 +505,7 @@ class SmspClient:
             code=answer.code,
             message=str(message) if message is not None else None,
             attempts=answer.attempts,
+            uncertain_attempts=answer.uncertain_attempts,
         )
 
     def _api_error(self, answer: ProviderAnswer, endpoint: str) -> errors.SmspError:

@@ -99,11 +99,31 @@ class MutationResult:
     attempts: int
     stop_id: int | None = None
     """For a fresh add: the id of the new stop-list entry."""
+    uncertain_attempts: tuple[int, ...] = ()
+    """Earlier attempts of this call that got no usable answer after the request may have
+    reached the provider (a timeout or a dropped connection once sent, a 5xx)."""
 
     @property
     def succeeded(self) -> bool:
         """True when the provider's state is now what was asked for."""
         return self.status in (MutationStatus.APPLIED, MutationStatus.ALREADY_DONE)
+
+    @property
+    def detail(self) -> str | None:
+        """What the provider's code alone does not say, for the audit log's ``detail``: an
+        "already done" answer (add 3, delete 4, cancel 5) after an earlier attempt of the same
+        call may have reached the provider may be that attempt's own doing, not someone else's
+        change made meanwhile. ``None`` otherwise."""
+        if self.status is not MutationStatus.ALREADY_DONE or not self.uncertain_attempts:
+            return None
+        earlier = ", ".join(str(number) for number in self.uncertain_attempts)
+        plural = "s" if len(self.uncertain_attempts) > 1 else ""
+        return (
+            f"already done (code {self.code}) at attempt {self.attempts}, but attempt{plural} "
+            f"{earlier} of the same call got no usable answer after the request may have "
+            "reached the provider: this may be our own earlier attempt, not a change made by "
+            "someone else meanwhile"
+        )
 
 
 @dataclass(frozen=True, slots=True)

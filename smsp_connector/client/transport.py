@@ -31,7 +31,7 @@ import ipaddress
 import json
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -103,6 +103,10 @@ class ProviderAnswer:
     content: bytes = b""
     """The body as received (it may hold the key: show it only through a transport's
     :meth:`HttpTransport.raw_text`)."""
+    uncertain_attempts: tuple[int, ...] = ()
+    """Earlier attempts of this call that failed after the request may have reached the
+    provider (a timeout or a dropped connection once sent, a 5xx): each may have been applied,
+    so an "already done" answer may be this call's own doing."""
 
     @property
     def success(self) -> bool:
@@ -128,12 +132,20 @@ class _RetryableFailure(Exception):
     """One failed attempt that may be retried; never escapes the transport."""
 
     def __init__(
-        self, description: str, *, http_status: int | None = None, retry_after: float | None = None
+        self,
+        description: str,
+        *,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+        may_have_reached: bool = True,
     ) -> None:
         super().__init__(description)
         self.description = description
         self.http_status = http_status
         self.retry_after = retry_after
+        self.may_have_reached = may_have_reached
+        """False only when the provider certainly did not process the request (never sent,
+        or HTTP 429)."""
 
 
 def check_base_url(base_url: str, api_key: str | None = None) -> str:
@@ -330,12 +342,18 @@ class HttpTransport:
         ``mutation`` (a call that changes the provider's state) its message says that the change
         may have been applied.
         """
-        return self._with_retries(
-            endpoint,
-            lambda attempt: self._attempt(
-                method, endpoint, params, body, idempotent, mutation, attempt
-            ),
-        )
+        uncertain: list[int] = []
+
+        def attempt(number: int) -> ProviderAnswer:
+            try:
+                return self._attempt(method, endpoint, params, body, idempotent, mutation, number)
+            except _RetryableFailure as failure:
+                if failure.may_have_reached:
+                    uncertain.append(number)
+                raise
+
+        answer = self._with_retries(endpoint, attempt)
+        return replace(answer, uncertain_attempts=tuple(uncertain)) if uncertain else answer
 
     def download(
         self, endpoint: str, destination: Path, *, params: Mapping[str, Any] | None = None
@@ -452,8 +470,9 @@ class HttpTransport:
         attempt_number: int,
     ) -> Exception:
         description = redact(f"{type(exc).__name__}: {exc}", self._api_key)
-        if idempotent or _never_sent(exc):
-            return _RetryableFailure(description)
+        never_sent = _never_sent(exc)
+        if idempotent or never_sent:
+            return _RetryableFailure(description, may_have_reached=not never_sent)
         return SmspTransportError(
             f"{endpoint} failed and was not retried because it is not idempotent "
             f"(the request may have been applied): {description}",
@@ -554,6 +573,7 @@ def _raise_if_retryable(response: requests.Response, *, idempotent: bool) -> Non
             f"HTTP {status}",
             http_status=status,
             retry_after=_parse_retry_after(response.headers.get("Retry-After")),
+            may_have_reached=status != 429,
         )
 
 

@@ -24,7 +24,9 @@ class PushSummary:
     """Distinct valid numbers missing from the fresh list."""
     added: int
     already_done: int
-    """Numbers the provider already had when called (code 3): added by someone meanwhile."""
+    """Numbers the provider already had when called (code 3): added meanwhile by someone else,
+    or, when an earlier attempt of the same call got no answer, maybe by that attempt (the
+    audit row's detail says so)."""
     rejected: int
     failed: int
     dry_run: bool

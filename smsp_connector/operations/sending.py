@@ -67,9 +67,13 @@ def send_plan(
     for result in send(list(plan)):
         planned = plan[result.target]
         outcome = AuditEntry.from_result(result, planned.source_file, planned.source_row)
-        audit.record(
-            [replace(outcome, target=planned.target, stop_id=outcome.stop_id or planned.stop_id)]
+        outcome = replace(
+            outcome,
+            target=planned.target,
+            stop_id=outcome.stop_id or planned.stop_id,
+            detail=result.detail,  # an "already done" that may be our own earlier attempt
         )
+        audit.record([outcome])
         tally.outcomes[outcome.outcome] += 1
         if outcome.outcome is Outcome.REJECTED:
             tally.rejected_codes[outcome.provider_code] += 1
