@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -93,6 +94,30 @@ def test_scaffolded_accounts_check_and_list_side_by_side(project):
         "main_smsp", "main_duckdb", "agency_smsp", "agency_duckdb",
     }  # fmt: skip
     assert API_KEY not in listed.stdout + checked.stdout + checked.stderr
+
+
+def test_the_scaffold_works_where_it_is_made(project, monkeypatch):
+    """The scaffolded account reads its base URL from SMSP_BASE_URL (the provider's URL when
+    unset), its comments list the variables it reads, and `schedule: null` means none."""
+    path = project / "acme" / "defs" / "accounts" / "main" / "defs.yaml"
+    scaffolded = path.read_text()
+    assert "base_url: \"{{ env('SMSP_BASE_URL', 'https://api.smspartner.fr/v1') }}\"" in scaffolded
+    for variable in ("SMSP_API_KEY", "SMSP_BASE_URL"):
+        assert re.search(rf"^#\s+{variable}\s", scaffolded, re.MULTILINE), variable
+    path.write_text(scaffolded.replace('schedule: "0 6 * * *"', "schedule: null"))
+    checked = _dg(project, "check", "defs")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    monkeypatch.syspath_prepend(str(project))
+    monkeypatch.setenv("SMSP_BASE_URL", "http://127.0.0.1:8787/v1")
+    defs = dg.load_from_defs_folder(path_within_project=project / "acme")
+    assert defs.resources["main_smsp"].base_url == "http://127.0.0.1:8787/v1"
+    monkeypatch.delenv("SMSP_BASE_URL")
+    defs = dg.load_from_defs_folder(path_within_project=project / "acme")
+    assert defs.resources["main_smsp"].base_url == "https://api.smspartner.fr/v1"
+    schedules = {schedule.name for schedule in defs.schedules or []}
+    assert "agency__smsp_daily_refresh" in schedules
+    assert not any(name.startswith("main__") for name in schedules)
 
 
 @pytest.mark.parametrize(

@@ -33,9 +33,8 @@ _ENV_TEMPLATE = re.compile(
     r"""^\{\{\s*env(?:\.(?P<dotted>\w+)|\(\s*['"](?P<called>\w+)['"]\s*\))\s*\}\}$"""
 )
 _CRON_PART = r"[\d*/,\-A-Za-z?#LW]+"
-_CRON = rf"^{_CRON_PART}( {_CRON_PART}){{4}}$"
-"""Five cron fields (minute hour day month weekday), checked when ``dg check defs`` reads the
-YAML, so a bad schedule is reported with its file and line."""
+_CRON = re.compile(rf"^{_CRON_PART}( {_CRON_PART}){{4}}$")
+"""Five cron fields (minute hour day month weekday)."""
 
 
 def _api_key_variable(context: dg.ResolutionContext, raw: str) -> str:
@@ -63,6 +62,18 @@ def _rate_limit_dsn_variable(context: dg.ResolutionContext, raw: str | None) -> 
     return match.group("dotted") or match.group("called")
 
 
+def _cron_or_none(context: dg.ResolutionContext, raw: str | None) -> str | None:
+    """The refresh's cron, checked when ``dg check defs`` resolves the YAML (so a bad one is
+    reported with its file and line); ``null``: no schedule. A resolver rather than a pattern:
+    a pattern on an optional field is applied to ``null`` too, or, inside the union, is
+    bypassed by the plain string Dagster adds to every field for templates."""
+    if raw is None:
+        return None
+    if not _CRON.match(raw):
+        raise ValueError(f"schedule must be five cron fields, as '0 6 * * *', or null: {raw!r}")
+    return raw
+
+
 class SmspComponentScaffolder(Scaffolder):
     """``dg scaffold defs smsp_connector.SmspComponent accounts/main`` writes a working
     ``defs.yaml`` that reads the key from ``SMSP_API_KEY``."""
@@ -73,13 +84,20 @@ class SmspComponentScaffolder(Scaffolder):
         (request.target_path / "defs.yaml").write_text(
             textwrap.dedent(
                 f"""\
+                # One SMS Partner account (smsp-connector's SmspComponent); every attribute is in
+                # its README, "Using it as a Dagster Component". Variables read:
+                #   SMSP_API_KEY   the account's API key, read when a run starts (required;
+                #                  Dagster shows the variable's name, never the key)
+                #   SMSP_BASE_URL  the API root, read when the code location loads; unset: the
+                #                  provider's. For `smsp emulator`: http://127.0.0.1:8787/v1
                 type: {request.type_name}
                 attributes:
                   api_key: "{{{{ env.SMSP_API_KEY }}}}"
+                  base_url: "{{{{ env('SMSP_BASE_URL', '{DEFAULT_BASE_URL}') }}}}"
                   key_prefix: {name}
                   database: data/warehouse.duckdb
                   schema: smsp_{name}
-                  schedule: "0 6 * * *"
+                  schedule: "0 6 * * *"  # the refresh's cron; null for no schedule
                   timezone: Europe/Paris
                 """
             )
@@ -165,11 +183,14 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
     )
     export_dir: str | None = Field(default=None, description="Exports folder.")
     inbox_dir: str | None = Field(default=None, description="Inbox folder.")
-    schedule: str | None = Field(
-        default="0 6 * * *",
-        pattern=_CRON,
-        description="Cron of the refresh (five fields, e.g. '0 6 * * *'); null for none.",
-    )
+    schedule: Annotated[
+        str | None,
+        dg.Resolver(
+            _cron_or_none,
+            model_field_type=str | None,
+            description="Cron of the refresh (five fields, e.g. '0 6 * * *'); null for none.",
+        ),
+    ] = "0 6 * * *"
     timezone: str = Field(default="Europe/Paris", description="Timezone of the schedule.")
     jobs: list[JobName] = Field(
         default=["refresh", "push", "delete", "cancel"], description="The jobs to define."
