@@ -38,6 +38,24 @@ def test_asset_materialize_from_the_cli(env, emulator):
     assert API_KEY not in done.stdout + done.stderr
 
 
+def test_the_stop_list_and_everything_after_it_materialize_from_the_cli(env, emulator):
+    """`--select 'smsp/stop_list*'`, the first selection a Dagster user types, takes the stop
+    list and every asset downstream of it, the warehouse's table assets included."""
+    emulator.state.seed_entries([("+33612345678", "2025-07-14 09:30:00")])
+
+    done = dagster_cli(env, "asset", "materialize", "-m", "assets", "--select", "smsp/stop_list*")
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "RUN_SUCCESS" in done.stderr
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        for key in ("stop_list", "stop_list_history", "suppression_export"):
+            assert instance.get_latest_materialization_event(dg.AssetKey(["smsp", key])), key
+        [observed] = instance.fetch_observations(
+            dg.AssetKey(["smsp", "stop_list_snapshots"]), limit=5
+        ).records
+    assert observed.asset_observation.metadata["dagster/row_count"].value == 1
+
+
 def test_two_runs_launched_at_once_both_succeed(env, emulator):
     emulator.state.seed_entries((f"+3361234{n:04d}", "2025-07-14 09:30:00") for n in range(500))
     command = [DAGSTER, "job", "execute", "-m", "assets", "-j", "smsp_refresh"]

@@ -23,6 +23,10 @@ def _described(database: str, schema: str, table: str) -> list[tuple[str, str, b
     return [(name, column_type, null == "YES") for name, column_type, null, *_ in rows]
 
 
+def _specs(assets: list[dg.AssetsDefinition]) -> list[dg.AssetSpec]:
+    return [spec for asset in assets for spec in asset.specs]
+
+
 def _schema_columns(spec: dg.AssetSpec) -> list[tuple[str, str, bool]]:
     schema = spec.metadata["dagster/column_schema"]
     schema = getattr(schema, "schema", schema)  # a TableSchemaMetadataValue, or the schema
@@ -38,7 +42,7 @@ def _schema_columns(spec: dg.AssetSpec) -> list[tuple[str, str, bool]]:
 def test_the_specs_name_their_tables_and_show_the_columns_duckdb_creates(tmp_path, options):
     settings = Settings(**options)
     keys = SmspKeys.of(settings)
-    specs = {spec.key: spec for spec in build_table_assets(settings)}
+    specs = {spec.key: spec for spec in _specs(build_table_assets(settings))}
     database = str(tmp_path / "warehouse.duckdb")
     with Warehouse.at(database, schema=settings.schema).connect():
         pass  # the tables, created as every run creates them
@@ -64,8 +68,8 @@ def test_the_specs_name_their_tables_and_show_the_columns_duckdb_creates(tmp_pat
 def test_other_writers_of_the_audit_log_are_drawn_upstream_of_it():
     keys = SmspKeys.of(Settings())
     source_push = keys.key("stop_list_additions_crm")
-    audit, rejections, snapshots = build_table_assets(
-        Settings(), changes=[source_push, keys.additions]
+    audit, rejections, snapshots = _specs(
+        build_table_assets(Settings(), changes=[source_push, keys.additions])
     )
 
     for spec in (audit, rejections):
@@ -79,7 +83,7 @@ def test_other_writers_of_the_audit_log_are_drawn_upstream_of_it():
 
 
 def test_the_types_and_defaults_are_duckdbs_own():
-    [audit, _, snapshots] = build_table_assets(Settings())
+    [audit, _, snapshots] = _specs(build_table_assets(Settings()))
     audit_types = {name: kind for name, kind, _ in _schema_columns(audit)}
     assert audit_types["recorded_at"] == "TIMESTAMP WITH TIME ZONE"
     assert audit_types["provider_code"] == "INTEGER"
@@ -96,8 +100,8 @@ def test_in_the_definitions_they_draw_the_lineage_and_match_what_a_run_writes(em
         rig = PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
         settings = rig.settings()
         built = build_definitions(settings)
-        tables = build_table_assets(settings)
-        definitions = dg.Definitions.merge(built.definitions, dg.Definitions(assets=tables))
+        tables = built.tables
+        definitions = built.definitions
         dg.Definitions.validate_loadable(definitions)
         graph = definitions.resolve_asset_graph()
         keys = built.keys
@@ -108,14 +112,21 @@ def test_in_the_definitions_they_draw_the_lineage_and_match_what_a_run_writes(em
             keys.cancellations,
         }
         assert keys.key("stop_list_snapshots") in graph.get(keys.stop_list).child_keys
-        assert not graph.get(keys.key("audit_log")).is_executable
+        assert graph.get(keys.key("audit_log")).is_observable
 
         emulator.state.seed_entries([("+33612345678", "2025-07-14 09:30:00")])
         assert built.job("smsp_refresh").execute_in_process(instance=instance).success
 
-        snapshots = next(spec for spec in tables if spec.key == keys.key("stop_list_snapshots"))
+        snapshots = next(
+            spec for spec in _specs(tables) if spec.key == keys.key("stop_list_snapshots")
+        )
         table = snapshots.metadata["dagster/table_name"]
         assert rig.query(f"SELECT row_count, status FROM {table}") == [(1, "published")]
+        observed = dg.materialize(
+            tables, resources=built.resources, instance=instance, selection=[snapshots.key]
+        )
+        [observation] = observed.asset_observations_for_node(keys.op_name(snapshots.key))
+        assert observation.metadata["dagster/row_count"].value == 1
         assert _schema_columns(snapshots) == _described(
             str(rig.duckdb_path), "smsp", "stop_list_snapshots"
         )

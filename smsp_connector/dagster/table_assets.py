@@ -1,21 +1,25 @@
-"""The warehouse tables that runs write besides their assets' own, as external assets: the audit
-log, the input rejections and the stop list's snapshot log, each with its table name, columns
-and lineage, so that the asset graph shows where they come from and the catalog what they hold.
+"""The warehouse tables that runs write besides their assets' own, as observable assets: the
+audit log, the input rejections and the stop list's snapshot log, each with its table name,
+columns and lineage, so that the asset graph shows where they come from and the catalog what
+they hold.
 
 They are never materialized by a step of their own: the push, delete and cancel steps write
 ``audit_log`` and ``input_rejections``, the stop list's step writes ``stop_list_snapshots``.
+Observing one reads its row count (``dagster/row_count``). Observable rather than external, so
+that a selection such as ``smsp/stop_list*`` (the stop list and all that follows it) can be
+executed: Dagster refuses a selection holding an asset no step can execute.
 """
 
-from __future__ import annotations
-
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 
 import dagster as dg
 
 from smsp_connector.dagster.keys import SmspKeys, asset_attributes
+from smsp_connector.dagster.resource import warehouse_of
 from smsp_connector.settings import Settings
 from smsp_connector.warehouse import table_name
-from smsp_connector.warehouse.columns import Column, declared_columns
+from smsp_connector.warehouse.columns import Column, declared_columns, row_count
 
 TABLE_ASSETS = ("audit_log", "input_rejections", "stop_list_snapshots")
 
@@ -33,8 +37,8 @@ _DESCRIPTIONS = {
 
 def build_table_assets(
     settings: Settings, *, changes: Sequence[dg.AssetKey] = ()
-) -> list[dg.AssetSpec]:
-    """External assets for :data:`TABLE_ASSETS`, in the extract's group, drawn downstream of
+) -> list[dg.AssetsDefinition]:
+    """Observable assets for :data:`TABLE_ASSETS`, in the extract's group, drawn downstream of
     the assets whose runs write them: the push, delete and cancel outcomes, and ``changes``
     (other assets that write the audit log, e.g. the pushes of warehouse push sources)."""
     keys = SmspKeys.of(settings)
@@ -45,7 +49,7 @@ def build_table_assets(
         "input_rejections": outcomes,
         "stop_list_snapshots": [keys.stop_list],
     }
-    return [
+    specs = [
         dg.AssetSpec(
             key=keys.key(table),
             deps=deps[table],
@@ -58,6 +62,30 @@ def build_table_assets(
         )
         for table in TABLE_ASSETS
     ]
+    return [
+        _observed(settings, spec, table) for spec, table in zip(specs, TABLE_ASSETS, strict=True)
+    ]
+
+
+def _observed(settings: Settings, spec: dg.AssetSpec, table: str) -> dg.AssetsDefinition:
+    """``spec`` observed by reading its table's row count."""
+    duckdb_key = settings.duckdb_resource_key
+    with warnings.catch_warnings():  # a beta decorator; the only one that gives deps
+        warnings.simplefilter("ignore", dg.BetaWarning)
+
+        @dg.multi_observable_source_asset(
+            specs=[spec],
+            name=SmspKeys.of(settings).op_name(spec.key),
+            required_resource_keys={duckdb_key},
+        )
+        def observe_table(context: dg.AssetExecutionContext) -> Iterator[dg.ObserveResult]:
+            warehouse = warehouse_of(getattr(context.resources, duckdb_key), settings.schema)
+            yield dg.ObserveResult(
+                asset_key=spec.key,
+                metadata={"dagster/row_count": row_count(warehouse, table)},
+            )
+
+    return observe_table
 
 
 def column_schema(columns: tuple[Column, ...]) -> dg.TableSchema:

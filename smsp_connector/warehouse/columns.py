@@ -12,6 +12,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from smsp_connector.warehouse.results import scalar
 from smsp_connector.warehouse.tables import TABLE_NAMES, Warehouse
 
 
@@ -53,3 +54,11 @@ def declared_columns(tables: tuple[str, ...] = TABLE_NAMES) -> dict[str, tuple[C
     """The columns that :class:`Warehouse` creates for ``tables``, from a throwaway in-memory
     database (computed once per process)."""
     return table_columns(Warehouse.at(":memory:"), tables)
+
+
+def row_count(warehouse: Warehouse, table: str) -> int:
+    """How many rows one of the schema's tables holds (``table`` from :data:`TABLE_NAMES`)."""
+    if table not in TABLE_NAMES:
+        raise ValueError(f"not a table of the schema: {table!r}")
+    with warehouse.connect() as (conn, tables):
+        return int(scalar(conn, f"SELECT count(*) FROM {tables.qualified(table)}"))
