@@ -151,7 +151,10 @@ def test_two_accounts_run_side_by_side_each_against_its_emulator(project, emulat
         agency_emulator.state.seed_entries([("+33622222222", "2025-07-14 09:30:00")])
         for account, server in (("main", emulator), ("agency", agency_emulator)):
             path = project / "acme" / "defs" / "accounts" / account / "defs.yaml"
-            path.write_text(path.read_text() + f"  base_url: {server.base_url}\n")
+            text = re.sub(
+                r"(?m)^  base_url: .*$", f"  base_url: {server.base_url}", path.read_text()
+            )
+            path.write_text(text)
         (project / "opt_outs.csv").write_text("phone\n0633333333\n")
         defs = dg.load_from_defs_folder(path_within_project=project / "acme")
 
@@ -181,3 +184,48 @@ def _query(database: Path, schema: str) -> dict[str, list]:
         numbers = conn.execute(f"SELECT phone_number FROM {schema}.stop_list ORDER BY 1").fetchall()
         accounts = conn.execute(f"SELECT DISTINCT account FROM {schema}.audit_log").fetchall()
     return {"stop_list": [row[0] for row in numbers], "accounts": [row[0] for row in accounts]}
+
+
+def _smsp(cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "smsp_connector.cli", *args],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_cli_acts_for_a_component_account(project, emulator):
+    """`smsp --account agency` reads that account's defs.yaml: its key variable, base URL,
+    database and schema (relative paths from the project's root, as the jobs read them), and
+    records the account's label, from any folder of the project."""
+    emulator.state.seed_entries([("+33611111111", "2025-07-14 09:30:00")])
+    inbox = project / "inbox_files"
+    inbox.mkdir()
+    (inbox / "opt_outs.csv").write_text("phone\n0611111111\n0633333333\nnot a number\n")
+    env = {"AGENCY_SMSP_API_KEY": API_KEY, "SMSP_BASE_URL": emulator.base_url}
+
+    done = _smsp(inbox, "--account", "agency", "push", "opt_outs.csv", "--dry-run", env=env)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert API_KEY not in done.stdout + done.stderr
+    database = project / "data" / "agency.duckdb"
+    assert not (inbox / "data").exists()
+    with duckdb.connect(str(database), read_only=True) as conn:
+        rows = conn.execute(
+            "SELECT account, target, outcome FROM smsp_agency.audit_latest ORDER BY source_row"
+        ).fetchall()
+    assert rows == [
+        ("agency", "+33611111111", "already_on_list"),
+        ("agency", "+33633333333", "dry_run"),
+        ("agency", "not a number", "invalid_input"),
+    ]
+    assert "stop-sms/add" not in emulator.stats()["endpoints"]
+
+    unknown = _smsp(inbox, "--account", "nobody", "push", "opt_outs.csv", "--dry-run", env=env)
+    assert unknown.returncode == 1
+    [line] = unknown.stderr.strip().splitlines()
+    assert "nobody" in line and "agency" in line and "main" in line

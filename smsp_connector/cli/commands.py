@@ -24,6 +24,7 @@ from typing import Any
 
 import click
 
+from smsp_connector.cli.account import current_settings
 from smsp_connector.cli.console import ProgressBars, err, one_line_errors, out, print_report
 
 _phone_column = click.option(
@@ -47,11 +48,10 @@ def _run(title: str, operation: Any, source: Any) -> None:
 def _execute(title: str, execute: Callable[..., Any]) -> None:
     """Call ``execute(client=, warehouse=, run_id=, job=, progress=, account=)`` with the
     environment's settings, then print the report it returns."""
-    from smsp_connector.settings import Settings
     from smsp_connector.warehouse import Warehouse
     from smsp_connector.warehouse.lake import redact
 
-    settings = Settings.from_env()
+    settings = current_settings()
     with (
         # The file first, held for the whole run: nothing is sent unless the audit can be kept.
         Warehouse.held(
@@ -90,12 +90,11 @@ def _phone_source(
     extra: dict[str, str] | None = None,
 ) -> Any:
     from smsp_connector.operations.inputs import PhoneFile, PhoneValues
-    from smsp_connector.settings import Settings
 
     if bool(numbers) == (file is not None):
         raise click.UsageError("give numbers or --file, not both")
     if file is not None:
-        return PhoneFile(file, phone_column, default_region, Settings.from_env().max_input_bytes)
+        return PhoneFile(file, phone_column, default_region, current_settings().max_input_bytes)
     return PhoneValues(list(numbers), extra or {}, default_region)
 
 
@@ -120,9 +119,8 @@ def list_stops(fmt: str, limit: int) -> None:
     from rich.table import Table
 
     from smsp_connector.operations.reports import formula_safe
-    from smsp_connector.settings import Settings
 
-    with Settings.from_env().client() as client:
+    with current_settings().client() as client:
         entries = client.list_stops()
     # An opt-out time the provider wrote unreadably stays visible as an empty cell.
     rows = [
@@ -298,10 +296,9 @@ def cancel(message_ids: tuple[str, ...], file: Path | None, id_column: str | Non
 
     if bool(message_ids) == (file is not None):
         raise click.UsageError("give message ids or --file, not both")
-    from smsp_connector.settings import Settings
 
     source = (
-        MessageIdFile(file, id_column, Settings.from_env().max_input_bytes)
+        MessageIdFile(file, id_column, current_settings().max_input_bytes)
         if file
         else MessageIdValues(list(message_ids))
     )

@@ -81,10 +81,10 @@ def _api_root() -> str:
     key can hide in any of them)."""
     from urllib.parse import urlsplit
 
-    from smsp_connector.settings import Settings
+    from smsp_connector.cli.account import current_settings
 
     try:
-        parts = urlsplit(Settings.from_env().base_url)
+        parts = urlsplit(current_settings().base_url)
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
         return "the SMS Partner API"

@@ -29,12 +29,25 @@ def _version() -> str:
 
 @click.group()
 @click.version_option(_version(), "--version", prog_name="smsp")
-def main() -> None:
+@click.option(
+    "--account",
+    envvar="SMSP_ACCOUNT",
+    show_envvar=True,
+    help="Act for this SmspComponent account of the dg project (its key prefix, e.g. main): "
+    "its defs.yaml gives the key variable, base URL, database, schema and label the jobs use.",
+)
+@click.option(
+    "--project",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The dg project of --account (default: the one holding the working directory).",
+)
+def main(account: str | None, project: Path | None) -> None:
     """smsp: keep the SMS Partner opt-out (STOP) list in sync with your warehouse.
 
     Configuration comes from the environment: SMSP_API_KEY (required), SMSP_BASE_URL,
     SMSP_DUCKDB_PATH (the audit log is shared with the Dagster jobs), SMSP_RATE_LIMIT,
-    SMSP_SCHEMA, SMSP_MAX_WORKERS, SMSP_MAX_ATTEMPTS, SMSP_TIMEOUT_SECONDS.
+    SMSP_SCHEMA, SMSP_MAX_WORKERS, SMSP_MAX_ATTEMPTS, SMSP_TIMEOUT_SECONDS; or, with --account,
+    from that account's defs.yaml in a dg project (the variables then fill in what it leaves).
 
     \b
     Examples:
@@ -42,6 +55,7 @@ def main() -> None:
       smsp emulator --port 8787 --api-key dev     # a local SMS Partner for your tests
       smsp stops list --format csv
       smsp push inbox/add/export_crm.csv --dry-run
+      smsp --account main push export_crm.csv --dry-run   # a Component account
       smsp stops delete --file consents.csv --confirm
       smsp cancel 5000
 

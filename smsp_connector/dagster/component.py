@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import dagster as dg
 from dagster.components import Scaffolder, ScaffoldRequest
@@ -209,9 +209,14 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
 
     def settings(self) -> Settings:
         """What this instance configures, as the library's :class:`Settings`."""
+        return Settings(**self.configured())
+
+    def configured(self) -> dict[str, Any]:
+        """The :class:`Settings` fields this instance sets (the others keep their defaults in
+        Dagster, and their ``SMSP_*`` variables in ``smsp --account``)."""
         label = self.key_prefix.replace("/", "_")
         default = self.key_prefix == "smsp"
-        return Settings(
+        return dict(
             api_key_var=self.api_key,
             base_url=self.base_url,
             rate_limit=self.rate_limit,
