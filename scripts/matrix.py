@@ -207,9 +207,11 @@ def build_wheel(work: Path) -> Path:
             (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(origin, source / name)
     out = work / "wheel"
-    done = run([uv_binary(), "build", "--wheel", "--out-dir", out, source], env=uv_env())
-    if done.returncode:
-        raise SystemExit("the wheel did not build")
+    command = [uv_binary(), "build", "--wheel", "--out-dir", str(out), str(source)]
+    log("$ " + " ".join(command))
+    done = subprocess.run(command, env=uv_env(), capture_output=True, text=True, check=False)
+    if done.returncode:  # the build's chatter only when it failed
+        raise SystemExit(f"the wheel did not build:\n{done.stdout}{done.stderr}")
     [wheel] = out.glob("smsp_connector-*.whl")
     return wheel
 

@@ -12,7 +12,8 @@ import pytest
 from .cli_helpers import DAGSTER, ROOT, dagster_cli
 from .conftest import API_KEY
 
-pytestmark = pytest.mark.slow  # Dagster CLI subprocesses
+# Dagster CLI subprocesses, on this repository's code location (assets/).
+pytestmark = [pytest.mark.slow, pytest.mark.repo]
 
 
 def test_workspace_validates_and_lists_the_refresh_job(env):

@@ -234,6 +234,7 @@ def test_the_api_key_is_nowhere_in_events_tables_or_files(rig):
     assert API_KEY not in repr(resource)
 
 
+@pytest.mark.repo  # this repository's code location, assets/
 def test_the_daily_schedule_refreshes_every_extract_asset_in_paris_time():
     from assets import defs
 

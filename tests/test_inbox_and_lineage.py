@@ -163,6 +163,7 @@ def test_a_requested_run_pushes_the_file_and_moves_it_to_done(inbox, emulator, t
     assert [p.name.split("-", 1)[1] for p in (inbox / "done").iterdir()] == ["march.csv"]
 
 
+@pytest.mark.repo  # this repository's code location, assets/
 def test_lineage_runs_from_the_inbox_csvs_through_the_stop_list_to_the_exports():
     from assets import defs
 
@@ -186,6 +187,7 @@ def test_lineage_runs_from_the_inbox_csvs_through_the_stop_list_to_the_exports()
     assert parents("smsp/suppression_export_sha256") == {"smsp/stop_list"}
 
 
+@pytest.mark.repo  # this repository's code location, assets/
 def test_the_code_location_has_every_job_the_schedule_and_the_sensor():
     from assets import defs
 

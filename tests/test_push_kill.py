@@ -15,7 +15,8 @@ from smsp_connector.emulator import FaultSettings
 
 from .cli_helpers import DAGSTER, ROOT, dagster_cli
 
-pytestmark = pytest.mark.slow  # a killed dagster subprocess
+# A killed dagster subprocess, running this repository's code location (assets/).
+pytestmark = [pytest.mark.slow, pytest.mark.repo]
 
 NUMBERS = [f"+3362{n:07d}" for n in range(3_000)]
 

@@ -38,7 +38,8 @@ from .ui_helpers import (
     screenshot_dir,
 )
 
-pytestmark = pytest.mark.slow  # dagster dev and Chromium
+# dagster dev and Chromium, on this repository's workspace.yaml and code location.
+pytestmark = [pytest.mark.slow, pytest.mark.repo]
 
 SEEDED = 300
 UI_TIMEOUT_MS = 120_000

@@ -17,7 +17,7 @@ import pytest
 from .cli_helpers import ROOT
 from .conftest import API_KEY
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.repo]  # builds the wheel from this repository
 
 USER_PROJECT = '''
 """A data team's own code location: its prefix, its DuckDB file, its schema."""
