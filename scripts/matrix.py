@@ -9,7 +9,9 @@ files, so that nothing stale in ``build/`` slips in), then for each cell:
    requirements repeated as direct requirements (uv counts a wheel's requirements as transitive,
    and ``--resolution lowest-direct`` lowers only direct ones), and the test tools pinned to the
    versions of this environment (so that the lowest resolution does not drag pytest down);
-3. ``uv pip check``, and the versions that resolved;
+3. ``uv pip check``, and the versions that resolved; in the lowest cell, every direct
+   requirement must have resolved to its declared lower bound (a bound that another requirement
+   lifts is not the version tested, and fails the cell);
 4. ``tests/test_user_path.py``: the README's "Your own project, step by step", command by
    command, in subprocesses of the cell's binaries;
 5. the suite's tests but the slow ones and those that need this repository's own files (marked
@@ -48,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.requirements import Requirement
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "smsp-connector"
@@ -405,6 +408,13 @@ def _run_cell(cell: Cell, wheel: Path, folder: Path, result: Result) -> bool:
         return False
     result.versions = versions(python)
     log(f"{cell.name}: " + ", ".join(f"{k} {v}" for k, v in result.versions.items()))
+    if cell.resolution == "lowest-direct":
+        # A lower bound that another requirement (the test tools' included) lifts is not the
+        # version tested: the bounds in pyproject.toml are to be the ones that pass.
+        untested = unreachable_bounds(python, direct)
+        if untested:
+            result.failures.extend(f"matrix: lower bound not tested: {note}" for note in untested)
+            return False
 
     suite = copy_suite(folder)
     test_env = {
@@ -442,6 +452,30 @@ def versions(python: Path) -> dict[str, str]:
         f"[print(n, m.version(n)) for n in {REPORTED!r}]"
     )
     return dict(line.split(" ", 1) for line in captured([python, "-c", code]).splitlines())
+
+
+def normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def unreachable_bounds(python: Path, direct: list[str]) -> list[str]:
+    """Direct requirements whose lowest installable version is above their declared lower
+    bound (another requirement forbids the bound): the bound claims more than is tested."""
+    installed = dict(
+        (normalized(line.split(" ", 1)[0]), line.split(" ", 1)[1])
+        for line in captured(
+            [python, "-c", "import importlib.metadata as m; "
+             "[print(d.metadata['Name'].lower(), d.version) for d in m.distributions()]"]
+        ).splitlines()
+    )  # fmt: skip
+    notes = []
+    for text in direct:
+        requirement = Requirement(text)
+        lows = [s.version for s in requirement.specifier if s.operator in (">=", "==")]
+        version = installed.get(normalized(requirement.name))
+        if lows and version and Version(version) > Version(lows[0]):
+            notes.append(f"{requirement.name}: declared >={lows[0]}, lowest installable {version}")
+    return notes
 
 
 # -- The report ------------------------------------------------------------------------------
