@@ -428,14 +428,20 @@ def test_every_smsp_option_in_the_pages_exists():
     problems = []
     for where, line in commands_in_pages():
         for found in re.finditer(
-            r"(?:^\s*|[;&|(]\s*)(?:\w+=\S+\s+)*(?:\S*/)?smsp((?:\s+[a-z][\w-]*)*)([^#]*)", line
+            r"(?:^\s*|[;&|(]\s*)(?:\w+=\S+\s+)*(?:\S*/)?smsp"
+            r"((?:\s+--[a-z][\w-]*(?:=|\s+)[\w./-]+)*)((?:\s+[a-z][\w-]*)*)([^#]*)",
+            line,
         ):
+            global_options = {opt for param in main.params for opt in param.opts}
+            for option in re.findall(r"--[a-z][\w-]*", found.group(1)):
+                if option not in global_options:
+                    problems.append(f"{where}: `smsp {option}`: no such option")
             command: click.Command = main
-            words = found.group(1).split()
+            words = found.group(2).split()
             while words and isinstance(command, click.Group) and words[0] in command.commands:
                 command = command.commands[words.pop(0)]
             known = {"--help"} | {opt for param in command.params for opt in param.opts}
-            for option in re.findall(r"(?<![\w-])--[a-z][\w-]*", found.group(2)):
+            for option in re.findall(r"(?<![\w-])--[a-z][\w-]*", found.group(3)):
                 if option not in known:
                     problems.append(f"{where}: `{command.name} {option}`: no such option")
     assert not problems, "\n".join(problems)
