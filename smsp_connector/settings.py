@@ -13,6 +13,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from smsp_connector.client import (
@@ -25,6 +26,7 @@ from smsp_connector.client import (
 API_KEY_VAR = "SMSP_API_KEY"
 HMAC_KEY_VAR = "SMSP_EXPORT_HMAC_KEY"
 RATE_LIMIT_DSN_VAR = "SMSP_RATE_LIMIT_DSN"
+DEFAULT_PLAN_MAX_AGE = timedelta(days=7)
 
 
 class SettingsError(SmspConfigurationError):
@@ -132,6 +134,9 @@ class Settings:
     timezone: str = "Europe/Paris"
     push_sources: tuple[PushSource, ...] = ()
     """Warehouse tables whose opt-outs are pushed (an asset and a push asset each)."""
+    plan_max_age: timedelta = DEFAULT_PLAN_MAX_AGE
+    """The oldest stored plan (a dry run) that a confirmation applies; an older one is refused
+    (the evidence it was checked on has aged: run a new dry run)."""
 
     def __post_init__(self) -> None:
         if self.rate_limit is not None and not (
@@ -150,6 +155,8 @@ class Settings:
             raise SettingsError(
                 f"lock_wait_seconds must be a number >= 0, not {self.lock_wait_seconds!r}"
             )
+        if not self.plan_max_age > timedelta(0):
+            raise SettingsError(f"plan_max_age must be positive, not {self.plan_max_age!r}")
         for name in ("max_workers", "max_attempts"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1, not {getattr(self, name)!r}")
@@ -237,6 +244,13 @@ def _rate(text: str) -> float | None:
     return None if text.lower() in ("none", "unlimited") else float(text)
 
 
+def _hours(text: str) -> timedelta:
+    hours = float(text)
+    if not math.isfinite(hours):
+        raise ValueError(text)
+    return timedelta(hours=hours)
+
+
 def _schedule(text: str) -> str | None:
     return None if text.lower() in ("none", "off") else text
 
@@ -258,5 +272,6 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "SMSP_EXTRACT_MEMORY_LIMIT": ("extract_memory_limit", str),
     "SMSP_MAX_INPUT_BYTES": ("max_input_bytes", int),
     "SMSP_SCHEDULE": ("schedule", _schedule),
+    "SMSP_PLAN_MAX_AGE_HOURS": ("plan_max_age", _hours),
 }
 """Environment variable → (setting, conversion). ``SMSP_API_KEY`` is read only when needed."""

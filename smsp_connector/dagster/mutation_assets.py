@@ -15,8 +15,14 @@ from smsp_connector.dagster.keys import OPERATIONS, SmspKeys, asset_attributes
 from smsp_connector.dagster.metadata import frame_table
 from smsp_connector.dagster.resource import step_run, warehouse_of
 from smsp_connector.intake import IntakeError, file_sha256
-from smsp_connector.operations.delete import DeletionCapExceeded
-from smsp_connector.operations.inputs import Input, MessageIdFile, MessageIdValues, PhoneFile
+from smsp_connector.operations.delete import DeletionCapExceeded, PlanRefused
+from smsp_connector.operations.inputs import (
+    Input,
+    MessageIdFile,
+    MessageIdValues,
+    PhoneFile,
+    StoredPlan,
+)
 from smsp_connector.operations.run import Cancel, Delete, Operation, Push, RunReport, run_operation
 from smsp_connector.settings import Settings
 from smsp_connector.warehouse import Outcome, outcome_counts
@@ -51,20 +57,40 @@ class PushConfig(PhoneFileConfig):
 
 class DeleteConfig(PhoneFileConfig):
     csv_path: str | None = Field(  # type: ignore[assignment]
-        default=None, description="The CSV file to read (or confirm_dry_run)."
+        default=None,
+        description="The CSV file to read (or confirm_plan / confirm_dry_run; given with them, "
+        "it must be the file the plan was made from).",
+    )
+    default_region: str | None = Field(  # type: ignore[assignment]
+        default=None,
+        description="Region of national-format numbers (FR when not given). With confirm_plan "
+        "or confirm_dry_run it may only repeat the plan's.",
     )
     confirm: bool = Field(
         default=False,
-        description="Really delete. Without it the run is a dry run that records the plan.",
+        description="Really delete: the plan is built, stored and applied in this run. Without "
+        "it the run is a dry run that stores the plan (its id: the plan_id metadata).",
+    )
+    confirm_plan: str | None = Field(
+        default=None,
+        description="The id of a stored plan (a dry run's plan_id) to apply: exactly its "
+        "numbers, each one's consent checked again against the provider's list. Implies "
+        "confirm; a plan is applied once, and not when older than plan_max_age.",
     )
     confirm_dry_run: str | None = Field(
         default=None,
-        description="The run id of a dry run to confirm: its file (where the dry run archived "
-        "it) is deleted from as planned, if it has not changed since. Implies confirm.",
+        description="The run id of a dry run to confirm: its stored plan is applied, as with "
+        "confirm_plan (refused if the dry run's file has changed since). Implies confirm.",
     )
+
     max_deletions: int = Field(
         default=100, description="A confirmed plan larger than this fails before any call."
     )
+
+    def input(self, max_bytes: int) -> PhoneFile:
+        return PhoneFile(
+            Path(str(self.csv_path)), self.phone_column, self.default_region or "FR", max_bytes
+        )
 
 
 class CancelConfig(dg.Config):
@@ -135,17 +161,27 @@ def build_mutation_assets(settings: Settings) -> MutationAssets:
     def stop_list_deletions(
         context: dg.AssetExecutionContext, config: DeleteConfig
     ) -> dg.MaterializeResult:
-        if (config.csv_path is None) == (config.confirm_dry_run is None):
-            raise dg.Failure("give either csv_path or confirm_dry_run", allow_retries=False)
-        if config.confirm_dry_run is not None:
-            source, confirm = (
-                _dry_run_file(context, keys.deletions, config, settings.max_input_bytes),
-                True,
-            )
+        if config.confirm_plan is not None and config.confirm_dry_run is not None:
+            raise dg.Failure("give confirm_plan or confirm_dry_run, not both", allow_retries=False)
+        source: Input
+        if config.confirm_plan is None and config.confirm_dry_run is None:
+            if config.csv_path is None:
+                raise dg.Failure(
+                    "give csv_path, confirm_plan or confirm_dry_run", allow_retries=False
+                )
+            source = config.input(settings.max_input_bytes)
+            operation = Delete(confirm=config.confirm, max_deletions=config.max_deletions)
+            move_to = config.move_to
         else:
-            source, confirm = config.input(settings.max_input_bytes), config.confirm
-        operation = Delete(confirm=confirm, max_deletions=config.max_deletions)
-        report = runner.run(context, operation, source, config.move_to)
+            plan_id = config.confirm_plan or _dry_run_plan(context, keys.deletions, config)
+            source, move_to = StoredPlan(plan_id), None
+            operation = Delete(
+                max_deletions=config.max_deletions,
+                plan_id=plan_id,
+                plan_max_age=settings.plan_max_age,
+                given=_given_again(config),
+            )
+        report = runner.run(context, operation, source, move_to)
         return dg.MaterializeResult(metadata=runner.metadata(context, report))
 
     @dg.asset(
@@ -232,7 +268,7 @@ class _Runner:
                 return run_operation(
                     operation, source, move_to=Path(move_to) if move_to else None, **run
                 )
-        except (IntakeError, DeletionCapExceeded) as error:
+        except (IntakeError, DeletionCapExceeded, PlanRefused) as error:
             # One clear line in the UI and the logs; nothing was sent.
             raise dg.Failure(description=str(error), allow_retries=False) from None
 
@@ -267,11 +303,30 @@ class _Runner:
         return metadata
 
 
-def _dry_run_file(
-    context: dg.AssetExecutionContext, key: dg.AssetKey, config: DeleteConfig, max_bytes: int
-) -> PhoneFile:
-    """The file a dry run of ``key`` read, where it archived it, after checking that it still
-    holds the bytes the dry run planned from: a confirmation deletes what was reviewed."""
+def _given_again(config: DeleteConfig) -> tuple[tuple[str, str], ...]:
+    """The plan's options that a confirmation's config repeats (each must be the plan's), and
+    the SHA-256 of the file it names again (it must hold the plan's bytes)."""
+    given = [
+        (name, value)
+        for name, value in (
+            ("phone_column", config.phone_column),
+            ("default_region", config.default_region),
+        )
+        if value is not None
+    ]
+    if config.csv_path is not None:
+        path = Path(config.csv_path)
+        try:
+            given.append(("source_sha256", file_sha256(path)))
+        except FileNotFoundError:
+            raise dg.Failure(f"{path} does not exist", allow_retries=False) from None
+    return tuple(given)
+
+
+def _dry_run_plan(context: dg.AssetExecutionContext, key: dg.AssetKey, config: DeleteConfig) -> str:
+    """The plan a dry run of ``key`` stored, after checking that its file, if still there,
+    holds the bytes the dry run planned from (a file edited since was meant to change the
+    plan: the edit needs a dry run of its own)."""
     run_id = str(config.confirm_dry_run)
     metadata: dict[str, Any] = {}
     if context.instance.get_run_by_id(run_id) is not None:
@@ -281,21 +336,20 @@ def _dry_run_file(
             materialization = event.asset_materialization
             if materialization is not None and materialization.asset_key == key:
                 metadata = {name: value.value for name, value in materialization.metadata.items()}
-    if not metadata.get("dry_run") or "source_sha256" not in metadata:
+    if not metadata.get("dry_run") or not metadata.get("plan_id"):
         raise dg.Failure(
-            f"{run_id} is not a dry run of {key.to_user_string()} read from a file",
+            f"{run_id} is not a dry run of {key.to_user_string()} with a stored plan: "
+            "run a dry run, then confirm its plan",
             allow_retries=False,
         )
-    path = Path(str(metadata["source_file"]))
+    path = Path(str(metadata.get("source_file", "-")))
     try:
-        unchanged = file_sha256(path) == metadata["source_sha256"]
-    except FileNotFoundError:
-        raise dg.Failure(
-            f"{path}, read by dry run {run_id}, is gone", allow_retries=False
-        ) from None
-    if not unchanged:
+        changed = file_sha256(path) != metadata.get("source_sha256")
+    except (FileNotFoundError, IsADirectoryError):
+        changed = False  # the plan holds the targets: the file is not read again
+    if changed:
         raise dg.Failure(
             f"{path} changed since the dry run {run_id} planned from it: run a new dry run",
             allow_retries=False,
         )
-    return PhoneFile(path, config.phone_column, config.default_region, max_bytes)
+    return str(metadata["plan_id"])

@@ -7,6 +7,7 @@ names the file and the problem.
 """
 
 from smsp_connector.intake.frames import (
+    INTAKE_OPTIONS,
     PHONE_COLUMN_ALIASES,
     SOURCE_SHA256,
     phone_intake_frame,
@@ -17,6 +18,7 @@ from smsp_connector.intake.reader import IntakeError, file_sha256, normalize_hea
 from smsp_connector.intake.schemas import PhoneIntakeSchema, TextIntakeSchema
 
 __all__ = [
+    "INTAKE_OPTIONS",
     "PHONE_COLUMN_ALIASES",
     "SOURCE_SHA256",
     "IntakeError",

@@ -91,6 +91,10 @@ def read_phone_csv(
         },
         default_region=default_region,
     )
+    frame.attrs[INTAKE_OPTIONS] = {
+        "phone_column": table.headers[phone_index],
+        "default_region": default_region.upper(),
+    }
     return _with_source_digest(frame, table)
 
 
@@ -209,6 +213,10 @@ def read_text_column_csv(
     frame["duplicate_of_row"] = _duplicate_of_row(keys, frame["row_number"])
     return _with_source_digest(TextIntakeSchema.validate(frame), table)
 
+
+INTAKE_OPTIONS = "intake_options"
+"""``frame.attrs`` key of the options a phone frame was read with, as a plan records them: the
+phone column's header as found in the file, and the default region."""
 
 SOURCE_SHA256 = "source_sha256"
 """``frame.attrs`` key of the SHA-256 of the bytes a file's frame was read from."""

@@ -2,15 +2,20 @@
 
 Removing an opt-out turns marketing back on for someone who objected (in France the right to
 object to marketing is absolute). So every row needs evidence of fresh consent, given after the
-opt-out; the plan is previewed (dry run) unless the run is confirmed; a cap stops an oversized
-plan before any call; and every row's fate is recorded.
+opt-out; the plan (the exact numbers, with that evidence and the options that read them) is
+stored before any call (``smsp.plans``, :mod:`~smsp_connector.warehouse.plans`) and previewed
+(dry run) unless the run is confirmed; a confirmation names a stored plan and applies exactly its
+numbers, never a file read again, each guard checked again against the provider's list then; a
+plan is applied once, and not when older than ``plan_max_age``; a cap stops an oversized plan
+before any call; and every row's fate is recorded, with its plan.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
@@ -22,9 +27,19 @@ from smsp_connector.client.models import (
     in_time_range,
     paris_instants,
 )
+from smsp_connector.intake import INTAKE_OPTIONS, SOURCE_SHA256, normalize_header
 from smsp_connector.operations.progress import ProgressFactory
-from smsp_connector.operations.sending import SendTally, record_unusable_rows, send_plan
-from smsp_connector.warehouse.audit import AuditEntry, AuditWriter, Outcome
+from smsp_connector.operations.sending import record_unusable_rows, send_plan
+from smsp_connector.warehouse.audit import AuditEntry, AuditWriter, Outcome, outcome_counts
+from smsp_connector.warehouse.plans import (
+    Plan,
+    PlanClaim,
+    PlanTarget,
+    claim_plan,
+    load_plan,
+    store_plan,
+)
+from smsp_connector.warehouse.tables import Warehouse
 
 CONSENT_COLUMNS = ("consent_at", "consent_source")
 _CONSENT_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y")
@@ -32,6 +47,10 @@ _CONSENT_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y")
 
 class DeletionCapExceeded(RuntimeError):
     """The plan holds more deletions than ``max_deletions``: nothing was sent."""
+
+
+class PlanRefused(RuntimeError):
+    """A stored plan cannot be applied (unknown, too old, already applied…): nothing was sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +66,8 @@ class DeleteSummary:
     rejected: int
     failed: int
     dry_run: bool
+    plan_id: str | None = None
+    """The stored plan (``smsp.plans``) that the dry run made or the run applied."""
 
 
 def parse_consent_time(text: str) -> datetime:
@@ -79,8 +100,8 @@ def parse_consent_time(text: str) -> datetime:
     return moment
 
 
-def _guard(row: dict, entry: StopEntry | None, now: datetime) -> tuple[Outcome, str] | None:
-    """Why this row must not be deleted, or None when it may be."""
+def _consent(row: dict, now: datetime) -> datetime | tuple[Outcome, str]:
+    """The row's consent time, or why the row must not be deleted."""
     consent_at, source = row["consent_at"].strip(), row["consent_source"].strip()
     if not consent_at or not source:
         return Outcome.REFUSED, "no consent evidence: consent_at and consent_source are required"
@@ -90,6 +111,11 @@ def _guard(row: dict, entry: StopEntry | None, now: datetime) -> tuple[Outcome, 
         return Outcome.REFUSED, str(error)
     if consented > now:
         return Outcome.REFUSED, f"consent_at {consent_at!r} is in the future"
+    return consented
+
+
+def _opt_out_stands(entry: StopEntry | None, consented: datetime) -> tuple[Outcome, str] | None:
+    """Why the opt-out ``entry`` must stay despite a consent at ``consented``, or None."""
     if entry is None:
         return Outcome.NOT_ON_LIST, "the number is not on the stop list"
     if entry.created_at is None:
@@ -106,63 +132,265 @@ def _guard(row: dict, entry: StopEntry | None, now: datetime) -> tuple[Outcome, 
     return None
 
 
+def _unusable(intake: pd.DataFrame) -> pd.Series:
+    """The rows :func:`record_unusable_rows` records (rejected or duplicate)."""
+    if "rejection_reason" not in intake:
+        return intake["duplicate_of_row"].notna()
+    return intake["rejection_reason"].notna() | intake["duplicate_of_row"].notna()
+
+
 def delete_numbers(
     intake: pd.DataFrame,
     *,
     client: SmspClient,
     audit: AuditWriter,
+    warehouse: Warehouse,
     confirm: bool,
     max_deletions: int,
     progress: ProgressFactory,
 ) -> DeleteSummary:
-    """Delete the numbers of ``intake`` (with consent columns) that pass every guard.
+    """Plan the deletion of the numbers of ``intake`` (with consent columns) that pass every
+    guard, store the plan, and apply it if ``confirm``.
 
-    Without ``confirm`` it is a dry run: the plan is recorded, nothing is sent.
+    Without ``confirm`` it is a dry run: the plan is stored and recorded, nothing is sent.
     Raises :class:`DeletionCapExceeded` before any call when a confirmed plan is too large.
     """
     on_list = {entry.phone_number: entry for entry in client.list_stops()}
     now = datetime.now(UTC)
-    invalid, duplicate = record_unusable_rows(intake, audit)
-    plan: list[AuditEntry] = []
-    guarded: Counter[Outcome] = Counter()
-    for row in intake[~invalid & ~duplicate].to_dict("records"):
+    targets: list[PlanTarget] = []
+    verdicts: list[tuple[AuditEntry, Outcome, str]] = []
+    for row in intake[~_unusable(intake)].to_dict("records"):
         entry = on_list.get(row["e164"])
         base = AuditEntry(row["source_file"], int(row["row_number"]), row["e164"], Outcome.PENDING)
-        verdict = _guard(row, entry, now)
+        consented = _consent(row, now)
+        verdict = consented if isinstance(consented, tuple) else _opt_out_stands(entry, consented)
         if verdict is None:
-            plan.append(replace(base, stop_id=entry.id))
+            assert entry is not None and entry.created_at is not None
+            assert isinstance(consented, datetime)
+            targets.append(
+                PlanTarget(
+                    source_row=int(row["row_number"]),
+                    target=row["e164"],
+                    stop_id=entry.id,
+                    opted_out_at=entry.created_at.replace(tzinfo=None),
+                    consent_at=consented,
+                    consent_source=row["consent_source"].strip(),
+                )
+            )
         else:
-            guarded[verdict[0]] += 1
-            audit.record([replace(base, outcome=verdict[0], detail=verdict[1])])
-
-    if confirm and len(plan) > max_deletions:
-        detail = f"plan of {len(plan)} deletions exceeds max_deletions={max_deletions}"
-        audit.record(replace(entry, outcome=Outcome.REFUSED, detail=detail) for entry in plan)
-        audit.flush()
-        raise DeletionCapExceeded(f"{detail}: nothing was deleted")
-    tally = SendTally()
-    if not confirm:
-        audit.record(replace(entry, outcome=Outcome.DRY_RUN) for entry in plan)
-    else:
-        tally = send_plan(
-            {str(entry.stop_id): entry for entry in plan},
-            lambda ids: client.bulk_delete(int(stop_id) for stop_id in ids),
-            audit=audit,
-            what="numbers deleted",
-            progress=progress,
-        )
-    audit.flush()
-    counts = tally.outcomes
-    return DeleteSummary(
+            verdicts.append((base, *verdict))
+    source_file = str(intake["source_file"].iloc[0]) if len(intake) else None
+    plan = store_plan(
+        warehouse,
+        Plan(
+            operation="delete",
+            account=audit.account,
+            options=dict(intake.attrs.get(INTAKE_OPTIONS, {})),
+            source_file=source_file,
+            source_sha256=intake.attrs.get(SOURCE_SHA256),
+            targets=targets,
+        ),
+        run_id=audit.run_id,
+    )
+    audit.name_plan(plan.plan_id)
+    invalid, duplicate = record_unusable_rows(intake, audit)
+    guarded: Counter[Outcome] = Counter()
+    for base, outcome, detail in verdicts:
+        guarded[outcome] += 1
+        audit.record([replace(base, outcome=outcome, detail=detail)])
+    summary = DeleteSummary(
         requested=len(intake),
         invalid=int(invalid.sum()),
         duplicates=int(duplicate.sum()),
         refused=guarded[Outcome.REFUSED],
         not_on_list=guarded[Outcome.NOT_ON_LIST],
-        planned=len(plan),
+        planned=len(targets),
+        deleted=0,
+        already_gone=0,
+        rejected=0,
+        failed=0,
+        dry_run=not confirm,
+        plan_id=plan.plan_id,
+    )
+    if not confirm:
+        audit.record(
+            AuditEntry(source_file, t.source_row, t.target, Outcome.DRY_RUN, stop_id=t.stop_id)
+            for t in plan.targets
+        )
+        audit.flush()
+        return summary
+    applied = _apply(
+        plan, on_list, client=client, audit=audit, warehouse=warehouse,
+        max_deletions=max_deletions, progress=progress, source_file=source_file,
+    )  # fmt: skip
+    return replace(
+        applied,
+        requested=summary.requested,
+        invalid=summary.invalid,
+        duplicates=summary.duplicates,
+        refused=summary.refused + applied.refused,
+        not_on_list=summary.not_on_list + applied.not_on_list,
+    )
+
+
+def apply_deletion_plan(
+    plan_id: str,
+    *,
+    client: SmspClient,
+    audit: AuditWriter,
+    warehouse: Warehouse,
+    max_deletions: int,
+    max_age: timedelta,
+    progress: ProgressFactory,
+    given: Mapping[str, str] | None = None,
+) -> DeleteSummary:
+    """Apply the stored deletion plan ``plan_id``: exactly its targets, each one's guard checked
+    again against the provider's list now. Raises :class:`PlanRefused`, before any call, for
+    a plan that is unknown, of another operation or account, older than ``max_age``, already
+    applied, or that the options ``given`` again (``phone_column``, ``default_region``,
+    ``source_sha256`` of the file given again) differ from; :class:`DeletionCapExceeded` for
+    one larger than ``max_deletions``."""
+    plan = load_plan(warehouse, plan_id)
+    if plan is None or plan.operation != "delete":
+        raise PlanRefused(f"no deletion plan {plan_id!r}: run a dry run to make one")
+    if plan.account != audit.account:
+        raise PlanRefused(f"plan {plan_id} is account {plan.account!r}'s, not {audit.account!r}'s")
+    conflict = option_conflict(plan, given or {})
+    if conflict:
+        raise PlanRefused(conflict)
+    if plan.applied_by_run is not None:
+        raise PlanRefused(_applied_already(warehouse, plan))
+    assert plan.created_at is not None
+    age = datetime.now(UTC) - plan.created_at
+    if age > max_age:
+        raise PlanRefused(
+            f"plan {plan_id} was made {_duration(age)} ago, at {plan.created_at:%Y-%m-%d %H:%M}"
+            f" UTC, more than plan_max_age ({_duration(max_age)}): run a new dry run"
+        )
+    audit.name_plan(plan.plan_id)
+    on_list = {entry.phone_number: entry for entry in client.list_stops()}
+    return _apply(
+        plan, on_list, client=client, audit=audit, warehouse=warehouse,
+        max_deletions=max_deletions, progress=progress,
+    )  # fmt: skip
+
+
+def _apply(
+    plan: Plan,
+    on_list: dict[str, StopEntry],
+    *,
+    client: SmspClient,
+    audit: AuditWriter,
+    warehouse: Warehouse,
+    max_deletions: int,
+    progress: ProgressFactory,
+    source_file: str | None = None,
+) -> DeleteSummary:
+    """Claim ``plan`` for this run, check each target's guard against ``on_list`` (the
+    provider's list now) and delete those that still pass. The audit rows name ``source_file``
+    (the file this run read), else the plan's."""
+    source = source_file or plan.source_file
+    entries = [
+        AuditEntry(source, t.source_row, t.target, Outcome.PENDING, stop_id=t.stop_id)
+        for t in plan.targets
+    ]
+    if len(entries) > max_deletions:
+        detail = f"plan of {len(entries)} deletions exceeds max_deletions={max_deletions}"
+        audit.record(replace(entry, outcome=Outcome.REFUSED, detail=detail) for entry in entries)
+        audit.flush()
+        raise DeletionCapExceeded(f"{detail}: nothing was deleted")
+    claim = claim_plan(warehouse, plan.plan_id, run_id=audit.run_id)
+    if not claim.claimed:
+        raise PlanRefused(_applied_already(warehouse, replace(plan, **_claimed(claim))))
+    sendable: list[AuditEntry] = []
+    skipped: Counter[Outcome] = Counter()
+    for target, base in zip(plan.targets, entries, strict=True):
+        assert target.consent_at is not None
+        entry = on_list.get(target.target)
+        verdict = _opt_out_stands(entry, target.consent_at)
+        if verdict is None:
+            assert entry is not None
+            sendable.append(replace(base, stop_id=entry.id))
+        else:
+            outcome, detail = verdict
+            if outcome is Outcome.NOT_ON_LIST:
+                detail = "no longer on the stop list"
+            skipped[outcome] += 1
+            audit.record([replace(base, outcome=outcome, detail=f"when applied: {detail}")])
+    tally = send_plan(
+        {str(entry.stop_id): entry for entry in sendable},
+        lambda ids: client.bulk_delete(int(stop_id) for stop_id in ids),
+        audit=audit,
+        what="numbers deleted",
+        progress=progress,
+    )
+    audit.flush()
+    counts = tally.outcomes
+    return DeleteSummary(
+        requested=len(entries),
+        invalid=0,
+        duplicates=0,
+        refused=skipped[Outcome.REFUSED],
+        not_on_list=skipped[Outcome.NOT_ON_LIST],
+        planned=len(entries),
         deleted=counts[Outcome.APPLIED],
         already_gone=counts[Outcome.ALREADY_DONE],
         rejected=counts[Outcome.REJECTED],
         failed=counts[Outcome.FAILED],
-        dry_run=not confirm,
+        dry_run=False,
+        plan_id=plan.plan_id,
     )
+
+
+PLAN_OPTIONS = ("phone_column", "default_region")
+"""The options of a file's reading that make its plan: given again with a confirmation, they
+must be the plan's."""
+
+
+def option_conflict(plan: Plan, given: Mapping[str, str]) -> str | None:
+    """One line naming the first option of ``given`` that differs from ``plan``'s, else None."""
+    for name, value in given.items():
+        if name == "source_sha256":
+            if value != plan.source_sha256:
+                return (
+                    f"the file given does not hold the bytes plan {plan.plan_id} was made from "
+                    f"({plan.source_file}): a confirmation applies the plan as stored; run a "
+                    "new dry run of the file as it is now"
+                )
+            continue
+        stored = plan.options.get(name)
+        if not _same_option(name, value, stored):
+            return (
+                f"{name}={value!r} differs from plan {plan.plan_id}'s {name}={stored!r}: a "
+                f"confirmation applies the plan as stored; leave {name} out, or run a new dry "
+                f"run with {name}={value!r}"
+            )
+    return None
+
+
+def _same_option(name: str, value: str, stored: object) -> bool:
+    if stored is None:
+        return False
+    if name == "phone_column":
+        return normalize_header(value) == normalize_header(str(stored))
+    return value.strip().upper() == str(stored).upper()
+
+
+def _claimed(claim: PlanClaim) -> dict[str, object]:
+    return {"applied_by_run": claim.applied_by_run, "applied_at": claim.applied_at}
+
+
+def _applied_already(warehouse: Warehouse, plan: Plan) -> str:
+    """One line: which run applied ``plan``, when, and what became of its targets."""
+    counts = outcome_counts(warehouse, str(plan.applied_by_run), "delete")
+    done = ", ".join(f"{outcome} {count}" for outcome, count in sorted(counts.items()))
+    when = f" at {plan.applied_at:%Y-%m-%d %H:%M} UTC" if plan.applied_at else ""
+    return (
+        f"plan {plan.plan_id} was applied by run {plan.applied_by_run}{when}"
+        f" ({done or 'nothing recorded'}): a plan is applied once; nothing was sent"
+    )
+
+
+def _duration(span: timedelta) -> str:
+    hours = span.total_seconds() / 3600
+    return f"{hours / 24:.3g} days" if hours >= 48 else f"{hours:.3g} hours"

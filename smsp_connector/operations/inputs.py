@@ -11,7 +11,7 @@ from typing import Protocol
 
 import pandas as pd
 
-from smsp_connector.intake import phone_intake_frame, read_phone_csv
+from smsp_connector.intake import INTAKE_OPTIONS, phone_intake_frame, read_phone_csv
 from smsp_connector.intake.message_ids import message_id_values, read_message_id_csv
 from smsp_connector.intake.reader import MAX_INPUT_BYTES
 
@@ -58,12 +58,27 @@ class PhoneValues:
 
     def read(self, extra_columns: tuple[str, ...] = ()) -> pd.DataFrame:
         count = len(self.values)
-        return phone_intake_frame(
+        frame = phone_intake_frame(
             self.label,
             list(self.values),
             list(range(1, count + 1)),
             extra={name: [self.extra.get(name, "")] * count for name in extra_columns},
             default_region=self.default_region,
+        )
+        frame.attrs[INTAKE_OPTIONS] = {"default_region": self.default_region.upper()}
+        return frame
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPlan:
+    """A stored plan to apply (``smsp.plans``): nothing is read, the plan holds the targets."""
+
+    plan_id: str
+    path: None = None
+
+    def read(self, extra_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+        return phone_intake_frame(
+            f"plan {self.plan_id}", [], [], extra={name: [] for name in extra_columns}
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -23,6 +24,7 @@ from smsp_connector.operations.delete import (
     CONSENT_COLUMNS,
     DeleteSummary,
     DeletionCapExceeded,
+    apply_deletion_plan,
     delete_numbers,
 )
 from smsp_connector.operations.inputs import Input
@@ -34,6 +36,7 @@ from smsp_connector.operations.reports import (
     report_path,
     write_report,
 )
+from smsp_connector.settings import DEFAULT_PLAN_MAX_AGE
 from smsp_connector.warehouse import (
     AuditWriter,
     Outcome,
@@ -100,23 +103,44 @@ class Push:
 
 @dataclass(frozen=True, slots=True)
 class Delete:
-    """Remove the input's numbers that pass every guard; a dry run unless ``confirm``."""
+    """Remove the input's numbers that pass every guard; a dry run unless ``confirm``.
+
+    Either way the plan is stored first (``smsp.plans``). With ``plan_id`` the input is
+    :class:`~smsp_connector.operations.inputs.StoredPlan` and the run applies that stored plan,
+    as it is, unless it is older than ``plan_max_age`` or was applied already."""
 
     confirm: bool = False
     max_deletions: int = 100
+    plan_id: str | None = None
+    plan_max_age: timedelta = DEFAULT_PLAN_MAX_AGE
+    given: tuple[tuple[str, str], ...] = ()
+    """Options given again with ``plan_id`` (``phone_column``, ``default_region``, the file's
+    ``source_sha256``): one that differs from the plan's refuses the run."""
     name: ClassVar[str] = "delete"
     extra_columns: ClassVar[tuple[str, ...]] = CONSENT_COLUMNS
     problems: ClassVar[tuple[str, ...]] = ("refused", "rejected", "failed")
 
     @property
     def dry_run(self) -> bool:
-        return not self.confirm
+        return not self.confirm and self.plan_id is None
 
     def execute(self, intake, *, client, audit, progress, warehouse) -> DeleteSummary:
+        if self.plan_id is not None:
+            return apply_deletion_plan(
+                self.plan_id,
+                client=client,
+                audit=audit,
+                warehouse=warehouse,
+                max_deletions=self.max_deletions,
+                max_age=self.plan_max_age,
+                progress=progress,
+                given=dict(self.given),
+            )
         return delete_numbers(
             intake,
             client=client,
             audit=audit,
+            warehouse=warehouse,
             confirm=self.confirm,
             max_deletions=self.max_deletions,
             progress=progress,

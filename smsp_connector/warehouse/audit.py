@@ -1,10 +1,11 @@
 """The append-only audit log of every change this project asks of the provider.
 
-``audit_log`` gets one row per input row per run and operation, with the run, job, source
-file and row, the target (E.164 number, stop id or message id), the outcome, the provider's code
-and message and the number of attempts. Rows are written in batches as outcomes arrive, and rows
-about to be sent are first written as ``pending``: a run killed mid-way leaves a log that says
-which calls may have happened. ``audit_latest`` shows each row's final state.
+``audit_log`` gets one row per input row per run and operation, with the run, job, plan
+(``plans.py``), source file and row, the target (E.164 number, stop id or message id), the
+outcome, the provider's code and message and the number of attempts. Rows are written in
+batches as outcomes arrive, and rows about to be sent are first written as ``pending``: a run
+killed mid-way leaves a log that says which calls may have happened. ``audit_latest`` shows
+each row's final state.
 
 Rejected input rows also go to ``input_rejections``.
 """
@@ -212,6 +213,7 @@ class AuditWriter:
         operation: str,
         dry_run: bool,
         account: str | None = None,
+        plan_id: str | None = None,
         batch_size: int = 500,
         flush_interval: float = 2.0,
         memory_limit: str | None = None,
@@ -225,12 +227,24 @@ class AuditWriter:
             "operation": operation,
             "dry_run": dry_run,
             "account": account,
+            "plan_id": plan_id,
         }
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._buffer: list[dict[str, object]] = []
         self._last_flush = time.monotonic()
         self.written = 0
+
+    @property
+    def account(self) -> str | None:
+        """The account label the rows are recorded under."""
+        return self._context["account"]  # type: ignore[return-value]
+
+    def name_plan(self, plan_id: str | None) -> None:
+        """The plan that the rows recorded from now on belong to (rows buffered before are
+        written first, under the plan they were recorded with)."""
+        self.flush()
+        self._context["plan_id"] = plan_id
 
     def record(self, entries: Iterable[AuditEntry]) -> None:
         now = datetime.now(UTC)
@@ -278,7 +292,8 @@ class AuditWriter:
                         "CAST(stop_id AS BIGINT) AS stop_id, "
                         "CAST(provider_code AS INTEGER) AS provider_code, provider_message, "
                         "CAST(attempts AS INTEGER) AS attempts, "
-                        "CAST(account AS VARCHAR) AS account FROM audit_batch"
+                        "CAST(account AS VARCHAR) AS account, "
+                        "CAST(plan_id AS VARCHAR) AS plan_id FROM audit_batch"
                     )
             finally:
                 conn.unregister("audit_batch")

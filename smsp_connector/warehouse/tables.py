@@ -13,6 +13,8 @@ Tables, all in one schema (``smsp`` unless the deployment names another):
 - ``audit_latest`` (view): the final state of each audited row.
 - ``push_cursors``: for each warehouse-table source of opt-outs, the cursor value up to which
   every row has a final outcome (the next push reads the rows past it).
+- ``plans`` and ``plan_targets``: each change's exact targets, stored before any call, with
+  the evidence and options they came from; applied at most once (see ``plans.py``).
 - ``warehouse_locks`` (DuckLake only): one row per critical section (history, cursors,
   publish), updated first by the transaction it guards so that two concurrent ones conflict.
 
@@ -61,6 +63,8 @@ TABLE_NAMES = (
     "input_rejections",
     "audit_latest",
     "push_cursors",
+    "plans",
+    "plan_targets",
 )
 
 
@@ -90,6 +94,8 @@ class Tables:
     audit_latest = property(lambda self: self.qualified("audit_latest"))
     cursors = property(lambda self: self.qualified("push_cursors"))
     locks = property(lambda self: self.qualified("warehouse_locks"))
+    plans = property(lambda self: self.qualified("plans"))
+    plan_targets = property(lambda self: self.qualified("plan_targets"))
 
     @classmethod
     def of(cls, conn: duckdb.DuckDBPyConnection, schema: str) -> Tables:
@@ -137,7 +143,7 @@ CREATE TABLE IF NOT EXISTS {t.audit_log} (
     operation VARCHAR NOT NULL, dry_run BOOLEAN NOT NULL, source_file VARCHAR,
     source_row BIGINT, target VARCHAR NOT NULL, outcome VARCHAR NOT NULL, detail VARCHAR,
     stop_id BIGINT, provider_code INTEGER, provider_message VARCHAR, attempts INTEGER,
-    account VARCHAR
+    account VARCHAR, plan_id VARCHAR
 );
 CREATE TABLE IF NOT EXISTS {t.input_rejections} (
     recorded_at TIMESTAMPTZ NOT NULL, run_id VARCHAR NOT NULL, job VARCHAR NOT NULL,
@@ -151,6 +157,19 @@ CREATE TABLE IF NOT EXISTS {t.cursors} (
 -- Files written before accounts were recorded.
 ALTER TABLE {t.audit_log} ADD COLUMN IF NOT EXISTS account VARCHAR;
 ALTER TABLE {t.input_rejections} ADD COLUMN IF NOT EXISTS account VARCHAR;
+-- Files written before plans: their audit rows name none.
+ALTER TABLE {t.audit_log} ADD COLUMN IF NOT EXISTS plan_id VARCHAR;
+CREATE TABLE IF NOT EXISTS {t.plans} (
+    plan_id VARCHAR PRIMARY KEY, created_at TIMESTAMPTZ NOT NULL, created_by_run VARCHAR,
+    operation VARCHAR NOT NULL, account VARCHAR, options VARCHAR NOT NULL,
+    source_file VARCHAR, source_sha256 VARCHAR, target_count BIGINT NOT NULL,
+    follows VARCHAR, applied_at TIMESTAMPTZ, applied_by_run VARCHAR
+);
+CREATE TABLE IF NOT EXISTS {t.plan_targets} (
+    plan_id VARCHAR NOT NULL, position BIGINT NOT NULL, source_row BIGINT,
+    target VARCHAR NOT NULL, stop_id BIGINT, opted_out_at TIMESTAMP, consent_at TIMESTAMPTZ,
+    consent_source VARCHAR
+);
 CREATE OR REPLACE VIEW {t.audit_latest} AS
     SELECT * EXCLUDE (position) FROM (
         SELECT *, row_number() OVER (
