@@ -67,6 +67,16 @@ def project(tmp_path) -> Path:
     return root
 
 
+@pytest.fixture
+def importable(project, monkeypatch) -> Path:
+    """``project`` on ``sys.path`` with no ``acme`` module left from another test's project:
+    Python would otherwise import that project's ``acme`` and load its definitions."""
+    monkeypatch.syspath_prepend(str(project))
+    for name in [name for name in sys.modules if name == "acme" or name.startswith("acme.")]:
+        monkeypatch.delitem(sys.modules, name)
+    return project
+
+
 def test_dg_lists_the_component():
     done = subprocess.run([DG, "list", "components"], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
@@ -96,9 +106,10 @@ def test_scaffolded_accounts_check_and_list_side_by_side(project):
     assert API_KEY not in listed.stdout + checked.stdout + checked.stderr
 
 
-def test_the_scaffold_works_where_it_is_made(project, monkeypatch):
+def test_the_scaffold_works_where_it_is_made(importable, monkeypatch):
     """The scaffolded account reads its base URL from SMSP_BASE_URL (the provider's URL when
     unset), its comments list the variables it reads, and `schedule: null` means none."""
+    project = importable
     path = project / "acme" / "defs" / "accounts" / "main" / "defs.yaml"
     scaffolded = path.read_text()
     assert "base_url: \"{{ env('SMSP_BASE_URL', 'https://api.smspartner.fr/v1') }}\"" in scaffolded
@@ -108,7 +119,6 @@ def test_the_scaffold_works_where_it_is_made(project, monkeypatch):
     checked = _dg(project, "check", "defs")
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
-    monkeypatch.syspath_prepend(str(project))
     monkeypatch.setenv("SMSP_BASE_URL", "http://127.0.0.1:8787/v1")
     defs = dg.load_from_defs_folder(path_within_project=project / "acme")
     assert defs.resources["main_smsp"].base_url == "http://127.0.0.1:8787/v1"
@@ -141,9 +151,9 @@ def test_a_broken_defs_yaml_is_reported_with_its_file_and_field(project, change,
     assert field in output
 
 
-def test_two_accounts_run_side_by_side_each_against_its_emulator(project, emulator, monkeypatch):
+def test_two_accounts_run_side_by_side_each_against_its_emulator(importable, emulator, monkeypatch):
+    project = importable
     monkeypatch.chdir(project)
-    monkeypatch.syspath_prepend(str(project))
     monkeypatch.setenv("SMSP_API_KEY", API_KEY)
     monkeypatch.setenv("AGENCY_SMSP_API_KEY", SECOND_KEY)
     emulator.state.seed_entries([("+33611111111", "2025-07-14 09:30:00")])

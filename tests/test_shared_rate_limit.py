@@ -7,6 +7,7 @@ against the emulator; what the emulator recorded (outcomes, arrival times) is wh
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -35,12 +36,13 @@ from .test_client_resilience import _busiest_second
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_LIMIT = 50
+PROVIDER_LIMIT = 70  # requests a second: above one shared limit, below two
 PER_PROCESS = 150
 PASSWORD = f"pw-{uuid.uuid4().hex}"
 
 _WORKER = textwrap.dedent(
     f"""
-    import json, sys
+    import json, sys, time
     from smsp_connector.client import SmspClient, RetryPolicy
 
     api_key, base_url, rate, dsn, name, start = sys.argv[1:7]
@@ -50,14 +52,19 @@ _WORKER = textwrap.dedent(
         print("ready", flush=True)
         sys.stdin.readline()  # both processes start together
         numbers = [f"+336{{n:08d}}" for n in range(int(start), int(start) + {PER_PROCESS})]
+        began = time.monotonic()
         results = list(client.bulk_add(numbers))
-    print(json.dumps(sorted({{r.status.value for r in results}})), flush=True)
+        ended = time.monotonic()
+    statuses = sorted({{r.status.value for r in results}})
+    print(json.dumps({{"statuses": statuses, "began": began, "ended": ended}}), flush=True)
     """
 )
 
 
-def _push_from_two_processes(emulator, dsn: str | None, name: str) -> list[str]:
-    """Two worker processes, each pushing 150 numbers at ``SHARED_LIMIT``/s; their outputs."""
+def _push_from_two_processes(emulator, dsn: str | None, name: str) -> list[dict]:
+    """Two worker processes, each pushing 150 numbers at ``SHARED_LIMIT``/s; what each reports:
+    its results' statuses and when (``time.monotonic()``, one clock for the machine) its push
+    began and ended."""
     workers = [
         subprocess.Popen(
             [
@@ -92,7 +99,7 @@ def _push_from_two_processes(emulator, dsn: str | None, name: str) -> list[str]:
             worker.kill()
     for worker, (_, stderr) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, stderr[-3000:]
-    return [stdout.strip() for stdout, _ in outputs]
+    return [json.loads(stdout.strip().splitlines()[-1]) for stdout, _ in outputs]
 
 
 def _adds(emulator) -> list[dict]:
@@ -104,12 +111,16 @@ def _adds(emulator) -> list[dict]:
 
 @pytest.mark.slow
 def test_two_processes_sharing_the_bucket_stay_within_one_limit(emulator, postgres_dsn):
-    # The provider's limit just above the shared one: any excess shows as a 429.
-    emulator.faults = FaultSettings(rate_limit=SHARED_LIMIT + 3)
+    # The provider's limit between one shared limit and two: two processes each at the full
+    # limit exceed it (the control below sees more than 75 in a second), one shared limit does
+    # not. The margin covers what the bucket cannot govern: the delay between a permit and its
+    # request's arrival, which on a loaded machine (load 3-6) grew enough for a limit of 53 to
+    # answer five 429s. What the bucket itself admits is checked by the mean rate.
+    emulator.faults = FaultSettings(rate_limit=PROVIDER_LIMIT)
 
-    outputs = _push_from_two_processes(emulator, postgres_dsn, f"shared_{uuid.uuid4().hex[:8]}")
+    reports = _push_from_two_processes(emulator, postgres_dsn, f"shared_{uuid.uuid4().hex[:8]}")
 
-    assert outputs == ['["applied"]', '["applied"]']
+    assert [report["statuses"] for report in reports] == [["applied"], ["applied"]]
     assert emulator.state.stop_count() == 2 * PER_PROCESS
     log = _adds(emulator)
     outcomes = [r["outcome"] for r in log]
@@ -119,24 +130,23 @@ def test_two_processes_sharing_the_bucket_stay_within_one_limit(emulator, postgr
     busiest = _busiest_second(arrivals)
     rate = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
     print(f"shared bucket: busiest 1 s window {busiest}, mean rate {rate:.1f}/s")
-    # The bucket never admits more than 50 per 1,150 ms; a permit precedes its request's arrival
-    # by a varying delay, which on a loaded machine exceeded a 25 ms guard (51 in one second);
-    # the provider's own limit (53) is what must never be passed.
-    assert busiest < SHARED_LIMIT + 3, f"{busiest} requests reached the provider in one second"
+    assert busiest < PROVIDER_LIMIT, f"{busiest} requests reached the provider in one second"
     assert rate <= SHARED_LIMIT
-    # Not just one process after the other: the shared limit paced both at once.
-    assert rate >= 0.8 * SHARED_LIMIT
+    # Not one process after the other: both pushed at once, each paced by the shared limit.
+    overlap = min(r["ended"] for r in reports) - max(r["began"] for r in reports)
+    span = max(r["ended"] for r in reports) - min(r["began"] for r in reports)
+    assert overlap > 0.5 * span, (overlap, span)
 
 
 @pytest.mark.slow
 def test_without_the_shared_bucket_two_processes_send_twice_the_limit(emulator):
     """The control: what the emulator sees from two processes with in-memory limiters."""
-    outputs = _push_from_two_processes(emulator, None, "unused")
+    reports = _push_from_two_processes(emulator, None, "unused")
 
-    assert outputs == ['["applied"]', '["applied"]']
+    assert [report["statuses"] for report in reports] == [["applied"], ["applied"]]
     busiest = _busiest_second([r["arrived_at"] for r in _adds(emulator)])
     print(f"in-memory limiters: busiest 1 s window {busiest}")
-    assert busiest > 1.5 * SHARED_LIMIT
+    assert busiest > 1.5 * SHARED_LIMIT > PROVIDER_LIMIT
 
 
 @pytest.mark.slow  # a PostgreSQL server
