@@ -19,6 +19,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+import smsp_connector
+
 from .conftest import API_KEY
 from .pipeline_helpers import PipelineRig
 
@@ -104,3 +106,18 @@ def test_a_dagster_run_fails_with_that_line_and_no_stack(emulator, tmp_path):
     description = failure.step_failure_data.user_failure_data.description
     _expected_line(description, path)
     assert "\n" not in description
+
+
+def test_no_duckdb_result_is_read_with_fetchone():
+    """DuckDB 2 refuses ``register`` and relations on a connection while a result is unread,
+    and ``fetchone()`` leaves it so (warehouse/results.py): single rows go through ``one_row``
+    or ``scalar``. The PostgreSQL rate limiter's psycopg cursor is not DuckDB's."""
+    package = Path(smsp_connector.__file__).parent
+    offenders = [
+        f"{path.relative_to(package.parent)}:{number}"
+        for path in sorted(package.rglob("*.py"))
+        if path.name not in {"results.py", "rate_limit.py"}
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if ".fetchone()" in line
+    ]
+    assert offenders == []

@@ -27,6 +27,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from smsp_connector.warehouse.results import one_row
 from smsp_connector.warehouse.tables import Tables, Warehouse
 
 PLANS_LOCK = "plans"
@@ -114,10 +115,9 @@ def store_plan(warehouse: Warehouse, plan: Plan, *, run_id: str) -> Plan:
         draft = plan
         while True:
             plan_id = draft.content_hash()
-            row = conn.execute(
-                f"SELECT applied_by_run FROM {tables.plans} WHERE plan_id = ?",
-                [plan_id],
-            ).fetchone()
+            row = one_row(
+                conn, f"SELECT applied_by_run FROM {tables.plans} WHERE plan_id = ?", [plan_id]
+            )
             if row is None:
                 _insert(conn, tables, draft, plan_id, run_id)
                 break
@@ -209,9 +209,7 @@ _PLAN_COLUMNS = (
 
 
 def _load(conn: duckdb.DuckDBPyConnection, tables: Tables, plan_id: str) -> Plan | None:
-    row = conn.execute(
-        f"SELECT {_PLAN_COLUMNS} FROM {tables.plans} WHERE plan_id = ?", [plan_id]
-    ).fetchone()
+    row = one_row(conn, f"SELECT {_PLAN_COLUMNS} FROM {tables.plans} WHERE plan_id = ?", [plan_id])
     if row is None:
         return None
     (
@@ -264,9 +262,9 @@ def claim_plan(warehouse: Warehouse, plan_id: str, *, run_id: str) -> PlanClaim:
             "WHERE plan_id = ? AND applied_by_run IS NULL",
             [run_id, plan_id],
         )
-        row = conn.execute(
-            f"SELECT applied_by_run, applied_at FROM {plans} WHERE plan_id = ?", [plan_id]
-        ).fetchone()
+        row = one_row(
+            conn, f"SELECT applied_by_run, applied_at FROM {plans} WHERE plan_id = ?", [plan_id]
+        )
         if row is None:
             raise KeyError(plan_id)
         return PlanClaim(row[0] == run_id, row[0], _utc(row[1]))
