@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast test-matrix lint install clean dev screenshots
+.PHONY: demo test test-fast test-matrix lint install clean dev screenshots soak mutation
 
 # Re-install when the project's metadata changes; otherwise reuse the venv.
 $(STAMP): pyproject.toml
@@ -25,6 +25,16 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -m "not slow"
+
+# The stateful test of opt-out invariants (tests/test_state_machine.py) with a larger budget
+# than make test gives it.
+soak: $(STAMP)
+	SMSP_SOAK=1 $(BIN)/python -m pytest -p no:randomly tests/test_state_machine.py
+
+# Mutation testing of the deletion guard, the plans and the phone-number normaliser (mutmut);
+# too slow for every CI run. Scores and the surviving mutants: docs/mutation.md.
+mutation: $(STAMP)
+	bash scripts/mutation.sh
 
 # The wheel as users install it, in a fresh virtualenv per cell outside the repository (uv):
 # newest dependencies on Python 3.13 and 3.12, the lowest allowed on 3.11, the ducklake extra's
