@@ -29,6 +29,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,7 +40,13 @@ from zoneinfo import ZoneInfo
 import hypothesis
 import pytest
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from smsp_connector.client import RetryPolicy, SmspClient
 from smsp_connector.client.errors import SmspError
@@ -63,7 +70,7 @@ except ImportError:  # pragma: no cover
     from smsp_connector.operations.delete import PlanRefused  # type: ignore[no-redef]
 
 SOAK = os.environ.get("SMSP_SOAK") == "1"
-EXAMPLES, STEPS = (200, 30) if SOAK else (6, 12)
+EXAMPLES, STEPS = (200, 30) if SOAK else (5, 10)
 
 API_KEY = f"soak-state-machine-{secrets.token_hex(16)}"
 """Distinctive: searched for in every table, file and log line."""
@@ -102,6 +109,11 @@ FAULTS: dict[str, FaultSettings | None] = {
 }
 FAULT_NAMES = [*FAULTS, "slow"]
 """``slow``: every change is answered after the client gave up (applied all the same)."""
+
+
+STATS: Counter[str] = Counter()
+"""What the runs did (printed at the end: shows the machine reaches what it should)."""
+TIMES: Counter[str] = Counter()
 
 
 class Killed(Exception):
@@ -194,8 +206,9 @@ consent_specs = st.builds(
     ConsentSpec,
     number=st.integers(0, len(NUMBERS) - 1),
     spelling=st.integers(0, 2),
-    anchor=st.sampled_from(["latest", "earliest", "absolute", "now"]),
-    offset=st.sampled_from([-86_400, -3_600, -1, 0, 1, 1_800, 3_600, 86_400]),
+    # The simplest (first) values make a consent that may pass: small budgets delete too.
+    anchor=st.sampled_from(["absolute", "latest", "earliest", "now"]),
+    offset=st.sampled_from([1, 0, -1, 1_800, 3_600, 86_400, -3_600, -86_400]),
     style=st.sampled_from(["iso utc", "iso paris", "french", "date"]),
     source=st.sampled_from([True, True, True, False]),
 )
@@ -275,7 +288,6 @@ class StopListMachine(RuleBasedStateMachine):
     def begin(self) -> None:
         self.step += 1
         self.before = self.observe()
-        self.applied_runs = []
         self.kill_after = None
         self.slow_pending = False
 
@@ -305,6 +317,7 @@ class StopListMachine(RuleBasedStateMachine):
         archive: bool = False,
     ) -> RunReport | BaseException:
         run_id = uuid.uuid4().hex
+        started = time.monotonic()
         expected = self.expected_rows(operation, source)
         self.kill_after = kill_after
         self.slow_pending = fault == "slow"
@@ -348,6 +361,16 @@ class StopListMachine(RuleBasedStateMachine):
         gc.collect()
         self.quiesce()
         self.runs.append(RunRecord(run_id, operation.name, expected, finished))
+        kind = f"{operation.name}{' dry' if operation.dry_run else ''} {fault}"
+        TIMES[kind] += time.monotonic() - started
+        STATS[f"{kind} -> {type(outcome).__name__}"] += 1
+        with self.warehouse.connect() as (conn, tables):
+            for name, result, count in conn.execute(
+                f"SELECT operation, outcome, count(*) FROM {tables.audit_latest} "
+                "WHERE run_id = ? GROUP BY ALL",
+                [run_id],
+            ).fetchall():
+                STATS[f"row {name} {result}"] += count
         self.applied_runs.append(run_id)
         return outcome
 
@@ -420,6 +443,19 @@ class StopListMachine(RuleBasedStateMachine):
         return text, meant, "web form #1" if spec.source else ""
 
     # -- rules: opt-outs arriving -----------------------------------------------------------
+
+    @initialize(
+        seeded=st.dictionaries(
+            st.integers(0, len(NUMBERS) - 1),
+            st.sampled_from(OPT_OUT_TIMES),
+            min_size=2,
+            max_size=5,
+        )
+    )
+    def provider_list_at_start(self, seeded):
+        """The provider's list as the example starts: opt-outs of the past."""
+        self.begin()
+        self.server.state.seed_entries((NUMBERS[i], created) for i, created in seeded.items())
 
     @rule(
         numbers=st.lists(st.integers(0, len(NUMBERS) - 1), min_size=1, max_size=3, unique=True),
@@ -532,6 +568,7 @@ class StopListMachine(RuleBasedStateMachine):
             given = {"phone_column": "fixe"}
         elif change == "bytes":
             given = {"source_sha256": "0" * 64}
+        applied_before = self.plan_applied(plan_id)
         outcome = self.run(
             Delete(plan_id=plan_id, max_deletions=cap, given=tuple(given.items())),
             StoredPlan(plan_id),
@@ -540,7 +577,20 @@ class StopListMachine(RuleBasedStateMachine):
         )
         if change in ("region", "column", "bytes"):  # every dry run reads region FR
             assert isinstance(outcome, PlanRefused), f"changed {change} was not refused"
+        if applied_before:
+            assert isinstance(outcome, PlanRefused | DeletionCapExceeded), (
+                f"plan {plan_id}, applied already, was applied again: {outcome!r}"
+            )
+        if isinstance(outcome, PlanRefused | DeletionCapExceeded):
             assert self.listed() == self.before, "a refused confirmation deleted"
+
+    def plan_applied(self, plan_id: str) -> bool:
+        with self.warehouse.connect() as (conn, tables):
+            row = conn.execute(
+                f"SELECT applied_by_run FROM {tables.qualified('plans')} WHERE plan_id = ?",
+                [plan_id],
+            ).fetchone()
+        return row is not None and row[0] is not None
 
     @rule(
         specs=st.lists(consent_specs, min_size=1, max_size=4),
@@ -554,12 +604,18 @@ class StopListMachine(RuleBasedStateMachine):
         self.begin()
         rows = self.deletion_rows(specs, shared=not as_file)
         source = self.deletion_source(rows, as_file, "FR")
-        self.run(
+        report = self.run(
             Delete(confirm=True, max_deletions=cap),
             source,
             fault=fault,
             kill_after=kill_after,
         )
+        if isinstance(report, RunReport) and report.summary.plan_id:
+            # Its plan, applied by this run: confirming it again is refused.
+            given = {"default_region": "FR"}
+            if as_file:
+                given |= {"phone_column": "phone", "source_sha256": report.source_sha256}
+            self.plans.append((report.summary.plan_id, given))
 
     # -- rules: cancels ---------------------------------------------------------------------
 
@@ -617,11 +673,24 @@ class StopListMachine(RuleBasedStateMachine):
     # -- invariants ---------------------------------------------------------------------------
 
     @invariant()
-    def no_opt_out_deleted_without_later_consent(self):
+    def invariants_hold(self):
+        """The five invariants, on the list's change in this step, and on the database (read
+        once per step, and only after a step that ran an operation)."""
+        removed = {i: self.before[i] for i in self.before.keys() - self.listed().keys()}
+        if self.applied_runs or removed:
+            with self.warehouse.connect() as (conn, tables):
+                self.check_deletions(removed, self.applied_targets(conn, tables))
+                self.check_final_outcomes(conn, tables)
+                self.check_applied_within_plans(conn, tables)
+                self.check_key_in_tables(conn, tables)
+            self.applied_runs = []
+        self.check_key_in_files_and_logs()
+        self.before = self.observe()
+
+    def check_deletions(
+        self, removed: dict[int, tuple[str, str]], planned: dict[str, datetime]
+    ) -> None:
         """Invariant 1, and the list side of 4."""
-        after = self.listed()
-        removed = {i: self.before[i] for i in self.before.keys() - after.keys()}
-        planned = self.applied_targets()
         for stop_id, (number, created) in removed.items():
             opted_out = self.latest_opt_out.get(number, _latest_instant(created))
             consent = self.consents.get(number)
@@ -637,38 +706,35 @@ class StopListMachine(RuleBasedStateMachine):
             )
             assert planned[number] <= consent, f"{number}: a plan consent nobody gave"
 
-    def applied_targets(self) -> dict[str, datetime]:
-        """Targets of the plans the runs of this step claimed, each with its consent (the
-        earliest one, should a number be in two)."""
+    def applied_targets(self, conn, tables) -> dict[str, datetime]:
+        """Targets of the deletion plans the runs of this step claimed, each with its consent
+        (the earliest one, should a number be in two)."""
         if not self.applied_runs:
             return {}
-        with self.warehouse.connect() as (conn, tables):
-            marks = ", ".join("?" for _ in self.applied_runs)
-            rows = conn.execute(
-                f"SELECT t.target, min(t.consent_at) FROM {tables.qualified('plan_targets')} "
-                f"AS t JOIN {tables.qualified('plans')} AS p USING (plan_id) "
-                f"WHERE p.applied_by_run IN ({marks}) AND p.operation = 'delete' "
-                "GROUP BY t.target",
-                self.applied_runs,
-            ).fetchall()
+        marks = ", ".join("?" for _ in self.applied_runs)
+        rows = conn.execute(
+            f"SELECT t.target, min(t.consent_at) FROM {tables.qualified('plan_targets')} "
+            f"AS t JOIN {tables.qualified('plans')} AS p USING (plan_id) "
+            f"WHERE p.applied_by_run IN ({marks}) AND p.operation = 'delete' "
+            "GROUP BY t.target",
+            self.applied_runs,
+        ).fetchall()
         return {target: consent.astimezone(UTC) for target, consent in rows}
 
-    @invariant()
-    def every_row_of_a_finished_run_has_one_final_outcome(self):
+    def check_final_outcomes(self, conn, tables) -> None:
         """Invariant 2."""
         for run in self.runs:
             if not run.finished or run.expected_rows is None:
                 continue
-            with self.warehouse.connect() as (conn, tables):
-                rows = conn.execute(
-                    f"SELECT source_row, count(*) FILTER (WHERE outcome <> 'pending') "
-                    f"FROM {tables.audit_log} WHERE run_id = ? GROUP BY source_row",
-                    [run.run_id],
-                ).fetchall()
-                latest = conn.execute(
-                    f"SELECT source_row, outcome FROM {tables.audit_latest} WHERE run_id = ?",
-                    [run.run_id],
-                ).fetchall()
+            rows = conn.execute(
+                f"SELECT source_row, count(*) FILTER (WHERE outcome <> 'pending') "
+                f"FROM {tables.audit_log} WHERE run_id = ? GROUP BY source_row",
+                [run.run_id],
+            ).fetchall()
+            latest = conn.execute(
+                f"SELECT source_row, outcome FROM {tables.audit_latest} WHERE run_id = ?",
+                [run.run_id],
+            ).fetchall()
             finals = {int(row): int(count) for row, count in rows}
             assert set(finals) == run.expected_rows, (
                 f"run {run.run_id} ({run.operation}) logged rows {sorted(finals)}, "
@@ -681,38 +747,40 @@ class StopListMachine(RuleBasedStateMachine):
             assert not pending, f"run {run.run_id} finished with rows {pending} pending"
         self.runs = [run for run in self.runs if not run.finished]
 
-    @invariant()
-    def nothing_applied_outside_a_plan(self):
-        """Invariant 4, on the audit log."""
-        with self.warehouse.connect() as (conn, tables):
-            stray = conn.execute(
-                f"SELECT log.run_id, log.operation, log.target, log.plan_id "
-                f"FROM {tables.audit_log} AS log WHERE log.outcome = 'applied' "
-                "AND (log.operation = 'delete' OR log.plan_id IS NOT NULL) "
-                f"AND NOT EXISTS (SELECT 1 FROM {tables.qualified('plan_targets')} AS t "
-                "WHERE t.plan_id = log.plan_id AND t.target = log.target)"
-            ).fetchall()
+    def check_applied_within_plans(self, conn, tables) -> None:
+        """Invariant 4, on the audit log: strictly for deletions, for adds and cancels when
+        their rows name a plan."""
+        stray = conn.execute(
+            f"SELECT log.run_id, log.operation, log.target, log.plan_id "
+            f"FROM {tables.audit_log} AS log WHERE log.outcome = 'applied' "
+            "AND (log.operation = 'delete' OR log.plan_id IS NOT NULL) "
+            f"AND NOT EXISTS (SELECT 1 FROM {tables.qualified('plan_targets')} AS t "
+            "WHERE t.plan_id = log.plan_id AND t.target = log.target)"
+        ).fetchall()
         assert not stray, f"applied outside any plan: {stray}"
 
-    @invariant()
-    def the_api_key_is_nowhere(self):
-        """Invariant 5."""
-        with self.warehouse.connect() as (conn, tables):
-            present = {
-                name
-                for (name,) in conn.execute(
-                    "SELECT table_name FROM information_schema.tables WHERE table_schema = ?",
-                    [self.warehouse.schema],
-                ).fetchall()
-            }
-            assert "audit_log" in present
-            for name in sorted(present & set(TABLE_NAMES)):
-                rows = conn.execute(f"SELECT * FROM {tables.qualified(name)}").fetchall()
-                assert API_KEY not in repr(rows), f"the API key is in table {name}"
+    def check_key_in_tables(self, conn, tables) -> None:
+        """Invariant 5, in the database."""
+        present = {
+            name
+            for (name,) in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = ?",
+                [self.warehouse.schema],
+            ).fetchall()
+        }
+        assert "audit_log" in present
+        for name in sorted(present & set(TABLE_NAMES)):
+            rows = conn.execute(f"SELECT * FROM {tables.qualified(name)}").fetchall()
+            assert API_KEY not in repr(rows), f"the API key is in table {name}"
+
+    def check_key_in_files_and_logs(self) -> None:
+        """Invariant 5, in every file under the example's folder (the database's included),
+        every log line, error and progress line."""
         for path in self.folder.rglob("*"):
             if path.is_file():
                 assert API_KEY.encode() not in path.read_bytes(), f"the API key is in {path}"
         lines = self.logs.lines[self.log_start :]
+        self.log_start += len(lines)
         assert not [line for line in lines if API_KEY in line], "the API key is in a log line"
         assert not [e for e in self.errors if API_KEY in e], "the API key is in an error"
         assert not [line for line in self.progress_lines if API_KEY in line]
@@ -743,6 +811,8 @@ def machine_rig(tmp_path) -> Iterator[None]:
     try:
         yield
     finally:
+        print(*sorted(STATS.items()), sep="\n")
+        print(*sorted(TIMES.items(), key=lambda item: -item[1]), sep="\n")
         server.stop()
         root.removeHandler(capture)
         for name, level in levels.items():
