@@ -69,7 +69,7 @@ except ImportError:  # pragma: no cover
     from smsp_connector.operations.delete import PlanRefused  # type: ignore[no-redef]
 
 SOAK = os.environ.get("SMSP_SOAK") == "1"
-EXAMPLES, STEPS = (200, 30) if SOAK else (5, 10)
+EXAMPLES, STEPS = (200, 30) if SOAK else (6, 12)
 
 API_KEY = f"soak-state-machine-{secrets.token_hex(16)}"
 """Distinctive: searched for in every table, file and log line."""
@@ -257,6 +257,9 @@ class StopListMachine(RuleBasedStateMachine):
         self.errors: list[str] = []
         self.runs: list[RunRecord] = []
         self.log_start = len(self.logs.lines)
+        STATS["examples"] += 1
+        if SOAK:  # progress, with -s
+            print(f"example {STATS['examples']} at {time.monotonic():.0f}", flush=True)
         # Per step, set by the rules.
         self.kill_after: int | None = None
         self.slow_pending = False
@@ -795,8 +798,9 @@ StopListMachine.TestCase.settings = hypothesis.settings(
 )
 
 
-@pytest.fixture
-def machine_rig(tmp_path) -> Iterator[None]:
+@pytest.fixture(scope="module")
+def machine_server() -> Iterator[tuple[EmulatorServer, LogCapture]]:
+    """One emulator for the module (each example resets it), and every log line captured."""
     capture = LogCapture()
     capture.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
     root = logging.getLogger()
@@ -806,23 +810,28 @@ def machine_rig(tmp_path) -> Iterator[None]:
         logging.getLogger(name).setLevel(logging.DEBUG)
     server = EmulatorServer(api_key=API_KEY, random_seed=20261204)
     server.start()
-    StopListMachine.server = server
-    StopListMachine.base_dir = tmp_path
-    StopListMachine.logs = capture
     try:
-        yield
+        yield server, capture
     finally:
-        print(*sorted(STATS.items()), sep="\n")
-        print(*sorted(TIMES.items(), key=lambda item: -item[1]), sep="\n")
         server.stop()
         root.removeHandler(capture)
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
 
 
+@pytest.fixture
+def machine_rig(machine_server, tmp_path) -> None:
+    StopListMachine.server, StopListMachine.logs = machine_server
+    StopListMachine.base_dir = tmp_path
+
+
 @pytest.mark.timeout(0 if SOAK else 300)
 def test_the_stop_list_machine(machine_rig):
-    StopListMachine.TestCase().runTest()
+    try:
+        StopListMachine.TestCase().runTest()
+    finally:  # shown with -s: what the runs did, and where the time went
+        print(*sorted(STATS.items()), sep="\n")
+        print(*sorted(TIMES.items(), key=lambda item: -item[1]), sep="\n")
 
 
 # -- sequences worth keeping: plain tests, run in every ``make test`` ------------------------
