@@ -46,7 +46,8 @@ def one_line_errors(command: F) -> F:
             SmspTransportError,
         )
         from smsp_connector.intake import IntakeError
-        from smsp_connector.operations.delete import DeletionCapExceeded, PlanRefused
+        from smsp_connector.operations.delete import DeletionCapExceeded
+        from smsp_connector.operations.plans import PlanRefused
         from smsp_connector.warehouse import WarehouseBusyError, WarehouseVersionError
 
         try:

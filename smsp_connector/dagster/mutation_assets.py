@@ -15,7 +15,7 @@ from smsp_connector.dagster.keys import OPERATIONS, SmspKeys, asset_attributes
 from smsp_connector.dagster.metadata import frame_table
 from smsp_connector.dagster.resource import step_run, warehouse_of
 from smsp_connector.intake import IntakeError, file_sha256
-from smsp_connector.operations.delete import DeletionCapExceeded, PlanRefused
+from smsp_connector.operations.delete import DeletionCapExceeded
 from smsp_connector.operations.inputs import (
     Input,
     MessageIdFile,
@@ -23,6 +23,7 @@ from smsp_connector.operations.inputs import (
     PhoneFile,
     StoredPlan,
 )
+from smsp_connector.operations.plans import PlanRefused
 from smsp_connector.operations.run import Cancel, Delete, Operation, Push, RunReport, run_operation
 from smsp_connector.settings import Settings
 from smsp_connector.warehouse import Outcome, outcome_counts

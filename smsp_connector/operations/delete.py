@@ -27,18 +27,12 @@ from smsp_connector.client.models import (
     in_time_range,
     paris_instants,
 )
-from smsp_connector.intake import INTAKE_OPTIONS, SOURCE_SHA256, normalize_header
+from smsp_connector.intake import INTAKE_OPTIONS, SOURCE_SHA256
+from smsp_connector.operations.plans import claim, plan_to_apply
 from smsp_connector.operations.progress import ProgressFactory
-from smsp_connector.operations.sending import record_unusable_rows, send_plan
-from smsp_connector.warehouse.audit import AuditEntry, AuditWriter, Outcome, outcome_counts
-from smsp_connector.warehouse.plans import (
-    Plan,
-    PlanClaim,
-    PlanTarget,
-    claim_plan,
-    load_plan,
-    store_plan,
-)
+from smsp_connector.operations.sending import record_unusable_rows, send_plan, unusable_masks
+from smsp_connector.warehouse.audit import AuditEntry, AuditWriter, Outcome
+from smsp_connector.warehouse.plans import Plan, PlanTarget, store_plan
 from smsp_connector.warehouse.tables import Warehouse
 
 CONSENT_COLUMNS = ("consent_at", "consent_source")
@@ -47,10 +41,6 @@ _CONSENT_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y")
 
 class DeletionCapExceeded(RuntimeError):
     """The plan holds more deletions than ``max_deletions``: nothing was sent."""
-
-
-class PlanRefused(RuntimeError):
-    """A stored plan cannot be applied (unknown, too old, already applied…): nothing was sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,13 +122,6 @@ def _opt_out_stands(entry: StopEntry | None, consented: datetime) -> tuple[Outco
     return None
 
 
-def _unusable(intake: pd.DataFrame) -> pd.Series:
-    """The rows :func:`record_unusable_rows` records (rejected or duplicate)."""
-    if "rejection_reason" not in intake:
-        return intake["duplicate_of_row"].notna()
-    return intake["rejection_reason"].notna() | intake["duplicate_of_row"].notna()
-
-
 def delete_numbers(
     intake: pd.DataFrame,
     *,
@@ -159,7 +142,8 @@ def delete_numbers(
     now = datetime.now(UTC)
     targets: list[PlanTarget] = []
     verdicts: list[tuple[AuditEntry, Outcome, str]] = []
-    for row in intake[~_unusable(intake)].to_dict("records"):
+    invalid, duplicate = unusable_masks(intake)
+    for row in intake[~invalid & ~duplicate].to_dict("records"):
         entry = on_list.get(row["e164"])
         base = AuditEntry(row["source_file"], int(row["row_number"]), row["e164"], Outcome.PENDING)
         consented = _consent(row, now)
@@ -250,23 +234,10 @@ def apply_deletion_plan(
     applied, or that the options ``given`` again (``phone_column``, ``default_region``,
     ``source_sha256`` of the file given again) differ from; :class:`DeletionCapExceeded` for
     one larger than ``max_deletions``."""
-    plan = load_plan(warehouse, plan_id)
-    if plan is None or plan.operation != "delete":
-        raise PlanRefused(f"no deletion plan {plan_id!r}: run a dry run to make one")
-    if plan.account != audit.account:
-        raise PlanRefused(f"plan {plan_id} is account {plan.account!r}'s, not {audit.account!r}'s")
-    conflict = option_conflict(plan, given or {})
-    if conflict:
-        raise PlanRefused(conflict)
-    if plan.applied_by_run is not None:
-        raise PlanRefused(_applied_already(warehouse, plan))
-    assert plan.created_at is not None
-    age = datetime.now(UTC) - plan.created_at
-    if age > max_age:
-        raise PlanRefused(
-            f"plan {plan_id} was made {_duration(age)} ago, at {plan.created_at:%Y-%m-%d %H:%M}"
-            f" UTC, more than plan_max_age ({_duration(max_age)}): run a new dry run"
-        )
+    plan = plan_to_apply(
+        warehouse, plan_id, operation="delete", account=audit.account, max_age=max_age,
+        given=given,
+    )  # fmt: skip
     audit.name_plan(plan.plan_id)
     on_list = {entry.phone_number: entry for entry in client.list_stops()}
     return _apply(
@@ -299,9 +270,7 @@ def _apply(
         audit.record(replace(entry, outcome=Outcome.REFUSED, detail=detail) for entry in entries)
         audit.flush()
         raise DeletionCapExceeded(f"{detail}: nothing was deleted")
-    claim = claim_plan(warehouse, plan.plan_id, run_id=audit.run_id)
-    if not claim.claimed:
-        raise PlanRefused(_applied_already(warehouse, replace(plan, **_claimed(claim))))
+    claim(warehouse, plan, run_id=audit.run_id)
     sendable: list[AuditEntry] = []
     skipped: Counter[Outcome] = Counter()
     for target, base in zip(plan.targets, entries, strict=True):
@@ -340,57 +309,3 @@ def _apply(
         dry_run=False,
         plan_id=plan.plan_id,
     )
-
-
-PLAN_OPTIONS = ("phone_column", "default_region")
-"""The options of a file's reading that make its plan: given again with a confirmation, they
-must be the plan's."""
-
-
-def option_conflict(plan: Plan, given: Mapping[str, str]) -> str | None:
-    """One line naming the first option of ``given`` that differs from ``plan``'s, else None."""
-    for name, value in given.items():
-        if name == "source_sha256":
-            if value != plan.source_sha256:
-                return (
-                    f"the file given does not hold the bytes plan {plan.plan_id} was made from "
-                    f"({plan.source_file}): a confirmation applies the plan as stored; run a "
-                    "new dry run of the file as it is now"
-                )
-            continue
-        stored = plan.options.get(name)
-        if not _same_option(name, value, stored):
-            return (
-                f"{name}={value!r} differs from plan {plan.plan_id}'s {name}={stored!r}: a "
-                f"confirmation applies the plan as stored; leave {name} out, or run a new dry "
-                f"run with {name}={value!r}"
-            )
-    return None
-
-
-def _same_option(name: str, value: str, stored: object) -> bool:
-    if stored is None:
-        return False
-    if name == "phone_column":
-        return normalize_header(value) == normalize_header(str(stored))
-    return value.strip().upper() == str(stored).upper()
-
-
-def _claimed(claim: PlanClaim) -> dict[str, object]:
-    return {"applied_by_run": claim.applied_by_run, "applied_at": claim.applied_at}
-
-
-def _applied_already(warehouse: Warehouse, plan: Plan) -> str:
-    """One line: which run applied ``plan``, when, and what became of its targets."""
-    counts = outcome_counts(warehouse, str(plan.applied_by_run), "delete")
-    done = ", ".join(f"{outcome} {count}" for outcome, count in sorted(counts.items()))
-    when = f" at {plan.applied_at:%Y-%m-%d %H:%M} UTC" if plan.applied_at else ""
-    return (
-        f"plan {plan.plan_id} was applied by run {plan.applied_by_run}{when}"
-        f" ({done or 'nothing recorded'}): a plan is applied once; nothing was sent"
-    )
-
-
-def _duration(span: timedelta) -> str:
-    hours = span.total_seconds() / 3600
-    return f"{hours / 24:.3g} days" if hours >= 48 else f"{hours:.3g} hours"

@@ -19,7 +19,7 @@ import pandas as pd
 from smsp_connector.client import SmspClient
 from smsp_connector.intake import SOURCE_SHA256, file_sha256
 from smsp_connector.intake.rejections import rejected_rows
-from smsp_connector.operations.cancel import CancelSummary, cancel_messages
+from smsp_connector.operations.cancel import CancelSummary, apply_cancel_plan, cancel_messages
 from smsp_connector.operations.delete import (
     CONSENT_COLUMNS,
     DeleteSummary,
@@ -29,7 +29,7 @@ from smsp_connector.operations.delete import (
 )
 from smsp_connector.operations.inputs import Input
 from smsp_connector.operations.progress import ProgressFactory
-from smsp_connector.operations.push import PushSummary, push_numbers
+from smsp_connector.operations.push import PushSummary, apply_push_plan, push_numbers
 from smsp_connector.operations.reports import (
     REFUSED_SUFFIX,
     REJECTED_SUFFIX,
@@ -82,19 +82,35 @@ class Operation(Protocol[S]):
 @dataclass(frozen=True, slots=True)
 class Push:
     """Add the input's numbers that a fresh list lacks; numbers the provider refused (code 9)
-    in an earlier run are not sent again unless ``retry_rejected``."""
+    in an earlier run are not sent again unless ``retry_rejected``.
+
+    The plan is stored first (``smsp.plans``). With ``plan_id`` the input is
+    :class:`~smsp_connector.operations.inputs.StoredPlan` and the run applies that stored plan
+    (a dry run's), unless it is older than ``plan_max_age`` or was applied already."""
 
     dry_run: bool = False
     retry_rejected: bool = False
+    plan_id: str | None = None
+    plan_max_age: timedelta = DEFAULT_PLAN_MAX_AGE
     name: ClassVar[str] = "add"
     extra_columns: ClassVar[tuple[str, ...]] = ()
     problems: ClassVar[tuple[str, ...]] = ("rejected", "failed")
 
     def execute(self, intake, *, client, audit, progress, warehouse) -> PushSummary:
+        if self.plan_id is not None:
+            return apply_push_plan(
+                self.plan_id,
+                client=client,
+                audit=audit,
+                warehouse=warehouse,
+                max_age=self.plan_max_age,
+                progress=progress,
+            )
         return push_numbers(
             intake,
             client=client,
             audit=audit,
+            warehouse=warehouse,
             dry_run=self.dry_run,
             progress=progress,
             refused_before={} if self.retry_rejected else refused_numbers(warehouse),
@@ -149,9 +165,11 @@ class Delete:
 
 @dataclass(frozen=True, slots=True)
 class Cancel:
-    """Cancel the input's scheduled messages."""
+    """Cancel the input's scheduled messages; with ``plan_id``, those of that stored plan."""
 
-    dry_run: ClassVar[bool] = False
+    dry_run: bool = False
+    plan_id: str | None = None
+    plan_max_age: timedelta = DEFAULT_PLAN_MAX_AGE
     name: ClassVar[str] = "cancel"
     extra_columns: ClassVar[tuple[str, ...]] = ()
     problems: ClassVar[tuple[str, ...]] = (
@@ -164,7 +182,23 @@ class Cancel:
     )
 
     def execute(self, intake, *, client, audit, progress, warehouse) -> CancelSummary:
-        return cancel_messages(intake, client=client, audit=audit, progress=progress)
+        if self.plan_id is not None:
+            return apply_cancel_plan(
+                self.plan_id,
+                client=client,
+                audit=audit,
+                warehouse=warehouse,
+                max_age=self.plan_max_age,
+                progress=progress,
+            )
+        return cancel_messages(
+            intake,
+            client=client,
+            audit=audit,
+            warehouse=warehouse,
+            progress=progress,
+            dry_run=self.dry_run,
+        )
 
 
 @dataclass(frozen=True)

@@ -14,16 +14,21 @@ from smsp_connector.operations.progress import ProgressFactory
 from smsp_connector.warehouse.audit import AuditEntry, AuditWriter, Outcome, audit_entries
 
 
-def record_unusable_rows(
-    intake: pd.DataFrame, audit: AuditWriter, *, target: str = "e164"
-) -> tuple[pd.Series, pd.Series]:
-    """Record the rejected and the duplicate rows of an intake frame; return both masks."""
+def unusable_masks(intake: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """The rejected rows of an intake frame, and the duplicates among the others."""
     invalid = (
         intake["rejection_reason"].notna()
         if "rejection_reason" in intake
         else (pd.Series(False, index=intake.index))
     )
-    duplicate = intake["duplicate_of_row"].notna() & ~invalid
+    return invalid, intake["duplicate_of_row"].notna() & ~invalid
+
+
+def record_unusable_rows(
+    intake: pd.DataFrame, audit: AuditWriter, *, target: str = "e164"
+) -> tuple[pd.Series, pd.Series]:
+    """Record the rejected and the duplicate rows of an intake frame; return both masks."""
+    invalid, duplicate = unusable_masks(intake)
     audit.record(
         audit_entries(intake[invalid], Outcome.INVALID_INPUT, "rejection_message", "raw_value")
     )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -47,6 +47,125 @@ class PlanTarget:
     consent_source: str | None = None
 
 
+TARGET_COLUMNS = (
+    "source_row", "target", "stop_id", "opted_out_at", "consent_at", "consent_source",
+)  # fmt: skip
+_EVIDENCE = TARGET_COLUMNS[2:]
+
+
+class PlanTargets(Sequence[PlanTarget]):
+    """A plan's targets held as columns (:data:`TARGET_COLUMNS`), read as :class:`PlanTarget`
+    one at a time: a push plan of a million numbers costs its columns, not a million objects.
+    Times are kept as :class:`PlanTarget` holds them (``opted_out_at`` naive Paris time,
+    ``consent_at`` aware)."""
+
+    __slots__ = ("frame",)
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame.loc[:, list(TARGET_COLUMNS)].reset_index(drop=True)
+
+    @classmethod
+    def of(cls, targets: Iterable[PlanTarget]) -> PlanTargets:
+        rows = list(targets)
+        return cls(
+            pd.DataFrame(
+                {
+                    "source_row": pd.array([t.source_row for t in rows], dtype="Int64"),
+                    "target": _objects([t.target for t in rows]),
+                    "stop_id": pd.array([t.stop_id for t in rows], dtype="Int64"),
+                    "opted_out_at": _objects([t.opted_out_at for t in rows]),
+                    "consent_at": _objects([t.consent_at for t in rows]),
+                    "consent_source": _objects([t.consent_source for t in rows]),
+                }
+            )
+        )
+
+    @classmethod
+    def rows(cls, source_rows: Sequence[int] | pd.Series, targets: Sequence[str] | pd.Series):
+        """Targets with their source rows and no deletion evidence (a push, a cancel)."""
+        count = len(targets)
+        return cls(
+            pd.DataFrame(
+                {
+                    "source_row": pd.array(np.asarray(source_rows, dtype="int64"), dtype="Int64"),
+                    "target": np.asarray(targets, dtype=object),
+                    "stop_id": pd.array([None] * count, dtype="Int64"),
+                    "opted_out_at": _objects([None] * count),
+                    "consent_at": _objects([None] * count),
+                    "consent_source": _objects([None] * count),
+                }
+            )
+        )
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return PlanTargets(self.frame.iloc[index])
+        return _target(self.frame.iloc[index].tolist())
+
+    def __iter__(self) -> Iterator[PlanTarget]:
+        for values in self.frame.itertuples(index=False, name=None):
+            yield _target(list(values))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PlanTargets | list | tuple):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def numbers(self) -> list[str]:
+        return self.frame["target"].tolist()
+
+    def digest(self, hasher: Any) -> None:
+        """Feed ``hasher`` the targets in order: their rows and values, then the evidence of
+        the targets that have some (a push or cancel has none)."""
+        rows = self.frame["source_row"].fillna(-1).to_numpy(dtype="int64")
+        hasher.update(rows.tobytes())
+        hasher.update("\x1f".join(self.frame["target"]).encode())
+        evidence = self.frame.loc[:, list(_EVIDENCE)]
+        if evidence.notna().to_numpy().any():
+            text = [
+                [None if pd.isna(v) else _iso(v) if isinstance(v, datetime) else v for v in row]
+                for row in evidence.itertuples(index=False, name=None)
+            ]
+            hasher.update(json.dumps(text, default=str).encode())
+
+
+def _target(values: list[Any]) -> PlanTarget:
+    source_row, target, stop_id, opted_out_at, consent_at, consent_source = (
+        None if _missing(value) else value for value in values
+    )
+    return PlanTarget(
+        source_row=None if source_row is None else int(source_row),
+        target=target,
+        stop_id=None if stop_id is None else int(stop_id),
+        opted_out_at=_moment(opted_out_at),
+        consent_at=_moment(consent_at),
+        consent_source=consent_source,
+    )
+
+
+def _missing(value: Any) -> bool:
+    return (
+        value is None
+        or value is pd.NA
+        or value is pd.NaT
+        or (isinstance(value, float) and np.isnan(value))
+    )
+
+
+def _moment(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """A stored plan (or one about to be: :func:`store_plan` gives it its id)."""
@@ -65,28 +184,31 @@ class Plan:
     created_by_run: str | None = None
     applied_at: datetime | None = None
     applied_by_run: str | None = None
+    made_to_apply: bool = False
+    """Made by the run that applies it (a push, a deletion confirmed as it is planned): its
+    id hashes that run's id, so it is never the same plan as another run's."""
 
-    def content_hash(self) -> str:
-        """SHA-256 of the targets, options, operation, account (and followed plan)."""
-        content = {
+    @property
+    def target_columns(self) -> PlanTargets:
+        if isinstance(self.targets, PlanTargets):
+            return self.targets
+        return PlanTargets.of(self.targets)
+
+    def content_hash(self, run_id: str | None = None) -> str:
+        """SHA-256 of the targets, options, operation, account, followed plan (and of the run
+        that makes it, for a plan :attr:`made_to_apply`)."""
+        header = {
             "operation": self.operation,
             "account": self.account,
             "options": dict(self.options),
             "follows": self.follows,
-            "targets": [
-                [
-                    t.source_row,
-                    t.target,
-                    t.stop_id,
-                    _iso(t.opted_out_at),
-                    _iso(t.consent_at),
-                    t.consent_source,
-                ]
-                for t in self.targets
-            ],
+            "run": run_id if self.made_to_apply else None,
         }
-        text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(text.encode()).hexdigest()
+        hasher = hashlib.sha256(
+            json.dumps(header, sort_keys=True, separators=(",", ":"), default=str).encode()
+        )
+        self.target_columns.digest(hasher)
+        return hasher.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +236,7 @@ def store_plan(warehouse: Warehouse, plan: Plan, *, run_id: str) -> Plan:
     def store(conn: duckdb.DuckDBPyConnection, tables: Tables) -> Plan:
         draft = plan
         while True:
-            plan_id = draft.content_hash()
+            plan_id = draft.content_hash(run_id)
             row = one_row(
                 conn, f"SELECT applied_by_run FROM {tables.plans} WHERE plan_id = ?", [plan_id]
             )
@@ -150,26 +272,21 @@ def _insert(
             plan.follows,
         ],
     )
-    if not plan.targets:
+    frame = plan.target_columns.frame
+    if frame.empty:
         return
-    targets = pd.DataFrame(
-        {
-            "plan_id": plan_id,
-            "position": np.arange(1, len(plan.targets) + 1, dtype="int64"),
-            "source_row": pd.array([t.source_row for t in plan.targets], dtype="Int64"),
-            "target": [t.target for t in plan.targets],
-            "stop_id": pd.array([t.stop_id for t in plan.targets], dtype="Int64"),
-            "opted_out_at": _times(t.opted_out_at for t in plan.targets),
-            "consent_at": _times(t.consent_at for t in plan.targets),
-            "consent_source": _objects([t.consent_source for t in plan.targets]),
-        }
+    targets = frame.assign(
+        plan_id=plan_id,
+        position=np.arange(1, len(frame) + 1, dtype="int64"),
+        opted_out_at=_times(frame["opted_out_at"]),
+        consent_at=_times(frame["consent_at"]),
     )
     conn.register("plan_target_batch", targets)
     try:
         conn.execute(
             f"INSERT INTO {tables.plan_targets} BY NAME SELECT plan_id, "
             "CAST(position AS BIGINT) AS position, CAST(source_row AS BIGINT) AS source_row, "
-            "target, CAST(stop_id AS BIGINT) AS stop_id, "
+            "CAST(target AS VARCHAR) AS target, CAST(stop_id AS BIGINT) AS stop_id, "
             "CAST(opted_out_at AS TIMESTAMP) AS opted_out_at, "
             "CAST(consent_at AS TIMESTAMPTZ) AS consent_at, "
             "CAST(consent_source AS VARCHAR) AS consent_source FROM plan_target_batch"
@@ -185,8 +302,11 @@ def _objects(values: list[Any]) -> np.ndarray:
     return array
 
 
-def _times(values: Iterable[datetime | None]) -> np.ndarray:
-    return _objects([None if value is None else _text(value) for value in values])
+def _times(values: pd.Series) -> np.ndarray:
+    """The times as text DuckDB casts exactly; a column of no time at all costs no loop."""
+    if not values.notna().to_numpy().any():
+        return _objects([None] * len(values))
+    return _objects([None if _missing(value) else _text(value) for value in values])
 
 
 def _text(moment: datetime) -> str:
@@ -216,21 +336,23 @@ def _load(conn: duckdb.DuckDBPyConnection, tables: Tables, plan_id: str) -> Plan
         plan_id, operation, account, options, source_file, source_sha256, follows,
         created_at, created_by_run, applied_at, applied_by_run,
     ) = row  # fmt: skip
-    targets = [
-        PlanTarget(
-            source_row=source_row,
-            target=target,
-            stop_id=stop_id,
-            opted_out_at=opted_out_at,
-            consent_at=None if consent_at is None else consent_at.astimezone(UTC),
-            consent_source=consent_source,
+    frame = conn.execute(
+        f"SELECT {', '.join(TARGET_COLUMNS)} FROM {tables.plan_targets} "
+        "WHERE plan_id = ? ORDER BY position",
+        [plan_id],
+    ).df()
+    targets = PlanTargets(
+        frame.assign(
+            source_row=frame["source_row"].astype("Int64"),
+            target=frame["target"].astype(object),
+            stop_id=frame["stop_id"].astype("Int64"),
+            opted_out_at=_python_times(frame["opted_out_at"]),
+            consent_at=_python_times(frame["consent_at"], utc=True),
+            consent_source=_objects(
+                [None if _missing(value) else value for value in frame["consent_source"]]
+            ),
         )
-        for source_row, target, stop_id, opted_out_at, consent_at, consent_source in conn.execute(
-            "SELECT source_row, target, stop_id, opted_out_at, consent_at, consent_source "
-            f"FROM {tables.plan_targets} WHERE plan_id = ? ORDER BY position",
-            [plan_id],
-        ).fetchall()
-    ]
+    )
     return Plan(
         operation=operation,
         account=account,
@@ -245,6 +367,16 @@ def _load(conn: duckdb.DuckDBPyConnection, tables: Tables, plan_id: str) -> Plan
         applied_at=_utc(applied_at),
         applied_by_run=applied_by_run,
     )
+
+
+def _python_times(values: pd.Series, *, utc: bool = False) -> np.ndarray:
+    """DuckDB's times as :class:`datetime` (aware ones in UTC), ``None`` where there is none."""
+    if not values.notna().to_numpy().any():
+        return _objects([None] * len(values))
+    moments = [None if _missing(value) else _moment(value) for value in values]
+    if utc:
+        moments = [None if value is None else value.astimezone(UTC) for value in moments]
+    return _objects(moments)
 
 
 def _utc(moment: datetime | None) -> datetime | None:
