@@ -271,7 +271,9 @@ def test_storing_is_idempotent_and_a_plan_loads_as_stored(tmp_path):
     assert stored.plan_id == again.plan_id != other.plan_id
     assert stored.created_by_run == again.created_by_run == "r1"
     loaded = load_plan(warehouse, stored.plan_id)
-    assert loaded is not None and list(loaded.targets) == _plan("+33611111111", "+33622222222").targets
+    assert (
+        loaded is not None and list(loaded.targets) == _plan("+33611111111", "+33622222222").targets
+    )
     assert loaded.content_hash() == stored.plan_id
 
 

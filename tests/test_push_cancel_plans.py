@@ -16,7 +16,6 @@ from smsp_connector.warehouse import Warehouse
 from smsp_connector.warehouse.plans import load_plan
 
 
-
 @pytest.fixture
 def warehouse(tmp_path) -> Warehouse:
     return Warehouse.at(tmp_path / "warehouse.duckdb")
@@ -36,7 +35,9 @@ def _run(operation, source, client, warehouse, run_id):
 
 
 def _adds(emulator) -> int:
-    return sum(1 for r in emulator.stats(detail=True)["requests"] if r["endpoint"] == "stop-sms/add")
+    return sum(
+        1 for r in emulator.stats(detail=True)["requests"] if r["endpoint"] == "stop-sms/add"
+    )
 
 
 def _audit(warehouse, run_id) -> list[tuple]:
