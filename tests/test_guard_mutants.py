@@ -563,6 +563,8 @@ def _age(tmp_path: Path, plan_id: str, hours: float) -> None:
         (72, timedelta(hours=48), "3 days", "2 days"),
         (47, timedelta(hours=36), "47 hours", "36 hours"),
         (50, timedelta(hours=47.5), "2.08 days", "47.5 hours"),
+        # 1.0051 hours: a second more or less in an hour would show 1 hour.
+        (50, timedelta(seconds=3618.36), "2.08 days", "1.01 hours"),
     ],
 )
 def test_a_plan_older_than_its_max_age_is_refused_naming_both(
