@@ -759,3 +759,19 @@ def test_a_claim_names_the_run_that_applied_the_plan_and_when(tmp_path):
     assert (loaded.applied_by_run, loaded.applied_at) == ("apply-1", first.applied_at)
     with pytest.raises(KeyError):
         claim_plan(warehouse, "0" * 64, run_id="apply-3")
+
+
+def test_a_phone_column_given_again_is_compared_as_headers_are_read(client, emulator, tmp_path):
+    emulator.state.seed_entries([(A, OPTED_OUT)])
+    path = tmp_path / "consents.csv"
+    path.write_text(f"Téléphone,consent_at,consent_source\n{A},2026-01-15,web\n", encoding="utf-8")
+    plan_id = _run(client, tmp_path, Delete(), PhoneFile(path), run_id="dry").summary.plan_id
+
+    report = _run(
+        client,
+        tmp_path,
+        Delete(plan_id=plan_id, given=(("phone_column", "telephone"),)),
+        StoredPlan(plan_id),
+    )
+
+    assert report.counts["deleted"] == 1, "accents and case aside, it is the plan's column"
