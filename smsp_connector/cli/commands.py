@@ -17,18 +17,26 @@ Heavy libraries (pandas, DuckDB, the client) are imported inside the commands, s
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
 from smsp_connector.cli.account import current_settings
-from smsp_connector.cli.console import ProgressBars, err, one_line_errors, out, print_report
+from smsp_connector.cli.console import err, one_line_errors, out
+from smsp_connector.cli.running import execute, run
 
 _phone_column = click.option(
     "--phone-column", help="The phone column's header, when it is not recognised."
+)
+_format = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="json: the run's counts, stored plan (its id to apply) and unsent rows on stdout.",
 )
 _default_region = click.option(
     "--default-region",
@@ -38,47 +46,10 @@ _default_region = click.option(
 )
 
 
-def _run(title: str, operation: Any, source: Any) -> None:
-    """Run one operation on ``source`` from the environment's settings; print its report."""
-    from smsp_connector.operations.run import run_operation
-
-    _execute(title, lambda **run: run_operation(operation, source, **run))
-
-
-def _execute(title: str, execute: Callable[..., Any]) -> None:
-    """Call ``execute(client=, warehouse=, run_id=, job=, progress=, account=)`` with the
-    environment's settings, then print the report it returns."""
-    from smsp_connector.warehouse import Warehouse
-    from smsp_connector.warehouse.lake import redact
-
-    settings = current_settings()
-    with (
-        # The file first, held for the whole run: nothing is sent unless the audit can be kept.
-        Warehouse.held(
-            settings.database,
-            schema=settings.schema,
-            wait_seconds=settings.lock_wait_seconds,
-            data_path=settings.data_path,
-            metadata_schema=settings.metadata_schema,
-        ) as warehouse,
-        settings.client() as client,
-        ProgressBars() as progress,
-    ):
-        report = execute(
-            client=client,
-            warehouse=warehouse,
-            run_id=f"cli-{uuid.uuid4()}",
-            job="smsp-cli",
-            progress=progress,
-            account=settings.account_label,
-        )
-    print_report(title, report, redact(settings.database))
-
-
-def _push(source: Any, *, dry_run: bool) -> None:
+def _push(source: Any, *, dry_run: bool, fmt: str) -> None:
     from smsp_connector.operations.run import Push
 
-    _run("push" + (" (dry run)" if dry_run else ""), Push(dry_run=dry_run), source)
+    run("push" + (" (dry run)" if dry_run else ""), Push(dry_run=dry_run), source, fmt)
 
 
 def _phone_source(
@@ -151,7 +122,8 @@ def list_stops(fmt: str, limit: int) -> None:
 @click.option("--file", "file", type=click.Path(path_type=Path), help="A CSV file of numbers.")
 @_phone_column
 @_default_region
-@click.option("--dry-run", is_flag=True, help="Plan and record, send nothing.")
+@click.option("--dry-run", is_flag=True, help="Store the plan, send nothing.")
+@_format
 @one_line_errors
 def add(
     numbers: tuple[str, ...],
@@ -159,6 +131,7 @@ def add(
     phone_column: str | None,
     default_region: str,
     dry_run: bool,
+    fmt: str,
 ) -> None:
     """Add numbers (any French or international format) to the stop list.
 
@@ -171,7 +144,7 @@ def add(
       smsp stops add --file export.csv --phone-column "Mobile perso" --default-region RE
     """
     source = _phone_source(numbers, file, phone_column=phone_column, default_region=default_region)
-    _push(source, dry_run=dry_run)
+    _push(source, dry_run=dry_run, fmt=fmt)
 
 
 @stops.command("delete")
@@ -188,6 +161,7 @@ def add(
 @click.option("--max-deletions", type=int, default=100, show_default=True)
 @_phone_column
 @_default_region
+@_format
 @one_line_errors
 def delete(
     numbers: tuple[str, ...],
@@ -198,6 +172,7 @@ def delete(
     max_deletions: int,
     phone_column: str | None,
     default_region: str,
+    fmt: str,
 ) -> None:
     """Remove numbers from the stop list, only with evidence of fresh consent.
 
@@ -208,7 +183,8 @@ def delete(
     \b
     Examples:
       smsp stops delete +33612345678 --consent-at 2026-11-20T10:00 \\
-          --consent-source "web form #8812"            # dry run: shows the plan
+          --consent-source "web form #8812"            # dry run: stores the plan
+      smsp plans apply <plan id>                       # deletes exactly that plan
       smsp stops delete --file consents.csv --confirm
     """
     from smsp_connector.operations.run import Delete
@@ -218,7 +194,7 @@ def delete(
         numbers, file, phone_column=phone_column, default_region=default_region, extra=evidence
     )
     title = "delete" + ("" if confirm else " (dry run: add --confirm to delete)")
-    _run(title, Delete(confirm=confirm, max_deletions=max_deletions), source)
+    run(title, Delete(confirm=confirm, max_deletions=max_deletions), source, fmt)
 
 
 @click.command()
@@ -229,12 +205,13 @@ def delete(
 )
 @_phone_column
 @_default_region
-@click.option("--dry-run", is_flag=True, help="Plan and record, send nothing.")
+@click.option("--dry-run", is_flag=True, help="Store the plan, send nothing.")
 @click.option(
     "--retry-rejected",
     is_flag=True,
     help="Send again the numbers the provider refused (code 9) in earlier runs.",
 )
+@_format
 @one_line_errors
 def push(
     file: Path | None,
@@ -243,6 +220,7 @@ def push(
     default_region: str,
     dry_run: bool,
     retry_rejected: bool,
+    fmt: str,
 ) -> None:
     """Push the numbers of a CSV file, or of a query on the warehouse, to the stop list (only
     the missing ones). The phone column of a query is --phone-column, or its first column.
@@ -251,6 +229,7 @@ def push(
     Examples:
       smsp push inbox/add/export_crm.csv
       smsp push export.csv --phone-column "Tél. mobile" --dry-run
+      smsp push export.csv --dry-run --format json | jq .plan.plan_id
       smsp push --query "SELECT phone FROM crm.unsubscribes WHERE brand = 'acme'"
       SMSP_RATE_LIMIT=50 smsp push big_export.csv
     """
@@ -261,35 +240,39 @@ def push(
         from smsp_connector.operations.run import Push
 
         source = _phone_source((), file, phone_column=phone_column, default_region=default_region)
-        _run(title, Push(dry_run=dry_run, retry_rejected=retry_rejected), source)
+        run(title, Push(dry_run=dry_run, retry_rejected=retry_rejected), source, fmt)
         return
 
-    def push_query(**run: Any) -> Any:
+    def push_query(**work: Any) -> Any:
         from smsp_connector.operations.table_sources import push_source
         from smsp_connector.settings import PushSource
         from smsp_connector.warehouse import query_columns
 
-        column = phone_column or query_columns(run["warehouse"], str(query))[0]
+        column = phone_column or query_columns(work["warehouse"], str(query))[0]
         source = PushSource(
             name="command_line", query=query, phone_column=column, default_region=default_region
         )
-        return push_source(source, dry_run=dry_run, retry_rejected=retry_rejected, **run)
+        return push_source(source, dry_run=dry_run, retry_rejected=retry_rejected, **work)
 
-    _execute(title, push_query)
+    execute(title, push_query, fmt)
 
 
 @click.command()
 @click.argument("message_ids", nargs=-1)
 @click.option("--file", "file", type=click.Path(path_type=Path), help="A CSV file of ids.")
 @click.option("--id-column", help="The message id column's header, when it is not recognised.")
+@click.option("--dry-run", is_flag=True, help="Store the plan, cancel nothing.")
+@_format
 @one_line_errors
-def cancel(message_ids: tuple[str, ...], file: Path | None, id_column: str | None) -> None:
+def cancel(
+    message_ids: tuple[str, ...], file: Path | None, id_column: str | None, dry_run: bool, fmt: str
+) -> None:
     """Cancel scheduled sends (not possible less than 5 minutes before they go out).
 
     \b
     Examples:
       smsp cancel 5000 5001
-      smsp cancel --file campaign_ids.csv
+      smsp cancel --file campaign_ids.csv --dry-run     # then: smsp plans apply <plan id>
     """
     from smsp_connector.operations.inputs import MessageIdFile, MessageIdValues
     from smsp_connector.operations.run import Cancel
@@ -302,4 +285,4 @@ def cancel(message_ids: tuple[str, ...], file: Path | None, id_column: str | Non
         if file
         else MessageIdValues(list(message_ids))
     )
-    _run("cancel", Cancel(), source)
+    run("cancel" + (" (dry run)" if dry_run else ""), Cancel(dry_run=dry_run), source, fmt)

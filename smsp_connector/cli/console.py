@@ -171,3 +171,43 @@ def print_report(title: str, report: Any, database: str) -> None:
             err.print(f"{what}: {path}")
     if not report.complete:
         raise SystemExit(EXIT_PARTIAL)
+
+
+def print_report_json(report: Any, plan: Any) -> None:
+    """The run as one JSON document on stdout: its counts, its stored plan
+    (:func:`~smsp_connector.operations.plans.plan_document`), the input rows rejected and the
+    rows that did not go through; exits 3 when some rows did not end as asked, as the table
+    form does."""
+    import json
+
+    import pandas as pd
+
+    from smsp_connector.operations.plans import plan_document
+    from smsp_connector.warehouse import Outcome
+
+    def rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+        frame = frame.astype(object).where(frame.notna(), None)
+        return [
+            {**row, "source_row": None if row["source_row"] is None else int(row["source_row"])}
+            | ({} if row["provider_code"] is None else {"provider_code": int(row["provider_code"])})
+            for row in frame.to_dict("records")
+        ]
+
+    unsent = report.unsent
+    rejected = unsent["outcome"] == Outcome.INVALID_INPUT
+    document = {
+        "operation": report.operation,
+        "run_id": report.run_id,
+        "complete": report.complete,
+        "counts": report.counts,
+        "plan": None if plan is None else plan_document(plan),
+        "rejections": rows(unsent[rejected]),
+        "not_done": rows(unsent[~rejected]),
+        "reports": {
+            "rejected": None if report.rejection_report is None else str(report.rejection_report),
+            "refused": None if report.refusal_report is None else str(report.refusal_report),
+        },
+    }
+    click.echo(json.dumps(document, indent=1, default=str))
+    if not report.complete:
+        raise SystemExit(EXIT_PARTIAL)

@@ -16,6 +16,7 @@ from typing import NoReturn
 import click
 
 from smsp_connector.cli.commands import cancel, push, stops
+from smsp_connector.cli.plans import plans
 
 
 def _version() -> str:
@@ -219,6 +220,7 @@ def demo(demo_size: int) -> None:
 main.add_command(stops)
 main.add_command(push)
 main.add_command(cancel)
+main.add_command(plans)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from smsp_connector.intake import normalize_header
 from smsp_connector.warehouse.audit import outcome_counts
@@ -114,3 +115,42 @@ def applied_already(warehouse: Warehouse, plan: Plan) -> str:
 def _duration(span: timedelta) -> str:
     hours = span.total_seconds() / 3600
     return f"{hours / 24:.3g} days" if hours >= 48 else f"{hours:.3g} hours"
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    """``plan`` as JSON-ready data, for people and CI jobs to read, diff or gate on: its
+    fields, then its targets in order (a deletion's with the evidence each was planned on)."""
+    evidence = plan.operation == "delete"
+    targets = []
+    for target in plan.targets:
+        row: dict[str, Any] = {"source_row": target.source_row, "target": target.target}
+        if evidence:
+            row |= {
+                "stop_id": target.stop_id,
+                "opted_out_at": _iso(target.opted_out_at),
+                "consent_at": _iso(target.consent_at),
+                "consent_source": target.consent_source,
+            }
+        targets.append(row)
+    return {
+        "plan_id": plan.plan_id,
+        "operation": plan.operation,
+        "account": plan.account,
+        "created_at": _iso(plan.created_at),
+        "created_by_run": plan.created_by_run,
+        "applied_at": _iso(plan.applied_at),
+        "applied_by_run": plan.applied_by_run,
+        "follows": plan.follows,
+        "source_file": plan.source_file,
+        "source_sha256": plan.source_sha256,
+        "options": dict(plan.options),
+        "target_count": len(targets),
+        "targets": targets,
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    """ISO 8601: an aware time in UTC, a naive one (the provider's Paris time) as it is."""
+    if moment is None:
+        return None
+    return (moment.astimezone(UTC) if moment.tzinfo else moment).isoformat()
