@@ -240,7 +240,7 @@ def test_cancellation_needs_a_file_or_ids(rig):
 
     assert not result.success
     message = result.get_step_failure_events()[0].step_failure_data.error.message
-    assert "csv_path or message_ids" in message
+    assert "give one of csv_path, message_ids or confirm_plan" in message
 
 
 def test_a_dry_run_from_the_inbox_is_confirmed_by_its_run_id(rig, tmp_path):

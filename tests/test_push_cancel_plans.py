@@ -152,3 +152,53 @@ def test_a_cancel_dry_run_sends_nothing_and_its_plan_cancels_exactly_its_ids(
     assert emulator.state.get_message(first).cancelled_at is not None
     assert emulator.state.get_message(second).cancelled_at is not None
     assert emulator.state.get_message(third).cancelled_at is None
+
+
+# -- the Dagster assets: a dry run shows its plan id, a run given that id applies it --------------
+
+
+@pytest.fixture
+def rig(emulator, tmp_path):
+    import dagster as dg
+
+    from .pipeline_helpers import PipelineRig
+
+    with dg.instance_for_test() as instance:
+        yield PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
+
+
+def _config(op: str, **config):
+    return {"ops": {f"smsp__{op}": {"config": config}}}
+
+
+def test_a_push_asset_dry_run_names_its_plan_and_confirm_plan_applies_it(rig, tmp_path):
+    from .pipeline_helpers import materialization_metadata
+
+    path = _file(tmp_path, "phone\n0622222222\n")
+    dry = rig.run(rig.only("add"), _config("stop_list_additions", csv_path=str(path), dry_run=True))
+    metadata = materialization_metadata(dry, "smsp/stop_list_additions")
+    plan_id = metadata["plan_id"]
+    assert [r.data["target"] for r in metadata["planned_rows"].records] == ["+33622222222"]
+    assert not rig.emulator.state.has_number("+33622222222")
+
+    applied = rig.run(rig.only("add"), _config("stop_list_additions", confirm_plan=plan_id))
+
+    assert applied.success
+    assert materialization_metadata(applied, "smsp/stop_list_additions")["added"] == 1
+    assert rig.emulator.state.has_number("+33622222222")
+
+
+def test_a_cancel_asset_dry_run_cancels_nothing_and_its_plan_is_applied(rig, client):
+    from .pipeline_helpers import materialization_metadata
+
+    message = _schedule(client, rig.emulator)
+    op = "message_cancellations"
+
+    dry = rig.run(rig.only("cancel"), _config(op, message_ids=[str(message)], dry_run=True))
+    assert dry.success and rig.emulator.state.get_message(message).cancelled_at is None
+    plan_id = materialization_metadata(dry, "smsp/message_cancellations")["plan_id"]
+
+    applied = rig.run(rig.only("cancel"), _config(op, confirm_plan=plan_id))
+
+    assert applied.success
+    assert rig.emulator.state.get_message(message).cancelled_at is not None

@@ -45,15 +45,28 @@ class PhoneFileConfig(InboxFileConfig):
     default_region: str = Field(default="FR", description="Region of national-format numbers.")
 
     def input(self, max_bytes: int) -> PhoneFile:
-        return PhoneFile(Path(self.csv_path), self.phone_column, self.default_region, max_bytes)
+        """The file to read (subclasses make ``csv_path`` optional, checked before this)."""
+        return PhoneFile(
+            Path(str(self.csv_path)), self.phone_column, self.default_region or "FR", max_bytes
+        )
+
+
+_CONFIRM_PLAN = (
+    "The id of a stored plan (a dry run's plan_id metadata) to apply instead of reading a file: "
+    "exactly its targets, once, and not when older than plan_max_age."
+)
 
 
 class PushConfig(PhoneFileConfig):
-    dry_run: bool = Field(default=False, description="Plan and record, send nothing.")
+    csv_path: str | None = Field(  # type: ignore[assignment]
+        default=None, description="The CSV file to read (or confirm_plan)."
+    )
+    dry_run: bool = Field(default=False, description="Store the plan, send nothing.")
     retry_rejected: bool = Field(
         default=False,
         description="Send again the numbers the provider refused (code 9) in earlier runs.",
     )
+    confirm_plan: str | None = Field(default=None, description=_CONFIRM_PLAN)
 
 
 class DeleteConfig(PhoneFileConfig):
@@ -88,17 +101,14 @@ class DeleteConfig(PhoneFileConfig):
         default=100, description="A confirmed plan larger than this fails before any call."
     )
 
-    def input(self, max_bytes: int) -> PhoneFile:
-        return PhoneFile(
-            Path(str(self.csv_path)), self.phone_column, self.default_region or "FR", max_bytes
-        )
-
 
 class CancelConfig(dg.Config):
     csv_path: str | None = Field(default=None, description="A CSV file of message ids.")
     message_ids: list[str] = Field(default=[], description="Message ids, instead of a file.")
     id_column: str | None = Field(default=None, description="The message id column's header.")
     move_to: str | None = Field(default=None, description="Folder to move the file to after.")
+    dry_run: bool = Field(default=False, description="Store the plan, cancel nothing.")
+    confirm_plan: str | None = Field(default=None, description=_CONFIRM_PLAN)
 
 
 @dataclass(frozen=True)
@@ -147,8 +157,22 @@ def build_mutation_assets(settings: Settings) -> MutationAssets:
     def stop_list_additions(
         context: dg.AssetExecutionContext, config: PushConfig
     ) -> dg.MaterializeResult:
-        push = Push(dry_run=config.dry_run, retry_rejected=config.retry_rejected)
-        report = runner.run(context, push, config.input(settings.max_input_bytes), config.move_to)
+        source: Input
+        if config.confirm_plan is not None:
+            if config.csv_path is not None or config.dry_run:
+                raise dg.Failure(
+                    "confirm_plan applies a stored plan as it is: give it without csv_path or "
+                    "dry_run",
+                    allow_retries=False,
+                )
+            source, move_to = StoredPlan(config.confirm_plan), None
+            push = Push(plan_id=config.confirm_plan, plan_max_age=settings.plan_max_age)
+        elif config.csv_path is None:
+            raise dg.Failure("give csv_path or confirm_plan", allow_retries=False)
+        else:
+            source, move_to = config.input(settings.max_input_bytes), config.move_to
+            push = Push(dry_run=config.dry_run, retry_rejected=config.retry_rejected)
+        report = runner.run(context, push, source, move_to)
         return dg.MaterializeResult(metadata=runner.metadata(context, report))
 
     @dg.asset(
@@ -196,14 +220,25 @@ def build_mutation_assets(settings: Settings) -> MutationAssets:
         context: dg.AssetExecutionContext, config: CancelConfig
     ) -> dg.MaterializeResult:
         csv_path = config.csv_path or None
-        if (csv_path is None) == (not config.message_ids):
-            raise dg.Failure("give either csv_path or message_ids", allow_retries=False)
-        source: Input = (
-            MessageIdFile(Path(csv_path), config.id_column, settings.max_input_bytes)
-            if csv_path
-            else MessageIdValues(config.message_ids, label="run config")
+        given = (
+            (csv_path is not None) + bool(config.message_ids) + (config.confirm_plan is not None)
         )
-        report = runner.run(context, Cancel(), source, config.move_to)
+        if given != 1:
+            raise dg.Failure(
+                "give one of csv_path, message_ids or confirm_plan", allow_retries=False
+            )
+        source: Input
+        if config.confirm_plan is not None:
+            source = StoredPlan(config.confirm_plan)
+            cancel = Cancel(plan_id=config.confirm_plan, plan_max_age=settings.plan_max_age)
+        else:
+            source = (
+                MessageIdFile(Path(csv_path), config.id_column, settings.max_input_bytes)
+                if csv_path
+                else MessageIdValues(config.message_ids, label="run config")
+            )
+            cancel = Cancel(dry_run=config.dry_run)
+        report = runner.run(context, cancel, source, config.move_to)
         return dg.MaterializeResult(metadata=runner.metadata(context, report))
 
     checks = [
