@@ -314,3 +314,21 @@ def test_a_fifo_or_an_oversized_file_is_one_line(cli, tmp_path):
     assert from_fifo.returncode == too_big.returncode == 1
     assert from_fifo.stderr.strip() == f"Error: {fifo}: not a regular file (a FIFO)"
     assert too_big.stderr.strip() == f"Error: {big}: 1,106 bytes, above the 100-byte limit"
+
+
+def test_a_listing_piped_into_head_ends_quietly(emulator, tmp_path):
+    """`smsp stops list --format csv | head` is how people look at a long list: the reader's
+    early exit is not an error to report (it was "Error: : Broken pipe")."""
+    emulator.state.seed_entries([(f"+3361{n:07d}", "2025-01-01 10:00:00") for n in range(20_000)])
+    done = subprocess.run(
+        f"{sys.executable} -m smsp_connector.cli stops list --format csv | head -2",
+        shell=True,
+        env={**os.environ, "SMSP_API_KEY": API_KEY, "SMSP_BASE_URL": emulator.base_url},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.stdout.splitlines()[0] == "id,phone_number,created_at"
+    assert done.stderr == ""

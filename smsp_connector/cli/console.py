@@ -4,6 +4,7 @@ and one-line errors instead of tracebacks."""
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -23,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 EXIT_PARTIAL = 3
+EXIT_BROKEN_PIPE = 141
 SHOWN_ROWS = 20
 """Rows that did not go through shown in the terminal; the report file has them all."""
 
@@ -72,6 +74,11 @@ def one_line_errors(command: F) -> F:
             raise click.ClickException(str(error)) from None
         except duckdb.Error as error:  # the warehouse cannot be opened or written
             raise click.ClickException(f"DuckDB: {str(error).splitlines()[0]}") from None
+        except BrokenPipeError:
+            # The reader of stdout (head, a pager) stopped reading: nothing to report. Later
+            # writes go nowhere, and the exit status is a shell's for a process ended by SIGPIPE.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(EXIT_BROKEN_PIPE) from None
         except OSError as error:  # a report or a folder that cannot be written
             raise click.ClickException(f"{error.filename or ''}: {error.strerror}") from None
 
