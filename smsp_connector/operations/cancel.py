@@ -13,12 +13,11 @@ from datetime import timedelta
 import pandas as pd
 
 from smsp_connector.client import SmspClient
-from smsp_connector.intake import SOURCE_SHA256
-from smsp_connector.operations.plans import claim, plan_to_apply
+from smsp_connector.operations.plans import claim, plan_intake, plan_to_apply
 from smsp_connector.operations.progress import ProgressFactory
 from smsp_connector.operations.sending import SendTally, record_unusable_rows, send_plan
 from smsp_connector.warehouse.audit import AuditEntry, AuditWriter, Outcome, audit_entries
-from smsp_connector.warehouse.plans import Plan, PlanTargets, store_plan
+from smsp_connector.warehouse.plans import PlanTargets
 from smsp_connector.warehouse.tables import Warehouse
 
 
@@ -57,20 +56,14 @@ def cancel_messages(
     """
     invalid, duplicate = record_unusable_rows(ids, audit, target="raw_value")
     usable = ~invalid & ~duplicate
-    plan = store_plan(
-        warehouse,
-        Plan(
-            operation="cancel",
-            account=audit.account,
-            options={},
-            source_file=str(ids["source_file"].iloc[0]) if len(ids) else None,
-            source_sha256=ids.attrs.get(SOURCE_SHA256),
-            targets=PlanTargets.rows(ids["row_number"][usable], ids["raw_value"][usable]),
-            made_to_apply=not dry_run,
-        ),
-        run_id=audit.run_id,
+    plan = plan_intake(
+        "cancel",
+        ids,
+        PlanTargets.rows(ids["row_number"][usable], ids["raw_value"][usable]),
+        warehouse=warehouse,
+        audit=audit,
+        made_to_apply=not dry_run,
     )
-    audit.name_plan(plan.plan_id)
     if dry_run:
         audit.record(audit_entries(ids, Outcome.DRY_RUN, target="raw_value", where=usable))
         tally = SendTally()

@@ -27,12 +27,11 @@ from smsp_connector.client.models import (
     in_time_range,
     paris_instants,
 )
-from smsp_connector.intake import INTAKE_OPTIONS, SOURCE_SHA256
-from smsp_connector.operations.plans import claim, plan_to_apply
+from smsp_connector.operations.plans import claim, plan_intake, plan_to_apply
 from smsp_connector.operations.progress import ProgressFactory
 from smsp_connector.operations.sending import record_unusable_rows, send_plan, unusable_masks
 from smsp_connector.warehouse.audit import AuditEntry, AuditWriter, Outcome
-from smsp_connector.warehouse.plans import Plan, PlanTarget, store_plan
+from smsp_connector.warehouse.plans import Plan, PlanTarget
 from smsp_connector.warehouse.tables import Warehouse
 
 CONSENT_COLUMNS = ("consent_at", "consent_source")
@@ -163,20 +162,10 @@ def delete_numbers(
             )
         else:
             verdicts.append((base, *verdict))
-    source_file = str(intake["source_file"].iloc[0]) if len(intake) else None
-    plan = store_plan(
-        warehouse,
-        Plan(
-            operation="delete",
-            account=audit.account,
-            options=dict(intake.attrs.get(INTAKE_OPTIONS, {})),
-            source_file=source_file,
-            source_sha256=intake.attrs.get(SOURCE_SHA256),
-            targets=targets,
-        ),
-        run_id=audit.run_id,
+    plan = plan_intake(
+        "delete", intake, targets, warehouse=warehouse, audit=audit, made_to_apply=False
     )
-    audit.name_plan(plan.plan_id)
+    source_file = plan.source_file
     invalid, duplicate = record_unusable_rows(intake, audit)
     guarded: Counter[Outcome] = Counter()
     for base, outcome, detail in verdicts:

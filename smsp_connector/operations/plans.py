@@ -4,14 +4,16 @@ that differ, applied already, too old), and claiming it for one run."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from smsp_connector.intake import normalize_header
-from smsp_connector.warehouse.audit import outcome_counts
-from smsp_connector.warehouse.plans import Plan, claim_plan, load_plan
+import pandas as pd
+
+from smsp_connector.intake import INTAKE_OPTIONS, SOURCE_SHA256, normalize_header
+from smsp_connector.warehouse.audit import AuditWriter, outcome_counts
+from smsp_connector.warehouse.plans import Plan, PlanTarget, claim_plan, load_plan, store_plan
 from smsp_connector.warehouse.tables import Warehouse
 
 OPERATION_NAMES = {"add": "push", "delete": "deletion", "cancel": "cancel"}
@@ -20,6 +22,34 @@ OPERATION_NAMES = {"add": "push", "delete": "deletion", "cancel": "cancel"}
 
 class PlanRefused(RuntimeError):
     """A stored plan cannot be applied (unknown, too old, already applied…): nothing was sent."""
+
+
+def plan_intake(
+    operation: str,
+    intake: pd.DataFrame,
+    targets: Sequence[PlanTarget],
+    *,
+    warehouse: Warehouse,
+    audit: AuditWriter,
+    made_to_apply: bool,
+) -> Plan:
+    """Store the plan of ``targets`` read from ``intake`` (its file, bytes and reading
+    options), before any call, and name it on the audit rows recorded from now on."""
+    plan = store_plan(
+        warehouse,
+        Plan(
+            operation=operation,
+            account=audit.account,
+            options=dict(intake.attrs.get(INTAKE_OPTIONS, {})),
+            source_file=str(intake["source_file"].iloc[0]) if len(intake) else None,
+            source_sha256=intake.attrs.get(SOURCE_SHA256),
+            targets=targets,
+            made_to_apply=made_to_apply,
+        ),
+        run_id=audit.run_id,
+    )
+    audit.name_plan(plan.plan_id)
+    return plan
 
 
 def plan_to_apply(

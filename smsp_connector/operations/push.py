@@ -15,8 +15,7 @@ from datetime import timedelta
 import pandas as pd
 
 from smsp_connector.client import SmspClient
-from smsp_connector.intake import INTAKE_OPTIONS, SOURCE_SHA256
-from smsp_connector.operations.plans import claim, plan_to_apply
+from smsp_connector.operations.plans import claim, plan_intake, plan_to_apply
 from smsp_connector.operations.progress import ProgressFactory
 from smsp_connector.operations.sending import (
     SendTally,
@@ -25,7 +24,7 @@ from smsp_connector.operations.sending import (
     unusable_masks,
 )
 from smsp_connector.warehouse.audit import AuditWriter, Outcome, audit_entries
-from smsp_connector.warehouse.plans import Plan, PlanTargets, store_plan
+from smsp_connector.warehouse.plans import PlanTargets
 from smsp_connector.warehouse.tables import Warehouse
 
 
@@ -77,20 +76,14 @@ def push_numbers(
     # The subsets are masks, not copies: a million-row file's audit rows are built a slice
     # at a time as they are written.
     missing = usable & ~on_list & ~refused
-    plan = store_plan(
-        warehouse,
-        Plan(
-            operation="add",
-            account=audit.account,
-            options=dict(intake.attrs.get(INTAKE_OPTIONS, {})),
-            source_file=str(intake["source_file"].iloc[0]) if len(intake) else None,
-            source_sha256=intake.attrs.get(SOURCE_SHA256),
-            targets=PlanTargets.rows(intake["row_number"][missing], intake["e164"][missing]),
-            made_to_apply=not dry_run,
-        ),
-        run_id=audit.run_id,
+    plan = plan_intake(
+        "add",
+        intake,
+        PlanTargets.rows(intake["row_number"][missing], intake["e164"][missing]),
+        warehouse=warehouse,
+        audit=audit,
+        made_to_apply=not dry_run,
     )
-    audit.name_plan(plan.plan_id)
     record_unusable_rows(intake, audit)
     audit.record(audit_entries(intake, Outcome.ALREADY_ON_LIST, where=on_list))
     audit.record(
