@@ -51,6 +51,7 @@ def one_line_errors(command: F) -> F:
         from smsp_connector.operations.delete import DeletionCapExceeded
         from smsp_connector.operations.plans import PlanRefused
         from smsp_connector.warehouse import WarehouseBusyError, WarehouseVersionError
+        from smsp_connector.warehouse.upkeep import NotALakeError
 
         try:
             return command(*args, **kwargs)
@@ -67,6 +68,7 @@ def one_line_errors(command: F) -> F:
             IntakeError,
             DeletionCapExceeded,
             PlanRefused,
+            NotALakeError,
             SmspError,
             WarehouseBusyError,
             WarehouseVersionError,

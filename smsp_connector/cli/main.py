@@ -16,6 +16,7 @@ from typing import NoReturn
 import click
 
 from smsp_connector.cli.commands import cancel, push, stops
+from smsp_connector.cli.lake import lake
 from smsp_connector.cli.plans import plans
 
 
@@ -221,6 +222,7 @@ main.add_command(stops)
 main.add_command(push)
 main.add_command(cancel)
 main.add_command(plans)
+main.add_command(lake)
 
 
 if __name__ == "__main__":
