@@ -60,9 +60,11 @@ REPORTED = ("duckdb", "dagster", "pandas", "pandera", "numpy")
 """The distributions whose resolved versions each cell reports."""
 CELL_TIMEOUT = 1800
 """Seconds for one pytest command of a cell: a hung cell fails rather than holding CI."""
-NOT_TEST_TOOLS = {"ruff", "playwright"}
-"""`dev` requirements a cell does not need: lint, and the UI test's browser driver (test_ui.py
-is slow and imports Playwright inside its tests, which a cell does not run)."""
+NOT_TEST_TOOLS = {"ruff", "playwright", "mutmut"}
+"""`dev` requirements a cell does not need: lint, the UI test's browser driver (test_ui.py
+is slow and imports Playwright inside its tests, which a cell does not run), and mutation
+testing (make mutation), whose click>=8.4.2 and rich>=14.2.0 (through textual) would lift the
+lowest cell's bounds (tests/test_matrix_tools.py)."""
 IMPORTED_BY_TESTS = ("hypothesis",)
 """Imported by the tests but required by a test tool only (schemathesis): pinned as well."""
 

@@ -17,15 +17,11 @@ import pytest
 
 from smsp_connector.operations.delete import DeleteSummary, DeletionCapExceeded, parse_consent_time
 from smsp_connector.operations.inputs import PhoneFile, PhoneValues, StoredPlan
+from smsp_connector.operations.plans import PlanRefused
 from smsp_connector.operations.progress import log_progress
 from smsp_connector.operations.run import Delete, run_operation
 from smsp_connector.warehouse import Warehouse
 from smsp_connector.warehouse.plans import Plan, PlanTarget, claim_plan, load_plan, store_plan
-
-try:  # the checks before applying a plan are moving to operations/plans.py
-    from smsp_connector.operations.plans import PlanRefused
-except ImportError:
-    from smsp_connector.operations.delete import PlanRefused  # type: ignore[no-redef]
 
 OPTED_OUT = "2025-03-01 12:00:00"
 """The provider's opt-out time (Paris, winter time): 11:00 UTC."""

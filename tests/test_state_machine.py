@@ -59,14 +59,10 @@ from smsp_connector.operations.inputs import (
     PhoneValues,
     StoredPlan,
 )
+from smsp_connector.operations.plans import PlanRefused
 from smsp_connector.operations.run import Cancel, Delete, Push, RunReport, run_operation
 from smsp_connector.warehouse import Warehouse
 from smsp_connector.warehouse.tables import TABLE_NAMES
-
-try:  # where it lives is being moved (operations/plans.py)
-    from smsp_connector.operations.plans import PlanRefused
-except ImportError:  # pragma: no cover
-    from smsp_connector.operations.delete import PlanRefused  # type: ignore[no-redef]
 
 SOAK = os.environ.get("SMSP_SOAK") == "1"
 EXAMPLES, STEPS = (200, 30) if SOAK else (6, 12)
