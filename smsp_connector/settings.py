@@ -27,6 +27,8 @@ API_KEY_VAR = "SMSP_API_KEY"
 HMAC_KEY_VAR = "SMSP_EXPORT_HMAC_KEY"
 RATE_LIMIT_DSN_VAR = "SMSP_RATE_LIMIT_DSN"
 DEFAULT_PLAN_MAX_AGE = timedelta(days=7)
+DEFAULT_LAKE_EXPIRE_AFTER = timedelta(days=30)
+DEFAULT_LAKE_DELETE_AFTER = timedelta(days=7)
 
 
 class SettingsError(SmspConfigurationError):
@@ -137,6 +139,17 @@ class Settings:
     plan_max_age: timedelta = DEFAULT_PLAN_MAX_AGE
     """The oldest stored plan (a dry run) that a confirmation applies; an older one is refused
     (the evidence it was checked on has aged: run a new dry run)."""
+    lake_upkeep_schedule: str | None = "30 4 * * 0"
+    """Cron of a DuckLake warehouse's upkeep (Sundays 04:30 in ``timezone``; ``None``: none):
+    small files merged, old snapshots expired, unneeded files deleted. No effect on a file."""
+    lake_expire_after: timedelta = DEFAULT_LAKE_EXPIRE_AFTER
+    """Upkeep expires the lake's snapshots older than this (their files are then scheduled for
+    deletion). The warehouse's own history is a table, not these snapshots."""
+    lake_delete_after: timedelta = DEFAULT_LAKE_DELETE_AFTER
+    """Upkeep deletes the files scheduled for deletion longer ago than this (a query that
+    started before may still read them)."""
+    lake_upkeep_dry_run: bool = False
+    """The scheduled upkeep only counts what it would do (a run's config may say otherwise)."""
 
     def __post_init__(self) -> None:
         if self.rate_limit is not None and not (
@@ -157,6 +170,9 @@ class Settings:
             )
         if not self.plan_max_age > timedelta(0):
             raise SettingsError(f"plan_max_age must be positive, not {self.plan_max_age!r}")
+        for name in ("lake_expire_after", "lake_delete_after"):
+            if getattr(self, name) < timedelta(0):
+                raise SettingsError(f"{name} must be >= 0, not {getattr(self, name)!r}")
         for name in ("max_workers", "max_attempts"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1, not {getattr(self, name)!r}")
@@ -251,6 +267,21 @@ def _hours(text: str) -> timedelta:
     return timedelta(hours=hours)
 
 
+def _days(text: str) -> timedelta:
+    days = float(text)
+    if not math.isfinite(days):
+        raise ValueError(text)
+    return timedelta(days=days)
+
+
+def _yes(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)
+
+
 def _schedule(text: str) -> str | None:
     return None if text.lower() in ("none", "off") else text
 
@@ -273,5 +304,9 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "SMSP_MAX_INPUT_BYTES": ("max_input_bytes", int),
     "SMSP_SCHEDULE": ("schedule", _schedule),
     "SMSP_PLAN_MAX_AGE_HOURS": ("plan_max_age", _hours),
+    "SMSP_LAKE_UPKEEP_SCHEDULE": ("lake_upkeep_schedule", _schedule),
+    "SMSP_LAKE_EXPIRE_AFTER_DAYS": ("lake_expire_after", _days),
+    "SMSP_LAKE_DELETE_AFTER_DAYS": ("lake_delete_after", _days),
+    "SMSP_LAKE_UPKEEP_DRY_RUN": ("lake_upkeep_dry_run", _yes),
 }
 """Environment variable → (setting, conversion). ``SMSP_API_KEY`` is read only when needed."""

@@ -5,6 +5,7 @@ keeps lost; a dry run changes nothing."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from smsp_connector.dagster import build_definitions
+from smsp_connector.settings import Settings
 from smsp_connector.warehouse import AuditEntry, AuditWriter, Outcome, Warehouse
 from smsp_connector.warehouse.upkeep import NotALakeError, lake_upkeep
 
@@ -102,9 +105,13 @@ def test_smsp_lake_upkeep_reports_what_it_did(lake, tmp_path):  # noqa: F811
             check=False,
         )
 
-    dry = smsp("--dry-run", "--expire-after-days", "0", "--delete-after-days", "0")
+    # The ages from the environment's settings, as the scheduled asset takes them.
+    dry = smsp("--dry-run", SMSP_LAKE_EXPIRE_AFTER_DAYS="0", SMSP_LAKE_DELETE_AFTER_DAYS="0")
     assert dry.returncode == 0, dry.stderr
     assert "dry run" in dry.stdout and "files merged" in dry.stdout
+    assert re.search(r"snapshots expired\W+[1-9]", dry.stdout), dry.stdout
+    kept = smsp("--dry-run")  # 30 and 7 days: nothing this young goes
+    assert re.search(r"snapshots expired\W+0\b", kept.stdout), kept.stdout
     done = smsp("--expire-after-days", "0", "--delete-after-days", "0")
     assert done.returncode == 0, done.stderr
     assert _audit_rows(lake) == 6_000
@@ -116,3 +123,62 @@ def test_smsp_lake_upkeep_reports_what_it_did(lake, tmp_path):  # noqa: F811
     )
     assert local.returncode == 1
     assert "lake upkeep is for a ducklake: warehouse" in local.stderr
+
+
+# --- the upkeep asset, its job and schedule ---------------------------------------------------
+
+
+def _lake_settings(lake: Lake, **overrides) -> Settings:  # noqa: F811
+    return Settings(
+        api_key=API_KEY,
+        database=lake.database,
+        data_path=lake.data_path,
+        metadata_schema=lake.metadata_schema,
+        **overrides,
+    )
+
+
+def test_the_upkeep_asset_reports_its_effect_and_a_dry_run_keeps_every_file(lake):  # noqa: F811
+    built = build_definitions(
+        _lake_settings(lake, lake_expire_after=timedelta(0), lake_delete_after=timedelta(0))
+    )
+    _write_runs(lake.warehouse(), 4)
+    before, rows = _files(lake), _audit_rows(lake)
+    job = built.job("smsp_lake_upkeep")
+
+    dry = job.execute_in_process(
+        run_config=built.keys.op_config(built.keys.lake_upkeep, dry_run=True)
+    )
+    assert dry.success
+    (event,) = dry.get_asset_materialization_events()
+    shown = {name: value.value for name, value in event.materialization.metadata.items()}
+    assert shown["dry_run"] is True and shown["snapshots_expired"] > 0
+    assert shown["files_before"] == shown["files_after"] == before == _files(lake)
+
+    done = job.execute_in_process()
+
+    assert done.success
+    (event,) = done.get_asset_materialization_events()
+    shown = {name: value.value for name, value in event.materialization.metadata.items()}
+    assert shown["dry_run"] is False and shown["files_merged"] >= 4
+    assert shown["files_before"] == before and shown["files_after"] == _files(lake) < before
+    assert shown["expire_after_days"] == shown["delete_after_days"] == 0
+    assert _audit_rows(lake) == rows
+
+
+def test_the_upkeep_runs_on_its_schedule_with_the_settings_ages(lake):  # noqa: F811
+    built = build_definitions(_lake_settings(lake))
+    schedule = built.definitions.resolve_schedule_def("smsp_lake_upkeep_schedule")
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("30 4 * * 0", "Europe/Paris")
+    assert schedule.job_name == "smsp_lake_upkeep"
+    _write_runs(lake.warehouse(), 3)
+
+    # The default ages (30 days, 7 days) keep every recent snapshot and file.
+    result = built.job("smsp_lake_upkeep").execute_in_process()
+    (event,) = result.get_asset_materialization_events()
+    shown = {name: value.value for name, value in event.materialization.metadata.items()}
+    assert (shown["snapshots_expired"], shown["files_deleted"]) == (0, 0)
+    assert (shown["expire_after_days"], shown["delete_after_days"]) == (30, 7)
+
+    none = build_definitions(_lake_settings(lake, lake_upkeep_schedule=None, key_prefix="b"))
+    assert [s.name for s in none.definitions.schedules or []] == ["smsp_daily_refresh"]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
+from smsp_connector import SmspComponent
+from smsp_connector.dagster import build_definitions
 from smsp_connector.settings import Settings, SettingsError
 from smsp_connector.warehouse import is_local_database
 
@@ -80,3 +84,49 @@ def test_the_resource_never_falls_back_to_another_accounts_key(monkeypatch):
     resource = SmspResource(api_key="", base_url="http://127.0.0.1:1/v1")
     with pytest.raises(SettingsError.__mro__[1], match="api_key is empty"), resource.get_client():
         pass
+
+
+def test_the_lake_upkeep_settings_come_from_the_environment():
+    settings = Settings.from_env(
+        {
+            "SMSP_LAKE_UPKEEP_SCHEDULE": "off",
+            "SMSP_LAKE_EXPIRE_AFTER_DAYS": "90",
+            "SMSP_LAKE_DELETE_AFTER_DAYS": "0.5",
+            "SMSP_LAKE_UPKEEP_DRY_RUN": "yes",
+        }
+    )
+    assert settings.lake_upkeep_schedule is None
+    assert settings.lake_expire_after == timedelta(days=90)
+    assert settings.lake_delete_after == timedelta(hours=12)
+    assert settings.lake_upkeep_dry_run is True
+    defaults = Settings.from_env({})
+    assert (defaults.lake_upkeep_schedule, defaults.lake_upkeep_dry_run) == ("30 4 * * 0", False)
+    for variable, value in (
+        ("SMSP_LAKE_EXPIRE_AFTER_DAYS", "-1"),
+        ("SMSP_LAKE_DELETE_AFTER_DAYS", "nan"),
+        ("SMSP_LAKE_UPKEEP_DRY_RUN", "maybe"),
+    ):
+        with pytest.raises(SettingsError, match=variable if value != "-1" else "lake_expire"):
+            Settings.from_env({variable: value})
+
+
+def test_a_duckdb_file_has_no_lake_upkeep(tmp_path):
+    built = build_definitions(Settings(api_key=API_KEY, database=str(tmp_path / "w.duckdb")))
+    assert built.lake_upkeep is None
+    assert "smsp_lake_upkeep" not in {job.name for job in built.definitions.jobs or []}
+
+
+def test_a_component_sets_the_lake_upkeep():
+    attributes = {"api_key": "{{ env.SMSP_API_KEY }}"}
+    assert SmspComponent.resolve_from_dict(attributes).settings().lake_upkeep_schedule == (
+        "30 4 * * 0"
+    )
+    upkeep = {"schedule": None, "expire_after_days": 3, "delete_after_days": 1, "dry_run": True}
+    settings = SmspComponent.resolve_from_dict({**attributes, "lake_upkeep": upkeep}).settings()
+    assert settings.lake_upkeep_schedule is None and settings.lake_upkeep_dry_run
+    assert (settings.lake_expire_after, settings.lake_delete_after) == (
+        timedelta(days=3),
+        timedelta(days=1),
+    )
+    with pytest.raises(Exception, match="schedule"):
+        SmspComponent.resolve_from_dict({**attributes, "lake_upkeep": {"schedule": "daily"}})

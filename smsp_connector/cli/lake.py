@@ -19,20 +19,18 @@ def lake() -> None:
 @click.option(
     "--expire-after-days",
     type=click.FloatRange(min=0),
-    default=30,
-    show_default=True,
-    help="Snapshots older than this are expired (their files scheduled for deletion).",
+    help="Snapshots older than this are expired (their files scheduled for deletion) "
+    "[default: SMSP_LAKE_EXPIRE_AFTER_DAYS, else 30].",
 )
 @click.option(
     "--delete-after-days",
     type=click.FloatRange(min=0),
-    default=7,
-    show_default=True,
-    help="Files scheduled for deletion longer ago than this are deleted.",
+    help="Files scheduled for deletion longer ago than this are deleted "
+    "[default: SMSP_LAKE_DELETE_AFTER_DAYS, else 7].",
 )
 @click.option("--dry-run", is_flag=True, help="Count what would go; change nothing.")
 @one_line_errors
-def upkeep(expire_after_days: float, delete_after_days: float, dry_run: bool) -> None:
+def upkeep(expire_after_days: float | None, delete_after_days: float | None, dry_run: bool) -> None:
     """Merge the lake's small files, expire old snapshots, delete the files no one needs.
 
     \b
@@ -42,17 +40,30 @@ def upkeep(expire_after_days: float, delete_after_days: float, dry_run: bool) ->
     """
     from rich.table import Table
 
+    from smsp_connector.cli.account import current_settings
     from smsp_connector.cli.running import held_warehouse
     from smsp_connector.warehouse.upkeep import lake_upkeep
 
+    settings = current_settings()
     with held_warehouse() as warehouse:
         done = lake_upkeep(
             warehouse,
-            expire_older_than=timedelta(days=expire_after_days),
-            delete_older_than=timedelta(days=delete_after_days),
+            expire_older_than=settings.lake_expire_after
+            if expire_after_days is None
+            else timedelta(days=expire_after_days),
+            delete_older_than=settings.lake_delete_after
+            if delete_after_days is None
+            else timedelta(days=delete_after_days),
             dry_run=dry_run,
         )
     table = Table(title="lake upkeep" + (" (dry run)" if dry_run else ""), show_header=False)
-    for name in ("files_merged", "files_created", "snapshots_expired", "files_deleted"):
+    for name in (
+        "files_merged",
+        "files_created",
+        "snapshots_expired",
+        "files_deleted",
+        "files_before",
+        "files_after",
+    ):
         table.add_row(name.replace("_", " "), str(getattr(done, name)))
     out.print(table)

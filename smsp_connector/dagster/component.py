@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 import dagster as dg
@@ -125,6 +126,36 @@ class PushSourceModel(dg.Model):
     default_region: str = Field(default="FR", description="Region of national-form numbers.")
 
 
+_UPKEEP = Settings()
+
+
+class LakeUpkeepModel(dg.Resolvable, dg.Model):
+    """A ``ducklake:`` database's scheduled upkeep (no effect on a DuckDB file)."""
+
+    schedule: Annotated[
+        str | None,
+        dg.Resolver(
+            _cron_or_none,
+            model_field_type=str | None,
+            description="Cron of the upkeep (five fields); null for no schedule.",
+        ),
+    ] = _UPKEEP.lake_upkeep_schedule
+    expire_after_days: float = Field(
+        default=_UPKEEP.lake_expire_after / timedelta(days=1),
+        ge=0,
+        description="Snapshots older than this are expired (their files scheduled for deletion).",
+    )
+    delete_after_days: float = Field(
+        default=_UPKEEP.lake_delete_after / timedelta(days=1),
+        ge=0,
+        description="Files scheduled for deletion longer ago than this are deleted.",
+    )
+    dry_run: bool = Field(
+        default=_UPKEEP.lake_upkeep_dry_run,
+        description="The scheduled upkeep only counts what it would do.",
+    )
+
+
 @dg.scaffold_with(SmspComponentScaffolder)
 class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
     """One SMS Partner account: its stop list extracted into DuckDB with history, checks and
@@ -203,6 +234,10 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
     push_sources: list[PushSourceModel] = Field(
         default=[], description="Warehouse tables whose opt-outs are pushed."
     )
+    lake_upkeep: LakeUpkeepModel = Field(
+        default_factory=lambda: LakeUpkeepModel(),
+        description="A ducklake: database's upkeep (merge, expire, delete old files).",
+    )
     owners: list[str] = Field(default=[], description="Owners of every asset.")
     tags: dict[str, str] = Field(default={}, description="Tags of every asset.")
     kinds: list[str] = Field(default=[], description="Kinds added to every asset.")
@@ -234,6 +269,10 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
             inbox_dir=self.inbox_dir or ("inbox" if default else f"inbox/{label}"),
             schedule=self.schedule,
             timezone=self.timezone,
+            lake_upkeep_schedule=self.lake_upkeep.schedule,
+            lake_expire_after=timedelta(days=self.lake_upkeep.expire_after_days),
+            lake_delete_after=timedelta(days=self.lake_upkeep.delete_after_days),
+            lake_upkeep_dry_run=self.lake_upkeep.dry_run,
             pool=self.pool,
             job_prefix="" if default else f"{label}__",
             smsp_resource_key="smsp" if default else f"{label}_smsp",
@@ -252,11 +291,19 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
         definitions = built.definitions
         sensor_jobs = {job.name for job in built.inbox_sensor.jobs}
         keep_sensor = sensor_jobs <= {job.name for job in jobs}
+        upkeep = built.lake_upkeep
         return dg.Definitions(
             assets=definitions.assets,
             asset_checks=definitions.asset_checks,
-            jobs=jobs,
-            schedules=definitions.schedules if "refresh" in wanted else [],
+            jobs=[*jobs, *([upkeep.job] if upkeep else [])],
+            schedules=[
+                schedule
+                for schedule in (
+                    built.schedule if "refresh" in wanted else None,
+                    upkeep.schedule if upkeep else None,
+                )
+                if schedule
+            ],
             sensors=[built.failure_alert_sensor, *([built.inbox_sensor] if keep_sensor else [])],
             resources=definitions.resources,
         )

@@ -12,6 +12,7 @@ from smsp_connector.dagster.ducklake_resource import duckdb_resource
 from smsp_connector.dagster.extract_assets import ExtractAssets, build_extract_assets
 from smsp_connector.dagster.inbox_sensor import build_inbox_sensor
 from smsp_connector.dagster.keys import SmspKeys
+from smsp_connector.dagster.lake_upkeep import LakeUpkeepDefinitions, build_lake_upkeep
 from smsp_connector.dagster.mutation_assets import MutationAssets, build_mutation_assets
 from smsp_connector.dagster.resource import SmspResource
 from smsp_connector.dagster.source_assets import SourceAssets, build_source_assets
@@ -47,6 +48,8 @@ class SmspDefinitions:
     """Posts one message per failed run to SMSP_ALERT_WEBHOOK_URL or Slack (off by default)."""
     tables: list[dg.AssetSpec]
     """audit_log, input_rejections and stop_list_snapshots, shown in the catalog."""
+    lake_upkeep: LakeUpkeepDefinitions | None
+    """A DuckLake warehouse's upkeep asset, job and schedule (``None`` for a DuckDB file)."""
     resources: dict[str, object]
     definitions: dg.Definitions
 
@@ -131,6 +134,8 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
             description=f"Refreshes the stop list on '{settings.schedule}' "
             f"({settings.timezone}), before marketing sends start.",
         )
+    upkeep = build_lake_upkeep(settings)
+    upkeep_jobs = [upkeep.job] if upkeep else []
     resources: dict[str, object] = {
         settings.smsp_resource_key: SmspResource.from_settings(settings),
         settings.duckdb_resource_key: duckdb_resource(settings),
@@ -141,10 +146,11 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
             *(asset for built in sources.values() for asset in (built.source, built.push)),
             *extract.assets,
             *tables,
+            *([upkeep.asset] if upkeep else []),
         ],
         asset_checks=mutations.checks,
-        jobs=[jobs.refresh, jobs.push, jobs.delete, jobs.cancel],
-        schedules=[schedule] if schedule else [],
+        jobs=[jobs.refresh, jobs.push, jobs.delete, jobs.cancel, *upkeep_jobs],
+        schedules=[s for s in (schedule, upkeep.schedule if upkeep else None) if s],
         sensors=[sensor, failure_alert],
         resources=resources,
     )
@@ -159,6 +165,7 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
         inbox_sensor=sensor,
         failure_alert_sensor=failure_alert,
         tables=tables,
+        lake_upkeep=upkeep,
         resources=resources,
         definitions=definitions,
     )

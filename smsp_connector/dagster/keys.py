@@ -63,6 +63,10 @@ class SmspKeys:
     def cancellations(self) -> dg.AssetKey:
         return self.key("message_cancellations")
 
+    @property
+    def lake_upkeep(self) -> dg.AssetKey:
+        return self.key("lake_upkeep")
+
     def inbox(self, operation: str) -> dg.AssetKey:
         return self.key(f"inbox_{operation}_csv")
 

@@ -18,7 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import duckdb
+
 from smsp_connector.warehouse.lake import ALIAS
+from smsp_connector.warehouse.results import scalar
 from smsp_connector.warehouse.tables import Warehouse
 
 
@@ -37,6 +40,9 @@ class LakeUpkeep:
     files_deleted: int
     """Files deleted from the data path (a dry run: those already scheduled and old enough)."""
     dry_run: bool
+    files_before: int
+    """Files under the lake's data path before the upkeep (live, of old snapshots, scheduled)."""
+    files_after: int
 
 
 def lake_upkeep(
@@ -51,6 +57,7 @@ def lake_upkeep(
     with warehouse.connect() as (conn, _):
         if not warehouse.is_lake:
             raise NotALakeError("lake upkeep is for a ducklake: warehouse, not a DuckDB file")
+        before = _stored_files(conn)
         merged = created = 0
         if not dry_run:
             for row in conn.execute(f"CALL ducklake_merge_adjacent_files('{ALIAS}')").fetchall():
@@ -64,10 +71,22 @@ def lake_upkeep(
             # Measured after the expiry: with no delay, the files it scheduled go at once.
             [dry_run, datetime.now(UTC) - delete_older_than],
         ).fetchall()
+        after = _stored_files(conn)
     return LakeUpkeep(
         files_merged=merged,
         files_created=created,
         snapshots_expired=len(expired),
         files_deleted=len(deleted),
         dry_run=dry_run,
+        files_before=before,
+        files_after=after,
     )
+
+
+def _stored_files(conn: duckdb.DuckDBPyConnection) -> int:
+    """The files under the lake's data path, as its catalog records it (a glob: the same query
+    lists a folder or an object-store prefix)."""
+    data_path = scalar(
+        conn, f"SELECT value FROM ducklake_options('{ALIAS}') WHERE option_name = 'data_path'"
+    )
+    return int(scalar(conn, "SELECT count(*) FROM glob(?)", [data_path.rstrip("/") + "/**"]))

@@ -1,0 +1,52 @@
+"""SmspComponent loaded by Dagster's own component test helper (``create_defs_folder_sandbox``):
+the definitions one ``defs.yaml`` builds, without a dg subprocess."""
+
+from __future__ import annotations
+
+from dagster.components.testing import create_defs_folder_sandbox
+
+from smsp_connector import SmspComponent
+
+
+def _defs(attributes: dict):
+    with create_defs_folder_sandbox() as sandbox:
+        path = sandbox.scaffold_component(
+            component_cls=SmspComponent,
+            defs_path="account",
+            defs_yaml_contents={
+                "type": "smsp_connector.SmspComponent",
+                "attributes": {"api_key": "{{ env.SMSP_API_KEY }}", **attributes},
+            },
+        )
+        with sandbox.load_component_and_build_defs(defs_path=path) as (_, defs):
+            return defs
+
+
+def test_a_lake_account_gets_its_upkeep_job_and_schedule_whatever_jobs_it_picks():
+    defs = _defs(
+        {
+            "key_prefix": "lake",
+            "database": "ducklake:postgres:dbname=smsp host=127.0.0.1",
+            "data_path": "/srv/lake/",
+            "jobs": ["refresh"],
+            "lake_upkeep": {"schedule": "0 3 * * *", "expire_after_days": 2},
+        }
+    )
+
+    assert sorted(job.name for job in defs.jobs or []) == [
+        "lake__smsp_lake_upkeep",
+        "lake__smsp_refresh",
+    ]
+    assert sorted((s.name, s.cron_schedule) for s in defs.schedules or []) == [
+        ("lake__smsp_daily_refresh", "0 6 * * *"),
+        ("lake__smsp_lake_upkeep_schedule", "0 3 * * *"),
+    ]
+    upkeep = defs.resolve_assets_def(["lake", "lake_upkeep"])
+    assert "older than 2 days" in (upkeep.descriptions_by_key[upkeep.key] or "")
+
+
+def test_a_duckdb_file_account_has_no_upkeep_and_null_turns_the_schedule_off():
+    defs = _defs({"key_prefix": "main", "lake_upkeep": {"schedule": None}, "schedule": None})
+
+    assert "main__smsp_lake_upkeep" not in {job.name for job in defs.jobs or []}
+    assert not list(defs.schedules or [])
