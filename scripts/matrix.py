@@ -60,11 +60,12 @@ REPORTED = ("duckdb", "dagster", "pandas", "pandera", "numpy")
 """The distributions whose resolved versions each cell reports."""
 CELL_TIMEOUT = 1800
 """Seconds for one pytest command of a cell: a hung cell fails rather than holding CI."""
-NOT_TEST_TOOLS = {"ruff", "playwright", "mutmut"}
+NOT_TEST_TOOLS = {"ruff", "playwright", "mutmut", "moto", "flask", "flask-cors"}
 """`dev` requirements a cell does not need: lint, the UI test's browser driver (test_ui.py
-is slow and imports Playwright inside its tests, which a cell does not run), and mutation
+is slow and imports Playwright inside its tests, which a cell does not run), mutation
 testing (make mutation), whose click>=8.4.2 and rich>=14.2.0 (through textual) would lift the
-lowest cell's bounds (tests/test_matrix_tools.py)."""
+lowest cell's bounds (tests/test_matrix_tools.py), and moto's S3 server (flask needs
+click>=8.1.3), which only the slow object-store tests start."""
 IMPORTED_BY_TESTS = ("hypothesis",)
 """Imported by the tests but required by a test tool only (schemathesis): pinned as well."""
 

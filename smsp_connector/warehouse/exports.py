@@ -24,6 +24,7 @@ from duckdb.sqltypes import VARCHAR
 
 from smsp_connector.intake.phone_numbers import E164_PATTERN
 from smsp_connector.warehouse.results import scalar
+from smsp_connector.warehouse.sql import literal
 from smsp_connector.warehouse.tables import Tables, Warehouse
 
 FORMULA_START = r"^[=+\-@\t\r]"
@@ -140,11 +141,7 @@ def _copy_atomically(
 ) -> None:
     partial = target.with_name(f".{target.name}.partial")
     try:
-        conn.execute(f"COPY ({select}) TO '{_sql_path(partial)}' {options}")
+        conn.execute(f"COPY ({select}) TO {literal(str(partial))} {options}")
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")

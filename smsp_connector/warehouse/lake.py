@@ -28,7 +28,9 @@ from pathlib import Path
 
 import duckdb
 
+from smsp_connector.warehouse import object_store
 from smsp_connector.warehouse.results import one_row
+from smsp_connector.warehouse.sql import literal
 
 LAKE_PREFIX = "ducklake:postgres:"
 """The form of a ``database`` setting that selects a lake; the rest is a libpq conninfo."""
@@ -101,6 +103,11 @@ class LakeTarget:
             raise LakeConfigurationError(
                 f"metadata_schema must be a plain SQL identifier, not {metadata_schema!r}"
             )
+        if object_store.is_object_store(data_path):
+            try:
+                object_store.check_location(str(data_path))
+            except object_store.ObjectStoreConfigurationError as error:
+                raise LakeConfigurationError(str(error)) from None
         return cls(catalog, str(data_path) if data_path else None, metadata_schema or None)
 
     @property
@@ -136,10 +143,6 @@ def extension_file(name: str) -> Path:
     return found
 
 
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 class LakeConnectError(duckdb.IOException):
     """The lake could not be attached (catalog unreachable, data path refused, …); the message
     holds no password."""
@@ -152,14 +155,20 @@ def open_lake(target: LakeTarget) -> duckdb.DuckDBPyConnection:
         config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
     )
     try:
+
+        def load(name: str) -> None:
+            conn.execute(f"LOAD {literal(str(extension_file(name)))}")
+
         for name in EXTENSIONS:
-            conn.execute(f"LOAD {_quote(str(extension_file(name)))}")
+            load(name)
+        if object_store.is_object_store(target.data_path):
+            object_store.configure(conn, load)
         options = []
         if target.data_path:
-            options.append(f"DATA_PATH {_quote(target.data_path)}")
+            options.append(f"DATA_PATH {literal(target.data_path)}")
         if target.metadata_schema:
-            options.append(f"METADATA_SCHEMA {_quote(target.metadata_schema)}")
-        attach = f"ATTACH {_quote(LAKE_PREFIX + target.catalog)} AS {ALIAS}"
+            options.append(f"METADATA_SCHEMA {literal(target.metadata_schema)}")
+        attach = f"ATTACH {literal(LAKE_PREFIX + target.catalog)} AS {ALIAS}"
         if options:
             attach += f" ({', '.join(options)})"
         failure = None

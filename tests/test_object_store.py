@@ -1,0 +1,151 @@
+"""A DuckLake whose data path is on object storage (issue 17 §1-2, first step): ``s3://`` through
+DuckDB's httpfs and aws extensions (from their packages), credentials only from the AWS chain,
+against a real S3 API on loopback (moto's server, tests/s3_server.py) and a real PostgreSQL
+catalog."""
+
+from __future__ import annotations
+
+import logging
+
+import dagster as dg
+import pytest
+
+from smsp_connector.dagster import build_definitions
+from smsp_connector.settings import Settings, SettingsError
+from smsp_connector.warehouse.lake import LakeTarget, close_lakes, lake_cursor
+from smsp_connector.warehouse.object_store import (
+    ObjectStoreConfigurationError,
+    is_object_store,
+    secret_sql,
+)
+
+from .conftest import API_KEY
+from .pipeline_helpers import PipelineRig
+from .s3_server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, S3Bucket, s3_bucket, s3_endpoint  # noqa: F401
+from .test_ducklake import Lake, _lake_settings, _materialize, lake  # noqa: F401
+
+# --- without a server -------------------------------------------------------------------------
+
+
+def test_the_secret_comes_from_the_credential_chain_with_the_standard_endpoint():
+    assert secret_sql({}) == "CREATE OR REPLACE SECRET smsp_s3 (TYPE s3, PROVIDER credential_chain)"
+    local = secret_sql({"AWS_ENDPOINT_URL": "http://127.0.0.1:9000", "AWS_ACCESS_KEY_ID": "K"})
+    assert "ENDPOINT '127.0.0.1:9000', URL_STYLE 'path', USE_SSL false" in local
+    assert "K" not in local.replace("KEY", "")  # no key in the SQL: the chain reads it
+    s3_only = secret_sql(
+        {"AWS_ENDPOINT_URL": "http://127.0.0.1:1", "AWS_ENDPOINT_URL_S3": "https://minio.lan"}
+    )
+    assert "ENDPOINT 'minio.lan'" in s3_only and "USE_SSL true" in s3_only
+    with pytest.raises(ObjectStoreConfigurationError, match="only on loopback"):
+        secret_sql({"AWS_ENDPOINT_URL": "http://minio.lan:9000"})
+    with pytest.raises(ObjectStoreConfigurationError, match="http"):
+        secret_sql({"AWS_ENDPOINT_URL": "ftp://127.0.0.1"})
+
+
+def test_a_data_path_with_credentials_or_no_bucket_is_refused_without_showing_them():
+    database = "ducklake:postgres:dbname=smsp host=127.0.0.1"
+    assert is_object_store("S3://bucket/x") and not is_object_store("/srv/lake")
+    with pytest.raises(SettingsError) as refused:
+        Settings(database=database, data_path="s3://AKIAXX:hunter2secret@bucket/lake/")
+    assert "hunter2secret" not in str(refused.value) and "AKIAXX" not in str(refused.value)
+    assert "s3://…@bucket/lake/" in str(refused.value)
+    with pytest.raises(SettingsError, match="names no bucket"):
+        Settings(database=database, data_path="s3:///lake/")
+
+
+# --- on moto's S3 server and PostgreSQL -------------------------------------------------------
+
+
+@pytest.fixture
+def s3_lake(lake: Lake, s3_bucket: S3Bucket) -> Lake:  # noqa: F811
+    return Lake(lake.database, f"{s3_bucket.url}/lake/", lake.metadata_schema)
+
+
+@pytest.mark.slow
+def test_the_pipeline_writes_its_lake_to_the_bucket_and_no_key_anywhere(
+    emulator,
+    s3_lake: Lake,
+    s3_bucket: S3Bucket,  # noqa: F811
+    tmp_path,
+    caplog,
+):
+    caplog.set_level(logging.DEBUG)
+    push_file = tmp_path / "opt_outs.csv"
+    push_file.write_text("phone\n0644444444\n+33622222222\n0655555555\n")
+    with dg.instance_for_test() as instance:
+        rig = PipelineRig(emulator, tmp_path / "w.duckdb", tmp_path / "exports", instance)
+        rig.settings = _lake_settings(rig, s3_lake)  # type: ignore[method-assign]
+        first, pushed, last = _materialize(rig, push_file)
+        assert first.success and pushed.success and last.success
+        # Logs and events before this test's own S3 client logs its requests.
+        logged = [caplog.text] + [
+            str(entry)
+            for result in (first, pushed, last)
+            for entry in instance.all_logs(result.run_id)
+        ]
+
+    stored = s3_bucket.keys("lake/")
+    assert stored and all(key.endswith(".parquet") for key in stored)
+    # No lake file on local disk (the exports are still written to a local folder).
+    local = [path for path in tmp_path.glob("**/*.parquet") if "exports" not in path.parts]
+    assert not local
+    assert s3_lake.query("SELECT phone_number FROM smsp.stop_list ORDER BY 1") == [
+        ("+33622222222",),
+        ("+33633333333",),
+        ("+33644444444",),
+        ("+33655555555",),
+    ]
+    # The secret is in no table, log line or Dagster event; the key id neither.
+    tables = s3_lake.query("SELECT table_name FROM duckdb_tables() WHERE database_name = 'lake'")
+    for (table,) in tables:
+        text = str(s3_lake.query(f"SELECT * FROM smsp.{table}"))
+        assert SECRET_ACCESS_KEY not in text and ACCESS_KEY_ID not in text, table
+    for text in logged:
+        assert SECRET_ACCESS_KEY not in text and ACCESS_KEY_ID not in text
+
+
+@pytest.mark.slow
+def test_upkeep_counts_and_deletes_objects_in_the_bucket(s3_lake: Lake, s3_bucket: S3Bucket):  # noqa: F811
+    from datetime import timedelta
+
+    from .test_lake_upkeep import _write_runs
+
+    _write_runs(s3_lake.warehouse(), 3)
+    before = len(s3_bucket.keys("lake/"))
+    built = build_definitions(
+        Settings(
+            api_key=API_KEY,
+            database=s3_lake.database,
+            data_path=s3_lake.data_path,
+            metadata_schema=s3_lake.metadata_schema,
+            lake_expire_after=timedelta(0),
+            lake_delete_after=timedelta(0),
+        )
+    )
+    result = built.job("smsp_lake_upkeep").execute_in_process()
+
+    (event,) = result.get_asset_materialization_events()
+    shown = {name: value.value for name, value in event.materialization.metadata.items()}
+    assert shown["files_before"] == before >= 3
+    assert shown["files_after"] == len(s3_bucket.keys("lake/")) < before
+    assert s3_lake.query("SELECT count(*) FROM smsp.audit_log") == [(6_000,)]
+
+
+@pytest.mark.slow
+def test_no_credentials_is_one_line_naming_what_to_set(
+    s3_lake: Lake,
+    monkeypatch,
+):
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(variable)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    close_lakes()
+    target = LakeTarget.parse(s3_lake.database, s3_lake.data_path, s3_lake.metadata_schema)
+    with (
+        pytest.raises(ObjectStoreConfigurationError, match="AWS_ACCESS_KEY_ID") as refused,
+        lake_cursor(target),
+    ):
+        pass
+    assert refused.value.__cause__ is None and refused.value.__context__ is None
