@@ -149,3 +149,49 @@ def test_no_credentials_is_one_line_naming_what_to_set(
     ):
         pass
     assert refused.value.__cause__ is None and refused.value.__context__ is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("warehouse", ["file", "lake"])
+def test_the_exports_are_objects_in_the_bucket_with_no_partial_one(
+    emulator,
+    warehouse,
+    s3_lake: Lake,
+    s3_bucket: S3Bucket,  # noqa: F811
+    tmp_path,
+):
+    emulator.state.seed_entries(
+        (n, "2025-07-14 09:30:00") for n in ("+33611111111", "+33622222222", "+33633333333")
+    )
+    with dg.instance_for_test() as instance:
+        rig = PipelineRig(emulator, tmp_path / "w.duckdb", tmp_path / "exports", instance)
+        options = {"export_dir": f"{s3_bucket.url}/exports/"}
+        if warehouse == "lake":
+            lake_settings = _lake_settings(rig, s3_lake)
+            rig.settings = lambda **more: lake_settings(**options, **more)  # type: ignore[method-assign]
+        else:
+            plain = rig.settings
+            rig.settings = lambda **more: plain(**options, **more)  # type: ignore[method-assign]
+        result = rig.materialize()
+        assert result.success
+        shown = {
+            event.asset_key.to_user_string(): event.materialization.metadata["path"].value
+            for event in result.get_asset_materialization_events()
+            if "path" in event.materialization.metadata
+        }
+
+    assert sorted(s3_bucket.keys("exports/")) == [
+        "exports/suppression_list.csv",
+        "exports/suppression_list.parquet",
+        "exports/suppression_list_sha256.csv",
+        "exports/suppression_list_sha256.parquet",
+    ]
+    assert shown["smsp/suppression_export"] == f"{s3_bucket.url}/exports/suppression_list.csv"
+    rows = s3_bucket.body("exports/suppression_list.csv").decode().splitlines()
+    assert rows[0] == "phone_number,stop_id,opted_out_at_utc"
+    assert sorted(row.split(",")[0] for row in rows[1:]) == [
+        "+33611111111",
+        "+33622222222",
+        "+33633333333",
+    ]
+    assert not (tmp_path / "exports").exists()

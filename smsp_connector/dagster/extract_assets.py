@@ -223,7 +223,7 @@ _FORM_TEXT = {
 def _export_asset(
     settings: Settings, key: dg.AssetKey, upstream: dg.AssetKey, form: ExportForm
 ) -> dg.AssetsDefinition:
-    directory = Path(settings.export_dir)
+    directory = settings.export_dir.rstrip("/")
     duckdb_key = settings.duckdb_resource_key
 
     @dg.asset(
@@ -248,14 +248,19 @@ def _export_asset(
         result = export_suppression_list(warehouse, directory, form=form, hmac_key=key)
         return dg.MaterializeResult(
             metadata={
-                "path": dg.MetadataValue.path(str(result.csv_path.resolve())),
-                "parquet_path": dg.MetadataValue.path(str(result.parquet_path.resolve())),
+                "path": dg.MetadataValue.path(_shown(result.csv_path)),
+                "parquet_path": dg.MetadataValue.path(_shown(result.parquet_path)),
                 "dagster/row_count": result.row_count,
                 "preview": frame_table(result.preview),
             }
         )
 
     return export
+
+
+def _shown(location: Path | str) -> str:
+    """A local file's absolute path, or the object's URL."""
+    return str(location.resolve()) if isinstance(location, Path) else location
 
 
 def _blocked_message(extraction: Extraction, table: str, op_name: str) -> str:

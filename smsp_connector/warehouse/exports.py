@@ -1,7 +1,9 @@
 """Suppression-list exports for CRM syncs: CSV and Parquet, plain, SHA-256 or HMAC-SHA256.
 
 Files are written by DuckDB's ``COPY`` to a temporary name and renamed into place, so a CRM
-job reading the export never sees a half-written file.
+job reading the export never sees a half-written file. In an ``s3://bucket/prefix`` folder each
+file is one upload, which S3 shows only once complete (no rename there, none needed);
+credentials from the AWS chain (:mod:`smsp_connector.warehouse.object_store`).
 
 CSV cells that a spreadsheet would execute as a formula (starting with ``=``, ``+``, ``-``,
 ``@``, tab or carriage return) get a leading apostrophe, as OWASP advises. A well-formed E.164
@@ -23,6 +25,8 @@ import pandas as pd
 from duckdb.sqltypes import VARCHAR
 
 from smsp_connector.intake.phone_numbers import E164_PATTERN
+from smsp_connector.warehouse import object_store
+from smsp_connector.warehouse.lake import load_extension
 from smsp_connector.warehouse.results import scalar
 from smsp_connector.warehouse.sql import literal
 from smsp_connector.warehouse.tables import Tables, Warehouse
@@ -42,8 +46,9 @@ def formula_safe_sql(column: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ExportResult:
-    csv_path: Path
-    parquet_path: Path
+    csv_path: Path | str
+    """The CSV file, or its ``s3://`` URL."""
+    parquet_path: Path | str
     row_count: int
     preview: pd.DataFrame
 
@@ -76,21 +81,27 @@ MIN_HMAC_KEY_BYTES = 16
 
 def export_suppression_list(
     warehouse: Warehouse,
-    directory: Path,
+    directory: Path | str,
     *,
     form: ExportForm = ExportForm.PLAIN,
     hmac_key: bytes | None = None,
     preview_rows: int = 10,
 ) -> ExportResult:
-    """Write the current stop list to ``directory`` as CSV and Parquet, in ``form``.
+    """Write the current stop list to ``directory`` (a folder, or ``s3://bucket/prefix``) as
+    CSV and Parquet, in ``form``.
 
     Hashes are lowercase hex of the UTF-8 E.164 text; ``hmac_key`` (at least
     :data:`MIN_HMAC_KEY_BYTES` bytes) is needed for, and only used by, the HMAC form.
     """
     if form is ExportForm.HMAC_SHA256 and (hmac_key is None or len(hmac_key) < MIN_HMAC_KEY_BYTES):
         raise ValueError(f"the HMAC export needs a key of at least {MIN_HMAC_KEY_BYTES} bytes")
-    directory.mkdir(parents=True, exist_ok=True)
+    if not object_store.is_object_store(directory):
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
     with warehouse.connect() as (conn, tables):
+        if isinstance(directory, str):
+            object_store.check_location(directory)
+            object_store.configure(conn, lambda name: load_extension(conn, name))
         if form is not ExportForm.HMAC_SHA256:
             return _export(conn, tables, directory, form=form, preview_rows=preview_rows)
         key = hmac_key or b""
@@ -109,7 +120,7 @@ def export_suppression_list(
 def _export(
     conn: duckdb.DuckDBPyConnection,
     tables: Tables,
-    directory: Path,
+    directory: Path | str,
     *,
     form: ExportForm,
     preview_rows: int,
@@ -127,8 +138,11 @@ def _export(
         SELECT {formula_safe_sql(column)} AS {column}, stop_id, opted_out_at_utc
         FROM ({select})
     """
-    csv_path = directory / f"{name}.csv"
-    parquet_path = directory / f"{name}.parquet"
+    if isinstance(directory, str):
+        csv_path: Path | str = f"{directory.rstrip('/')}/{name}.csv"
+        parquet_path: Path | str = f"{directory.rstrip('/')}/{name}.parquet"
+    else:
+        csv_path, parquet_path = directory / f"{name}.csv", directory / f"{name}.parquet"
     _copy_atomically(conn, csv_select, csv_path, "(HEADER, DELIMITER ',')")
     _copy_atomically(conn, select, parquet_path, "(FORMAT PARQUET)")
     row_count = scalar(conn, f"SELECT count(*) FROM ({select})")
@@ -137,8 +151,11 @@ def _export(
 
 
 def _copy_atomically(
-    conn: duckdb.DuckDBPyConnection, select: str, target: Path, options: str
+    conn: duckdb.DuckDBPyConnection, select: str, target: Path | str, options: str
 ) -> None:
+    if isinstance(target, str):  # an object: visible only once its upload completes
+        conn.execute(f"COPY ({select}) TO {literal(target)} {options}")
+        return
     partial = target.with_name(f".{target.name}.partial")
     try:
         conn.execute(f"COPY ({select}) TO {literal(str(partial))} {options}")

@@ -130,8 +130,8 @@ def extension_file(name: str) -> Path:
         files = importlib.resources.files(f"duckdb_extension_{name}")
     except ModuleNotFoundError:
         raise LakeConfigurationError(
-            f"a DuckLake warehouse needs the duckdb-extension-{package} package: "
-            f"pip install 'smsp-connector[ducklake]'"
+            f"a DuckLake warehouse or an s3:// location needs the duckdb-extension-{package} "
+            "package: pip install 'smsp-connector[ducklake]'"
         ) from None
     found = Path(str(files / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"))
     if not found.is_file():
@@ -141,6 +141,11 @@ def extension_file(name: str) -> Path:
             "version number)"
         )
     return found
+
+
+def load_extension(conn: duckdb.DuckDBPyConnection, name: str) -> None:
+    """``LOAD`` the extension ``name`` from its package's file (see :func:`extension_file`)."""
+    conn.execute(f"LOAD {literal(str(extension_file(name)))}")
 
 
 class LakeConnectError(duckdb.IOException):
@@ -155,14 +160,10 @@ def open_lake(target: LakeTarget) -> duckdb.DuckDBPyConnection:
         config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
     )
     try:
-
-        def load(name: str) -> None:
-            conn.execute(f"LOAD {literal(str(extension_file(name)))}")
-
         for name in EXTENSIONS:
-            load(name)
+            load_extension(conn, name)
         if object_store.is_object_store(target.data_path):
-            object_store.configure(conn, load)
+            object_store.configure(conn, lambda name: load_extension(conn, name))
         options = []
         if target.data_path:
             options.append(f"DATA_PATH {literal(target.data_path)}")
