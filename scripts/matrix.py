@@ -266,14 +266,14 @@ def test_tools(requirements: list[Requirement], own: str, installed: set[str]) -
     """The `dev` extra's test tools pinned to this environment's versions (a cell tests the
     library's dependencies, not pytest's), with the tools the tests import themselves. Dagster's
     libraries follow the cell's Dagster (they are released in step), and the package's own
-    extras are expanded but for those the cell installs, and ``ducklake``, which pins DuckDB:
-    that is a cell's choice."""
+    extras are expanded but for those the cell installs, and ``ducklake`` and ``s3``, which pin
+    DuckDB: that is a cell's choice."""
     tools = [f"{name}=={importlib.metadata.version(name)}" for name in IMPORTED_BY_TESTS]
     for requirement in for_extras(requirements, {"dev"}):
         if requirement.marker is None:
             continue  # a base requirement, not the dev extra's
         if requirement.name == own:
-            nested = set(requirement.extras) - installed - {"ducklake", "dev"}
+            nested = set(requirement.extras) - installed - {"ducklake", "s3", "dev"}
             for inner in for_extras(requirements, nested):
                 if inner.marker is not None and inner.name != own:
                     tools.extend(_pinned(inner))

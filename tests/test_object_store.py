@@ -53,6 +53,17 @@ def test_a_data_path_with_credentials_or_no_bucket_is_refused_without_showing_th
         Settings(database=database, data_path="s3:///lake/")
 
 
+def test_the_command_line_refuses_an_object_url_in_one_line():
+    from click.testing import CliRunner
+
+    from smsp_connector.cli import main
+
+    for args in (["push", "s3://bucket/x.csv"], ["cancel", "--file", "s3://bucket/ids.csv"]):
+        done = CliRunner().invoke(main, args, env={"SMSP_API_KEY": "k" * 12})
+        assert done.exit_code == 2
+        assert "s3://bucket/" in done.output and "reads local files" in done.output
+
+
 # --- on moto's S3 server and PostgreSQL -------------------------------------------------------
 
 
@@ -195,3 +206,135 @@ def test_the_exports_are_objects_in_the_bucket_with_no_partial_one(
         "+33633333333",
     ]
     assert not (tmp_path / "exports").exists()
+
+
+# --- the inbox on object storage --------------------------------------------------------------
+
+
+def _put(bucket: S3Bucket, key: str, body: str) -> None:
+    bucket.client().put_object(Bucket=bucket.name, Key=key, Body=body.encode())
+
+
+@pytest.mark.slow
+def test_an_inbox_object_settles_then_runs_once_and_moves_to_done_with_its_report(
+    emulator,
+    s3_bucket: S3Bucket,  # noqa: F811
+    tmp_path,
+):
+    from .test_inbox_and_lineage import JOBS, Ticks
+
+    inbox = f"{s3_bucket.url}/inbox"
+    _put(s3_bucket, "inbox/add/march.csv", "phone\n06 12 34 56 78\nnot a number\n")
+    _put(s3_bucket, "inbox/add/notes.txt", "not an inbox file")
+    ticks = Ticks(inbox)
+    assert ticks() == [], "an object seen for the first time is never taken at once"
+    _put(s3_bucket, "inbox/add/march.csv", "phone\n06 12 34 56 78\nnot a number\n+33698765432\n")
+    assert ticks() == [], "replaced since the last tick: its ETag changed, it waits again"
+    [request] = ticks()
+    assert request.job_name == JOBS["add"].name
+    assert request.run_key.startswith("add:etag:")
+    config = request.run_config["ops"]["smsp__stop_list_additions"]["config"]
+    assert config == {"csv_path": f"{inbox}/add/march.csv", "move_to": f"{inbox}/done"}
+
+    with dg.instance_for_test() as instance:
+        rig = PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
+        result = rig.run(rig.pushes(), request.run_config)
+        assert result.success
+        (event,) = [
+            event
+            for event in result.get_asset_materialization_events()
+            if event.asset_key.to_user_string() == "smsp/stop_list_additions"
+        ]
+        shown = {name: value.value for name, value in event.materialization.metadata.items()}
+        logged = "\n".join(str(entry) for entry in instance.all_logs(result.run_id))
+
+    assert emulator.state.has_number("+33612345678")
+    assert emulator.state.has_number("+33698765432")
+    keys = s3_bucket.keys("inbox/")
+    run8 = result.run_id[:8]
+    assert sorted(keys) == [
+        "inbox/add/notes.txt",
+        f"inbox/done/{run8}-march.csv",
+        f"inbox/done/{run8}-march.rejected.csv",
+    ]
+    assert shown["source_file"] == f"{inbox}/done/{run8}-march.csv"
+    assert shown["rejection_report"] == f"{inbox}/done/{run8}-march.rejected.csv"
+    assert "not a number" in s3_bucket.body(f"inbox/done/{run8}-march.rejected.csv").decode()
+    assert SECRET_ACCESS_KEY not in logged and "smsp-object-" not in logged
+    assert not list(tmp_path.glob("**/*.csv")), "nothing of the inbox on local disk"
+
+
+@pytest.mark.slow
+def test_an_object_replaced_after_the_run_read_it_is_not_archived(
+    emulator,
+    client,
+    s3_bucket: S3Bucket,  # noqa: F811
+    tmp_path,
+):
+    from smsp_connector.operations.inputs import PhoneFile
+    from smsp_connector.operations.progress import log_progress
+    from smsp_connector.operations.run import Push, run_on_object
+    from smsp_connector.warehouse import Warehouse
+
+    url = f"{s3_bucket.url}/inbox/add/growing.csv"
+    _put(s3_bucket, "inbox/add/growing.csv", "phone\n+33611111111\n")
+
+    class StillBeingWritten(PhoneFile):
+        def read(self, extra_columns=()):
+            frame = super().read(extra_columns)
+            # The writer uploads a longer version after the run read the object.
+            _put(s3_bucket, "inbox/add/growing.csv", "phone\n+33611111111\n+33622222222\n")
+            return frame
+
+    report = run_on_object(
+        Push(),
+        StillBeingWritten(tmp_path / "unused.csv"),
+        url,
+        max_bytes=1 << 20,
+        move_to=f"{s3_bucket.url}/inbox/done",
+        client=client,
+        warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
+        run_id="growing-object",
+        job="test",
+        progress=log_progress(lambda line: None),
+    )
+
+    assert report.changed_after_read and report.source == url
+    assert s3_bucket.keys("inbox/") == ["inbox/add/growing.csv"], "left for a run of its own"
+    assert emulator.state.has_number("+33611111111")
+    assert not emulator.state.has_number("+33622222222"), "only what was read was pushed"
+
+
+@pytest.mark.slow
+def test_an_unusable_or_missing_object_fails_in_one_line_naming_it(
+    emulator,
+    client,
+    s3_bucket: S3Bucket,  # noqa: F811
+    tmp_path,
+):
+    from smsp_connector.intake import IntakeError
+    from smsp_connector.operations.inputs import PhoneFile
+    from smsp_connector.operations.progress import log_progress
+    from smsp_connector.operations.run import Push, run_on_object
+    from smsp_connector.warehouse import Warehouse
+
+    run = {
+        "client": client,
+        "warehouse": Warehouse.at(tmp_path / "warehouse.duckdb"),
+        "run_id": "bad-object",
+        "job": "test",
+        "progress": log_progress(lambda line: None),
+    }
+    _put(s3_bucket, "inbox/add/empty.csv", "")
+    _put(s3_bucket, "inbox/add/big.csv", "phone\n" + "0612345678\n" * 200)
+    for key, problem in (
+        ("inbox/add/empty.csv", "empty"),
+        ("inbox/add/big.csv", "above the 1,000-byte limit"),
+        ("inbox/add/missing.csv", "no such object"),
+    ):
+        url = f"{s3_bucket.url}/{key}"
+        with pytest.raises(IntakeError) as refused:
+            run_on_object(Push(), PhoneFile(tmp_path / "x.csv"), url, max_bytes=1_000, **run)
+        assert str(refused.value).startswith(f"{url}: ") and problem in str(refused.value)
+        assert "smsp-object-" not in str(refused.value)
+    assert emulator.stats()["endpoints"] == {}, "nothing was sent"

@@ -27,6 +27,24 @@ from smsp_connector.cli.account import current_settings
 from smsp_connector.cli.console import err, one_line_errors, out
 from smsp_connector.cli.running import execute, run
 
+
+class LocalFile(click.Path):
+    """A local file's path; an object-store URL is refused in one line (``Path`` would also
+    fold ``s3://b/k`` into ``s3:/b/k``): the Dagster jobs read objects, this command does not."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and "://" in value:
+            self.fail(
+                f"{value}: the smsp command reads local files; an s3:// object is read by the "
+                "Dagster jobs (the inbox sensor, or csv_path in run config)",
+                param,
+                ctx,
+            )
+        return super().convert(value, param, ctx)
+
+
+LOCAL_FILE = LocalFile(path_type=Path)
+
 _phone_column = click.option(
     "--phone-column", help="The phone column's header, when it is not recognised."
 )
@@ -119,7 +137,7 @@ def list_stops(fmt: str, limit: int) -> None:
 
 @stops.command("add")
 @click.argument("numbers", nargs=-1)
-@click.option("--file", "file", type=click.Path(path_type=Path), help="A CSV file of numbers.")
+@click.option("--file", "file", type=LOCAL_FILE, help="A CSV file of numbers.")
 @_phone_column
 @_default_region
 @click.option("--dry-run", is_flag=True, help="Store the plan, send nothing.")
@@ -152,7 +170,7 @@ def add(
 @click.option(
     "--file",
     "file",
-    type=click.Path(path_type=Path),
+    type=LOCAL_FILE,
     help="A CSV file with phone, consent_at and consent_source columns.",
 )
 @click.option("--consent-at", help="When fresh consent was given (with NUMBERS).")
@@ -198,7 +216,7 @@ def delete(
 
 
 @click.command()
-@click.argument("file", type=click.Path(path_type=Path), required=False)
+@click.argument("file", type=LOCAL_FILE, required=False)
 @click.option(
     "--query",
     help="SQL on the configured DuckDB database whose rows are opt-outs, instead of a file.",
@@ -259,7 +277,7 @@ def push(
 
 @click.command()
 @click.argument("message_ids", nargs=-1)
-@click.option("--file", "file", type=click.Path(path_type=Path), help="A CSV file of ids.")
+@click.option("--file", "file", type=LOCAL_FILE, help="A CSV file of ids.")
 @click.option("--id-column", help="The message id column's header, when it is not recognised.")
 @click.option("--dry-run", is_flag=True, help="Store the plan, cancel nothing.")
 @_format

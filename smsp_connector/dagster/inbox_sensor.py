@@ -12,32 +12,75 @@ launches its job once, however long it stays there; the job moves it to ``inbox/
 processed, unless its content changed after the run read it (then it stays, and its new
 content, with a new hash, gets its own run). A failed run leaves the file in place for
 inspection: fix it and drop it again (new content, new run).
+
+The inbox may be an object-store folder (``s3://bucket/inbox``, see
+:mod:`smsp_connector.operations.object_files`): an object has settled when its size and ETag
+have stayed the same, its run key is its ETag, and the run archives it to ``…/done`` only if it
+still holds what was read.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
 from smsp_connector.dagster.keys import SmspKeys
 from smsp_connector.intake import file_sha256
+from smsp_connector.operations import object_files
 from smsp_connector.operations.reports import REPORT_SUFFIXES
 
 INBOX_SUFFIXES = (".csv", ".tsv")
 
 
-def _inbox_files(folder: Path) -> list[Path]:
-    return sorted(
-        path
-        for path in folder.iterdir()
-        if path.suffix.lower() in INBOX_SUFFIXES
-        and not path.name.lower().endswith(REPORT_SUFFIXES)
-        and path.is_file()
-    )
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """A file (or object) in an operation's folder."""
+
+    location: str
+    name: str
+    state: list[Any]
+    """What must stay the same for ``settle_seconds``: size and modification time, or ETag."""
+    identity: Callable[[], str]
+    """The content's identity for the run key (read once the file has settled)."""
+
+
+def _taken(name: str) -> bool:
+    return name.lower().endswith(INBOX_SUFFIXES) and not name.lower().endswith(REPORT_SUFFIXES)
+
+
+def _etag(found: object_files.ObjectFile) -> str:
+    return "etag:" + found.etag.strip('"')
+
+
+def _entries(root: str, operation: str) -> list[_Entry]:
+    if object_files.is_object_store(root):
+        return [
+            _Entry(found.url, found.name, [found.size, found.etag], lambda f=found: _etag(f))
+            for found in object_files.list_files(object_files.join(root, operation))
+            if _taken(found.name)
+        ]
+    folder = Path(root) / operation
+    if not folder.is_dir():
+        return []
+    entries = []
+    for path in sorted(folder.iterdir()):
+        if _taken(path.name) and path.is_file():
+            stat = path.stat()
+            entries.append(
+                _Entry(
+                    str(path),
+                    path.name,
+                    [stat.st_size, stat.st_mtime_ns],
+                    lambda path=path: file_sha256(path),
+                )
+            )
+    return entries
 
 
 def build_inbox_sensor(
@@ -51,7 +94,7 @@ def build_inbox_sensor(
 ) -> dg.SensorDefinition:
     """``jobs`` maps each operation (add, delete, cancel) to the job that handles it.
     ``settle_seconds``: how long a file's size and modification time must stay the same."""
-    root = Path(inbox)
+    root = str(inbox).rstrip("/")
 
     @dg.sensor(
         name=name,
@@ -63,30 +106,25 @@ def build_inbox_sensor(
     )
     def smsp_inbox(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         now = time.time()
-        seen: dict[str, list[float]] = json.loads(context.cursor) if context.cursor else {}
-        observed: dict[str, list[float]] = {}
+        seen: dict[str, list[Any]] = json.loads(context.cursor) if context.cursor else {}
+        observed: dict[str, list[Any]] = {}
         requests = []
         for operation, job in jobs.items():
-            folder = root / operation
-            if not folder.is_dir():
-                continue
-            for path in _inbox_files(folder):
-                stat = path.stat()
-                state = [stat.st_size, stat.st_mtime_ns]
-                before = seen.get(str(path))
-                if before is None or before[:2] != state:
-                    observed[str(path)] = [*state, now]  # new or still changing: wait
+            for entry in _entries(root, operation):
+                before = seen.get(entry.location)
+                if before is None or before[:-1] != entry.state:
+                    observed[entry.location] = [*entry.state, now]  # new or changing: wait
                     continue
-                observed[str(path)] = before
-                if now - before[2] < settle_seconds:
+                observed[entry.location] = before
+                if now - before[-1] < settle_seconds:
                     continue
-                config = {"csv_path": str(path), "move_to": str(root / "done")}
+                config = {"csv_path": entry.location, "move_to": f"{root}/done"}
                 requests.append(
                     dg.RunRequest(
-                        run_key=f"{operation}:{file_sha256(path)}",
+                        run_key=f"{operation}:{entry.identity()}",
                         job_name=job.name,
                         run_config=keys.op_config(keys.mutation(operation), **config),
-                        tags={"smsp/source_file": path.name, "smsp/operation": operation},
+                        tags={"smsp/source_file": entry.name, "smsp/operation": operation},
                     )
                 )
         return dg.SensorResult(run_requests=requests, cursor=json.dumps(observed))

@@ -14,7 +14,7 @@ from pydantic import Field
 from smsp_connector.dagster.keys import OPERATIONS, SmspKeys, asset_attributes
 from smsp_connector.dagster.metadata import frame_table
 from smsp_connector.dagster.resource import step_run, warehouse_of
-from smsp_connector.intake import IntakeError, file_sha256
+from smsp_connector.intake import IntakeError
 from smsp_connector.operations.delete import DeletionCapExceeded
 from smsp_connector.operations.inputs import (
     Input,
@@ -23,8 +23,17 @@ from smsp_connector.operations.inputs import (
     PhoneFile,
     StoredPlan,
 )
+from smsp_connector.operations.object_files import is_object_store, location_sha256
 from smsp_connector.operations.plans import PlanRefused
-from smsp_connector.operations.run import Cancel, Delete, Operation, Push, RunReport, run_operation
+from smsp_connector.operations.run import (
+    Cancel,
+    Delete,
+    Operation,
+    Push,
+    RunReport,
+    run_on_object,
+    run_operation,
+)
 from smsp_connector.settings import Settings
 from smsp_connector.warehouse import Outcome, outcome_counts
 
@@ -172,7 +181,7 @@ def build_mutation_assets(settings: Settings) -> MutationAssets:
         else:
             source, move_to = config.input(settings.max_input_bytes), config.move_to
             push = Push(dry_run=config.dry_run, retry_rejected=config.retry_rejected)
-        report = runner.run(context, push, source, move_to)
+        report = runner.run(context, push, source, move_to, location=config.csv_path)
         return dg.MaterializeResult(metadata=runner.metadata(context, report))
 
     @dg.asset(
@@ -196,17 +205,19 @@ def build_mutation_assets(settings: Settings) -> MutationAssets:
                 )
             source = config.input(settings.max_input_bytes)
             operation = Delete(confirm=config.confirm, max_deletions=config.max_deletions)
-            move_to = config.move_to
+            move_to, location = config.move_to, config.csv_path
         else:
-            plan_id = config.confirm_plan or _dry_run_plan(context, keys.deletions, config)
-            source, move_to = StoredPlan(plan_id), None
+            plan_id = config.confirm_plan or _dry_run_plan(
+                context, keys.deletions, config, settings.max_input_bytes
+            )
+            source, move_to, location = StoredPlan(plan_id), None, None
             operation = Delete(
                 max_deletions=config.max_deletions,
                 plan_id=plan_id,
                 plan_max_age=settings.plan_max_age,
-                given=_given_again(config),
+                given=_given_again(config, settings.max_input_bytes),
             )
-        report = runner.run(context, operation, source, move_to)
+        report = runner.run(context, operation, source, move_to, location=location)
         return dg.MaterializeResult(metadata=runner.metadata(context, report))
 
     @dg.asset(
@@ -238,7 +249,7 @@ def build_mutation_assets(settings: Settings) -> MutationAssets:
                 else MessageIdValues(config.message_ids, label="run config")
             )
             cancel = Cancel(dry_run=config.dry_run)
-        report = runner.run(context, cancel, source, config.move_to)
+        report = runner.run(context, cancel, source, config.move_to, location=csv_path)
         return dg.MaterializeResult(metadata=runner.metadata(context, report))
 
     checks = [
@@ -298,9 +309,22 @@ class _Runner:
         operation: Operation[Any],
         source: Input,
         move_to: str | None,
+        *,
+        location: str | None = None,
     ) -> RunReport[Any]:
+        """``location``: the file input's ``csv_path`` as given (an ``s3://`` object is run
+        through :func:`run_on_object`)."""
         try:
             with step_run(context, self._settings) as run:
+                if location is not None and is_object_store(location):
+                    return run_on_object(
+                        operation,
+                        source,
+                        location,
+                        max_bytes=self._settings.max_input_bytes,
+                        move_to=move_to,
+                        **run,
+                    )
                 return run_operation(
                     operation, source, move_to=Path(move_to) if move_to else None, **run
                 )
@@ -339,7 +363,7 @@ class _Runner:
         return metadata
 
 
-def _given_again(config: DeleteConfig) -> tuple[tuple[str, str], ...]:
+def _given_again(config: DeleteConfig, max_bytes: int) -> tuple[tuple[str, str], ...]:
     """The plan's options that a confirmation's config repeats (each must be the plan's), and
     the SHA-256 of the file it names again (it must hold the plan's bytes)."""
     given = [
@@ -351,15 +375,16 @@ def _given_again(config: DeleteConfig) -> tuple[tuple[str, str], ...]:
         if value is not None
     ]
     if config.csv_path is not None:
-        path = Path(config.csv_path)
         try:
-            given.append(("source_sha256", file_sha256(path)))
+            given.append(("source_sha256", location_sha256(config.csv_path, max_bytes)))
         except FileNotFoundError:
-            raise dg.Failure(f"{path} does not exist", allow_retries=False) from None
+            raise dg.Failure(f"{config.csv_path} does not exist", allow_retries=False) from None
     return tuple(given)
 
 
-def _dry_run_plan(context: dg.AssetExecutionContext, key: dg.AssetKey, config: DeleteConfig) -> str:
+def _dry_run_plan(
+    context: dg.AssetExecutionContext, key: dg.AssetKey, config: DeleteConfig, max_bytes: int
+) -> str:
     """The plan a dry run of ``key`` stored, after checking that its file, if still there,
     holds the bytes the dry run planned from (a file edited since was meant to change the
     plan: the edit needs a dry run of its own)."""
@@ -378,9 +403,9 @@ def _dry_run_plan(context: dg.AssetExecutionContext, key: dg.AssetKey, config: D
             "run a dry run, then confirm its plan",
             allow_retries=False,
         )
-    path = Path(str(metadata.get("source_file", "-")))
+    path = str(metadata.get("source_file", "-"))
     try:
-        changed = file_sha256(path) != metadata.get("source_sha256")
+        changed = location_sha256(path, max_bytes) != metadata.get("source_sha256")
     except (FileNotFoundError, IsADirectoryError):
         changed = False  # the plan holds the targets: the file is not read again
     if changed:

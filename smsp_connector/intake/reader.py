@@ -42,12 +42,12 @@ _MAX_CONTROL_RATIO = 0.05
 class IntakeError(ValueError):
     """A file that cannot be used at all; the message names the file and the problem."""
 
-    def __init__(self, path: Path, problem: str) -> None:
+    def __init__(self, path: Path | str, problem: str) -> None:
         super().__init__(f"{path}: {problem}")
         self.path = path
         self.problem = problem
 
-    def __reduce__(self) -> tuple[type[IntakeError], tuple[Path, str]]:
+    def __reduce__(self) -> tuple[type[IntakeError], tuple[Path | str, str]]:
         # Rebuilt from both fields: an exception crossing a process boundary is pickled.
         return type(self), (self.path, self.problem)
 

@@ -9,7 +9,7 @@ and call :func:`run_operation`; they differ only in where progress goes and how 
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -17,8 +17,9 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 import pandas as pd
 
 from smsp_connector.client import SmspClient
-from smsp_connector.intake import SOURCE_SHA256, file_sha256
+from smsp_connector.intake import SOURCE_SHA256, IntakeError, file_sha256
 from smsp_connector.intake.rejections import rejected_rows
+from smsp_connector.operations import object_files
 from smsp_connector.operations.cancel import CancelSummary, apply_cancel_plan, cancel_messages
 from smsp_connector.operations.delete import (
     CONSENT_COLUMNS,
@@ -209,10 +210,11 @@ class RunReport(Generic[S]):
     operation: str
     run_id: str
     summary: S
-    source: Path | None
+    source: Path | str | None
+    """The input file, or its ``s3://`` URL (:func:`run_on_object`)."""
     audit_rows: int
-    rejection_report: Path | None
-    refusal_report: Path | None
+    rejection_report: Path | str | None
+    refusal_report: Path | str | None
     unsent: pd.DataFrame
     """``source_row``, ``target``, ``outcome``, ``provider_code``, ``reason``, in input order."""
     problems: tuple[str, ...]
@@ -351,3 +353,69 @@ def _archive(folder: Path, run_id: str, *files: Path | None) -> list[Path | None
         shutil.move(file, target)
         moved.append(target)
     return moved
+
+
+def run_on_object(
+    operation: Operation[S],
+    source: Input,
+    url: str,
+    *,
+    max_bytes: int,
+    move_to: str | None = None,
+    **run: Any,
+) -> RunReport[S]:
+    """:func:`run_operation` on an input object (``s3://…``, :mod:`.object_files`): ``source``
+    (a file input, its path unused) reads the object staged in a local temporary file; the
+    reports are put beside the object, as beside a local file; with ``move_to`` (an
+    ``s3://`` folder) the object and its reports are archived there, unless the object changed
+    since it was read (then it stays and its new content gets its own run). Errors and the
+    report name the object, never the temporary file."""
+    with object_files.staged(url, max_bytes) as (local, read):
+        try:
+            report = run_operation(operation, replace(source, path=local), move_to=None, **run)
+        except IntakeError as error:
+            raise IntakeError(url, error.problem) from None
+        except DeletionCapExceeded as error:
+            _put_reports(local, url)
+            raise DeletionCapExceeded(str(error).replace(str(local), url)) from None
+        rejection_report, refusal_report = _put_reports(local, url)
+        changed = False
+        archived: list[str | None] = [url, rejection_report, refusal_report]
+        if move_to is not None:
+            current = object_files.head(url)
+            changed = current is None or current.etag != read.etag
+            if not changed:
+                archived = [
+                    object_files.move(
+                        found, object_files.join(move_to, f"{report.run_id[:8]}-{_name(found)}")
+                    )
+                    if found
+                    else None
+                    for found in archived
+                ]
+    return replace(
+        report,
+        source=archived[0],
+        rejection_report=archived[1],
+        refusal_report=archived[2],
+        changed_after_read=changed,
+    )
+
+
+def _put_reports(local: Path, url: str) -> tuple[str | None, str | None]:
+    """The reports the run wrote beside the staged file, put beside the object (a stale one
+    from an earlier run deleted, as :func:`write_report` does on a disk)."""
+    put: list[str | None] = []
+    for suffix in (REJECTED_SUFFIX, REFUSED_SUFFIX):
+        made = report_path(local, suffix)
+        target = url[: url.rindex("/") + 1] + made.name
+        if made.is_file():
+            put.append(object_files.put_file(made, target))
+        else:
+            object_files.delete(target)
+            put.append(None)
+    return put[0], put[1]
+
+
+def _name(url: str) -> str:
+    return url[url.rindex("/") + 1 :]

@@ -122,22 +122,26 @@ class LakeTarget:
         )
 
 
+_NEEDED_BY = {"ducklake": "a DuckLake warehouse", "s3": "an s3:// location"}
+
+
 def extension_file(name: str) -> Path:
     """The extension binary shipped by the ``duckdb-extension-<name>`` package for the running
     DuckDB (an extension loads only into the DuckDB release it was built for)."""
     package = name.replace("_", "-")
+    extra = "s3" if name in ("httpfs", "aws") else "ducklake"
     try:
         files = importlib.resources.files(f"duckdb_extension_{name}")
     except ModuleNotFoundError:
         raise LakeConfigurationError(
-            f"a DuckLake warehouse or an s3:// location needs the duckdb-extension-{package} "
-            "package: pip install 'smsp-connector[ducklake]'"
+            f"{_NEEDED_BY[extra]} needs the duckdb-extension-{package} package: "
+            f"pip install 'smsp-connector[{extra}]'"
         ) from None
     found = Path(str(files / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"))
     if not found.is_file():
         raise LakeConfigurationError(
             f"duckdb-extension-{package} has no build for duckdb {duckdb.__version__}: install "
-            "the versions of 'smsp-connector[ducklake]' (the extensions and duckdb share one "
+            f"the versions of 'smsp-connector[{extra}]' (the extensions and duckdb share one "
             "version number)"
         )
     return found

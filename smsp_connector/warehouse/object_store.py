@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Callable, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import duckdb
 
@@ -49,24 +49,32 @@ def check_location(location: str) -> None:
         raise ObjectStoreConfigurationError(f"{location!r} names no bucket (s3://bucket/prefix)")
 
 
+def endpoint(environ: Mapping[str, str] | None = None) -> SplitResult | None:
+    """The S3 endpoint of ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, checked: ``None`` for
+    AWS itself; ``http://`` only on loopback."""
+    env = os.environ if environ is None else environ
+    text = (env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or "").strip()
+    if not text:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username:
+        raise ObjectStoreConfigurationError(
+            f"AWS_ENDPOINT_URL must be http(s)://host[:port], not {text!r}"
+        )
+    if parts.scheme == "http" and not _loopback(parts.hostname):
+        raise ObjectStoreConfigurationError(
+            f"an http:// object-store endpoint is accepted only on loopback, not "
+            f"{parts.hostname!r}: use https://"
+        )
+    return parts
+
+
 def secret_sql(environ: Mapping[str, str] | None = None) -> str:
     """``CREATE SECRET`` for ``s3://`` paths from the AWS credential chain, with the endpoint of
-    ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` when one is set (path-style URLs, as MinIO
-    and test servers need)."""
-    env = os.environ if environ is None else environ
+    :func:`endpoint` when one is set (path-style URLs, as MinIO and test servers need)."""
     options = ["TYPE s3", "PROVIDER credential_chain"]
-    endpoint = (env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or "").strip()
-    if endpoint:
-        parts = urlsplit(endpoint)
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.username:
-            raise ObjectStoreConfigurationError(
-                f"AWS_ENDPOINT_URL must be http(s)://host[:port], not {endpoint!r}"
-            )
-        if parts.scheme == "http" and not _loopback(parts.hostname):
-            raise ObjectStoreConfigurationError(
-                f"an http:// object-store endpoint is accepted only on loopback, not "
-                f"{parts.hostname!r}: use https://"
-            )
+    parts = endpoint(environ)
+    if parts is not None:
         options += [
             f"ENDPOINT {literal(parts.netloc)}",
             "URL_STYLE 'path'",
