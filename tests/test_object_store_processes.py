@@ -14,7 +14,9 @@ file afterwards.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import textwrap
 import time
 import uuid
 from collections import Counter
@@ -183,6 +185,126 @@ def test_two_processes_push_inbox_objects_into_one_lake_and_a_third_refreshes(
         for worker in workers:
             if worker.poll() is None:
                 worker.kill()
+        emulator.kill()
+        emulator.wait(10)
+        close_lakes()
+
+
+_STEP_DEFS = textwrap.dedent(
+    """
+    # Each step of a run is a process of its own (multiprocess_executor), which imports this
+    # file first: it moves to a new empty working directory and temporary folder, and says so.
+    import json, os, tempfile
+
+    _folder = tempfile.mkdtemp(prefix="step-", dir=os.environ["STEP_ROOT"])
+    os.chdir(_folder)
+    os.environ["TMPDIR"] = tempfile.tempdir = _folder
+    with open(os.environ["STEP_LOG"], "a") as log:
+        log.write(json.dumps({"pid": os.getpid(), "cwd": _folder}) + "\\n")
+
+    import dagster as dg
+
+    from smsp_connector.dagster import build_definitions
+    from smsp_connector.settings import Settings
+
+    _built = build_definitions(Settings.from_env())
+    defs = dg.Definitions.merge(
+        _built.definitions, dg.Definitions(executor=dg.multiprocess_executor)
+    )
+    """
+)
+
+
+def test_a_push_job_whose_steps_run_in_separate_processes_and_folders(
+    postgres_dsn,
+    s3_bucket: S3Bucket,  # noqa: F811
+    tmp_path,
+):
+    lake = Lake(
+        database=f"ducklake:postgres:{conninfo(postgres_dsn)}",
+        data_path=f"{s3_bucket.url}/lake/",
+        metadata_schema=f"lake_{uuid.uuid4().hex[:10]}",
+    )
+    numbers = [f"+3362{n:07d}" for n in range(50)]
+    s3_bucket.client().put_object(
+        Bucket=s3_bucket.name,
+        Key="inbox/add/opt_outs.csv",
+        Body=("phone\n" + "\n".join(numbers) + "\n").encode(),
+    )
+    (tmp_path / "emulator").mkdir()
+    emulator, base_url = _start_emulator(tmp_path / "emulator")
+    home, steps = tmp_path / "run", tmp_path / "steps"
+    steps.mkdir()
+    env = {
+        **_env(home, base_url, lake, postgres_dsn, s3_bucket),
+        "STEP_ROOT": str(steps),
+        "STEP_LOG": str(tmp_path / "steps.jsonl"),
+    }
+    (home / "defs.py").write_text(_STEP_DEFS)
+    config = {
+        "ops": {
+            "smsp__stop_list_additions": {
+                "config": {
+                    "csv_path": f"{s3_bucket.url}/inbox/add/opt_outs.csv",
+                    "move_to": f"{s3_bucket.url}/inbox/done",
+                }
+            }
+        }
+    }
+    run_config = home / "run_config.yaml"  # JSON is YAML
+    run_config.write_text(json.dumps(config))
+    try:
+        done = subprocess.run(
+            [
+                str(BIN / "dagster"),
+                "job",
+                "execute",
+                "-f",
+                str(home / "defs.py"),
+                "-j",
+                "push_stop_numbers",
+                "-c",
+                str(run_config),
+            ],
+            cwd=home,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+        logged = done.stdout + done.stderr
+        assert API_KEY not in logged and SECRET_ACCESS_KEY not in logged
+
+        # The push and the refresh's steps each ran in a process and folder of its own.
+        logged_starts = (tmp_path / "steps.jsonl").read_text().splitlines()
+        starts = [json.loads(line) for line in logged_starts]
+        assert len({start["pid"] for start in starts}) == len(starts)
+        assert len({start["cwd"] for start in starts}) == len(starts)
+        step_keys = set(re.findall(r'"step_key": "([^"]+)"', logged)) or set(
+            re.findall(r"STEP_START - Started execution of step \"([^\"]+)\"", logged)
+        )
+        assert {"smsp__stop_list_additions", "smsp__stop_list"} <= step_keys, step_keys
+        # The command's own process (it orchestrates the run), then one per step.
+        assert len(starts) == 1 + len(step_keys), (starts, step_keys)
+        # And they passed nothing through a local folder: the input, the lake, the reports and
+        # the exports are objects; the folders hold no data file.
+        assert lake.query("SELECT count(*) FROM smsp.stop_list") == [(len(numbers),)]
+        keys = s3_bucket.keys()
+        assert [key for key in keys if key.startswith("inbox/")] == [
+            key for key in keys if key.startswith("inbox/done/") and key.endswith("opt_outs.csv")
+        ]
+        assert "exports/suppression_list.csv" in keys
+        local = [
+            path
+            for folder in (home, steps)
+            for path in folder.rglob("*")
+            if path.is_file() and path.suffix in (".csv", ".parquet", ".duckdb")
+        ]
+        assert local == []
+        print(f"\n{len(starts)} processes for steps {sorted(step_keys)}")
+    finally:
         emulator.kill()
         emulator.wait(10)
         close_lakes()
