@@ -164,6 +164,11 @@ def test_the_upkeep_asset_reports_its_effect_and_a_dry_run_keeps_every_file(lake
     assert shown["files_before"] == before and shown["files_after"] == _files(lake) < before
     assert shown["expire_after_days"] == shown["delete_after_days"] == 0
     assert _audit_rows(lake) == rows
+    print(
+        f"\nlake upkeep: {shown['files_merged']} files merged into {shown['files_created']}, "
+        f"{shown['snapshots_expired']} snapshots expired, {shown['files_deleted']} files "
+        f"deleted: {shown['files_before']} -> {shown['files_after']} files in the data path"
+    )
 
 
 def test_the_upkeep_runs_on_its_schedule_with_the_settings_ages(lake):  # noqa: F811

@@ -20,12 +20,14 @@ import textwrap
 import time
 import uuid
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import requests
 
 from smsp_connector.warehouse.lake import close_lakes
+from smsp_connector.warehouse.upkeep import lake_upkeep
 
 from .conftest import API_KEY
 from .s3_server import SECRET_ACCESS_KEY, S3Bucket, s3_bucket, s3_endpoint  # noqa: F401
@@ -175,10 +177,20 @@ def test_two_processes_push_inbox_objects_into_one_lake_and_a_third_refreshes(
             if path.is_file() and path.suffix in (".csv", ".parquet", ".duckdb")
         ]
         assert local == []
+        # The lake's upkeep on what these runs wrote (every age 0: all that can go, goes).
+        upkeep = lake_upkeep(
+            lake.warehouse(), expire_older_than=timedelta(0), delete_older_than=timedelta(0)
+        )
+        assert upkeep.files_before == by_folder["lake"] > upkeep.files_after
+        assert upkeep.files_after == len(s3_bucket.keys("lake/"))
+        assert lake.query("SELECT count(*) FROM smsp.audit_log") == [(sum(raw.values()),)]
         print(
             f"\n{NUMBERS} numbers from 2 inbox objects by 2 processes in {elapsed:.1f} s; "
             f"{len(adds)} adds, HTTP 429: {too_many}; audit_log {raw}; objects by folder "
-            f"{dict(by_folder)} ({by_folder['lake']} lake files)"
+            f"{dict(by_folder)}; upkeep: {upkeep.files_merged} files merged into "
+            f"{upkeep.files_created}, {upkeep.snapshots_expired} snapshots expired, "
+            f"{upkeep.files_deleted} deleted, lake files {upkeep.files_before} -> "
+            f"{upkeep.files_after}"
         )
         assert too_many <= 3, "the shared limit holds the rate (see test_ducklake_processes)"
     finally:
