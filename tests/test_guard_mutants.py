@@ -771,3 +771,116 @@ def test_a_phone_column_given_again_is_compared_as_headers_are_read(client, emul
     )
 
     assert report.counts["deleted"] == 1, "accents and case aside, it is the plan's column"
+
+
+# -- survivors of the second mutation run (docs/mutation.md) ---------------------------------
+
+
+def test_a_plan_applies_to_the_id_the_number_has_on_the_list_now(client, emulator, tmp_path):
+    """The provider re-listed the number under a new id since the plan (same opt-out time):
+    the deletion goes to the id on the list now, never to the plan's stale one."""
+    emulator.state.seed_entries([(A, OPTED_OUT)])
+    plan_id = _dry_run(client, tmp_path, [A])
+    state = emulator.state
+    stale = state.stop_id_for(A)
+    state.delete_stop(stale)
+    state.add_stop(A, datetime(2025, 3, 1, 12, 0))
+    current = state.stop_id_for(A)
+    assert current != stale
+
+    report = _run(client, tmp_path, Delete(plan_id=plan_id), StoredPlan(plan_id))
+
+    assert A not in _listed(emulator)
+    assert report.counts["deleted"] == 1
+    [(_, _, outcome, _, stop_id, *_)] = _audit(tmp_path, "run")
+    assert (outcome, stop_id) == ("applied", current)
+
+
+def test_a_confirmed_run_counts_its_invalid_rows(client, emulator, tmp_path):
+    emulator.state.seed_entries([(A, OPTED_OUT)])
+
+    report = _run(client, tmp_path, Delete(confirm=True), PhoneValues([A, "not a number"], CONSENT))
+
+    assert (report.counts["invalid"], report.counts["deleted"]) == (1, 1)
+
+
+def test_a_consent_given_at_this_very_instant_is_not_in_the_future(
+    client, emulator, tmp_path, monkeypatch
+):
+    from smsp_connector.operations import delete
+
+    instant = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return instant.astimezone(tz)
+
+    monkeypatch.setattr(delete, "datetime", Frozen)
+    emulator.state.seed_entries([(A, OPTED_OUT)])
+
+    report = _run(
+        client,
+        tmp_path,
+        Delete(confirm=True),
+        PhoneValues([A], {**CONSENT, "consent_at": "2026-01-15T10:00:00Z"}),
+    )
+
+    assert (report.counts["refused"], report.counts["deleted"]) == (0, 1)
+
+
+@pytest.fixture
+def tokyo_local_time(monkeypatch):
+    """The machine's local zone is Tokyo's (UTC+9): nothing shown as UTC may follow it."""
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_the_refusal_shows_the_consent_in_utc_whatever_the_local_zone(
+    client, emulator, tmp_path, tokyo_local_time
+):
+    emulator.state.seed_entries([(A, OPTED_OUT)])
+
+    _run(
+        client,
+        tmp_path,
+        Delete(confirm=True),
+        PhoneValues([A], {**CONSENT, "consent_at": "2025-03-01T11:00:00Z"}),
+    )
+
+    [(_, _, outcome, detail, *_)] = _audit(tmp_path, "run")
+    assert outcome == "refused"
+    assert detail.endswith("after (or at) the consent of 2025-03-01 11:00 UTC: the opt-out stands")
+
+
+def test_the_deletions_progress_is_named_for_what_it_counts(client, emulator, tmp_path):
+    emulator.state.seed_entries([(A, OPTED_OUT), (B, OPTED_OUT)])
+    bars: list[tuple[int, str]] = []
+
+    def progress(total: int, what: str):
+        bars.append((total, what))
+        return log_progress(lambda line: None)(total, what)
+
+    run_operation(
+        Delete(confirm=True),
+        PhoneValues([A, B], CONSENT),
+        client=client,
+        warehouse=_warehouse(tmp_path),
+        run_id="run",
+        job="test",
+        progress=progress,
+    )
+
+    assert (2, "numbers deleted") in bars
+
+
+def test_a_consent_date_before_the_range_is_refused_without_a_future_note():
+    with pytest.raises(
+        ValueError, match=r"^consent date '1600-01-01' is not between 1677-09-22 and 2262-04-10$"
+    ):
+        parse_consent_time("1600-01-01")
