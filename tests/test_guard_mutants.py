@@ -884,3 +884,42 @@ def test_a_consent_date_before_the_range_is_refused_without_a_future_note():
         ValueError, match=r"^consent date '1600-01-01' is not between 1677-09-22 and 2262-04-10$"
     ):
         parse_consent_time("1600-01-01")
+
+
+def test_a_plan_its_id_and_its_stored_times_do_not_follow_the_machines_zone(tmp_path, monkeypatch):
+    import time
+
+    plan = _plan(
+        _target(2),
+        _target(
+            3, consent_at=datetime(2026, 1, 15, 10, 0, 0, 1, tzinfo=timezone(timedelta(hours=1)))
+        ),
+    )
+    in_utc = plan.content_hash()
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        in_tokyo = plan.content_hash()
+        warehouse = _warehouse(tmp_path)
+        loaded = load_plan(warehouse, store_plan(warehouse, plan, run_id="r1").plan_id)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+    assert in_tokyo == in_utc
+    assert loaded.targets == plan.targets
+    assert loaded.plan_id == in_utc
+
+
+def test_plan_targets_compare_by_length_and_content_and_index_like_a_list():
+    import numpy as np
+    import pandas as pd
+
+    from smsp_connector.warehouse.plans import PlanTargets
+
+    two = PlanTargets.of([_target(2), _target(3)])
+    assert two != PlanTargets.of([_target(2)]), "a different length is not equal"
+    assert two[:1] == [_target(2)] and len(two[1:]) == 1
+    # A frame whose missing stop id pandas holds as a float NaN reads back as None.
+    frame = two.frame.assign(stop_id=[np.nan, 7.0])
+    assert PlanTargets(pd.DataFrame(frame))[0].stop_id is None
