@@ -64,6 +64,43 @@ def test_the_command_line_refuses_an_object_url_in_one_line():
         assert "s3://bucket/" in done.output and "reads local files" in done.output
 
 
+@pytest.mark.parametrize(
+    "location",
+    [
+        # A secret with a "/" ends the URL's host part early: the "@" is in the "path".
+        "s3://AKIAXX:wJalrXUtnFEMI/K7MDENGbPxRfiCYSECRETKEY@bucket/lake/",
+        # DuckDB reads its s3_* settings from a URL's query: a key, an endpoint, no TLS.
+        "s3://bucket/exports?s3_access_key_id=AKIAXX&s3_secret_access_key=SECRETKEY",
+        "s3://bucket/exports?s3_endpoint=192.0.2.2:9000&s3_use_ssl=false",
+        "s3://bucket/exports#SECRETKEY",
+        "s3://AKIAXX:SECRETKEY@bucket",
+        "s3://bucket:SECRETKEY/x",
+    ],
+)
+@pytest.mark.parametrize("setting", ["data_path", "export_dir", "inbox_dir"])
+def test_a_location_with_credentials_a_query_or_a_fragment_is_refused_unshown(location, setting):
+    options = {"database": "ducklake:postgres:dbname=smsp host=127.0.0.1"}
+    if setting != "data_path":
+        options = {}
+    with pytest.raises(SettingsError) as refused:
+        Settings(**options, **{setting: location})
+    assert "SECRETKEY" not in str(refused.value) and "AKIAXX" not in str(refused.value)
+    assert "s3://bucket/prefix" in str(refused.value)
+
+
+def test_an_endpoint_is_refused_without_showing_it_when_it_holds_credentials_or_a_path():
+    for endpoint in (
+        "https://AKIAXX:SECRETKEY@minio.lan",
+        "https://:SECRETKEY@minio.lan",
+        "https://minio.lan/SECRETKEY",
+    ):
+        with pytest.raises(ObjectStoreConfigurationError) as refused:
+            secret_sql({"AWS_ENDPOINT_URL": endpoint})
+        assert "SECRETKEY" not in str(refused.value)
+    with pytest.raises(ObjectStoreConfigurationError, match="AWS_ENDPOINT_URL_S3 is set but empty"):
+        secret_sql({"AWS_ENDPOINT_URL_S3": " "})
+
+
 # --- on moto's S3 server and PostgreSQL -------------------------------------------------------
 
 
