@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 import dagster as dg
 import pytest
@@ -128,7 +129,9 @@ def test_each_dropped_file_asks_for_its_job_once_per_content(inbox):
 
     by_file = {request.tags["smsp/source_file"]: request for request in requests}
     assert sorted(by_file) == ["campaign.csv", "consents.csv", "march copy.csv", "march.csv"]
-    assert by_file["march.csv"].run_key == by_file["march copy.csv"].run_key, "same content"
+    # Same content, two files: each runs (a push sends only what is missing; skipping one
+    # would skip whatever opt-out it alone was meant to carry if the other failed).
+    assert by_file["march.csv"].run_key != by_file["march copy.csv"].run_key
     assert by_file["march.csv"].job_name == "add_job"
     assert by_file["consents.csv"].job_name == "delete_job"
     assert by_file["campaign.csv"].job_name == "cancel_job"
@@ -147,6 +150,21 @@ def test_changed_content_gets_a_new_run_key(inbox):
     [after] = _requests(inbox)
 
     assert before.run_key != after.run_key
+
+
+def test_a_file_dropped_again_with_the_same_content_runs_again(inbox):
+    """A number opted out, deleted with consent, then opted out again: the same one-line file
+    dropped again must push it again, not be taken for the first drop."""
+    path = inbox / "add" / "stop.csv"
+    path.write_text("phone\n0612345678\n")
+    [first] = _requests(inbox)
+    path.unlink()  # archived by its run
+    path.write_text("phone\n0612345678\n")
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000_000))
+    [again] = _requests(inbox)
+
+    assert first.run_key != again.run_key
+    assert _requests(inbox)[0].run_key == again.run_key, "left in place: asked once"
 
 
 def test_a_requested_run_pushes_the_file_and_moves_it_to_done(inbox, emulator, tmp_path):
