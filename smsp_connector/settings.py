@@ -179,6 +179,21 @@ class Settings:
         if not self.schema.isidentifier():
             raise SettingsError(f"schema must be a plain SQL identifier, not {self.schema!r}")
         self._check_lake()
+        self._check_object_folders()
+
+    def _check_object_folders(self) -> None:
+        from smsp_connector.warehouse.object_store import (
+            ObjectStoreConfigurationError,
+            check_location,
+            is_object_store,
+        )
+
+        for name in ("export_dir", "inbox_dir"):
+            if is_object_store(getattr(self, name)):
+                try:
+                    check_location(getattr(self, name))
+                except ObjectStoreConfigurationError as error:
+                    raise SettingsError(f"{name}: {error}") from None
 
     def _check_lake(self) -> None:
         from smsp_connector.warehouse.lake import LakeConfigurationError, LakeTarget, is_lake

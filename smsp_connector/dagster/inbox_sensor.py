@@ -10,17 +10,20 @@ A file is taken only once it has settled: the same size and modification time as
 copied in is left for a later tick. The run key is a hash of the file's content, so a file
 launches its job once, however long it stays there; the job moves it to ``inbox/done/`` once
 processed, unless its content changed after the run read it (then it stays, and its new
-content, with a new hash, gets its own run). A failed run leaves the file in place for
-inspection: fix it and drop it again (new content, new run).
+content, with a new hash, gets its own run). The key also holds the file's name and
+modification time: the same bytes dropped again later, or under another name, run again (a
+number opted out, deleted with consent, then opted out again must be pushed again). A failed
+run leaves the file in place for inspection: fix it and drop it again (a new run).
 
 The inbox may be an object-store folder (``s3://bucket/inbox``, see
 :mod:`smsp_connector.operations.object_files`): an object has settled when its size and ETag
-have stayed the same, its run key is its ETag, and the run archives it to ``…/done`` only if it
-still holds what was read.
+have stayed the same, its run key is its ETag, name and last change, and the run archives it
+to ``…/done`` only if it still holds what was read.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -54,14 +57,23 @@ def _taken(name: str) -> bool:
     return name.lower().endswith(INBOX_SUFFIXES) and not name.lower().endswith(REPORT_SUFFIXES)
 
 
-def _etag(found: object_files.ObjectFile) -> str:
-    return "etag:" + found.etag.strip('"')
+def _run_key(name: str, modified: object, content: str) -> str:
+    """The run key's identity of a file: its content, name and last change. The same file left
+    in place is asked for once; the same bytes dropped again later (an opt-out given again
+    after a deletion) or under another name run again."""
+    named = hashlib.sha256(f"{name}\x1f{modified}".encode()).hexdigest()[:16]
+    return f"{content}:{named}"
 
 
 def _entries(root: str, operation: str) -> list[_Entry]:
     if object_files.is_object_store(root):
         return [
-            _Entry(found.url, found.name, [found.size, found.etag], lambda f=found: _etag(f))
+            _Entry(
+                found.url,
+                found.name,
+                [found.size, found.etag, found.modified],
+                lambda f=found: _run_key(f.name, f.modified, "etag:" + f.etag.strip('"')),
+            )
             for found in object_files.list_files(object_files.join(root, operation))
             if _taken(found.name)
         ]
@@ -77,7 +89,9 @@ def _entries(root: str, operation: str) -> list[_Entry]:
                     str(path),
                     path.name,
                     [stat.st_size, stat.st_mtime_ns],
-                    lambda path=path: file_sha256(path),
+                    lambda path=path, stat=stat: _run_key(
+                        path.name, stat.st_mtime_ns, file_sha256(path)
+                    ),
                 )
             )
     return entries

@@ -23,37 +23,50 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit
 
 from smsp_connector.intake import IntakeError, file_sha256
 from smsp_connector.warehouse.object_store import (
     ObjectStoreConfigurationError,
-    check_location,
     endpoint,
     is_object_store,
+    split_location,
 )
 
-__all__ = ["ObjectFile", "is_object_store"]
+__all__ = ["ObjectFile", "ObjectStoreError", "is_object_store"]
+
+
+class ObjectStoreError(OSError):
+    """A call to the object store failed; one line naming the call and the object (obstore's own
+    message is several lines of debug output)."""
 
 
 @dataclass(frozen=True, slots=True)
 class ObjectFile:
-    """One object: its URL, size and ETag (what the settle rule and the archive compare)."""
+    """One object: its URL, size, ETag and last change (what the settle rule, the run key and
+    the archive compare)."""
 
     url: str
     size: int
     etag: str
+    modified: str = ""
 
     @property
     def name(self) -> str:
-        return PurePosixPath(urlsplit(self.url).path).name
+        return self.url.rsplit("/", 1)[1]
+
+
+def _found(url: str, meta: Any) -> ObjectFile:
+    modified = meta.get("last_modified")
+    return ObjectFile(
+        url, int(meta["size"]), meta.get("e_tag") or "", modified.isoformat() if modified else ""
+    )
 
 
 def _split(url: str) -> tuple[Any, str]:
-    """The bucket's store and the object's key."""
-    check_location(url)
-    parts = urlsplit(url)
-    return _store(f"{parts.scheme}://{parts.netloc}"), parts.path.lstrip("/")
+    """The bucket's store and the object's key, taken apart as text (a key may hold ``#`` or
+    ``?``, which a URL parser would cut off)."""
+    scheme, bucket, key = split_location(url)
+    return _store(f"{scheme}://{bucket}"), key
 
 
 def _obstore() -> Any:
@@ -73,26 +86,43 @@ def _store(bucket_url: str) -> Any:
     options: dict[str, Any] = {}
     found = endpoint()
     if found is not None:
-        options["endpoint"] = found.geturl().rstrip("/")
+        options["endpoint"] = f"{found.scheme}://{found.netloc}"
     client = {"allow_http": True} if found is not None and found.scheme == "http" else {}
     return _obstore().store.from_url(bucket_url, client_options=client, **options)
+
+
+def _call(what: str, url: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+    """``call(*args)``, its failure one line; a missing object stays ``FileNotFoundError``."""
+    obstore = _obstore()
+    try:
+        return call(*args, **kwargs)
+    except FileNotFoundError:
+        raise
+    except obstore.exceptions.BaseError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        failure = f"{what} {url}: {type(error).__name__}: {first[:300]}"
+    raise ObjectStoreError(failure)
 
 
 def join(folder: str, name: str) -> str:
     return f"{folder.rstrip('/')}/{name}"
 
 
+def report_url(url: str, suffix: str) -> str:
+    """The report beside an object, named as :func:`~.reports.report_path` names a file's."""
+    folder, name = url.rsplit("/", 1)
+    return f"{folder}/{PurePosixPath(name).stem}{suffix}"
+
+
 def list_files(folder: str) -> list[ObjectFile]:
     """The objects directly in ``folder`` (not in its subfolders), by name."""
     obstore = _obstore()
-    store, prefix = _split(folder.rstrip("/") + "/")
-    listed = obstore.list_with_delimiter(store, prefix=prefix)
-    scheme_bucket = folder[: folder.index("/", folder.index("://") + 3)]
+    folder = folder.rstrip("/") + "/"
+    store, prefix = _split(folder)
+    listed = _call("list", folder, obstore.list_with_delimiter, store, prefix=prefix)
+    base = folder[: len(folder) - len(prefix)]  # scheme://bucket/
     return sorted(
-        (
-            ObjectFile(f"{scheme_bucket}/{meta['path']}", meta["size"], meta["e_tag"] or "")
-            for meta in listed["objects"]
-        ),
+        (_found(base + meta["path"], meta) for meta in listed["objects"]),
         key=lambda found: found.url,
     )
 
@@ -101,23 +131,22 @@ def head(url: str) -> ObjectFile | None:
     obstore = _obstore()
     store, key = _split(url)
     try:
-        meta = obstore.head(store, key)
+        return _found(url, _call("head", url, obstore.head, store, key))
     except FileNotFoundError:
         return None
-    return ObjectFile(url, meta["size"], meta["e_tag"] or "")
 
 
 def put_file(local: Path, url: str) -> str:
     obstore = _obstore()
     store, key = _split(url)
-    obstore.put(store, key, local)
+    _call("put", url, obstore.put, store, key, local)
     return url
 
 
 def delete(url: str) -> None:
     obstore = _obstore()
     store, key = _split(url)
-    obstore.delete(store, key)
+    _call("delete", url, obstore.delete, store, key)
 
 
 def move(source: str, target: str) -> str:
@@ -126,33 +155,38 @@ def move(source: str, target: str) -> str:
     store, key = _split(source)
     target_store, target_key = _split(target)
     if target_store is not store:
-        raise ValueError(f"{source} and {target} are in different buckets")
-    obstore.copy(store, key, target_key)
-    obstore.delete(store, key)
+        raise ObjectStoreConfigurationError("an object is archived within its own bucket")
+    _call("copy", source, obstore.copy, store, key, target_key)
+    _call("delete", source, obstore.delete, store, key)
     return target
 
 
 @contextmanager
 def staged(url: str, max_bytes: int) -> Iterator[tuple[Path, ObjectFile]]:
     """The object downloaded to a temporary folder, as ``(local file, what was read)``; the
-    folder is deleted afterwards. A missing object, or one above ``max_bytes`` (refused before
-    its body is read), is an :class:`IntakeError` naming its URL."""
+    folder is deleted afterwards. The local file has a short name of its own (an object's name
+    may be longer than a file's may). A missing object, one above ``max_bytes`` (refused
+    before its body is read) or one that cannot be staged is an :class:`IntakeError` naming
+    its URL."""
     obstore = _obstore()
-
     store, key = _split(url)
+    suffix = PurePosixPath(key).suffix.lower()
     with tempfile.TemporaryDirectory(prefix="smsp-object-") as folder:
-        local = Path(folder) / PurePosixPath(key).name
+        local = Path(folder) / ("input" + (suffix if suffix in (".csv", ".tsv") else ".csv"))
         try:
-            got = obstore.get(store, key)
+            got = _call("get", url, obstore.get, store, key)
         except FileNotFoundError:
             raise IntakeError(url, "no such object") from None
         meta = got.meta
         if meta["size"] > max_bytes:
             raise IntakeError(url, f"{meta['size']:,} bytes, above the {max_bytes:,}-byte limit")
-        with local.open("wb") as handle:
-            for chunk in got:
-                handle.write(chunk)
-        yield local, ObjectFile(url, meta["size"], meta["e_tag"] or "")
+        try:
+            with local.open("wb") as handle:
+                for chunk in got:
+                    handle.write(chunk)
+        except OSError as error:
+            raise IntakeError(url, f"cannot stage it: {error.strerror or error}") from None
+        yield local, _found(url, meta)
 
 
 def location_sha256(location: str, max_bytes: int) -> str:

@@ -366,10 +366,13 @@ def run_on_object(
 ) -> RunReport[S]:
     """:func:`run_operation` on an input object (``s3://…``, :mod:`.object_files`): ``source``
     (a file input, its path unused) reads the object staged in a local temporary file; the
-    reports are put beside the object, as beside a local file; with ``move_to`` (an
-    ``s3://`` folder) the object and its reports are archived there, unless the object changed
-    since it was read (then it stays and its new content gets its own run). Errors and the
-    report name the object, never the temporary file."""
+    reports are put beside the object, as beside a local file. With ``move_to`` (an ``s3://``
+    folder) the object and its reports are archived there, the archive holding the bytes that
+    were read; the object itself is deleted only if it still holds them, else it stays and its
+    new content gets its own run. Errors and the report name the object, never the temporary
+    file."""
+    if move_to is not None and not object_files.is_object_store(move_to):
+        raise IntakeError(url, f"an object is archived to an s3:// folder, not to {move_to!r}")
     with object_files.staged(url, max_bytes) as (local, read):
         try:
             report = run_operation(operation, replace(source, path=local), move_to=None, **run)
@@ -378,44 +381,50 @@ def run_on_object(
         except DeletionCapExceeded as error:
             _put_reports(local, url)
             raise DeletionCapExceeded(str(error).replace(str(local), url)) from None
-        rejection_report, refusal_report = _put_reports(local, url)
-        changed = False
-        archived: list[str | None] = [url, rejection_report, refusal_report]
+        reports = _put_reports(local, url)
+        changed, source_url = False, url
         if move_to is not None:
-            current = object_files.head(url)
-            changed = current is None or current.etag != read.etag
+
+            def archived(found: str) -> str:
+                return object_files.join(move_to, f"{report.run_id[:8]}-{found.rsplit('/', 1)[1]}")
+
+            changed = not _still_holds(url, read)
             if not changed:
-                archived = [
-                    object_files.move(
-                        found, object_files.join(move_to, f"{report.run_id[:8]}-{_name(found)}")
-                    )
-                    if found
-                    else None
-                    for found in archived
-                ]
+                # What was read, never what the object holds by now.
+                source_url = object_files.put_file(local, archived(url))
+                reports = tuple(
+                    object_files.move(found, archived(found)) if found else None
+                    for found in reports
+                )
+                if _still_holds(url, read):
+                    object_files.delete(url)
+                else:
+                    changed, source_url = True, url
     return replace(
         report,
-        source=archived[0],
-        rejection_report=archived[1],
-        refusal_report=archived[2],
+        source=source_url,
+        rejection_report=reports[0],
+        refusal_report=reports[1],
         changed_after_read=changed,
     )
 
 
-def _put_reports(local: Path, url: str) -> tuple[str | None, str | None]:
+def _still_holds(url: str, read: object_files.ObjectFile) -> bool:
+    """Whether the object is still the one that was read (same ETag)."""
+    current = object_files.head(url)
+    return current is not None and current.etag == read.etag
+
+
+def _put_reports(local: Path, url: str) -> tuple[str | None, ...]:
     """The reports the run wrote beside the staged file, put beside the object (a stale one
     from an earlier run deleted, as :func:`write_report` does on a disk)."""
     put: list[str | None] = []
     for suffix in (REJECTED_SUFFIX, REFUSED_SUFFIX):
         made = report_path(local, suffix)
-        target = url[: url.rindex("/") + 1] + made.name
+        target = object_files.report_url(url, suffix)
         if made.is_file():
             put.append(object_files.put_file(made, target))
         else:
             object_files.delete(target)
             put.append(None)
-    return put[0], put[1]
-
-
-def _name(url: str) -> str:
-    return url[url.rindex("/") + 1 :]
+    return tuple(put)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping
 from urllib.parse import SplitResult, urlsplit
 
@@ -35,35 +36,68 @@ def is_object_store(location: str | os.PathLike[str] | None) -> bool:
     return str(location or "").lower().startswith(SCHEMES)
 
 
-def check_location(location: str) -> None:
-    """Refuse an ``s3://`` location with credentials or no bucket (the message shows neither
-    the key nor the secret)."""
-    parts = urlsplit(location)
-    if "@" in parts.netloc:
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
+"""S3's bucket names: 3 to 63 lowercase letters, digits, dots and hyphens."""
+LOCATION_FORM = "s3://bucket/prefix (no credentials, query or fragment)"
+
+
+def split_location(location: str) -> tuple[str, str, str]:
+    """``(scheme, bucket, key)`` of an object's URL, taken apart as text: a key may hold any
+    character (``#``, ``?``, ``%``), which a URL parser would cut or decode. The bucket must
+    be a bucket's name (no ``user:secret@``); the message never repeats the location."""
+    scheme, found, rest = location.partition("://")
+    bucket, _, key = rest.partition("/")
+    if not found or scheme.lower() + "://" not in SCHEMES or not _BUCKET.fullmatch(bucket):
         raise ObjectStoreConfigurationError(
-            f"{parts.scheme}://…@{parts.netloc.rsplit('@', 1)[1]}{parts.path}: credentials "
-            "in an object-store URL are refused; give them as AWS_ACCESS_KEY_ID / "
-            "AWS_SECRET_ACCESS_KEY, a profile or a role"
+            f"an object-store location must be {LOCATION_FORM}; credentials come from the AWS "
+            "chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile or a role)"
         )
-    if not parts.netloc:
-        raise ObjectStoreConfigurationError(f"{location!r} names no bucket (s3://bucket/prefix)")
+    return scheme.lower(), bucket, key
+
+
+def check_location(location: str) -> None:
+    """Refuse a configured folder (data path, exports, inbox) that is not ``s3://bucket/prefix``:
+    credentials anywhere (``s3://KEY:SECRET@…``, a secret holding ``/``), a query (DuckDB reads
+    ``s3_access_key_id``, ``s3_endpoint``, ``s3_use_ssl``… from it) or a fragment. The message
+    shows none of it."""
+    _, _, key = split_location(location)
+    if any(mark in key for mark in "@?#"):
+        raise ObjectStoreConfigurationError(
+            f"an object-store folder must be {LOCATION_FORM}: '@', '?' and '#' are refused"
+        )
 
 
 def endpoint(environ: Mapping[str, str] | None = None) -> SplitResult | None:
     """The S3 endpoint of ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, checked: ``None`` for
-    AWS itself; ``http://`` only on loopback."""
+    AWS itself; ``http(s)://host[:port]`` only (no credentials, no path), ``http://`` only on
+    loopback. A refusal names the variable, never its value (it may hold a secret)."""
     env = os.environ if environ is None else environ
-    text = (env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or "").strip()
-    if not text:
+    for variable in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+        if variable in env:
+            text = env[variable].strip()
+            if not text:
+                # obstore reads the variable itself and fails on an empty one.
+                raise ObjectStoreConfigurationError(
+                    f"{variable} is set but empty: unset it, or give http(s)://host[:port]"
+                )
+            break
+    else:
         return None
     parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username:
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or "@" in parts.netloc
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
         raise ObjectStoreConfigurationError(
-            f"AWS_ENDPOINT_URL must be http(s)://host[:port], not {text!r}"
+            f"{variable} must be http(s)://host[:port], with no credentials, path or query"
         )
     if parts.scheme == "http" and not _loopback(parts.hostname):
         raise ObjectStoreConfigurationError(
-            f"an http:// object-store endpoint is accepted only on loopback, not "
+            f"{variable}: an http:// object-store endpoint is accepted only on loopback, not "
             f"{parts.hostname!r}: use https://"
         )
     return parts
