@@ -396,3 +396,136 @@ def test_an_inbox_object_put_again_with_the_same_bytes_runs_again(s3_bucket: S3B
     [request] = [r for r in again() if r.tags["smsp/source_file"] == "stop.csv"]
 
     assert request.run_key != first["stop.csv"]
+
+
+@pytest.mark.slow
+def test_objects_named_with_hash_question_mark_or_a_long_name_run_as_named(
+    emulator,
+    s3_bucket: S3Bucket,  # noqa: F811
+    tmp_path,
+):
+    from .test_inbox_and_lineage import Ticks
+
+    inbox = f"{s3_bucket.url}/inbox"
+    names = {
+        "batch#3.csv": "+33611111111",
+        "what?.csv": "+33622222222",
+        "a.csv#late.csv": "+33633333333",
+        "é" * 148 + ".csv": "+33644444444",
+    }
+    _put(s3_bucket, "inbox/add/a.csv", "phone\n+33655555555\n")
+    for name, number in names.items():
+        _put(s3_bucket, f"inbox/add/{name}", f"phone\n{number}\nnot a number\n")
+    ticks = Ticks(inbox)
+    ticks()
+    requests_by_name = {request.tags["smsp/source_file"]: request for request in ticks()}
+    assert sorted(requests_by_name) == sorted([*names, "a.csv"])
+
+    with dg.instance_for_test() as instance:
+        rig = PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
+        for name in names:
+            result = rig.run(rig.pushes(), requests_by_name[name].run_config)
+            assert result.success, name
+            run8 = result.run_id[:8]
+            stem = name.rsplit(".", 1)[0]
+            done = set(s3_bucket.keys("inbox/done/"))
+            assert {f"inbox/done/{run8}-{name}", f"inbox/done/{run8}-{stem}.rejected.csv"} <= done
+
+    for number in names.values():
+        assert emulator.state.has_number(number)
+    assert not emulator.state.has_number("+33655555555"), "a.csv was never run"
+    assert s3_bucket.keys("inbox/add/") == ["inbox/add/a.csv"]
+
+
+@pytest.mark.slow
+def test_an_object_replaced_just_before_the_archive_keeps_its_new_content(
+    emulator,
+    client,
+    s3_bucket: S3Bucket,  # noqa: F811
+    tmp_path,
+    monkeypatch,
+):
+    from smsp_connector.operations import object_files
+    from smsp_connector.operations.inputs import PhoneFile
+    from smsp_connector.operations.progress import log_progress
+    from smsp_connector.operations.run import Push, run_on_object
+    from smsp_connector.warehouse import Warehouse
+
+    url = f"{s3_bucket.url}/inbox/add/late.csv"
+    _put(s3_bucket, "inbox/add/late.csv", "phone\n+33611111111\n")
+    put_file, replaced = object_files.put_file, []
+
+    def writer_first(local, target):
+        if "/done/" in target and not replaced:
+            # A writer replaces the input between the run's check and its archive.
+            _put(s3_bucket, "inbox/add/late.csv", "phone\n+33611111111\n+33622222222\n")
+            replaced.append(target)
+        return put_file(local, target)
+
+    monkeypatch.setattr(object_files, "put_file", writer_first)
+    report = run_on_object(
+        Push(),
+        PhoneFile(tmp_path / "unused.csv"),
+        url,
+        max_bytes=1 << 20,
+        move_to=f"{s3_bucket.url}/inbox/done",
+        client=client,
+        warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
+        run_id="late-writer",
+        job="test",
+        progress=log_progress(lambda line: None),
+    )
+
+    assert replaced, "the writer came in"
+    assert report.changed_after_read and report.source == url
+    assert s3_bucket.body("inbox/add/late.csv").decode().count("+336") == 2, "kept for its run"
+    [archived] = s3_bucket.keys("inbox/done/")
+    assert s3_bucket.body(archived).decode() == "phone\n+33611111111\n", "what was read"
+    assert not emulator.state.has_number("+33622222222")
+
+
+@pytest.mark.slow
+def test_an_object_archived_to_a_local_folder_is_refused_before_anything_is_sent(
+    emulator,
+    client,
+    s3_bucket: S3Bucket,  # noqa: F811
+    tmp_path,
+):
+    from smsp_connector.intake import IntakeError
+    from smsp_connector.operations.inputs import PhoneFile
+    from smsp_connector.operations.progress import log_progress
+    from smsp_connector.operations.run import Push, run_on_object
+    from smsp_connector.warehouse import Warehouse
+
+    _put(s3_bucket, "inbox/add/x.csv", "phone\n+33611111111\n")
+    with pytest.raises(IntakeError, match="archived to an s3:// folder"):
+        run_on_object(
+            Push(),
+            PhoneFile(tmp_path / "unused.csv"),
+            f"{s3_bucket.url}/inbox/add/x.csv",
+            max_bytes=1 << 20,
+            move_to=str(tmp_path / "done"),
+            client=client,
+            warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
+            run_id="r",
+            job="test",
+            progress=log_progress(lambda line: None),
+        )
+    assert emulator.stats()["endpoints"] == {}
+
+
+def test_a_local_file_archived_to_an_object_folder_fails_before_anything_is_sent(
+    emulator, tmp_path
+):
+    source = tmp_path / "opt_outs.csv"
+    source.write_text("phone\n+33611111111\n")
+    config = {"csv_path": str(source), "move_to": "s3://bucket/done"}
+    with dg.instance_for_test() as instance:
+        rig = PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
+        result = rig.run(rig.pushes(), {"ops": {"smsp__stop_list_additions": {"config": config}}})
+
+    assert not result.success
+    [failure] = [event for event in result.all_events if event.is_step_failure]
+    assert "move_to" in failure.step_failure_data.error.message
+    assert emulator.stats()["endpoints"] == {}, "nothing was sent"
+    assert source.exists() and not (tmp_path / "s3:").exists()
