@@ -314,6 +314,12 @@ class _Runner:
     ) -> RunReport[Any]:
         """``location``: the file input's ``csv_path`` as given (an ``s3://`` object is run
         through :func:`run_on_object`)."""
+        if move_to and is_object_store(move_to) != is_object_store(location or ""):
+            raise dg.Failure(
+                description="move_to and csv_path must both be local or both s3:// locations: "
+                "nothing was read or sent",
+                allow_retries=False,
+            )
         try:
             with step_run(context, self._settings) as run:
                 if location is not None and is_object_store(location):
