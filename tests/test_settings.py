@@ -130,3 +130,13 @@ def test_a_component_sets_the_lake_upkeep():
     )
     with pytest.raises(Exception, match="schedule"):
         SmspComponent.resolve_from_dict({**attributes, "lake_upkeep": {"schedule": "daily"}})
+
+
+@pytest.mark.parametrize("days", ["1e9", "5e8", "36501"])
+def test_a_lake_age_beyond_a_century_is_one_settings_error(days):
+    with pytest.raises(SettingsError, match="SMSP_LAKE_EXPIRE_AFTER_DAYS|lake_expire_after"):
+        Settings.from_env({"SMSP_LAKE_EXPIRE_AFTER_DAYS": days})
+    with pytest.raises(Exception, match="expire_after_days"):
+        SmspComponent.resolve_from_dict(
+            {"api_key": "{{ env.SMSP_API_KEY }}", "lake_upkeep": {"expire_after_days": float(days)}}
+        )
