@@ -29,6 +29,8 @@ RATE_LIMIT_DSN_VAR = "SMSP_RATE_LIMIT_DSN"
 DEFAULT_PLAN_MAX_AGE = timedelta(days=7)
 DEFAULT_LAKE_EXPIRE_AFTER = timedelta(days=30)
 DEFAULT_LAKE_DELETE_AFTER = timedelta(days=7)
+MAX_LAKE_AGE = timedelta(days=36_500)
+"""A century: the upkeep subtracts an age from now, and DuckDB's dates end in year 294247."""
 
 
 class SettingsError(SmspConfigurationError):
@@ -171,8 +173,11 @@ class Settings:
         if not self.plan_max_age > timedelta(0):
             raise SettingsError(f"plan_max_age must be positive, not {self.plan_max_age!r}")
         for name in ("lake_expire_after", "lake_delete_after"):
-            if getattr(self, name) < timedelta(0):
-                raise SettingsError(f"{name} must be >= 0, not {getattr(self, name)!r}")
+            if not timedelta(0) <= getattr(self, name) <= MAX_LAKE_AGE:
+                raise SettingsError(
+                    f"{name} must be between 0 and {MAX_LAKE_AGE.days} days, "
+                    f"not {getattr(self, name)!r}"
+                )
         for name in ("max_workers", "max_attempts"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1, not {getattr(self, name)!r}")
@@ -284,7 +289,7 @@ def _hours(text: str) -> timedelta:
 
 def _days(text: str) -> timedelta:
     days = float(text)
-    if not math.isfinite(days):
+    if not math.isfinite(days) or abs(days) > MAX_LAKE_AGE.days:
         raise ValueError(text)
     return timedelta(days=days)
 

@@ -134,9 +134,16 @@ def test_a_component_sets_the_lake_upkeep():
 
 @pytest.mark.parametrize("days", ["1e9", "5e8", "36501"])
 def test_a_lake_age_beyond_a_century_is_one_settings_error(days):
-    with pytest.raises(SettingsError, match="SMSP_LAKE_EXPIRE_AFTER_DAYS|lake_expire_after"):
+    with pytest.raises(SettingsError, match=r"SMSP_LAKE_EXPIRE_AFTER_DAYS|lake_expire_after"):
         Settings.from_env({"SMSP_LAKE_EXPIRE_AFTER_DAYS": days})
     with pytest.raises(Exception, match="expire_after_days"):
         SmspComponent.resolve_from_dict(
             {"api_key": "{{ env.SMSP_API_KEY }}", "lake_upkeep": {"expire_after_days": float(days)}}
         )
+
+
+def test_the_command_line_bounds_the_lake_ages_as_the_settings_do():
+    from smsp_connector.cli.lake import MAX_DAYS
+    from smsp_connector.settings import MAX_LAKE_AGE
+
+    assert timedelta(days=MAX_DAYS) == MAX_LAKE_AGE

@@ -9,6 +9,9 @@ import click
 
 from smsp_connector.cli.console import one_line_errors, out
 
+MAX_DAYS = 36_500
+"""settings.MAX_LAKE_AGE in days (the settings module is imported only when a command runs)."""
+
 
 @click.group()
 def lake() -> None:
@@ -18,13 +21,13 @@ def lake() -> None:
 @lake.command("upkeep")
 @click.option(
     "--expire-after-days",
-    type=click.FloatRange(min=0),
+    type=click.FloatRange(min=0, max=MAX_DAYS),
     help="Snapshots older than this are expired (their files scheduled for deletion) "
     "[default: SMSP_LAKE_EXPIRE_AFTER_DAYS, else 30].",
 )
 @click.option(
     "--delete-after-days",
-    type=click.FloatRange(min=0),
+    type=click.FloatRange(min=0, max=MAX_DAYS),
     help="Files scheduled for deletion longer ago than this are deleted "
     "[default: SMSP_LAKE_DELETE_AFTER_DAYS, else 7].",
 )

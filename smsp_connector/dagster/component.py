@@ -27,7 +27,7 @@ from pydantic import Field
 
 from smsp_connector.client import DEFAULT_BASE_URL
 from smsp_connector.dagster.definitions import build_definitions
-from smsp_connector.settings import PushSource, Settings
+from smsp_connector.settings import MAX_LAKE_AGE, PushSource, Settings
 
 JobName = Literal["refresh", "push", "delete", "cancel"]
 _ENV_TEMPLATE = re.compile(
@@ -143,11 +143,13 @@ class LakeUpkeepModel(dg.Resolvable, dg.Model):
     expire_after_days: float = Field(
         default=_UPKEEP.lake_expire_after / timedelta(days=1),
         ge=0,
+        le=MAX_LAKE_AGE.days,
         description="Snapshots older than this are expired (their files scheduled for deletion).",
     )
     delete_after_days: float = Field(
         default=_UPKEEP.lake_delete_after / timedelta(days=1),
         ge=0,
+        le=MAX_LAKE_AGE.days,
         description="Files scheduled for deletion longer ago than this are deleted.",
     )
     dry_run: bool = Field(
