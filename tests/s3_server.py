@@ -85,7 +85,9 @@ def s3_endpoint() -> Iterator[str]:
                 time.sleep(0.1)
         yield endpoint
     finally:
-        server.terminate()
+        # moto's SIGTERM handler exits the main thread only: a keep-alive connection's thread
+        # keeps the process up, so it is killed.
+        server.kill()
         server.wait(timeout=30)
 
 
