@@ -12,6 +12,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -65,30 +66,32 @@ def _free_port() -> int:
 def s3_endpoint() -> Iterator[str]:
     """moto's S3 server on a free loopback port, for the session."""
     port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
     endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"{endpoint}/moto-api/", timeout=2)
-                break
-            except requests.ConnectionError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"moto's S3 server did not start: {server.stderr.read().decode()[-2000:]}"
-                    ) from None
-                time.sleep(0.1)
-        yield endpoint
-    finally:
-        # moto's SIGTERM handler exits the main thread only: a keep-alive connection's thread
-        # keeps the process up, so it is killed.
-        server.kill()
-        server.wait(timeout=30)
+    # Its log goes to a file: werkzeug logs every request, and a pipe nobody reads fills up
+    # after a few hundred requests and blocks the server for good.
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    requests.get(f"{endpoint}/moto-api/", timeout=2)
+                    break
+                except requests.ConnectionError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        log.seek(0)
+                        raise RuntimeError(
+                            f"moto's S3 server did not start: {log.read().decode()[-2000:]}"
+                        ) from None
+                    time.sleep(0.1)
+            yield endpoint
+        finally:
+            server.kill()
+            server.wait(timeout=30)
 
 
 @pytest.fixture
