@@ -21,7 +21,14 @@ from smsp_connector.operations.plans import PlanRefused
 from smsp_connector.operations.progress import log_progress
 from smsp_connector.operations.run import Delete, run_operation
 from smsp_connector.warehouse import Warehouse
-from smsp_connector.warehouse.plans import Plan, PlanTarget, claim_plan, load_plan, store_plan
+from smsp_connector.warehouse.plans import (
+    Plan,
+    PlanTarget,
+    PlanTargets,
+    claim_plan,
+    load_plan,
+    store_plan,
+)
 
 OPTED_OUT = "2025-03-01 12:00:00"
 """The provider's opt-out time (Paris, winter time): 11:00 UTC."""
@@ -923,3 +930,30 @@ def test_plan_targets_compare_by_length_and_content_and_index_like_a_list():
     # A frame whose missing stop id pandas holds as a float NaN reads back as None.
     frame = two.frame.assign(stop_id=[np.nan, 7.0])
     assert PlanTargets(pd.DataFrame(frame))[0].stop_id is None
+
+
+def test_plan_ids_are_the_same_from_one_version_to_the_next():
+    """Plan ids are stored in users' warehouses and compared with the ids of plans made later
+    (an unapplied plan is stored once; a confirmation names one): the hash's form is part of the
+    stored format. Pinned for a deletion plan with evidence and a push plan made to apply."""
+    deletion = _plan(
+        _target(2),
+        _target(None, stop_id=None, opted_out_at=None, consent_at=None, consent_source=None),
+    )
+    push = Plan(
+        operation="add",
+        account="smsp",
+        options={"default_region": "FR"},
+        source_file="f.csv",
+        source_sha256="abc",
+        targets=PlanTargets.rows([2, 3], [A, B]),
+        made_to_apply=True,
+    )
+
+    assert deletion.content_hash() == (
+        "d159d1c36c0f98dfa8fb089c121500522bf5e8ab8acac50e5945669a5e388a31"
+    )
+    assert push.content_hash("run-1") == (
+        "39a9763fc25eb3fd3a2363c9360fa06d3c5190449589862f7ae2c36919b749e8"
+    )
+    assert push.content_hash("run-2") != push.content_hash("run-1"), "made to apply: per run"
