@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 
 import dagster as dg
 import pytest
@@ -165,6 +166,23 @@ def test_a_file_dropped_again_with_the_same_content_runs_again(inbox):
 
     assert first.run_key != again.run_key
     assert _requests(inbox)[0].run_key == again.run_key, "left in place: asked once"
+
+
+def test_a_file_moved_back_with_its_old_modification_time_runs_again(inbox):
+    """``mv done/x inbox/add/x`` or ``cp -p`` keeps the modification time: the key must still
+    change, or the file is silently never run again."""
+    path = inbox / "add" / "stop.csv"
+    path.write_text("phone\n0612345678\n")
+    kept = path.stat()
+    [first] = _requests(inbox)
+    archived = inbox / "stop.csv"
+    path.rename(archived)
+    time.sleep(0.01)
+    archived.rename(path)
+    os.utime(path, ns=(kept.st_atime_ns, kept.st_mtime_ns))
+    [again] = _requests(inbox)
+
+    assert first.run_key != again.run_key
 
 
 def test_a_requested_run_pushes_the_file_and_moves_it_to_done(inbox, emulator, tmp_path):

@@ -102,6 +102,40 @@ def test_an_endpoint_is_refused_without_showing_it_when_it_holds_credentials_or_
         secret_sql({"AWS_ENDPOINT_URL_S3": " "})
 
 
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://AKIAXX:SECRETKEY\uff20s3.example",  # a full-width '@': urlsplit's own error
+        "https://host%40SECRETKEY",
+        "http://127.0.0.1:9000;SECRETKEY",
+        "http://127.0.0.1:9000:SECRETKEY.example",
+    ],
+)
+def test_an_endpoint_that_is_not_host_and_port_is_refused_unshown(endpoint):
+    with pytest.raises(ObjectStoreConfigurationError) as refused:
+        secret_sql({"AWS_ENDPOINT_URL": endpoint})
+    assert "SECRETKEY" not in str(refused.value)
+    assert refused.value.__context__ is None or "SECRETKEY" not in str(refused.value.__context__)
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "s3://bucket/exports%3Fs3_secret_access_key%3DSECRETKEY",
+        "s3://bucket/AKIAXX%3ASECRETKEY%40x",
+        "S3://bucket/exports",
+        " s3://bucket/exports?s3_secret_access_key=SECRETKEY",
+        "gs://bucket/exports?s3_secret_access_key=SECRETKEY",
+        "https://AKIAXX:SECRETKEY@bucket.example/exports",
+        "s3:/bucket/exports?s3_secret_access_key=SECRETKEY",
+    ],
+)
+def test_other_spellings_of_a_remote_location_are_refused_unshown(location):
+    with pytest.raises(SettingsError) as refused:
+        Settings(export_dir=location)
+    assert "SECRETKEY" not in str(refused.value)
+
+
 # --- on moto's S3 server and PostgreSQL -------------------------------------------------------
 
 
