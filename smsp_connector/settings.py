@@ -183,20 +183,19 @@ class Settings:
                 raise SettingsError(f"{name} must be at least 1, not {getattr(self, name)!r}")
         if not self.schema.isidentifier():
             raise SettingsError(f"schema must be a plain SQL identifier, not {self.schema!r}")
-        self._check_lake()
         self._check_object_folders()
+        self._check_lake()
 
     def _check_object_folders(self) -> None:
         from smsp_connector.warehouse.object_store import (
             ObjectStoreConfigurationError,
-            check_location,
-            is_object_store,
+            check_folder,
         )
 
-        for name in ("export_dir", "inbox_dir"):
-            if is_object_store(getattr(self, name)):
+        for name in ("export_dir", "inbox_dir", "data_path"):
+            if getattr(self, name):
                 try:
-                    check_location(getattr(self, name))
+                    check_folder(getattr(self, name))
                 except ObjectStoreConfigurationError as error:
                     raise SettingsError(f"{name}: {error}") from None
 

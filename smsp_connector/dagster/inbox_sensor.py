@@ -89,8 +89,9 @@ def _entries(root: str, operation: str) -> list[_Entry]:
                     str(path),
                     path.name,
                     [stat.st_size, stat.st_mtime_ns],
+                    # The inode's change time too: `mv` and `cp -p` keep the mtime.
                     lambda path=path, stat=stat: _run_key(
-                        path.name, stat.st_mtime_ns, file_sha256(path)
+                        path.name, (stat.st_mtime_ns, stat.st_ctime_ns), file_sha256(path)
                     ),
                 )
             )

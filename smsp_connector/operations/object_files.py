@@ -62,6 +62,10 @@ def _found(url: str, meta: Any) -> ObjectFile:
     )
 
 
+def bucket_of(url: str) -> str:
+    return split_location(url)[1]
+
+
 def _split(url: str) -> tuple[Any, str]:
     """The bucket's store and the object's key, taken apart as text (a key may hold ``#`` or
     ``?``, which a URL parser would cut off)."""

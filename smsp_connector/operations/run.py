@@ -259,6 +259,8 @@ def run_operation(
     Either way the file stays where it is. DuckDB works within ``memory_limit`` while the
     run's audit rows are written and read back (``None``: the database's own limit).
     """
+    if move_to is not None and str(move_to).lower().startswith(("s3:", "s3a:", "s3n:")):
+        raise ValueError("run_operation archives to a local folder: use run_on_object for s3://")
     intake = source.read(operation.extra_columns)
     path = source.path
     rejected = rejected_rows(intake)
@@ -371,8 +373,11 @@ def run_on_object(
     were read; the object itself is deleted only if it still holds them, else it stays and its
     new content gets its own run. Errors and the report name the object, never the temporary
     file."""
-    if move_to is not None and not object_files.is_object_store(move_to):
-        raise IntakeError(url, f"an object is archived to an s3:// folder, not to {move_to!r}")
+    if move_to is not None and (
+        not object_files.is_object_store(move_to)
+        or object_files.bucket_of(move_to) != object_files.bucket_of(url)
+    ):
+        raise IntakeError(url, "an object is archived to an s3:// folder of its own bucket")
     with object_files.staged(url, max_bytes) as (local, read):
         try:
             report = run_operation(operation, replace(source, path=local), move_to=None, **run)

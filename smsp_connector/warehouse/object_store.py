@@ -39,6 +39,10 @@ def is_object_store(location: str | os.PathLike[str] | None) -> bool:
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 """S3's bucket names: 3 to 63 lowercase letters, digits, dots and hyphens."""
 LOCATION_FORM = "s3://bucket/prefix (no credentials, query or fragment)"
+_HOST_PORT = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?"
+)
+"""An endpoint's ``host[:port]``: a name, an IPv4 address or a bracketed IPv6 one."""
 
 
 def split_location(location: str) -> tuple[str, str, str]:
@@ -47,7 +51,7 @@ def split_location(location: str) -> tuple[str, str, str]:
     be a bucket's name (no ``user:secret@``); the message never repeats the location."""
     scheme, found, rest = location.partition("://")
     bucket, _, key = rest.partition("/")
-    if not found or scheme.lower() + "://" not in SCHEMES or not _BUCKET.fullmatch(bucket):
+    if not found or scheme + "://" not in SCHEMES or not _BUCKET.fullmatch(bucket):
         raise ObjectStoreConfigurationError(
             f"an object-store location must be {LOCATION_FORM}; credentials come from the AWS "
             "chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile or a role)"
@@ -61,9 +65,22 @@ def check_location(location: str) -> None:
     ``s3_access_key_id``, ``s3_endpoint``, ``s3_use_ssl``… from it) or a fragment. The message
     shows none of it."""
     _, _, key = split_location(location)
-    if any(mark in key for mark in "@?#"):
+    if any(mark in key for mark in "@?#%"):
         raise ObjectStoreConfigurationError(
-            f"an object-store folder must be {LOCATION_FORM}: '@', '?' and '#' are refused"
+            f"an object-store folder must be {LOCATION_FORM}: '@', '?', '#' and '%' are refused"
+        )
+
+
+def check_folder(folder: str) -> None:
+    """A configured folder is a local path or :func:`check_location`'s ``s3://bucket/prefix``:
+    any other URL-like spelling (``gs://``, ``https://``, ``s3:/``, a leading space) is
+    refused, without being shown, rather than taken for a local folder."""
+    if folder.lower().startswith(SCHEMES):
+        check_location(folder)
+    elif ":/" in folder or folder != folder.strip():
+        raise ObjectStoreConfigurationError(
+            f"a folder must be a local path (for file:///srv/x give /srv/x) or {LOCATION_FORM}, "
+            "s3 in lower case (GCS and Azure are not supported), with no surrounding spaces"
         )
 
 
@@ -83,18 +100,23 @@ def endpoint(environ: Mapping[str, str] | None = None) -> SplitResult | None:
             break
     else:
         return None
-    parts = urlsplit(text)
+    refused = ObjectStoreConfigurationError(
+        f"{variable} must be http(s)://host[:port], with no credentials, path or query"
+    )
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+    except ValueError:
+        parts = None  # urlsplit's message repeats the value: not chained
     if (
-        parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or "@" in parts.netloc
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not _HOST_PORT.fullmatch(parts.netloc)
         or parts.path not in ("", "/")
         or parts.query
         or parts.fragment
     ):
-        raise ObjectStoreConfigurationError(
-            f"{variable} must be http(s)://host[:port], with no credentials, path or query"
-        )
+        raise refused
     if parts.scheme == "http" and not _loopback(parts.hostname):
         raise ObjectStoreConfigurationError(
             f"{variable}: an http:// object-store endpoint is accepted only on loopback, not "
