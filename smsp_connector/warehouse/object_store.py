@@ -12,7 +12,6 @@ A non-AWS endpoint (MinIO, a test server) is the standard ``AWS_ENDPOINT_URL_S3`
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -20,6 +19,7 @@ from urllib.parse import SplitResult, urlsplit
 
 import duckdb
 
+from smsp_connector.client.transport import is_loopback_url
 from smsp_connector.warehouse.sql import literal
 
 SCHEMES = ("s3://", "s3a://", "s3n://")
@@ -117,7 +117,7 @@ def endpoint(environ: Mapping[str, str] | None = None) -> SplitResult | None:
         or parts.fragment
     ):
         raise refused
-    if parts.scheme == "http" and not _loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback_url(text):
         raise ObjectStoreConfigurationError(
             f"{variable}: an http:// object-store endpoint is accepted only on loopback, not "
             f"{parts.hostname!r}: use https://"
@@ -153,12 +153,3 @@ def configure(conn: duckdb.DuckDBPyConnection, load: Callable[[str], None]) -> N
         "no AWS credentials for s3:// paths: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
         "AWS_PROFILE, or run with an instance or pod role"
     )
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
