@@ -14,6 +14,7 @@ file afterwards.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import textwrap
@@ -32,7 +33,7 @@ from smsp_connector.warehouse.upkeep import lake_upkeep
 from .conftest import API_KEY
 from .s3_server import SECRET_ACCESS_KEY, S3Bucket, s3_bucket, s3_endpoint  # noqa: F401
 from .test_ducklake import Lake, conninfo
-from .test_ducklake_processes import _REFRESH_DEFS, BIN, RATE, _start_emulator
+from .test_ducklake_processes import _REFRESH_DEFS, BIN, _start_emulator, _worker_env
 
 pytestmark = pytest.mark.slow  # four subprocesses, PostgreSQL and an S3 server
 
@@ -40,30 +41,24 @@ NUMBERS = 2_000
 
 
 def _env(home: Path, base_url: str, lake: Lake, rate_dsn: str, bucket: S3Bucket) -> dict:
-    import os
-
-    for folder in ("tmp", "dagster_home"):
-        (home / folder).mkdir(parents=True)
-    keep = {
-        name: value
-        for name, value in os.environ.items()
-        if name in ("PATH", "LANG", "LC_ALL", "CI") or name.startswith("AWS_")
-    }
+    """test_ducklake_processes' worker environment, with the AWS variables the fixture set and
+    the inbox and exports in the bucket."""
+    home.mkdir(parents=True, exist_ok=True)
+    aws = {name: value for name, value in os.environ.items() if name.startswith("AWS_")}
     return {
-        **keep,
-        "HOME": str(home),
-        "TMPDIR": str(home / "tmp"),
-        "DAGSTER_HOME": str(home / "dagster_home"),
-        "SMSP_API_KEY": API_KEY,
-        "SMSP_BASE_URL": base_url,
-        "SMSP_DUCKDB_PATH": lake.database,
-        "SMSP_DUCKLAKE_DATA_PATH": lake.data_path,
-        "SMSP_DUCKLAKE_METADATA_SCHEMA": lake.metadata_schema,
-        "SMSP_RATE_LIMIT": str(RATE),
-        "SMSP_RATE_LIMIT_DSN": rate_dsn,
+        **_worker_env(home, base_url, lake, rate_dsn),
+        **aws,
         "SMSP_EXPORT_DIR": f"{bucket.url}/exports",
         "SMSP_INBOX_DIR": f"{bucket.url}/inbox",
     }
+
+
+def _s3_lake(postgres_dsn: str, bucket: S3Bucket) -> Lake:
+    return Lake(
+        database=f"ducklake:postgres:{conninfo(postgres_dsn)}",
+        data_path=f"{bucket.url}/lake/",
+        metadata_schema=f"lake_{uuid.uuid4().hex[:10]}",
+    )
 
 
 def _materialize(home: Path, env: dict, select: str, config: dict | None = None):
@@ -82,11 +77,7 @@ def test_two_processes_push_inbox_objects_into_one_lake_and_a_third_refreshes(
     s3_bucket: S3Bucket,  # noqa: F811
     tmp_path,
 ):
-    lake = Lake(
-        database=f"ducklake:postgres:{conninfo(postgres_dsn)}",
-        data_path=f"{s3_bucket.url}/lake/",
-        metadata_schema=f"lake_{uuid.uuid4().hex[:10]}",
-    )
+    lake = _s3_lake(postgres_dsn, s3_bucket)
     numbers = [f"+3361{n:07d}" for n in range(NUMBERS)]
     halves = (numbers[: NUMBERS // 2], numbers[NUMBERS // 2 :])
     client = s3_bucket.client()
@@ -229,18 +220,14 @@ _STEP_DEFS = textwrap.dedent(
 
 
 # Eight processes, each importing Dagster and attaching the lake: about a minute on a quiet
-# machine, five times that under make test's other slow tests.
+# machine, more under make test's other slow tests.
 @pytest.mark.timeout(900)
 def test_a_push_job_whose_steps_run_in_separate_processes_and_folders(
     postgres_dsn,
     s3_bucket: S3Bucket,  # noqa: F811
     tmp_path,
 ):
-    lake = Lake(
-        database=f"ducklake:postgres:{conninfo(postgres_dsn)}",
-        data_path=f"{s3_bucket.url}/lake/",
-        metadata_schema=f"lake_{uuid.uuid4().hex[:10]}",
-    )
+    lake = _s3_lake(postgres_dsn, s3_bucket)
     numbers = [f"+3362{n:07d}" for n in range(50)]
     s3_bucket.client().put_object(
         Bucket=s3_bucket.name,
