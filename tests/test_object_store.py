@@ -12,7 +12,11 @@ import dagster as dg
 import pytest
 
 from smsp_connector.dagster import build_definitions
+from smsp_connector.operations.inputs import PhoneFile
+from smsp_connector.operations.progress import log_progress
+from smsp_connector.operations.run import Push, run_on_object
 from smsp_connector.settings import Settings, SettingsError
+from smsp_connector.warehouse import Warehouse
 from smsp_connector.warehouse.lake import LakeTarget, close_lakes, lake_cursor
 from smsp_connector.warehouse.object_store import (
     ObjectStoreConfigurationError,
@@ -287,6 +291,23 @@ def _put(bucket: S3Bucket, key: str, body: str) -> None:
     bucket.client().put_object(Bucket=bucket.name, Key=key, Body=body.encode())
 
 
+def _push_object(client, tmp_path, url: str, *, source=None, max_bytes=1 << 20, **options):
+    """run_on_object of a push of ``url`` on the test emulator and a DuckDB file (``source``:
+    the file input whose reading a test hooks; its path is not used)."""
+    return run_on_object(
+        Push(),
+        source or PhoneFile(tmp_path / "unused.csv"),
+        url,
+        max_bytes=max_bytes,
+        client=client,
+        warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
+        run_id="object-run",
+        job="test",
+        progress=log_progress(lambda line: None),
+        **options,
+    )
+
+
 @pytest.mark.slow
 def test_an_inbox_object_settles_then_runs_once_and_moves_to_done_with_its_report(
     emulator,
@@ -343,10 +364,6 @@ def test_an_object_replaced_after_the_run_read_it_is_not_archived(
     s3_bucket: S3Bucket,  # noqa: F811
     tmp_path,
 ):
-    from smsp_connector.operations.inputs import PhoneFile
-    from smsp_connector.operations.progress import log_progress
-    from smsp_connector.operations.run import Push, run_on_object
-    from smsp_connector.warehouse import Warehouse
 
     url = f"{s3_bucket.url}/inbox/add/growing.csv"
     _put(s3_bucket, "inbox/add/growing.csv", "phone\n+33611111111\n")
@@ -358,17 +375,12 @@ def test_an_object_replaced_after_the_run_read_it_is_not_archived(
             _put(s3_bucket, "inbox/add/growing.csv", "phone\n+33611111111\n+33622222222\n")
             return frame
 
-    report = run_on_object(
-        Push(),
-        StillBeingWritten(tmp_path / "unused.csv"),
+    report = _push_object(
+        client,
+        tmp_path,
         url,
-        max_bytes=1 << 20,
+        source=StillBeingWritten(tmp_path / "unused.csv"),
         move_to=f"{s3_bucket.url}/inbox/done",
-        client=client,
-        warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
-        run_id="growing-object",
-        job="test",
-        progress=log_progress(lambda line: None),
     )
 
     assert report.changed_after_read and report.source == url
@@ -385,18 +397,7 @@ def test_an_unusable_or_missing_object_fails_in_one_line_naming_it(
     tmp_path,
 ):
     from smsp_connector.intake import IntakeError
-    from smsp_connector.operations.inputs import PhoneFile
-    from smsp_connector.operations.progress import log_progress
-    from smsp_connector.operations.run import Push, run_on_object
-    from smsp_connector.warehouse import Warehouse
 
-    run = {
-        "client": client,
-        "warehouse": Warehouse.at(tmp_path / "warehouse.duckdb"),
-        "run_id": "bad-object",
-        "job": "test",
-        "progress": log_progress(lambda line: None),
-    }
     _put(s3_bucket, "inbox/add/empty.csv", "")
     _put(s3_bucket, "inbox/add/big.csv", "phone\n" + "0612345678\n" * 200)
     for key, problem in (
@@ -406,7 +407,7 @@ def test_an_unusable_or_missing_object_fails_in_one_line_naming_it(
     ):
         url = f"{s3_bucket.url}/{key}"
         with pytest.raises(IntakeError) as refused:
-            run_on_object(Push(), PhoneFile(tmp_path / "x.csv"), url, max_bytes=1_000, **run)
+            _push_object(client, tmp_path, url, max_bytes=1_000)
         assert str(refused.value).startswith(f"{url}: ") and problem in str(refused.value)
         assert "smsp-object-" not in str(refused.value)
     assert emulator.stats()["endpoints"] == {}, "nothing was sent"
@@ -480,10 +481,6 @@ def test_an_object_replaced_just_before_the_archive_keeps_its_new_content(
     monkeypatch,
 ):
     from smsp_connector.operations import object_files
-    from smsp_connector.operations.inputs import PhoneFile
-    from smsp_connector.operations.progress import log_progress
-    from smsp_connector.operations.run import Push, run_on_object
-    from smsp_connector.warehouse import Warehouse
 
     url = f"{s3_bucket.url}/inbox/add/late.csv"
     _put(s3_bucket, "inbox/add/late.csv", "phone\n+33611111111\n")
@@ -497,18 +494,7 @@ def test_an_object_replaced_just_before_the_archive_keeps_its_new_content(
         return put_file(local, target)
 
     monkeypatch.setattr(object_files, "put_file", writer_first)
-    report = run_on_object(
-        Push(),
-        PhoneFile(tmp_path / "unused.csv"),
-        url,
-        max_bytes=1 << 20,
-        move_to=f"{s3_bucket.url}/inbox/done",
-        client=client,
-        warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
-        run_id="late-writer",
-        job="test",
-        progress=log_progress(lambda line: None),
-    )
+    report = _push_object(client, tmp_path, url, move_to=f"{s3_bucket.url}/inbox/done")
 
     assert replaced, "the writer came in"
     assert report.changed_after_read and report.source == url
@@ -526,24 +512,11 @@ def test_an_object_archived_to_a_local_folder_is_refused_before_anything_is_sent
     tmp_path,
 ):
     from smsp_connector.intake import IntakeError
-    from smsp_connector.operations.inputs import PhoneFile
-    from smsp_connector.operations.progress import log_progress
-    from smsp_connector.operations.run import Push, run_on_object
-    from smsp_connector.warehouse import Warehouse
 
     _put(s3_bucket, "inbox/add/x.csv", "phone\n+33611111111\n")
     with pytest.raises(IntakeError, match="archived to an s3:// folder"):
-        run_on_object(
-            Push(),
-            PhoneFile(tmp_path / "unused.csv"),
-            f"{s3_bucket.url}/inbox/add/x.csv",
-            max_bytes=1 << 20,
-            move_to=str(tmp_path / "done"),
-            client=client,
-            warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
-            run_id="r",
-            job="test",
-            progress=log_progress(lambda line: None),
+        _push_object(
+            client, tmp_path, f"{s3_bucket.url}/inbox/add/x.csv", move_to=str(tmp_path / "done")
         )
     assert emulator.stats()["endpoints"] == {}
 
