@@ -9,8 +9,10 @@ and call :func:`run_operation`; they differ only in where progress goes and how 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -386,25 +388,19 @@ def run_on_object(
         except DeletionCapExceeded as error:
             _put_reports(local, url)
             raise DeletionCapExceeded(str(error).replace(str(local), url)) from None
-        reports = _put_reports(local, url)
-        changed, source_url = False, url
-        if move_to is not None:
-
-            def archived(found: str) -> str:
-                return object_files.join(move_to, f"{report.run_id[:8]}-{found.rsplit('/', 1)[1]}")
-
+        archive = None
+        if move_to is not None and _still_holds(url, read):
+            archive = partial(_archived_as, move_to, report.run_id)
+        changed, source_url = move_to is not None, url
+        reports = _put_reports(local, url, archive)
+        if archive is not None:
+            # What was read, never what the object holds by now.
+            source_url = object_files.put_file(local, archive(url))
             changed = not _still_holds(url, read)
-            if not changed:
-                # What was read, never what the object holds by now.
-                source_url = object_files.put_file(local, archived(url))
-                reports = tuple(
-                    object_files.move(found, archived(found)) if found else None
-                    for found in reports
-                )
-                if _still_holds(url, read):
-                    object_files.delete(url)
-                else:
-                    changed, source_url = True, url
+            if changed:
+                source_url = url
+            else:
+                object_files.delete(url)
     return replace(
         report,
         source=source_url,
@@ -414,22 +410,31 @@ def run_on_object(
     )
 
 
+def _archived_as(folder: str, run_id: str, url: str) -> str:
+    """Where ``url`` goes in the archive ``folder``: its name after the run id's first 8
+    characters, as :func:`_archive` names a local file."""
+    return object_files.join(folder, f"{run_id[:8]}-{url.rsplit('/', 1)[1]}")
+
+
 def _still_holds(url: str, read: object_files.ObjectFile) -> bool:
     """Whether the object is still the one that was read (same ETag)."""
     current = object_files.head(url)
     return current is not None and current.etag == read.etag
 
 
-def _put_reports(local: Path, url: str) -> tuple[str | None, ...]:
-    """The reports the run wrote beside the staged file, put beside the object (a stale one
-    from an earlier run deleted, as :func:`write_report` does on a disk)."""
+def _put_reports(
+    local: Path, url: str, archive: Callable[[str], str] | None = None
+) -> tuple[str | None, ...]:
+    """The reports the run wrote beside the staged file, put beside the object, or straight to
+    ``archive(<their place beside it>)`` when the object is archived; a stale report beside it
+    from an earlier run is deleted, as :func:`write_report` does on a disk."""
     put: list[str | None] = []
     for suffix in (REJECTED_SUFFIX, REFUSED_SUFFIX):
         made = report_path(local, suffix)
-        target = object_files.report_url(url, suffix)
-        if made.is_file():
-            put.append(object_files.put_file(made, target))
-        else:
-            object_files.delete(target)
-            put.append(None)
+        beside = object_files.report_url(url, suffix)
+        if made.is_file() and archive is None:
+            put.append(object_files.put_file(made, beside))
+            continue
+        put.append(object_files.put_file(made, archive(beside)) if made.is_file() else None)
+        object_files.delete(beside)
     return tuple(put)
