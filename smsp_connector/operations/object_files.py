@@ -153,18 +153,6 @@ def delete(url: str) -> None:
     _call("delete", url, obstore.delete, store, key)
 
 
-def move(source: str, target: str) -> str:
-    """Copy then delete (object stores have no rename)."""
-    obstore = _obstore()
-    store, key = _split(source)
-    target_store, target_key = _split(target)
-    if target_store is not store:
-        raise ObjectStoreConfigurationError("an object is archived within its own bucket")
-    _call("copy", source, obstore.copy, store, key, target_key)
-    _call("delete", source, obstore.delete, store, key)
-    return target
-
-
 @contextmanager
 def staged(url: str, max_bytes: int) -> Iterator[tuple[Path, ObjectFile]]:
     """The object downloaded to a temporary folder, as ``(local file, what was read)``; the
