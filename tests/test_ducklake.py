@@ -410,29 +410,3 @@ def test_the_command_line_writes_the_lake(lake, emulator, tmp_path):
         ("+33698765432", "applied"),
     ]
     assert os.environ.get("SMSP_DUCKDB_PATH") != lake.database
-
-
-def test_a_plan_is_stored_once_and_applied_once_on_a_lake(lake):
-    from datetime import UTC, datetime
-
-    from smsp_connector.warehouse.plans import (
-        Plan,
-        PlanTarget,
-        claim_plan,
-        load_plan,
-        store_plan,
-    )
-
-    warehouse = lake.warehouse()
-    target = PlanTarget(
-        2, "+33611111111", 7, datetime(2025, 3, 1, 12), datetime(2026, 1, 15, tzinfo=UTC), "web"
-    )
-    plan = Plan("delete", "smsp", {"default_region": "FR"}, "f.csv", "abc", [target])
-
-    stored = store_plan(warehouse, plan, run_id="dry")
-    assert store_plan(warehouse, plan, run_id="again").plan_id == stored.plan_id
-    loaded = load_plan(warehouse, stored.plan_id)
-    assert loaded is not None and list(loaded.targets) == [target]
-    claims = [claim_plan(warehouse, stored.plan_id, run_id=run) for run in ("a", "b")]
-    assert [(c.claimed, c.applied_by_run) for c in claims] == [(True, "a"), (False, "a")]
-    assert store_plan(warehouse, plan, run_id="retry").follows == stored.plan_id

@@ -957,3 +957,35 @@ def test_plan_ids_are_the_same_from_one_version_to_the_next():
         "39a9763fc25eb3fd3a2363c9360fa06d3c5190449589862f7ae2c36919b749e8"
     )
     assert push.content_hash("run-2") != push.content_hash("run-1"), "made to apply: per run"
+
+
+def test_plans_made_to_apply_by_two_runs_are_two_plans(tmp_path):
+    """A push plans and applies in one run: the same numbers pushed by two runs are two plans,
+    each applied once, never one plan the second run finds applied already."""
+    warehouse = _warehouse(tmp_path)
+    push = Plan(
+        operation="add",
+        account="smsp",
+        options={"default_region": "FR"},
+        source_file="f.csv",
+        source_sha256="abc",
+        targets=PlanTargets.rows([2], [A]),
+        made_to_apply=True,
+    )
+
+    first = store_plan(warehouse, push, run_id="run-1")
+    second = store_plan(warehouse, push, run_id="run-2")
+
+    assert first.plan_id == push.content_hash("run-1")
+    assert second.plan_id == push.content_hash("run-2") != first.plan_id
+    assert (second.created_by_run, second.follows) == ("run-2", None)
+
+
+def test_claiming_a_plan_that_is_not_stored_names_it(tmp_path):
+    warehouse = _warehouse(tmp_path)
+    store_plan(warehouse, _plan(_target()), run_id="dry")
+
+    with pytest.raises(KeyError) as raised:
+        claim_plan(warehouse, "f" * 64, run_id="apply")
+
+    assert raised.value.args == ("f" * 64,)
