@@ -36,7 +36,7 @@ tests_of() {
     case "$1" in
         guard) echo "tests/test_delete_plans.py tests/test_delete_cancel.py
             tests/test_delete_clock_changes.py tests/test_date_ranges.py
-            tests/test_guard_mutants.py" ;;
+            tests/test_guard_mutants.py tests/test_plans_on_a_lake.py" ;;
         normaliser) echo "tests/test_phone_numbers.py tests/test_phone_number_mutants.py" ;;
     esac
 }
