@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import dagster as dg
 import pytest
 
 from smsp_connector import SmspComponent
@@ -147,3 +148,45 @@ def test_the_command_line_bounds_the_lake_ages_as_the_settings_do():
     from smsp_connector.settings import MAX_LAKE_AGE
 
     assert timedelta(days=MAX_DAYS) == MAX_LAKE_AGE
+
+
+NAMES = (
+    "group_name", "export_dir", "inbox_dir", "job_prefix", "smsp_resource_key",
+    "duckdb_resource_key", "account_label",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("key_prefix", ["smsp", "acme", "eu/acme"])
+def test_an_accounts_names_follow_its_key_prefix_from_python_as_from_the_component(key_prefix):
+    """One naming rule: the Component and ``Settings(key_prefix=...)`` name an account's
+    groups, folders, jobs and resources alike."""
+    from_python = Settings(key_prefix=key_prefix)
+    from_component = SmspComponent(api_key="SMSP_API_KEY", key_prefix=key_prefix).settings()
+
+    assert {name: getattr(from_python, name) for name in NAMES} == {
+        name: getattr(from_component, name) for name in NAMES
+    }
+
+
+def test_an_account_built_from_python_beside_the_default_one_collides_with_nothing(tmp_path):
+    default = build_definitions(Settings(database=str(tmp_path / "a.duckdb")))
+    acme = build_definitions(Settings(key_prefix="acme", database=str(tmp_path / "b.duckdb")))
+
+    merged = dg.Definitions.merge(default.definitions, acme.definitions)
+    merged.validate_loadable()
+
+    assert sorted(acme.resources) == ["acme_duckdb", "acme_smsp"]
+    assert acme.jobs.refresh.name == "acme__smsp_refresh"
+    assert (acme.settings.export_dir, acme.settings.inbox_dir) == ("exports/acme", "inbox/acme")
+    assert (default.settings.export_dir, default.jobs.refresh.name) == ("exports", "smsp_refresh")
+
+
+def test_names_given_explicitly_win_over_the_key_prefix():
+    settings = Settings(key_prefix="acme", group_name="stops", export_dir="out", account="A")
+
+    assert (settings.group_name, settings.export_dir, settings.account_label) == (
+        "stops",
+        "out",
+        "A",
+    )
+    assert settings.inbox_dir == "inbox/acme"
