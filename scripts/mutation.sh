@@ -41,6 +41,27 @@ tests_of() {
     esac
 }
 
+# One PostgreSQL server for every mutant's test session (the plan tests on a lake need one):
+# started per session, it would cost seconds for each of a thousand mutants. It stops when
+# this script closes its stdin (file descriptor 9), on any exit.
+mkdir -p "$base"
+if [[ -z "${SMSP_TEST_POSTGRES_DSN:-}" ]]; then
+    fifo="$base/postgres.stdin"
+    rm -f "$fifo" "$base/postgres.dsn"
+    mkfifo "$fifo"
+    "$BIN/python" -m tests.postgres_server <"$fifo" >"$base/postgres.dsn" 2>"$base/postgres.log" &
+    server=$!
+    exec 9>"$fifo"
+    trap 'exec 9>&-; wait' EXIT
+    while kill -0 "$server" 2>/dev/null && [[ ! -s "$base/postgres.dsn" ]]; do sleep 0.2; done
+    if [[ -s "$base/postgres.dsn" ]]; then
+        SMSP_TEST_POSTGRES_DSN=$(head -1 "$base/postgres.dsn")
+        export SMSP_TEST_POSTGRES_DSN
+    else
+        echo "no PostgreSQL for the lake tests ($base/postgres.log): they are skipped" >&2
+    fi
+fi
+
 for group in "${groups[@]}"; do
     work="$base/$group"
     files=$(files_of "$group")

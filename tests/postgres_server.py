@@ -29,6 +29,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -271,9 +272,29 @@ def require_postgres() -> Path:
     pytest.skip(reason)
 
 
+SHARED_DSN_VAR = "SMSP_TEST_POSTGRES_DSN"
+"""A server already running, used instead of starting one per session: ``make mutation``
+starts one for its thousand short test sessions (each test makes a catalog schema of its own)."""
+
+
 @pytest.fixture(scope="session")
 def postgres_dsn() -> Iterator[str]:
     """One server per test session (per xdist worker), its database's DSN."""
+    if os.environ.get(SHARED_DSN_VAR):
+        yield os.environ[SHARED_DSN_VAR]
+        return
     require_postgres()
     with postgres_server() as server:
         yield server.dsn
+
+
+def main() -> None:
+    """``python -m tests.postgres_server``: start a server, print its DSN, stop it when stdin
+    closes (what scripts/mutation.sh does around its runs)."""
+    with postgres_server() as server:
+        print(server.dsn, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()
