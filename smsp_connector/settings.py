@@ -24,8 +24,10 @@ from smsp_connector.client import (
 )
 
 API_KEY_VAR = "SMSP_API_KEY"
+DEFAULT_KEY_PREFIX = "smsp"
 HMAC_KEY_VAR = "SMSP_EXPORT_HMAC_KEY"
 RATE_LIMIT_DSN_VAR = "SMSP_RATE_LIMIT_DSN"
+DATABASE_VAR = "SMSP_DUCKDB_PATH"
 DEFAULT_PLAN_MAX_AGE = timedelta(days=7)
 DEFAULT_LAKE_EXPIRE_AFTER = timedelta(days=30)
 DEFAULT_LAKE_DELETE_AFTER = timedelta(days=7)
@@ -85,14 +87,21 @@ class Settings:
     """The DuckDB file (its folder is created when first connecting, never at import), a
     ``md:`` URL, or ``ducklake:postgres:<libpq conninfo>`` (DuckLake with a PostgreSQL catalog;
     not in the repr: the conninfo may hold a password)."""
+    database_var: str | None = field(default=None, repr=False)
+    """The variable ``database`` was read from (:meth:`from_env` sets it to
+    ``SMSP_DUCKDB_PATH``): a lake's conninfo holding a password reaches Dagster as that
+    variable's name, never as its value."""
     data_path: str | None = None
     """A DuckLake's data path (where its Parquet files go): required with a ``ducklake:``
     database, refused otherwise."""
     metadata_schema: str | None = None
     """A DuckLake's PostgreSQL schema for its catalog tables (``None``: DuckLake's ``public``)."""
     schema: str = "smsp"
-    export_dir: str = "exports"
-    inbox_dir: str = "inbox"
+    export_dir: str = None  # type: ignore[assignment]
+    """Where the exports are written; ``None``: :func:`account_names` (``exports``, or
+    ``exports/<label>`` for another key prefix than ``smsp``)."""
+    inbox_dir: str = None  # type: ignore[assignment]
+    """The inbox the sensor watches; ``None``: :func:`account_names`."""
     max_shrink_share: float = 0.2
     rate_limit: float | None = 20.0
     """Requests per second to the provider, all workers of a run together; ``None``: unlimited."""
@@ -113,24 +122,28 @@ class Settings:
     extract_memory_limit: str = "96MB"
     """DuckDB's memory while the stop list is extracted (past it, DuckDB spills to its temporary
     folder): the extract's memory stays flat whatever the list's length. More is faster."""
-    key_prefix: str = "smsp"
-    group_name: str = "smsp"
-    """The extract's group (stop list, history, exports)."""
+    key_prefix: str = DEFAULT_KEY_PREFIX
+    """Prefix of every asset key; the names below that are not given derive from it
+    (:func:`account_names`), so two accounts never share a job, resource or folder."""
+    group_name: str = None  # type: ignore[assignment]
+    """The extract's group (stop list, history, exports); ``None``: the account's label."""
     changes_group_name: str | None = None
     """The group of the push, delete and cancel assets (they need run config, the extract does
     not); ``None``: ``<group_name>_changes``."""
-    account: str | None = None
-    """The account's label in run tags and the audit log; ``None``: the key prefix."""
+    account: str = None  # type: ignore[assignment]
+    """The account's label in run tags, the audit log and its plans; ``None``: the key prefix,
+    ``/`` as ``_``."""
     owners: tuple[str, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
     kinds: tuple[str, ...] = ()
     """Owners, tags and kinds given to every asset (besides the assets' own kinds)."""
     pool: str = "smsp_duckdb"
     """Every step that writes the DuckDB file runs in this Dagster pool (limit it to 1)."""
-    smsp_resource_key: str = "smsp"
-    duckdb_resource_key: str = "duckdb"
-    job_prefix: str = ""
-    """Put before every job, schedule and sensor name (``""`` keeps ``smsp_refresh``…)."""
+    smsp_resource_key: str = None  # type: ignore[assignment]
+    duckdb_resource_key: str = None  # type: ignore[assignment]
+    job_prefix: str = None  # type: ignore[assignment]
+    """Put before every job, schedule and sensor name (``""`` for the default key prefix keeps
+    ``smsp_refresh``…); these three ``None``: :func:`account_names`."""
     hmac_key_var: str | None = None
     """The variable holding the key of the HMAC-SHA256 export; ``None``: no such export.
     :meth:`from_env` sets it to ``SMSP_EXPORT_HMAC_KEY`` when that variable is set."""
@@ -154,6 +167,9 @@ class Settings:
     """The scheduled upkeep only counts what it would do (a run's config may say otherwise)."""
 
     def __post_init__(self) -> None:
+        for name, value in account_names(self.key_prefix).items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
         if self.rate_limit is not None and not (
             math.isfinite(self.rate_limit) and self.rate_limit > 0
         ):
@@ -233,6 +249,8 @@ class Settings:
             values["hmac_key_var"] = HMAC_KEY_VAR
         if env.get(RATE_LIMIT_DSN_VAR, "").strip():
             values["rate_limit_dsn_var"] = RATE_LIMIT_DSN_VAR
+        if "database" in values and "database" not in overrides:
+            values["database_var"] = DATABASE_VAR
         return cls(**{**values, **overrides})
 
     def resolve_api_key(self, environ: Mapping[str, str] | None = None) -> str:
@@ -259,7 +277,7 @@ class Settings:
 
     @property
     def account_label(self) -> str:
-        return self.account or self.key_prefix
+        return self.account
 
     def client(self) -> SmspClient:
         """A client for this account (close it, or use it as a context manager)."""
@@ -273,6 +291,26 @@ class Settings:
             rate_limit_dsn=self.resolve_rate_limit_dsn(),
             rate_limit_name=self.account_label,
         )
+
+
+def account_names(key_prefix: str) -> dict[str, str]:
+    """What an account's key prefix names, unless its settings name it otherwise: the one rule
+    the Component, ``build_definitions`` and ``smsp --account`` share. The default prefix keeps
+    the plain names (``smsp_refresh``, resource ``smsp``, ``exports/``); another one, say
+    ``eu/acme``, gets its label ``eu_acme`` in each (``eu_acme__smsp_refresh``, resource
+    ``eu_acme_smsp``, ``exports/eu_acme``). They are filled in when the settings are made, so
+    a ``dataclasses.replace`` of the key prefix alone keeps the names derived before."""
+    label = key_prefix.replace("/", "_")
+    plain = key_prefix == DEFAULT_KEY_PREFIX
+    return {
+        "group_name": label,
+        "export_dir": "exports" if plain else f"exports/{label}",
+        "inbox_dir": "inbox" if plain else f"inbox/{label}",
+        "job_prefix": "" if plain else f"{label}__",
+        "smsp_resource_key": "smsp" if plain else f"{label}_smsp",
+        "duckdb_resource_key": "duckdb" if plain else f"{label}_duckdb",
+        "account": label,
+    }
 
 
 def _rate(text: str) -> float | None:
@@ -307,7 +345,7 @@ def _schedule(text: str) -> str | None:
 
 ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "SMSP_BASE_URL": ("base_url", str),
-    "SMSP_DUCKDB_PATH": ("database", str),
+    DATABASE_VAR: ("database", str),
     "SMSP_DUCKLAKE_DATA_PATH": ("data_path", str),
     "SMSP_DUCKLAKE_METADATA_SCHEMA": ("metadata_schema", str),
     "SMSP_SCHEMA": ("schema", str),
@@ -329,3 +367,84 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "SMSP_LAKE_UPKEEP_DRY_RUN": ("lake_upkeep_dry_run", _yes),
 }
 """Environment variable → (setting, conversion). ``SMSP_API_KEY`` is read only when needed."""
+
+ALERT_WEBHOOK_URL_VAR = "SMSP_ALERT_WEBHOOK_URL"
+ALERT_SLACK_TOKEN_VAR = "SMSP_ALERT_SLACK_TOKEN"
+ALERT_SLACK_CHANNEL_VAR = "SMSP_ALERT_SLACK_CHANNEL"
+ACCOUNT_VAR = "SMSP_ACCOUNT"
+
+VARIABLES: dict[str, str] = {
+    API_KEY_VAR: "the account's API key (required; read only when a client is made)",
+    ACCOUNT_VAR: "smsp --account: act for this Component account of the dg project",
+    "SMSP_BASE_URL": "the API's root (http:// only to loopback)",
+    DATABASE_VAR: "the DuckDB file, an md: URL or ducklake:postgres:<libpq conninfo>",
+    "SMSP_DUCKLAKE_DATA_PATH": "a DuckLake's data path (a folder, or s3://bucket/prefix)",
+    "SMSP_DUCKLAKE_METADATA_SCHEMA": "a DuckLake's PostgreSQL schema for its catalog",
+    "SMSP_SCHEMA": "the DuckDB schema of every table",
+    "SMSP_EXPORT_DIR": "where the suppression exports go (a folder, or s3://bucket/prefix)",
+    "SMSP_INBOX_DIR": "the folder the inbox sensor watches (or s3://bucket/prefix)",
+    "SMSP_MAX_SHRINK_SHARE": "share of the list that may vanish before publication stops",
+    "SMSP_RATE_LIMIT": "requests per second, all workers together (none: no limit)",
+    RATE_LIMIT_DSN_VAR: "a PostgreSQL DSN: one rate limit for every process and machine",
+    "SMSP_MAX_WORKERS": "concurrent calls of a push, delete or cancel",
+    "SMSP_MAX_ATTEMPTS": "attempts per call before it is recorded as failed",
+    "SMSP_TIMEOUT_SECONDS": "read timeout of each request, in seconds",
+    "SMSP_LOCK_WAIT_SECONDS": "seconds smsp waits for a DuckDB file another process holds",
+    "SMSP_EXTRACT_MEMORY_LIMIT": "DuckDB's memory while the stop list is extracted",
+    "SMSP_MAX_INPUT_BYTES": "the largest input file read, in bytes",
+    HMAC_KEY_VAR: "the key of the HMAC-SHA256 export (unset: no such export)",
+    "SMSP_SCHEDULE": "cron of the daily refresh (none: no schedule)",
+    "SMSP_PLAN_MAX_AGE_HOURS": "hours a stored plan may still be applied",
+    "SMSP_LAKE_UPKEEP_SCHEDULE": "cron of a DuckLake's upkeep (none: no schedule)",
+    "SMSP_LAKE_EXPIRE_AFTER_DAYS": "the lake's upkeep expires snapshots older than this, in days",
+    "SMSP_LAKE_DELETE_AFTER_DAYS": "the lake's upkeep deletes files unused this long, in days",
+    "SMSP_LAKE_UPKEEP_DRY_RUN": "true: the scheduled upkeep only counts what it would do",
+    ALERT_WEBHOOK_URL_VAR: "where the failure alert sensor posts (a Slack-compatible webhook)",
+    ALERT_SLACK_TOKEN_VAR: "a Slack bot token for the failure alerts (with the channel)",
+    ALERT_SLACK_CHANNEL_VAR: "the Slack channel of the failure alerts",
+}
+"""Every ``SMSP_*`` variable the package reads, with what it sets: ``smsp --help`` lists them
+and the README's configuration table describes each (tests/test_variables.py holds the three
+together, and finds any other ``SMSP_*`` name the package would read)."""
+
+
+def variables_help() -> list[tuple[str, str]]:
+    """:data:`VARIABLES` as ``smsp --help`` shows them, each setting's default taken from
+    :class:`Settings` itself (written nowhere else; ``None`` shown as no default)."""
+    defaults = Settings()
+    shown = []
+    for variable, text in VARIABLES.items():
+        default = getattr(defaults, ENVIRONMENT[variable][0]) if variable in ENVIRONMENT else None
+        if isinstance(default, timedelta):
+            unit = 3600 if variable.endswith("_HOURS") else 86400
+            default = default.total_seconds() / unit
+        if isinstance(default, bool):
+            default = str(default).lower()
+        elif isinstance(default, float):
+            default = f"{default:g}"
+        shown.append((variable, text if default is None else f"{text} [default: {default}]"))
+    return shown
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSettings:
+    """Where the failure alert sensor posts. Read from the environment at each of its ticks, so
+    a deployment sets it without code and no destination is stored in a definition. The
+    webhook URL and the token are credentials: not in the repr."""
+
+    webhook_url: str | None = field(default=None, repr=False)
+    slack_token: str | None = field(default=None, repr=False)
+    slack_channel: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AlertSettings:
+        env = os.environ if environ is None else environ
+
+        def value(variable: str) -> str | None:
+            return env.get(variable, "").strip() or None
+
+        return cls(
+            value(ALERT_WEBHOOK_URL_VAR),
+            value(ALERT_SLACK_TOKEN_VAR),
+            value(ALERT_SLACK_CHANNEL_VAR),
+        )

@@ -173,7 +173,7 @@ def test_an_account_built_from_python_beside_the_default_one_collides_with_nothi
     acme = build_definitions(Settings(key_prefix="acme", database=str(tmp_path / "b.duckdb")))
 
     merged = dg.Definitions.merge(default.definitions, acme.definitions)
-    merged.validate_loadable()
+    dg.Definitions.validate_loadable(merged)
 
     assert sorted(acme.resources) == ["acme_duckdb", "acme_smsp"]
     assert acme.jobs.refresh.name == "acme__smsp_refresh"
@@ -190,3 +190,32 @@ def test_names_given_explicitly_win_over_the_key_prefix():
         "A",
     )
     assert settings.inbox_dir == "inbox/acme"
+
+
+def test_an_accounts_folders_are_the_projects_unless_absolute_or_in_object_storage(tmp_path):
+    """``smsp --account NAME`` writes where the jobs write: relative folders are the dg
+    project's; absolute paths and ``s3://`` folders stay as they are."""
+    from smsp_connector.dagster.accounts import account_settings
+
+    from .dg_project import write_project
+
+    root = write_project(tmp_path / "acme_project")
+    folder = root / "acme" / "defs" / "accounts"
+    for name, extra in (
+        ("main", ""),
+        ("cloud", "  export_dir: s3://bucket/exports\n  inbox_dir: /srv/inbox\n"),
+    ):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "defs.yaml").write_text(
+            "type: smsp_connector.SmspComponent\nattributes:\n"
+            f'  api_key: "{{{{ env.SMSP_API_KEY }}}}"\n  key_prefix: {name}\n{extra}'
+        )
+
+    main, cloud = account_settings("main", root), account_settings("cloud", root)
+
+    assert (main.database, main.export_dir, main.inbox_dir) == (
+        str(root / "data/warehouse.duckdb"),
+        str(root / "exports/main"),
+        str(root / "inbox/main"),
+    )
+    assert (cloud.export_dir, cloud.inbox_dir) == ("s3://bucket/exports", "/srv/inbox")

@@ -29,11 +29,23 @@ def _version() -> str:
         return "unknown"
 
 
-@click.group()
+class _Main(click.Group):
+    """The group whose help ends with every ``SMSP_*`` variable (imported when help is shown:
+    the settings import the HTTP client)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from smsp_connector.settings import variables_help
+
+        with formatter.section("Environment"):
+            formatter.write_dl(variables_help())
+        super().format_epilog(ctx, formatter)
+
+
+@click.group(cls=_Main)
 @click.version_option(_version(), "--version", prog_name="smsp")
 @click.option(
     "--account",
-    envvar="SMSP_ACCOUNT",
+    envvar="SMSP_ACCOUNT",  # settings.ACCOUNT_VAR (not imported: see _Main)
     show_envvar=True,
     help="Act for this SmspComponent account of the dg project (its key prefix, e.g. main): "
     "its defs.yaml gives the key variable, base URL, database, schema and label the jobs use.",
@@ -46,10 +58,9 @@ def _version() -> str:
 def main(account: str | None, project: Path | None) -> None:
     """smsp: keep the SMS Partner opt-out (STOP) list in sync with your warehouse.
 
-    Configuration comes from the environment: SMSP_API_KEY (required), SMSP_BASE_URL,
-    SMSP_DUCKDB_PATH (the audit log is shared with the Dagster jobs), SMSP_RATE_LIMIT,
-    SMSP_SCHEMA, SMSP_MAX_WORKERS, SMSP_MAX_ATTEMPTS, SMSP_TIMEOUT_SECONDS; or, with --account,
-    from that account's defs.yaml in a dg project (the variables then fill in what it leaves).
+    Configuration comes from the environment (the variables below; SMSP_API_KEY is required,
+    SMSP_DUCKDB_PATH holds the audit log the Dagster jobs share), or, with --account, from that
+    account's defs.yaml in a dg project (the variables then fill in what it leaves).
 
     \b
     Examples:

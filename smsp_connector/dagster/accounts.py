@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -21,6 +21,7 @@ import yaml
 from smsp_connector.dagster.component import SmspComponent
 from smsp_connector.settings import Settings, SettingsError
 from smsp_connector.warehouse import is_local_database
+from smsp_connector.warehouse.object_store import is_object_store
 
 COMPONENT_TYPE = "smsp_connector.SmspComponent"
 _SKIPPED_FOLDERS = {"node_modules", "__pycache__", "site-packages"}
@@ -97,9 +98,14 @@ def account_settings(name: str, project: Path | None = None) -> Settings:
     if len(chosen) > 1:
         paths = ", ".join(str(account.path) for account in chosen)
         raise SettingsError(f"account {name!r} is defined more than once: {paths}")
-    fields = chosen[0].component.configured()
-    for field in ("database", "export_dir", "inbox_dir"):
-        value = fields[field]
-        if field != "database" or is_local_database(value):
-            fields[field] = str(root / value)  # an absolute value stays as it is
-    return Settings.from_env(**fields)
+    settings = Settings.from_env(**chosen[0].component.configured())
+    local = {
+        "database": is_local_database(settings.database),
+        "export_dir": not is_object_store(settings.export_dir),
+        "inbox_dir": not is_object_store(settings.inbox_dir),
+    }
+    return replace(
+        settings,
+        # relative to the project (an absolute path stays as it is)
+        **{field: str(root / getattr(settings, field)) for field, yes in local.items() if yes},
+    )

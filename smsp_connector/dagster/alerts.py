@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -39,6 +39,13 @@ import requests
 from dagster._utils.error import SerializableErrorInfo
 
 from smsp_connector.client.redaction import MIN_SECRET_LENGTH, install_log_redaction, redact
+from smsp_connector.settings import (
+    ALERT_SLACK_CHANNEL_VAR,
+    ALERT_SLACK_TOKEN_VAR,
+    ALERT_WEBHOOK_URL_VAR,
+    API_KEY_VAR,
+    AlertSettings,
+)
 
 SLACK_POST_MESSAGE_URL = "https://slack.com/api/chat.postMessage"
 MAX_MESSAGE_CHARS = 1500
@@ -47,6 +54,7 @@ ATTEMPTS = 3
 RETRY_WAIT_SECONDS = 1.0
 """The wait after the first failed attempt, doubled after each."""
 TIMEOUT_SECONDS = 10.0
+MINIMUM_INTERVAL_SECONDS = 30
 
 
 class AlertDeliveryError(RuntimeError):
@@ -68,12 +76,8 @@ def build_failure_alert_sensor(
     name: str,
     jobs: Sequence[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] | None,
     notify: Callable[[str], None] | None = None,
-    webhook_url_env: str = "SMSP_ALERT_WEBHOOK_URL",
-    slack_token_env: str = "SMSP_ALERT_SLACK_TOKEN",
-    slack_channel_env: str = "SMSP_ALERT_SLACK_CHANNEL",
-    secret_envs: Sequence[str] = ("SMSP_API_KEY",),
+    secret_envs: Sequence[str] = (API_KEY_VAR,),
     slack_api_url: str = SLACK_POST_MESSAGE_URL,
-    minimum_interval_seconds: int = 30,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
 ) -> dg.SensorDefinition:
     """A sensor posting one message per failed run of ``jobs``.
@@ -96,27 +100,28 @@ def build_failure_alert_sensor(
     @dg.run_failure_sensor(
         name=name,
         monitored_jobs=list(jobs) if jobs is not None else None,
-        minimum_interval_seconds=minimum_interval_seconds,
+        minimum_interval_seconds=MINIMUM_INTERVAL_SECONDS,
         default_status=default_status,
         description=f"Posts one message per failed run of {monitored} to "
-        f"${webhook_url_env} (a Slack-compatible incoming webhook) or to Slack's "
-        f"chat.postMessage with ${slack_token_env} and ${slack_channel_env}.",
+        f"${ALERT_WEBHOOK_URL_VAR} (a Slack-compatible incoming webhook) or to Slack's "
+        f"chat.postMessage with ${ALERT_SLACK_TOKEN_VAR} and ${ALERT_SLACK_CHANNEL_VAR}.",
     )
     def failure_alert(context: dg.RunFailureSensorContext) -> dg.SkipReason | None:
-        secrets = _secret_values([*secret_envs, webhook_url_env, slack_token_env])
+        alerts = AlertSettings.from_env()
+        keys = [os.environ.get(variable, "") for variable in secret_envs]
+        secrets = _secret_values([*keys, alerts.webhook_url, alerts.slack_token])
         message = failure_message(context, secrets)
         if notify is not None:
             notify(message)
             return None
-        destinations = _destinations(
-            os.environ, webhook_url_env, slack_token_env, slack_channel_env, slack_api_url
-        )
+        destinations = _destinations(alerts, slack_api_url)
         if not destinations:
             # Returning ends this evaluation (the run status sensor stops at a returned value):
             # one warning per evaluation, and the tick says why nothing was posted.
             reason = (
-                f"no alert destination: set {webhook_url_env}, or {slack_token_env} and "
-                f"{slack_channel_env}; run {context.dagster_run.run_id} failed unannounced"
+                f"no alert destination: set {ALERT_WEBHOOK_URL_VAR}, or {ALERT_SLACK_TOKEN_VAR} "
+                f"and {ALERT_SLACK_CHANNEL_VAR}; run {context.dagster_run.run_id} failed "
+                "unannounced"
             )
             context.log.warning(reason)
             return dg.SkipReason(reason)
@@ -181,12 +186,12 @@ def _first_line(text: str | None) -> str:
     return lines[0] if lines else "(no message)"
 
 
-def _secret_values(variables: Sequence[str]) -> list[str]:
-    """The values of ``variables`` that are set, and the path of any URL among them (what
-    urllib3 logs of a request), each registered with the client's log redaction."""
+def _secret_values(given: Sequence[str | None]) -> list[str]:
+    """The values given that are set, and the path of any URL among them (what urllib3 logs of
+    a request), each registered with the client's log redaction."""
     values = []
-    for variable in variables:
-        value = os.environ.get(variable, "").strip()
+    for value in given:
+        value = (value or "").strip()
         if not value:
             continue
         values.append(value)
@@ -208,19 +213,11 @@ def _redacted(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
-def _destinations(
-    environ: Mapping[str, str],
-    webhook_url_env: str,
-    slack_token_env: str,
-    slack_channel_env: str,
-    slack_api_url: str,
-) -> list[_Destination]:
+def _destinations(alerts: AlertSettings, slack_api_url: str) -> list[_Destination]:
     destinations = []
-    webhook = environ.get(webhook_url_env, "").strip()
-    if webhook:
-        destinations.append(_Destination(f"${webhook_url_env}", webhook, {}, {}))
-    token = environ.get(slack_token_env, "").strip()
-    channel = environ.get(slack_channel_env, "").strip()
+    if alerts.webhook_url:
+        destinations.append(_Destination(f"${ALERT_WEBHOOK_URL_VAR}", alerts.webhook_url, {}, {}))
+    token, channel = alerts.slack_token, alerts.slack_channel
     if token and channel:
         destinations.append(
             _Destination(

@@ -251,8 +251,6 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
     def configured(self) -> dict[str, Any]:
         """The :class:`Settings` fields this instance sets (the others keep their defaults in
         Dagster, and their ``SMSP_*`` variables in ``smsp --account``)."""
-        label = self.key_prefix.replace("/", "_")
-        default = self.key_prefix == "smsp"
         return dict(
             api_key_var=self.api_key,
             base_url=self.base_url,
@@ -264,11 +262,11 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
             metadata_schema=self.metadata_schema,
             schema=self.schema_name,
             key_prefix=self.key_prefix,
-            group_name=self.group_name or label,
+            group_name=self.group_name,
             changes_group_name=self.changes_group_name,
             max_shrink_share=self.max_shrink_share,
-            export_dir=self.export_dir or ("exports" if default else f"exports/{label}"),
-            inbox_dir=self.inbox_dir or ("inbox" if default else f"inbox/{label}"),
+            export_dir=self.export_dir,
+            inbox_dir=self.inbox_dir,
             schedule=self.schedule,
             timezone=self.timezone,
             lake_upkeep_schedule=self.lake_upkeep.schedule,
@@ -276,10 +274,6 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
             lake_delete_after=timedelta(days=self.lake_upkeep.delete_after_days),
             lake_upkeep_dry_run=self.lake_upkeep.dry_run,
             pool=self.pool,
-            job_prefix="" if default else f"{label}__",
-            smsp_resource_key="smsp" if default else f"{label}_smsp",
-            duckdb_resource_key="duckdb" if default else f"{label}_duckdb",
-            account=label,
             owners=tuple(self.owners),
             tags=dict(self.tags),
             kinds=tuple(self.kinds),

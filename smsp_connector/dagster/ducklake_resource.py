@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -54,15 +53,13 @@ class DuckLakeResource(DuckDBResource):
 
 def duckdb_resource(settings: Settings) -> DuckDBResource:
     """The warehouse resource of ``settings``: dagster-duckdb's for a file or ``md:``, a
-    :class:`DuckLakeResource` for a lake (its conninfo given as ``SMSP_DUCKDB_PATH``'s name when
-    it holds a password and came from that variable)."""
+    :class:`DuckLakeResource` for a lake (its conninfo given as its variable's name,
+    :attr:`Settings.database_var`, when it holds a password)."""
     if not is_lake(settings.database):
         return DuckDBResource(database=settings.database)
     database: str | dg.EnvVar = settings.database
-    if redact(settings.database) != settings.database and (
-        os.environ.get("SMSP_DUCKDB_PATH", "").strip() == settings.database
-    ):
-        database = dg.EnvVar("SMSP_DUCKDB_PATH")
+    if settings.database_var and redact(settings.database) != settings.database:
+        database = dg.EnvVar(settings.database_var)
     return DuckLakeResource(
         database=database,
         data_path=settings.data_path,
