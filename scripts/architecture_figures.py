@@ -5,7 +5,11 @@ functions, where each setting's default is written, and which layer imports whic
 
 Lines are physical lines of ``smsp_connector/<layer>/``; a default is "written" where a
 literal equal to a :class:`Settings` field's default is a parameter default, a ``default=``
-argument, a class attribute's value or the fallback of ``.get(key, fallback)``.
+argument, a class attribute's value, an upper-case constant or the fallback of
+``.get(key, fallback)`` (a literal of equal value and another meaning counts too).
+
+    .venv/bin/python scripts/architecture_figures.py --package /tmp/old/smsp_connector
+measures another tree (an older commit's ``git worktree``) with the same rules.
 """
 
 from __future__ import annotations
@@ -60,6 +64,10 @@ def _default_literals(trees):
                     values.append(node.args[1])
             elif isinstance(node, ast.AnnAssign) and node.value is not None:
                 values = [node.value]
+            elif isinstance(node, ast.Assign) and all(
+                isinstance(target, ast.Name) and target.id.isupper() for target in node.targets
+            ):
+                values = [node.value]  # a constant: DEFAULT_REGION = "FR"
             for value in values:
                 if isinstance(value, ast.Constant) and value.value not in (None, True, False):
                     yield value.value, f"{where}:{value.lineno}"
@@ -114,9 +122,13 @@ def imports_between_layers(trees) -> dict[str, set[str]]:
 
 
 def main() -> None:
+    global PACKAGE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--top", type=int, default=15)
-    top = parser.parse_args().top
+    parser.add_argument("--package", type=Path, default=PACKAGE)
+    arguments = parser.parse_args()
+    top = arguments.top
+    PACKAGE = arguments.package.resolve()
     trees = modules()
     counts = lines_per_layer(trees)
     print("lines per layer:")

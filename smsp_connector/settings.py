@@ -18,10 +18,14 @@ from typing import Any
 
 from smsp_connector.client import (
     DEFAULT_BASE_URL,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_WORKERS,
     RetryPolicy,
     SmspClient,
     SmspConfigurationError,
 )
+from smsp_connector.intake import DEFAULT_REGION
+from smsp_connector.warehouse import DEFAULT_LOCK_WAIT_SECONDS, DEFAULT_SCHEMA
 
 API_KEY_VAR = "SMSP_API_KEY"
 DEFAULT_KEY_PREFIX = "smsp"
@@ -56,7 +60,7 @@ class PushSource:
     asset: str | None = None
     region_column: str | None = None
     cursor_column: str | None = None
-    default_region: str = "FR"
+    default_region: str = DEFAULT_REGION
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
@@ -96,7 +100,7 @@ class Settings:
     database, refused otherwise."""
     metadata_schema: str | None = None
     """A DuckLake's PostgreSQL schema for its catalog tables (``None``: DuckLake's ``public``)."""
-    schema: str = "smsp"
+    schema: str = DEFAULT_SCHEMA
     export_dir: str = None  # type: ignore[assignment]
     """Where the exports are written; ``None``: :func:`account_names` (``exports``, or
     ``exports/<label>`` for another key prefix than ``smsp``)."""
@@ -112,12 +116,12 @@ class Settings:
     rate_limit_dsn_var: str | None = None
     """The variable holding that DSN, read when a client is made (it may hold a password, so
     Dagster is given the name); :meth:`from_env` sets it to ``SMSP_RATE_LIMIT_DSN`` when set."""
-    max_workers: int = 8
-    max_attempts: int = 6
+    max_workers: int = DEFAULT_MAX_WORKERS
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
     timeout_seconds: float = 60.0
     max_input_bytes: int = 1 << 30
     """The largest input file read (1 GiB): a larger one is refused in one line."""
-    lock_wait_seconds: float = 120.0
+    lock_wait_seconds: float = DEFAULT_LOCK_WAIT_SECONDS
     """How long the ``smsp`` command waits for a DuckDB file another process holds."""
     extract_memory_limit: str = "96MB"
     """DuckDB's memory while the stop list is extracted (past it, DuckDB spills to its temporary
@@ -448,3 +452,9 @@ class AlertSettings:
             value(ALERT_SLACK_TOKEN_VAR),
             value(ALERT_SLACK_CHANNEL_VAR),
         )
+
+
+DEFAULTS = Settings()
+"""An account configured with nothing: every default, written once in :class:`Settings` (and
+the constants of the layers below), read by the Component's schema, the resource and
+``smsp --help``."""

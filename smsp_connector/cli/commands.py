@@ -56,11 +56,22 @@ _format = click.option(
     show_default=True,
     help="json: the run's counts, stored plan (its id to apply) and unsent rows on stdout.",
 )
+
+
+def _region_or_default(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    """The region given, else the intake's default (imported only when a command runs: the
+    intake imports pandas, which ``smsp --help`` does not pay for)."""
+    if value is not None:
+        return value
+    from smsp_connector.intake import DEFAULT_REGION
+
+    return DEFAULT_REGION
+
+
 _default_region = click.option(
     "--default-region",
-    default="FR",
-    show_default=True,
-    help="Region of numbers written in national form (0612…).",
+    callback=_region_or_default,
+    help="Region of numbers written in national form (0612…)  [default: the intake's, FR]",
 )
 
 

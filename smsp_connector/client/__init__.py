@@ -30,10 +30,17 @@ from smsp_connector.client.models import (
     SendResult,
     StopEntry,
 )
-from smsp_connector.client.transport import DEFAULT_BASE_URL, RetryPolicy
+from smsp_connector.client.transport import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_WORKERS,
+    RetryPolicy,
+)
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_ATTEMPTS",
+    "DEFAULT_MAX_WORKERS",
     "Account",
     "AccountUnavailableError",
     "AuthenticationError",

@@ -49,6 +49,7 @@ from smsp_connector.client.shapes import (
 )
 from smsp_connector.client.transport import (
     DEFAULT_BASE_URL,
+    DEFAULT_MAX_WORKERS,
     HttpTransport,
     ProviderAnswer,
     RetryPolicy,
@@ -137,7 +138,7 @@ class SmspClient:
         timeout: tuple[float, float] = (5.0, 60.0),
         retry: RetryPolicy | None = None,
         rate_limit: float | None = None,
-        max_workers: int = 8,
+        max_workers: int = DEFAULT_MAX_WORKERS,
         rate_limit_dsn: str | None = None,
         rate_limit_name: str | None = None,
     ) -> None:

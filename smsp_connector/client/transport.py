@@ -71,11 +71,16 @@ _SNIPPET_LIMIT = 300
 """Characters of an unreadable answer quoted in an error's message."""
 
 
+DEFAULT_MAX_ATTEMPTS = 6
+DEFAULT_MAX_WORKERS = 8
+"""Concurrent calls of the bulk helpers (and the connection pool's size) unless given."""
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """How hard the client tries before giving up on one call."""
 
-    max_attempts: int = 6
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
     backoff_initial: float = 0.25
     """First backoff in seconds; doubles each attempt, plus up to this much random jitter."""
     backoff_max: float = 20.0

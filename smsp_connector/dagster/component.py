@@ -27,7 +27,8 @@ from pydantic import Field
 
 from smsp_connector.client import DEFAULT_BASE_URL
 from smsp_connector.dagster.definitions import build_definitions
-from smsp_connector.settings import MAX_LAKE_AGE, PushSource, Settings
+from smsp_connector.intake import DEFAULT_REGION
+from smsp_connector.settings import DEFAULTS, MAX_LAKE_AGE, PushSource, Settings
 
 JobName = Literal["refresh", "push", "delete", "cancel"]
 _ENV_TEMPLATE = re.compile(
@@ -123,10 +124,9 @@ class PushSourceModel(dg.Model):
     cursor_column: str | None = Field(
         default=None, description="A column (e.g. unsubscribed_at): only newer rows are read."
     )
-    default_region: str = Field(default="FR", description="Region of national-form numbers.")
-
-
-_UPKEEP = Settings()
+    default_region: str = Field(
+        default=DEFAULT_REGION, description="Region of national-form numbers."
+    )
 
 
 class LakeUpkeepModel(dg.Resolvable, dg.Model):
@@ -139,21 +139,21 @@ class LakeUpkeepModel(dg.Resolvable, dg.Model):
             model_field_type=str | None,
             description="Cron of the upkeep (five fields); null for no schedule.",
         ),
-    ] = _UPKEEP.lake_upkeep_schedule
+    ] = DEFAULTS.lake_upkeep_schedule
     expire_after_days: float = Field(
-        default=_UPKEEP.lake_expire_after / timedelta(days=1),
+        default=DEFAULTS.lake_expire_after / timedelta(days=1),
         ge=0,
         le=MAX_LAKE_AGE.days,
         description="Snapshots older than this are expired (their files scheduled for deletion).",
     )
     delete_after_days: float = Field(
-        default=_UPKEEP.lake_delete_after / timedelta(days=1),
+        default=DEFAULTS.lake_delete_after / timedelta(days=1),
         ge=0,
         le=MAX_LAKE_AGE.days,
         description="Files scheduled for deletion longer ago than this are deleted.",
     )
     dry_run: bool = Field(
-        default=_UPKEEP.lake_upkeep_dry_run,
+        default=DEFAULTS.lake_upkeep_dry_run,
         description="The scheduled upkeep only counts what it would do.",
     )
 
@@ -174,7 +174,8 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
     ]
     base_url: str = Field(default=DEFAULT_BASE_URL, description="API root.")
     rate_limit: float | None = Field(
-        default=20.0, description="Requests per second to the provider (null: unlimited)."
+        default=DEFAULTS.rate_limit,
+        description="Requests per second to the provider (null: unlimited).",
     )
     rate_limit_dsn: Annotated[
         str | None,
@@ -186,9 +187,11 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
             'account, as "{{ env.SMSP_RATE_LIMIT_DSN }}" (read at run start); null: per process.',
         ),
     ] = None
-    max_workers: int = Field(default=8, description="Concurrent calls in bulk operations.")
+    max_workers: int = Field(
+        default=DEFAULTS.max_workers, description="Concurrent calls in bulk operations."
+    )
     database: str = Field(
-        default="data/warehouse.duckdb",
+        default=DEFAULTS.database,
         description="The DuckDB file, an md: URL, or ducklake:postgres:<libpq conninfo>.",
     )
     data_path: str | None = Field(
@@ -198,10 +201,10 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
         default=None, description="A ducklake: database's PostgreSQL schema for its catalog."
     )
     schema_name: str = Field(
-        default="smsp", alias="schema", description="The DuckDB schema of the tables."
+        default=DEFAULTS.schema, alias="schema", description="The DuckDB schema of the tables."
     )
     key_prefix: str = Field(
-        default="smsp",
+        default=DEFAULTS.key_prefix,
         pattern=r"^[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$",
         description="Prefix of every asset key; also names the account's jobs and resources.",
     )
@@ -212,7 +215,8 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
         "(<group_name>_changes).",
     )
     max_shrink_share: float = Field(
-        default=0.2, description="Share of the list that may vanish before publication stops."
+        default=DEFAULTS.max_shrink_share,
+        description="Share of the list that may vanish before publication stops.",
     )
     export_dir: str | None = Field(default=None, description="Exports folder.")
     inbox_dir: str | None = Field(default=None, description="Inbox folder.")
@@ -223,13 +227,13 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
             model_field_type=str | None,
             description="Cron of the refresh (five fields, e.g. '0 6 * * *'); null for none.",
         ),
-    ] = "0 6 * * *"
-    timezone: str = Field(default="Europe/Paris", description="Timezone of the schedule.")
+    ] = DEFAULTS.schedule
+    timezone: str = Field(default=DEFAULTS.timezone, description="Timezone of the schedule.")
     jobs: list[JobName] = Field(
         default=["refresh", "push", "delete", "cancel"], description="The jobs to define."
     )
     pool: str = Field(
-        default="smsp_duckdb",
+        default=DEFAULTS.pool,
         description="Dagster pool of every step that writes the DuckDB file (limit it to 1; "
         "accounts sharing a file must share the pool).",
     )

@@ -14,7 +14,7 @@ from pydantic import Field
 from smsp_connector.dagster.keys import OPERATIONS, SmspKeys, asset_attributes
 from smsp_connector.dagster.metadata import frame_table
 from smsp_connector.dagster.resource import step_run, warehouse_of
-from smsp_connector.intake import IntakeError
+from smsp_connector.intake import DEFAULT_REGION, IntakeError
 from smsp_connector.operations.delete import DeletionCapExceeded
 from smsp_connector.operations.inputs import (
     Input,
@@ -51,12 +51,17 @@ class PhoneFileConfig(InboxFileConfig):
     phone_column: str | None = Field(
         default=None, description="The phone column's header, when it is not recognised."
     )
-    default_region: str = Field(default="FR", description="Region of national-format numbers.")
+    default_region: str = Field(
+        default=DEFAULT_REGION, description="Region of national-format numbers."
+    )
 
     def input(self, max_bytes: int) -> PhoneFile:
         """The file to read (subclasses make ``csv_path`` optional, checked before this)."""
         return PhoneFile(
-            Path(str(self.csv_path)), self.phone_column, self.default_region or "FR", max_bytes
+            Path(str(self.csv_path)),
+            self.phone_column,
+            self.default_region or DEFAULT_REGION,
+            max_bytes,
         )
 
 

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from smsp_connector.client import DEFAULT_BASE_URL, SmspClient, SmspConfigurationError
 from smsp_connector.operations.progress import log_progress
-from smsp_connector.settings import Settings
+from smsp_connector.settings import DEFAULTS, Settings
 from smsp_connector.warehouse import (
     Warehouse,
     WarehouseVersionError,
@@ -34,12 +34,19 @@ class SmspResource(dg.ConfigurableResource):
         default=DEFAULT_BASE_URL,
         description="API root; plain http:// only to loopback (the local emulator).",
     )
-    timeout_seconds: float = Field(default=60.0, description="Read timeout of each request.")
-    rate_limit: float | None = Field(
-        default=20.0, description="Requests per second across all workers (None: unlimited)."
+    timeout_seconds: float = Field(
+        default=DEFAULTS.timeout_seconds, description="Read timeout of each request."
     )
-    max_workers: int = Field(default=8, description="Concurrent calls in bulk operations.")
-    max_attempts: int = Field(default=6, description="Attempts per call before giving up.")
+    rate_limit: float | None = Field(
+        default=DEFAULTS.rate_limit,
+        description="Requests per second across all workers (None: unlimited).",
+    )
+    max_workers: int = Field(
+        default=DEFAULTS.max_workers, description="Concurrent calls in bulk operations."
+    )
+    max_attempts: int = Field(
+        default=DEFAULTS.max_attempts, description="Attempts per call before giving up."
+    )
     rate_limit_dsn: str | None = Field(
         default=None,
         repr=False,
@@ -47,7 +54,7 @@ class SmspResource(dg.ConfigurableResource):
         "the account (EnvVar SMSP_RATE_LIMIT_DSN; it may hold a password); None: per process.",
     )
     rate_limit_name: str = Field(
-        default="smsp", description="The shared rate limit's name: the account's label."
+        default=DEFAULTS.account, description="The shared rate limit's name: the account's label."
     )
 
     @classmethod

@@ -14,10 +14,12 @@ from smsp_connector.intake.frames import (
     read_phone_csv,
     read_text_column_csv,
 )
+from smsp_connector.intake.phone_numbers import DEFAULT_REGION
 from smsp_connector.intake.reader import IntakeError, file_sha256, normalize_header
 from smsp_connector.intake.schemas import PhoneIntakeSchema, TextIntakeSchema
 
 __all__ = [
+    "DEFAULT_REGION",
     "INTAKE_OPTIONS",
     "PHONE_COLUMN_ALIASES",
     "SOURCE_SHA256",

@@ -15,6 +15,7 @@ import pandera.pandas as pa
 import phonenumbers
 
 from smsp_connector.intake.phone_numbers import (
+    DEFAULT_REGION,
     NormalizedNumber,
     RejectedNumber,
     normalize_phone_number,
@@ -49,7 +50,7 @@ def read_phone_csv(
     *,
     phone_column: str | None = None,
     extra_columns: Sequence[str] = (),
-    default_region: str = "FR",
+    default_region: str = DEFAULT_REGION,
     max_bytes: int = MAX_INPUT_BYTES,
 ) -> pd.DataFrame:
     """Read a CSV file of phone numbers: each data row normalised to E.164 or rejected.
@@ -104,7 +105,7 @@ def phone_intake_frame(
     row_numbers: Sequence[int],
     *,
     extra: Mapping[str, Sequence[str]] | None = None,
-    default_region: str = "FR",
+    default_region: str = DEFAULT_REGION,
     regions: Sequence[str | None] | None = None,
 ) -> pd.DataFrame:
     """The :func:`read_phone_csv` frame for values from anywhere (a file, the command line, a

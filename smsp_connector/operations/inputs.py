@@ -11,7 +11,12 @@ from typing import Protocol
 
 import pandas as pd
 
-from smsp_connector.intake import INTAKE_OPTIONS, phone_intake_frame, read_phone_csv
+from smsp_connector.intake import (
+    DEFAULT_REGION,
+    INTAKE_OPTIONS,
+    phone_intake_frame,
+    read_phone_csv,
+)
 from smsp_connector.intake.message_ids import message_id_values, read_message_id_csv
 from smsp_connector.intake.reader import MAX_INPUT_BYTES
 
@@ -32,7 +37,7 @@ class PhoneFile:
 
     path: Path
     phone_column: str | None = None
-    default_region: str = "FR"
+    default_region: str = DEFAULT_REGION
     max_bytes: int = MAX_INPUT_BYTES
 
     def read(self, extra_columns: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -52,7 +57,7 @@ class PhoneValues:
 
     values: Sequence[str]
     extra: Mapping[str, str] = field(default_factory=dict)
-    default_region: str = "FR"
+    default_region: str = DEFAULT_REGION
     label: str = "command line"
     path: None = None
 

@@ -38,6 +38,8 @@ from smsp_connector.warehouse.stop_list import (
     staging,
 )
 from smsp_connector.warehouse.tables import (
+    DEFAULT_LOCK_WAIT_SECONDS,
+    DEFAULT_SCHEMA,
     TABLE_NAMES,
     Tables,
     Warehouse,
@@ -49,6 +51,8 @@ from smsp_connector.warehouse.tables import (
 from smsp_connector.warehouse.versions import WarehouseVersionError, refuse_newer_file
 
 __all__ = [
+    "DEFAULT_LOCK_WAIT_SECONDS",
+    "DEFAULT_SCHEMA",
     "FINAL_OUTCOMES",
     "TABLE_NAMES",
     "UNSENT_OUTCOMES",

@@ -50,6 +50,10 @@ from smsp_connector.warehouse.versions import refuse_newer_file
 
 T = TypeVar("T")
 
+DEFAULT_SCHEMA = "smsp"
+DEFAULT_LOCK_WAIT_SECONDS = 120.0
+"""How long :meth:`Warehouse.held` waits, with backoff, for a file another process holds."""
+
 Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 """Opens a connection: ``DuckDBResource.get_connection`` in Dagster, a plain connect elsewhere."""
 
@@ -226,7 +230,9 @@ class Warehouse:
     takes a :class:`Warehouse` and opens the connections it needs, so no caller holds SQL.
     """
 
-    def __init__(self, connect: Connect, *, schema: str = "smsp", database: str = "") -> None:
+    def __init__(
+        self, connect: Connect, *, schema: str = DEFAULT_SCHEMA, database: str = ""
+    ) -> None:
         """``database`` names a local file that ``connect`` opens, checked on the first
         connection (:func:`.versions.refuse_newer_file`)."""
         if not schema.isidentifier():
@@ -246,7 +252,7 @@ class Warehouse:
         cls,
         database: str | Path,
         *,
-        schema: str = "smsp",
+        schema: str = DEFAULT_SCHEMA,
         data_path: str | Path | None = None,
         metadata_schema: str | None = None,
     ) -> Warehouse:
@@ -275,8 +281,8 @@ class Warehouse:
         cls,
         database: str | Path,
         *,
-        schema: str = "smsp",
-        wait_seconds: float = 120.0,
+        schema: str = DEFAULT_SCHEMA,
+        wait_seconds: float = DEFAULT_LOCK_WAIT_SECONDS,
         data_path: str | Path | None = None,
         metadata_schema: str | None = None,
     ) -> Iterator[Warehouse]:
