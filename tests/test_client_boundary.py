@@ -34,9 +34,9 @@ from smsp_connector.client import (
 )
 from smsp_connector.client.models import PROVIDER_TZ
 from smsp_connector.client.redaction import redact
+from smsp_connector.operations.context import RunContext
 from smsp_connector.operations.extract import extract_stop_list
 from smsp_connector.operations.inputs import PhoneValues
-from smsp_connector.operations.progress import log_progress
 from smsp_connector.operations.run import Delete, run_operation
 from smsp_connector.warehouse import Warehouse, staging
 from smsp_connector.warehouse.audit import AuditEntry, Outcome
@@ -418,11 +418,12 @@ def _delete_plan(client: SmspClient, tmp_path, number: str):
     return run_operation(
         Delete(confirm=False),
         PhoneValues([number], evidence),
-        client=client,
-        warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
-        run_id="unreadable-opt-out-time",
-        job="test",
-        progress=log_progress(lambda line: None),
+        RunContext(
+            client=client,
+            warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
+            run_id="unreadable-opt-out-time",
+            job="test",
+        ),
     )
 
 

@@ -23,9 +23,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from smsp_connector.client import SmspClient, SmspConfigurationError, SmspResponseError
+from smsp_connector.operations.context import RunContext
 from smsp_connector.operations.extract import extract_stop_list
 from smsp_connector.operations.inputs import MessageIdValues, PhoneValues
-from smsp_connector.operations.progress import log_progress
 from smsp_connector.operations.run import Cancel, Delete, Push, run_operation
 from smsp_connector.warehouse import Warehouse
 from smsp_connector.warehouse.audit import Outcome
@@ -161,11 +161,12 @@ def test_a_redirected_mutation_is_recorded_failed_and_not_followed(
         report = run_operation(
             operation,
             values,
-            client=client,
-            warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
-            run_id=f"redirect-{status}",
-            job="test",
-            progress=log_progress(lambda line: None),
+            RunContext(
+                client=client,
+                warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
+                run_id=f"redirect-{status}",
+                job="test",
+            ),
         )
 
     assert elsewhere.requests == [], "the other origin got no request (and never the key)"

@@ -12,10 +12,10 @@ import duckdb
 import pytest
 
 from smsp_connector.client.shapes import Unreadable, opt_out_time, provider_time, send_time
+from smsp_connector.operations.context import RunContext
 from smsp_connector.operations.delete import parse_consent_time
 from smsp_connector.operations.extract import extract_stop_list
 from smsp_connector.operations.inputs import PhoneFile, PhoneValues
-from smsp_connector.operations.progress import log_progress
 from smsp_connector.operations.run import Delete, run_operation
 from smsp_connector.operations.table_sources import push_source
 from smsp_connector.settings import PushSource
@@ -31,11 +31,12 @@ def _delete(client, tmp_path, numbers, evidence=CONSENT, *, confirm=False):
     return run_operation(
         Delete(confirm=confirm),
         PhoneValues(numbers, evidence),
-        client=client,
-        warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
-        run_id="dates",
-        job="test",
-        progress=log_progress(lambda line: None),
+        RunContext(
+            client=client,
+            warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
+            run_id="dates",
+            job="test",
+        ),
     )
 
 
@@ -82,11 +83,12 @@ def test_other_rows_of_the_run_carry_on(client, emulator, tmp_path):
     report = run_operation(
         Delete(confirm=True),
         PhoneFile(path),
-        client=client,
-        warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
-        run_id="dates-file",
-        job="test",
-        progress=log_progress(lambda line: None),
+        RunContext(
+            client=client,
+            warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
+            run_id="dates-file",
+            job="test",
+        ),
     )
 
     assert (report.counts["refused"], report.counts["deleted"]) == (1, 1)
@@ -160,11 +162,7 @@ def test_a_table_source_with_placeholder_dates_pushes_every_opt_out(client, emul
 
     report = push_source(
         source,
-        client=client,
-        warehouse=Warehouse.at(path),
-        run_id="dates-table",
-        job="test",
-        progress=log_progress(lambda line: None),
+        RunContext(client=client, warehouse=Warehouse.at(path), run_id="dates-table", job="test"),
     )
 
     assert report.counts["added"] == 5

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from smsp_connector.operations.context import RunContext
 from smsp_connector.operations.inputs import PhoneValues
-from smsp_connector.operations.progress import log_progress
 from smsp_connector.operations.run import Delete, run_operation
 from smsp_connector.warehouse import Warehouse
 
@@ -20,11 +20,12 @@ def _plan(client, emulator, tmp_path, opted_out_at: str, consent_at: str):
     report = run_operation(
         Delete(confirm=False),
         PhoneValues([NUMBER], evidence),
-        client=client,
-        warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
-        run_id="clock-change",
-        job="test",
-        progress=log_progress(lambda line: None),
+        RunContext(
+            client=client,
+            warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
+            run_id="clock-change",
+            job="test",
+        ),
     )
     return report.counts
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from smsp_connector.operations.context import RunContext
 from smsp_connector.operations.delete import DeleteSummary, DeletionCapExceeded, parse_consent_time
 from smsp_connector.operations.inputs import PhoneFile, PhoneValues, StoredPlan
 from smsp_connector.operations.plans import PlanRefused
@@ -44,12 +45,13 @@ def _run(client, tmp_path, operation, source, *, run_id="run", account=None):
     return run_operation(
         operation,
         source,
-        client=client,
-        warehouse=_warehouse(tmp_path),
-        run_id=run_id,
-        job="test",
-        progress=log_progress(lambda line: None),
-        account=account,
+        RunContext(
+            client=client,
+            warehouse=_warehouse(tmp_path),
+            run_id=run_id,
+            job="test",
+            account=account,
+        ),
     )
 
 
@@ -876,11 +878,13 @@ def test_the_deletions_progress_is_named_for_what_it_counts(client, emulator, tm
     run_operation(
         Delete(confirm=True),
         PhoneValues([A, B], CONSENT),
-        client=client,
-        warehouse=_warehouse(tmp_path),
-        run_id="run",
-        job="test",
-        progress=progress,
+        RunContext(
+            client=client,
+            warehouse=_warehouse(tmp_path),
+            run_id="run",
+            job="test",
+            progress=progress,
+        ),
     )
 
     assert (2, "numbers deleted") in bars

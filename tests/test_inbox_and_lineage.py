@@ -10,8 +10,8 @@ import dagster as dg
 import pytest
 
 from smsp_connector.dagster import SmspKeys, build_inbox_sensor
+from smsp_connector.operations.context import RunContext
 from smsp_connector.operations.inputs import PhoneFile
-from smsp_connector.operations.progress import log_progress
 from smsp_connector.operations.run import Push, run_operation
 from smsp_connector.warehouse import Warehouse
 
@@ -105,11 +105,12 @@ def test_a_file_that_changed_after_the_run_read_it_is_not_archived(inbox, emulat
     report = run_operation(
         Push(),
         StillBeingWritten(path),
-        client=client,
-        warehouse=Warehouse.at(inbox.parent / "warehouse.duckdb"),
-        run_id="growing-file",
-        job="test",
-        progress=log_progress(lambda line: None),
+        RunContext(
+            client=client,
+            warehouse=Warehouse.at(inbox.parent / "warehouse.duckdb"),
+            run_id="growing-file",
+            job="test",
+        ),
         move_to=inbox / "done",
     )
 

@@ -12,8 +12,8 @@ import dagster as dg
 import pytest
 
 from smsp_connector.dagster import build_definitions
+from smsp_connector.operations.context import RunContext
 from smsp_connector.operations.inputs import PhoneFile
-from smsp_connector.operations.progress import log_progress
 from smsp_connector.operations.run import Push, run_on_object
 from smsp_connector.settings import Settings, SettingsError
 from smsp_connector.warehouse import Warehouse
@@ -298,12 +298,13 @@ def _push_object(client, tmp_path, url: str, *, source=None, max_bytes=1 << 20, 
         Push(),
         source or PhoneFile(tmp_path / "unused.csv"),
         url,
+        RunContext(
+            client=client,
+            warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
+            run_id="object-run",
+            job="test",
+        ),
         max_bytes=max_bytes,
-        client=client,
-        warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
-        run_id="object-run",
-        job="test",
-        progress=log_progress(lambda line: None),
         **options,
     )
 

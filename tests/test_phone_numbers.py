@@ -12,8 +12,8 @@ from smsp_connector.intake.phone_numbers import (
     RejectionReason,
     normalize_phone_number,
 )
+from smsp_connector.operations.context import RunContext
 from smsp_connector.operations.inputs import PhoneValues
-from smsp_connector.operations.progress import log_progress
 from smsp_connector.operations.run import Push, run_operation
 from smsp_connector.warehouse import Warehouse
 
@@ -144,11 +144,12 @@ def test_an_invalid_number_is_never_sent(client, emulator, tmp_path) -> None:
     report = run_operation(
         Push(),
         PhoneValues(["06 12 34 56 7", "0612345678"]),
-        client=client,
-        warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
-        run_id="invalid",
-        job="test",
-        progress=log_progress(lambda line: None),
+        RunContext(
+            client=client,
+            warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
+            run_id="invalid",
+            job="test",
+        ),
     )
 
     assert (report.counts["invalid"], report.counts["added"]) == (1, 1)

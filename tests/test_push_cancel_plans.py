@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 
 from smsp_connector.client import SmspClient
+from smsp_connector.operations.context import RunContext
 from smsp_connector.operations.inputs import MessageIdValues, PhoneFile, StoredPlan
 from smsp_connector.operations.plans import PlanRefused
-from smsp_connector.operations.progress import log_progress
 from smsp_connector.operations.run import Cancel, Delete, Push, run_operation
 from smsp_connector.warehouse import Warehouse
 from smsp_connector.warehouse.plans import load_plan
@@ -25,12 +25,7 @@ def _run(operation, source, client, warehouse, run_id):
     return run_operation(
         operation,
         source,
-        client=client,
-        warehouse=warehouse,
-        run_id=run_id,
-        job="test",
-        progress=log_progress(lambda line: None),
-        account="smsp",
+        RunContext(client=client, warehouse=warehouse, run_id=run_id, job="test", account="smsp"),
     )
 
 

@@ -17,8 +17,8 @@ import duckdb
 import pytest
 
 from smsp_connector.client import MutationStatus, RetryPolicy, SmspClient
+from smsp_connector.operations.context import RunContext
 from smsp_connector.operations.inputs import PhoneValues
-from smsp_connector.operations.progress import log_progress
 from smsp_connector.operations.run import Push, run_operation
 from smsp_connector.warehouse import Warehouse
 
@@ -99,11 +99,12 @@ def _push(provider: CannedProvider, tmp_path: Path) -> list[tuple]:
         report = run_operation(
             Push(),
             PhoneValues(["+33611111111"]),
-            client=smsp,
-            warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
-            run_id="retried",
-            job="test",
-            progress=log_progress(lambda line: None),
+            RunContext(
+                client=smsp,
+                warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
+                run_id="retried",
+                job="test",
+            ),
         )
     assert report.counts["already_done"] == 1
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as conn:

@@ -51,6 +51,7 @@ from smsp_connector.client import RetryPolicy, SmspClient
 from smsp_connector.client.errors import SmspError
 from smsp_connector.emulator import EmulatorServer
 from smsp_connector.emulator.faults import FaultSettings
+from smsp_connector.operations.context import RunContext
 from smsp_connector.operations.delete import DeletionCapExceeded
 from smsp_connector.operations.inputs import (
     MessageIdFile,
@@ -329,11 +330,13 @@ class StopListMachine(RuleBasedStateMachine):
             outcome = run_operation(
                 operation,
                 source,
-                client=client,
-                warehouse=self.warehouse,
-                run_id=run_id,
-                job="state_machine",
-                progress=self.progress,
+                RunContext(
+                    client=client,
+                    warehouse=self.warehouse,
+                    run_id=run_id,
+                    job="state_machine",
+                    progress=self.progress,
+                ),
                 move_to=self.folder / "archive" if archive else None,
             )
         except DeletionCapExceeded as error:

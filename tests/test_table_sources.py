@@ -12,7 +12,7 @@ import pytest
 from smsp_connector.client import RetryPolicy, SmspClient
 from smsp_connector.dagster import build_definitions
 from smsp_connector.emulator import FaultSettings
-from smsp_connector.operations.progress import log_progress
+from smsp_connector.operations.context import RunContext
 from smsp_connector.operations.table_sources import push_source
 from smsp_connector.settings import PushSource, Settings, SettingsError
 from smsp_connector.warehouse import Warehouse, pushed_cursor
@@ -48,11 +48,7 @@ def _insert(database, *rows) -> None:
 def _push(client, database, run_id, **options):
     return push_source(
         options.pop("source", SOURCE),
-        client=client,
-        warehouse=Warehouse.at(database),
-        run_id=run_id,
-        job="test",
-        progress=log_progress(lambda line: None),
+        RunContext(client=client, warehouse=Warehouse.at(database), run_id=run_id, job="test"),
         **options,
     )
 

@@ -19,13 +19,17 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from smsp_connector.cli.account import current_settings
 from smsp_connector.cli.console import err, one_line_errors, out
 from smsp_connector.cli.running import execute, run
+
+if TYPE_CHECKING:
+    from smsp_connector.operations.context import RunContext
+    from smsp_connector.operations.run import RunReport
 
 
 class LocalFile(click.Path):
@@ -272,16 +276,16 @@ def push(
         run(title, Push(dry_run=dry_run, retry_rejected=retry_rejected), source, fmt)
         return
 
-    def push_query(**work: Any) -> Any:
+    def push_query(run: RunContext) -> RunReport:
         from smsp_connector.operations.table_sources import push_source
         from smsp_connector.settings import PushSource
         from smsp_connector.warehouse import query_columns
 
-        column = phone_column or query_columns(work["warehouse"], str(query))[0]
+        column = phone_column or query_columns(run.warehouse, str(query))[0]
         source = PushSource(
             name="command_line", query=query, phone_column=column, default_region=default_region
         )
-        return push_source(source, dry_run=dry_run, retry_rejected=retry_rejected, **work)
+        return push_source(source, run, dry_run=dry_run, retry_rejected=retry_rejected)
 
     execute(title, push_query, fmt)
 

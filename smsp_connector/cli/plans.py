@@ -8,13 +8,17 @@ plan, once, while it is younger than ``SMSP_PLAN_MAX_AGE_HOURS``.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from smsp_connector.cli.account import current_settings
 from smsp_connector.cli.console import err, one_line_errors, out
 from smsp_connector.cli.running import execute, held_warehouse
+
+if TYPE_CHECKING:
+    from smsp_connector.operations.context import RunContext
+    from smsp_connector.operations.run import RunReport
 
 
 @click.group()
@@ -92,14 +96,14 @@ def apply(plan_id: str, max_deletions: int, fmt: str) -> None:
 
     max_age = current_settings().plan_max_age
 
-    def apply_stored(**run: Any) -> Any:
+    def apply_stored(run: RunContext) -> RunReport:
         # The plan is read on the warehouse the run holds: its operation picks the use case.
-        plan = _stored(run["warehouse"], plan_id)
+        plan = _stored(run.warehouse, plan_id)
         operation = {
             "add": Push(plan_id=plan_id, plan_max_age=max_age),
             "delete": Delete(plan_id=plan_id, plan_max_age=max_age, max_deletions=max_deletions),
             "cancel": Cancel(plan_id=plan_id, plan_max_age=max_age),
         }[plan.operation]
-        return run_operation(operation, StoredPlan(plan_id), **run)
+        return run_operation(operation, StoredPlan(plan_id), run)
 
     execute(f"apply plan {plan_id[:12]}", apply_stored, fmt)

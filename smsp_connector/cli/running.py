@@ -6,10 +6,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smsp_connector.cli.account import current_settings
 from smsp_connector.cli.console import ProgressBars, print_report, print_report_json
+
+if TYPE_CHECKING:  # imported by the commands that run (smsp --help does not pay for them)
+    from smsp_connector.operations.context import RunContext
+    from smsp_connector.operations.run import RunReport
 
 
 @contextmanager
@@ -33,25 +37,28 @@ def run(title: str, operation: Any, source: Any, fmt: str = "table") -> None:
     """Run one operation on ``source`` from the environment's settings; print its report."""
     from smsp_connector.operations.run import run_operation
 
-    execute(title, lambda **run: run_operation(operation, source, **run), fmt)
+    execute(title, lambda context: run_operation(operation, source, context), fmt)
 
 
-def execute(title: str, work: Callable[..., Any], fmt: str = "table") -> None:
-    """Call ``work(client=, warehouse=, run_id=, job=, progress=, account=)`` with the
-    environment's settings, then print the report it returns: a table, or (``fmt`` json) one
-    JSON document on stdout with the run's stored plan."""
+def execute(title: str, work: Callable[[RunContext], RunReport], fmt: str = "table") -> None:
+    """Call ``work(context)`` with a :class:`~smsp_connector.operations.context.RunContext` of
+    the environment's settings, then print the report it returns: a table, or (``fmt`` json)
+    one JSON document on stdout with the run's stored plan."""
+    from smsp_connector.operations.context import RunContext
     from smsp_connector.warehouse.lake import redact
     from smsp_connector.warehouse.plans import load_plan
 
     settings = current_settings()
     with held_warehouse() as warehouse, settings.client() as client, ProgressBars() as progress:
         report = work(
-            client=client,
-            warehouse=warehouse,
-            run_id=f"cli-{uuid.uuid4()}",
-            job="smsp-cli",
-            progress=progress,
-            account=settings.account_label,
+            RunContext(
+                client=client,
+                warehouse=warehouse,
+                run_id=f"cli-{uuid.uuid4()}",
+                job="smsp-cli",
+                progress=progress,
+                account=settings.account_label,
+            )
         )
         plan_id = getattr(report.summary, "plan_id", None)
         plan = load_plan(warehouse, plan_id) if fmt == "json" and plan_id else None

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from smsp_connector.dagster.keys import OPERATIONS, SmspKeys, asset_attributes
 from smsp_connector.dagster.metadata import frame_table
-from smsp_connector.dagster.resource import step_run, warehouse_of
+from smsp_connector.dagster.resource import step_context, warehouse_of
 from smsp_connector.intake import DEFAULT_REGION, IntakeError
 from smsp_connector.operations.delete import DeletionCapExceeded
 from smsp_connector.operations.inputs import (
@@ -326,18 +326,18 @@ class _Runner:
                 allow_retries=False,
             )
         try:
-            with step_run(context, self._settings) as run:
+            with step_context(context, self._settings) as run:
                 if location is not None and is_object_store(location):
                     return run_on_object(
                         operation,
                         source,
                         location,
+                        run,
                         max_bytes=self._settings.max_input_bytes,
                         move_to=move_to,
-                        **run,
                     )
                 return run_operation(
-                    operation, source, move_to=Path(move_to) if move_to else None, **run
+                    operation, source, run, move_to=Path(move_to) if move_to else None
                 )
         except (IntakeError, DeletionCapExceeded, PlanRefused) as error:
             # One clear line in the UI and the logs; nothing was sent.

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from smsp_connector.client import DEFAULT_BASE_URL, SmspClient, SmspConfigurationError
+from smsp_connector.operations.context import RunContext
 from smsp_connector.operations.progress import log_progress
 from smsp_connector.settings import DEFAULTS, Settings
 from smsp_connector.warehouse import (
@@ -105,7 +105,7 @@ def warehouse_of(duckdb: DuckDBResource, schema: str) -> Warehouse:
 
 
 @contextmanager
-def step_run(context: dg.AssetExecutionContext, settings: Settings) -> Iterator[dict[str, Any]]:
+def step_context(context: dg.AssetExecutionContext, settings: Settings) -> Iterator[RunContext]:
     """What the run core needs from a Dagster step: the account's client and warehouse, the
     run's id and job, progress to the step's log, the account's label."""
     smsp: SmspResource = getattr(context.resources, settings.smsp_resource_key)
@@ -113,11 +113,11 @@ def step_run(context: dg.AssetExecutionContext, settings: Settings) -> Iterator[
         getattr(context.resources, settings.duckdb_resource_key), settings.schema
     )
     with smsp.get_client() as client:
-        yield {
-            "client": client,
-            "warehouse": warehouse,
-            "run_id": context.run.run_id,
-            "job": context.run.job_name,
-            "progress": log_progress(context.log.info),
-            "account": settings.account_label,
-        }
+        yield RunContext(
+            client=client,
+            warehouse=warehouse,
+            run_id=context.run.run_id,
+            job=context.run.job_name,
+            progress=log_progress(context.log.info),
+            account=settings.account_label,
+        )

@@ -10,7 +10,7 @@ import dagster as dg
 from pydantic import Field
 
 from smsp_connector.dagster.keys import SmspKeys, asset_attributes
-from smsp_connector.dagster.resource import step_run
+from smsp_connector.dagster.resource import step_context
 from smsp_connector.operations.table_sources import push_source, source_query
 from smsp_connector.settings import PushSource, Settings
 
@@ -67,9 +67,9 @@ def build_source_assets(settings: Settings, source: PushSource) -> SourceAssets:
     )
     def push(context: dg.AssetExecutionContext, config: SourcePushConfig) -> dg.MaterializeResult:
         try:
-            with step_run(context, settings) as run:
+            with step_context(context, settings) as run:
                 report = push_source(
-                    source, dry_run=config.dry_run, retry_rejected=config.retry_rejected, **run
+                    source, run, dry_run=config.dry_run, retry_rejected=config.retry_rejected
                 )
         except ValueError as error:  # a column the source does not have
             raise dg.Failure(description=f"{source_key.to_user_string()}: {error}") from None

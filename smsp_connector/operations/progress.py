@@ -46,3 +46,7 @@ class ProgressReporter:
     def finish(self) -> None:
         elapsed = time.monotonic() - self._started
         self._log(f"{self.done:,}/{self._total:,} {self._what} in {elapsed:,.1f} s")
+
+
+QUIET: ProgressFactory = log_progress(lambda line: None)
+"""Progress that goes nowhere (a run nobody watches: tests, tools)."""

@@ -23,6 +23,7 @@ from smsp_connector.intake import SOURCE_SHA256, IntakeError, file_sha256
 from smsp_connector.intake.rejections import rejected_rows
 from smsp_connector.operations import object_files
 from smsp_connector.operations.cancel import CancelSummary, apply_cancel_plan, cancel_messages
+from smsp_connector.operations.context import RunContext
 from smsp_connector.operations.delete import (
     CONSENT_COLUMNS,
     DeleteSummary,
@@ -243,14 +244,9 @@ class RunReport(Generic[S]):
 def run_operation(
     operation: Operation[S],
     source: Input,
+    context: RunContext,
     *,
-    client: SmspClient,
-    warehouse: Warehouse,
-    run_id: str,
-    job: str,
-    progress: ProgressFactory,
     move_to: Path | None = None,
-    account: str | None = None,
     memory_limit: str | None = RUN_MEMORY_LIMIT,
 ) -> RunReport[S]:
     """Run ``operation`` on ``source``; see the module's docstring for the steps.
@@ -263,10 +259,13 @@ def run_operation(
     """
     if move_to is not None and str(move_to).lower().startswith(("s3:", "s3a:", "s3n:")):
         raise ValueError("run_operation archives to a local folder: use run_on_object for s3://")
+    warehouse, run_id = context.warehouse, context.run_id
     intake = source.read(operation.extra_columns)
     path = source.path
     rejected = rejected_rows(intake)
-    record_input_rejections(warehouse, rejected, run_id=run_id, job=job, account=account)
+    record_input_rejections(
+        warehouse, rejected, run_id=run_id, job=context.job, account=context.account
+    )
     rejection_report = None
     if path is not None:
         rejection_report = write_report(
@@ -275,16 +274,20 @@ def run_operation(
     audit = AuditWriter(
         warehouse,
         run_id=run_id,
-        job=job,
+        job=context.job,
         operation=operation.name,
         dry_run=operation.dry_run,
-        account=account,
+        account=context.account,
         memory_limit=memory_limit,
     )
     try:
         with audit:
             summary = operation.execute(
-                intake, client=client, audit=audit, progress=progress, warehouse=warehouse
+                intake,
+                client=context.client,
+                audit=audit,
+                progress=context.progress,
+                warehouse=warehouse,
             )
     except DeletionCapExceeded as error:
         raise DeletionCapExceeded(f"{path or 'command line'}: {error}") from None
@@ -363,10 +366,10 @@ def run_on_object(
     operation: Operation[S],
     source: Input,
     url: str,
+    context: RunContext,
     *,
     max_bytes: int,
     move_to: str | None = None,
-    **run: Any,
 ) -> RunReport[S]:
     """:func:`run_operation` on an input object (``s3://…``, :mod:`.object_files`): ``source``
     (a file input, its path unused) reads the object staged in a local temporary file; the
@@ -382,7 +385,7 @@ def run_on_object(
         raise IntakeError(url, "an object is archived to an s3:// folder of its own bucket")
     with object_files.staged(url, max_bytes) as (local, read):
         try:
-            report = run_operation(operation, replace(source, path=local), move_to=None, **run)
+            report = run_operation(operation, replace(source, path=local), context)
         except IntakeError as error:
             raise IntakeError(url, error.problem) from None
         except DeletionCapExceeded as error:

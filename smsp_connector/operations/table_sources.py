@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from smsp_connector.client import SmspClient
 from smsp_connector.intake import phone_intake_frame
-from smsp_connector.operations.progress import ProgressFactory
+from smsp_connector.operations.context import RunContext
 from smsp_connector.operations.push import PushSummary
 from smsp_connector.operations.run import Push, RunReport, run_operation
 from smsp_connector.settings import PushSource
@@ -71,34 +70,23 @@ def read_source(source: PushSource, warehouse: Warehouse) -> tuple[pd.DataFrame,
 
 def push_source(
     source: PushSource,
+    context: RunContext,
     *,
-    client: SmspClient,
-    warehouse: Warehouse,
-    run_id: str,
-    job: str,
-    progress: ProgressFactory,
     dry_run: bool = False,
     retry_rejected: bool = False,
-    account: str | None = None,
 ) -> RunReport[PushSummary]:
     """Push the source's new rows; a real run then advances the source's cursor."""
+    warehouse = context.warehouse
     frame, cursors = read_source(source, warehouse)
     report = run_operation(
-        Push(dry_run=dry_run, retry_rejected=retry_rejected),
-        _ReadRows(frame),
-        client=client,
-        warehouse=warehouse,
-        run_id=run_id,
-        job=job,
-        progress=progress,
-        account=account,
+        Push(dry_run=dry_run, retry_rejected=retry_rejected), _ReadRows(frame), context
     )
     if source.cursor_column and not dry_run and cursors:
-        final = outcome_rows(warehouse, run_id)
+        final = outcome_rows(warehouse, context.run_id)
         advance_cursor(
             warehouse,
             source.name,
-            run_id=run_id,
+            run_id=context.run_id,
             cursors=cursors,
             outcomes=[final.get(row) for row in range(1, len(cursors) + 1)],
         )
