@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import ClassVar
 
 import pandas as pd
 
@@ -16,13 +17,23 @@ from smsp_connector.client import SmspClient
 from smsp_connector.operations.plans import claim, plan_intake, plan_to_apply
 from smsp_connector.operations.progress import ProgressFactory
 from smsp_connector.operations.sending import SendTally, record_unusable_rows, send_plan
+from smsp_connector.operations.summary import Summary
 from smsp_connector.warehouse.audit import AuditEntry, AuditWriter, Outcome, audit_entries
 from smsp_connector.warehouse.plans import PlanTargets
 from smsp_connector.warehouse.tables import Warehouse
 
 
 @dataclass(frozen=True, slots=True)
-class CancelSummary:
+class CancelSummary(Summary):
+    PROBLEMS: ClassVar[tuple[str, ...]] = (
+        "too_late",
+        "already_sent",
+        "not_found",
+        "other_refusals",
+        "failed",
+        "invalid",
+    )
+
     requested: int
     invalid: int
     duplicates: int

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
 import pandas as pd
 
@@ -30,6 +31,7 @@ from smsp_connector.client.models import (
 from smsp_connector.operations.plans import claim, plan_intake, plan_to_apply
 from smsp_connector.operations.progress import ProgressFactory
 from smsp_connector.operations.sending import record_unusable_rows, send_plan, unusable_masks
+from smsp_connector.operations.summary import Summary
 from smsp_connector.warehouse.audit import AuditEntry, AuditWriter, Outcome
 from smsp_connector.warehouse.plans import Plan, PlanTarget
 from smsp_connector.warehouse.tables import Warehouse
@@ -43,7 +45,9 @@ class DeletionCapExceeded(RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
-class DeleteSummary:
+class DeleteSummary(Summary):
+    PROBLEMS: ClassVar[tuple[str, ...]] = ("refused", "rejected", "failed")
+
     requested: int
     invalid: int
     duplicates: int

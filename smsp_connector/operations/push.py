@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import ClassVar
 
 import pandas as pd
 
@@ -23,13 +24,16 @@ from smsp_connector.operations.sending import (
     send_plan,
     unusable_masks,
 )
+from smsp_connector.operations.summary import Summary
 from smsp_connector.warehouse.audit import AuditWriter, Outcome, audit_entries
 from smsp_connector.warehouse.plans import PlanTargets
 from smsp_connector.warehouse.tables import Warehouse
 
 
 @dataclass(frozen=True, slots=True)
-class PushSummary:
+class PushSummary(Summary):
+    PROBLEMS: ClassVar[tuple[str, ...]] = ("rejected", "failed")
+
     requested: int
     """Input rows read (a stored plan's targets, when one is applied)."""
     invalid: int

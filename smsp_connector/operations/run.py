@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -40,6 +40,7 @@ from smsp_connector.operations.reports import (
     report_path,
     write_report,
 )
+from smsp_connector.operations.summary import Summary
 from smsp_connector.settings import DEFAULT_PLAN_MAX_AGE
 from smsp_connector.warehouse import (
     AuditWriter,
@@ -50,7 +51,7 @@ from smsp_connector.warehouse import (
     unsent_rows,
 )
 
-S = TypeVar("S")
+S = TypeVar("S", bound=Summary)
 
 RUN_MEMORY_LIMIT = "128MB"
 """DuckDB's memory limit while a run writes and reads its audit rows (see
@@ -66,8 +67,6 @@ class Operation(Protocol[S]):
     """The audit log's ``operation``: add, delete or cancel."""
     extra_columns: ClassVar[tuple[str, ...]]
     """Columns the input must have besides the target (consent evidence for deletions)."""
-    problems: ClassVar[tuple[str, ...]]
-    """Summary counts that mean some rows did not end as asked."""
 
     @property
     def dry_run(self) -> bool: ...
@@ -98,7 +97,6 @@ class Push:
     plan_max_age: timedelta = DEFAULT_PLAN_MAX_AGE
     name: ClassVar[str] = "add"
     extra_columns: ClassVar[tuple[str, ...]] = ()
-    problems: ClassVar[tuple[str, ...]] = ("rejected", "failed")
 
     def execute(self, intake, *, client, audit, progress, warehouse) -> PushSummary:
         if self.plan_id is not None:
@@ -138,7 +136,6 @@ class Delete:
     ``source_sha256``): one that differs from the plan's refuses the run."""
     name: ClassVar[str] = "delete"
     extra_columns: ClassVar[tuple[str, ...]] = CONSENT_COLUMNS
-    problems: ClassVar[tuple[str, ...]] = ("refused", "rejected", "failed")
 
     @property
     def dry_run(self) -> bool:
@@ -176,14 +173,6 @@ class Cancel:
     plan_max_age: timedelta = DEFAULT_PLAN_MAX_AGE
     name: ClassVar[str] = "cancel"
     extra_columns: ClassVar[tuple[str, ...]] = ()
-    problems: ClassVar[tuple[str, ...]] = (
-        "too_late",
-        "already_sent",
-        "not_found",
-        "other_refusals",
-        "failed",
-        "invalid",
-    )
 
     def execute(self, intake, *, client, audit, progress, warehouse) -> CancelSummary:
         if self.plan_id is not None:
@@ -220,7 +209,6 @@ class RunReport(Generic[S]):
     refusal_report: Path | str | None
     unsent: pd.DataFrame
     """``source_row``, ``target``, ``outcome``, ``provider_code``, ``reason``, in input order."""
-    problems: tuple[str, ...]
     source_sha256: str | None = None
     """SHA-256 of the bytes the file's rows were read from (``None`` for inline values)."""
     planned: pd.DataFrame | None = None
@@ -232,13 +220,12 @@ class RunReport(Generic[S]):
 
     @property
     def counts(self) -> dict[str, Any]:
-        return asdict(self.summary)  # type: ignore[call-overload]
+        return self.summary.counts()
 
     @property
     def complete(self) -> bool:
-        """Every row ended as asked (or needed nothing)."""
-        counts = self.counts
-        return not any(counts.get(name) for name in self.problems)
+        """Every row ended as asked (or needed nothing): the summary's own verdict."""
+        return self.summary.complete
 
 
 def run_operation(
@@ -318,7 +305,6 @@ def run_operation(
         rejection_report=rejection_report,
         refusal_report=refusal_report,
         unsent=unsent,
-        problems=operation.problems,
         source_sha256=intake.attrs.get(SOURCE_SHA256),
         planned=(
             unsent_rows(
