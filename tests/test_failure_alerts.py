@@ -18,6 +18,7 @@ import pytest
 
 from smsp_connector.dagster import alerts, build_definitions
 from smsp_connector.dagster.alerts import build_failure_alert_sensor
+from smsp_connector.settings import Settings
 
 from .conftest import API_KEY
 from .pipeline_helpers import PipelineRig
@@ -412,3 +413,34 @@ def test_jobs_none_watches_every_job_of_the_code_location_and_an_empty_list_is_r
     ]
     with pytest.raises(ValueError, match="jobs is empty"):
         build_failure_alert_sensor(name="alerts", jobs=[])
+
+
+@pytest.mark.parametrize(
+    ("environ", "status"),
+    [
+        ({}, dg.DefaultSensorStatus.STOPPED),
+        ({"SMSP_ALERT_SLACK_TOKEN": "xoxb-token-1234"}, dg.DefaultSensorStatus.STOPPED),
+        (
+            {"SMSP_ALERT_SLACK_TOKEN": "xoxb-token-1234", "SMSP_ALERT_SLACK_CHANNEL": "#ops"},
+            dg.DefaultSensorStatus.RUNNING,
+        ),
+        (
+            {"SMSP_ALERT_WEBHOOK_URL": "https://hooks.example/T0/B0/x"},
+            dg.DefaultSensorStatus.RUNNING,
+        ),
+    ],
+)
+def test_an_accounts_alert_sensor_is_on_once_a_destination_is_set(monkeypatch, environ, status):
+    """Setting where alerts go is what turns them on: no second step in the UI to forget."""
+    for variable in (
+        "SMSP_ALERT_WEBHOOK_URL",
+        "SMSP_ALERT_SLACK_TOKEN",
+        "SMSP_ALERT_SLACK_CHANNEL",
+    ):
+        monkeypatch.delenv(variable, raising=False)
+    for variable, value in environ.items():
+        monkeypatch.setenv(variable, value)
+
+    built = build_definitions(Settings(api_key=API_KEY))
+
+    assert built.failure_alert_sensor.default_status == status
