@@ -440,6 +440,11 @@ class AlertSettings:
     slack_token: str | None = field(default=None, repr=False)
     slack_channel: str | None = None
 
+    @property
+    def configured(self) -> bool:
+        """A message has somewhere to go: the webhook, or Slack's token and channel."""
+        return bool(self.webhook_url or (self.slack_token and self.slack_channel))
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AlertSettings:
         env = os.environ if environ is None else environ

@@ -15,7 +15,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from smsp_connector.operations.extract import COLUMNS, provider_hours
+from smsp_connector.operations.extract import provider_hours
 from smsp_connector.warehouse import (
     ExportForm,
     Warehouse,
@@ -39,8 +39,7 @@ def _store(warehouse, numbers: list[str]) -> None:
             "phone_number": pd.Series(numbers, dtype=object),
             "created_at": pd.Series([WHEN] * len(numbers), dtype="datetime64[ns, UTC]"),
             "extracted_at": pd.Series([WHEN] * len(numbers), dtype="datetime64[ns, UTC]"),
-        },
-        columns=COLUMNS,
+        }
     )
     with warehouse.connect() as (conn, t):
         conn.register("frame", frame)

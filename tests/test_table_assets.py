@@ -100,7 +100,7 @@ def test_in_the_definitions_they_draw_the_lineage_and_match_what_a_run_writes(em
         rig = PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
         settings = rig.settings()
         built = build_definitions(settings)
-        tables = built.tables
+        tables = build_table_assets(settings)
         definitions = built.definitions
         dg.Definitions.validate_loadable(definitions)
         graph = definitions.resolve_asset_graph()

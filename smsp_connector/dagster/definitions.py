@@ -17,7 +17,7 @@ from smsp_connector.dagster.mutation_assets import MutationAssets, build_mutatio
 from smsp_connector.dagster.resource import SmspResource
 from smsp_connector.dagster.source_assets import SourceAssets, build_source_assets
 from smsp_connector.dagster.table_assets import build_table_assets
-from smsp_connector.settings import Settings
+from smsp_connector.settings import AlertSettings, Settings
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,8 @@ class SmspDefinitions:
     schedule: dg.ScheduleDefinition | None
     inbox_sensor: dg.SensorDefinition
     failure_alert_sensor: dg.SensorDefinition
-    """Posts one message per failed run to SMSP_ALERT_WEBHOOK_URL or Slack (off by default)."""
-    tables: list[dg.AssetSpec]
-    """audit_log, input_rejections and stop_list_snapshots, shown in the catalog."""
+    """Posts one message per failed run to SMSP_ALERT_WEBHOOK_URL or Slack: on by default once
+    one of them is set where the definitions load, off otherwise."""
     lake_upkeep: LakeUpkeepDefinitions | None
     """A DuckLake warehouse's upkeep asset, job and schedule (``None`` for a DuckDB file)."""
     resources: dict[str, object]
@@ -116,7 +115,12 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
         name=keys.job("smsp_failure_alert"),
         jobs=[jobs.refresh, jobs.push, jobs.delete, jobs.cancel],
         secret_envs=(settings.api_key_var,),
-        default_status=dg.DefaultSensorStatus.STOPPED,
+        # Setting where alerts go turns them on; without a destination it would only skip.
+        default_status=(
+            dg.DefaultSensorStatus.RUNNING
+            if AlertSettings.from_env().configured
+            else dg.DefaultSensorStatus.STOPPED
+        ),
     )
     sensor = build_inbox_sensor(
         inbox=settings.inbox_dir,
@@ -164,7 +168,6 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
         schedule=schedule,
         inbox_sensor=sensor,
         failure_alert_sensor=failure_alert,
-        tables=tables,
         lake_upkeep=upkeep,
         resources=resources,
         definitions=definitions,

@@ -65,10 +65,6 @@ class ExtractAssets:
         return [self.stop_list, self.history, *(asset for asset in exports if asset)]
 
     @property
-    def keys(self) -> list[dg.AssetKey]:
-        return [asset.key for asset in self.materialized]
-
-    @property
     def selection(self) -> dg.AssetSelection:
         """The daily refresh: the four assets and the stop list's checks."""
         return dg.AssetSelection.assets(*self.materialized)

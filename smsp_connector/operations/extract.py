@@ -28,7 +28,6 @@ from smsp_connector.warehouse import (
     staging,
 )
 
-COLUMNS = ["stop_id", "phone_number", "created_at", "extracted_at"]
 _PROVIDER_FIELDS = ("id", "phoneNumber", "createdAt")
 VALIDATION_CHUNK_ROWS = 50_000
 """Rows validated at a time: pandera's memory stays bounded whatever the list's length."""
