@@ -8,7 +8,7 @@ import sys
 import duckdb
 import pytest
 
-from smsp_connector.dagster.demo import run_demo
+from smsp_connector.cli.demo import run_demo
 
 pytestmark = pytest.mark.slow  # the demo, in process and as a subprocess
 
@@ -58,7 +58,7 @@ def test_demo_command_exits_zero_without_warnings(tmp_path):
 def test_a_failed_step_stops_the_demo_with_its_cause(tmp_path, monkeypatch):
     """A run that fails ends the demo with the step's own error, not a later, unrelated one
     (the next query used to fail with DuckDB's "different configuration")."""
-    from smsp_connector.dagster.demo import DemoFailed
+    from smsp_connector.cli.demo import DemoFailed
     from smsp_connector.operations import run
 
     def broken_push(*args, **kwargs):

@@ -70,3 +70,12 @@ def test_the_scan_sees_an_upward_import(tmp_path, monkeypatch):
     edges = figures.imports_between_layers(figures.modules())
 
     assert edges == {"client": {"warehouse", "<dagster>"}, "intake": {"operations"}}
+
+
+def test_only_the_command_line_imports_the_emulator():
+    """The emulator is a local peer for the demo, the tests and ``smsp emulator``: no layer of
+    the library depends on it (the demo lives in ``cli/``)."""
+    figures = _figures()
+    edges = figures.imports_between_layers(figures.modules())
+
+    assert sorted(source for source, targets in edges.items() if "emulator" in targets) == ["cli"]

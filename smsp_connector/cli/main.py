@@ -220,7 +220,7 @@ def demo(demo_size: int) -> None:
     Nothing leaves the machine and no API key is needed: the emulator gets a throwaway one.
     """
     try:
-        from smsp_connector.dagster.demo import DemoFailed, run_demo
+        from smsp_connector.cli.demo import DemoFailed, run_demo
     except ImportError as error:
         _missing_extra(error, "the demo needs the emulator extra")
     try:

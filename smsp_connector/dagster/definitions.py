@@ -3,13 +3,17 @@ resources, as used by this repository's code location, ``smsp demo`` and the tes
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import dagster as dg
 
 from smsp_connector.dagster.alerts import build_failure_alert_sensor
 from smsp_connector.dagster.ducklake_resource import duckdb_resource
 from smsp_connector.dagster.extract_assets import ExtractAssets, build_extract_assets
+from smsp_connector.dagster.in_process import JobRun, execute_job
 from smsp_connector.dagster.inbox_sensor import build_inbox_sensor
 from smsp_connector.dagster.keys import SmspKeys
 from smsp_connector.dagster.lake_upkeep import LakeUpkeepDefinitions, build_lake_upkeep
@@ -55,6 +59,23 @@ class SmspDefinitions:
     def job(self, name: str) -> dg.JobDefinition:
         """A resolved job, ready for ``execute_in_process``."""
         return self.definitions.resolve_job_def(name)
+
+    def execute(
+        self,
+        job_name: str,
+        run_config: Mapping[str, Any] | None = None,
+        *,
+        assets: Sequence[dg.AssetKey] | None = None,
+    ) -> JobRun:
+        """Run one of the account's jobs in process (:func:`.in_process.execute_job`), on an
+        ephemeral instance kept for this object's runs."""
+        return execute_job(
+            self.definitions, job_name, run_config, assets=assets, instance=self._instance
+        )
+
+    @cached_property
+    def _instance(self) -> dg.DagsterInstance:
+        return dg.DagsterInstance.ephemeral()
 
 
 def build_definitions(settings: Settings | None = None) -> SmspDefinitions:

@@ -34,6 +34,7 @@ from smsp_connector.warehouse.stop_list import (
     SnapshotSummary,
     StopListStage,
     publish_stop_list,
+    published_stop_list,
     reject_stop_list,
     staging,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "outcome_counts",
     "outcome_rows",
     "publish_stop_list",
+    "published_stop_list",
     "pushed_cursor",
     "query_columns",
     "read_source_rows",

@@ -208,6 +208,20 @@ class StopListStage:
         return SnapshotSummary(int(rows), int(entered), int(left), previous)
 
 
+def published_stop_list(warehouse: Warehouse, *, limit: int | None = None) -> pd.DataFrame:
+    """The published stop list (``stop_id``, ``phone_number``, ``created_at`` in UTC) in stop id
+    order, the first ``limit`` entries if given; empty before the first publication."""
+    with warehouse.connect() as (conn, t):
+        if not stop_list_exists(conn, t):
+            return pd.DataFrame(columns=["stop_id", "phone_number", "created_at"])
+        head = "" if limit is None else f" LIMIT {int(limit)}"
+        frame = conn.execute(
+            f"SELECT stop_id, phone_number, created_at FROM {t.stop_list} ORDER BY stop_id{head}"
+        ).fetchdf()
+    # DuckDB gives the session's time zone; the machine's zone is nobody's business here.
+    return frame.assign(created_at=frame["created_at"].dt.tz_convert("UTC"))
+
+
 @contextmanager
 def staging(warehouse: Warehouse, *, memory_limit: str | None = None) -> Iterator[StopListStage]:
     """A :class:`StopListStage` on one connection of ``warehouse``, for one extraction.

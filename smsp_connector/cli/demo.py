@@ -1,7 +1,9 @@
 """``smsp demo``: the whole pipeline against an embedded emulator, printed step by step.
 
 Nothing leaves the machine: the emulator listens on a free loopback port with a throwaway key.
-The DuckDB file, the sample CSV files and the exports stay in ``demo_output/``.
+The DuckDB file, the sample CSV files and the exports stay in ``demo_output/``. The demo is a
+consumer of the library as a data team's code would be: ``build_definitions`` runs the jobs in
+process, and the warehouse's public functions read back what they did (no SQL of its own).
 """
 
 from __future__ import annotations
@@ -13,14 +15,21 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
-import duckdb
 import pandas as pd
 
 from smsp_connector.client import SmspClient
-from smsp_connector.dagster.definitions import build_definitions
+from smsp_connector.dagster import build_definitions
+from smsp_connector.dagster.in_process import JobRun
 from smsp_connector.emulator import EmulatorServer
 from smsp_connector.settings import Settings
+from smsp_connector.warehouse import (
+    Outcome,
+    Warehouse,
+    outcome_counts,
+    published_stop_list,
+    recent_changes,
+    unsent_rows,
+)
 
 Echo = Callable[[str], None]
 
@@ -40,52 +49,37 @@ CRM_EXPORT = (
 CAMPAIGN_RECIPIENTS = ("+33645454545", "+33678787878")
 """Customers who never opted out: a campaign may target them."""
 
-_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
 
 class _Pipeline:
     """The account's definitions, built by :func:`build_definitions` as any deployment's are,
     run in-process job by job."""
 
     def __init__(self, emulator: EmulatorServer, api_key: str, output: Path) -> None:
-        self.warehouse = output / "warehouse.duckdb"
-        self.smsp = build_definitions(
-            Settings(
-                api_key=api_key,
-                base_url=emulator.base_url,
-                rate_limit=50,
-                database=str(self.warehouse),
-                export_dir=str(output / "exports"),
-                inbox_dir=str(output / "inbox"),
-            )
+        settings = Settings(
+            api_key=api_key,
+            base_url=emulator.base_url,
+            rate_limit=50,
+            database=str(output / "warehouse.duckdb"),
+            export_dir=str(output / "exports"),
+            inbox_dir=str(output / "inbox"),
         )
-        self.instance = dg.DagsterInstance.ephemeral()
+        self.smsp = build_definitions(settings)
+        self.warehouse = Warehouse.at(settings.database, schema=settings.schema)
+        self.runs: list[tuple[str, str]] = []
+        """(operation, run id) of each push, delete and cancel run, in order."""
 
-    def refresh(self) -> dg.ExecuteInProcessResult:
-        return self._execute(self.smsp.jobs.refresh.name, {})
+    def refresh(self) -> JobRun:
+        return self.smsp.execute(self.smsp.jobs.refresh.name)
 
-    def mutate(self, operation: str, *, refresh: bool, **config: Any) -> dg.ExecuteInProcessResult:
-        keys, jobs = self.smsp.keys, self.smsp.jobs
-        job = jobs.by_operation()[operation]
+    def mutate(self, operation: str, *, refresh: bool, **config: Any) -> JobRun:
+        """A push, delete or cancel job; without ``refresh``, its change alone."""
+        keys = self.smsp.keys
+        job = self.smsp.jobs.by_operation()[operation]
         run_config = keys.op_config(keys.mutation(operation), **config)
-        if refresh:
-            return self._execute(job.name, run_config)
-        selection = [keys.mutation(operation)]
-        return self.smsp.job(job.name).execute_in_process(
-            run_config={**_QUIET, **run_config},
-            instance=self.instance,
-            asset_selection=selection,
-            raise_on_error=False,
-        )
-
-    def _execute(self, job: str, run_config: dict[str, Any]) -> dg.ExecuteInProcessResult:
-        return self.smsp.job(job).execute_in_process(
-            run_config={**_QUIET, **run_config}, instance=self.instance, raise_on_error=False
-        )
-
-    def query(self, sql: str) -> pd.DataFrame:
-        with duckdb.connect(str(self.warehouse), read_only=True) as conn:
-            return conn.execute(sql).fetchdf()
+        assets = None if refresh else [keys.mutation(operation)]
+        result = self.smsp.execute(job.name, run_config, assets=assets)
+        self.runs.append((operation, result.run_id))
+        return result
 
 
 def run_demo(echo: Echo = print, demo_size: int = 25, output: Path = Path("demo_output")) -> None:
@@ -97,9 +91,7 @@ def run_demo(echo: Echo = print, demo_size: int = 25, output: Path = Path("demo_
         pipeline = _Pipeline(emulator, api_key, output)
 
         _report(pipeline.refresh(), echo, "1. Extract the stop list into DuckDB")
-        listed = pipeline.query(
-            "SELECT phone_number, created_at FROM smsp.stop_list ORDER BY stop_id"
-        )
+        listed = published_stop_list(pipeline.warehouse)
 
         crm = output / "inbox" / "export_crm.csv"
         crm.write_bytes(CRM_EXPORT.format(listed=listed.phone_number[0]).encode("cp1252"))
@@ -111,7 +103,7 @@ def run_demo(echo: Echo = print, demo_size: int = 25, output: Path = Path("demo_
         consents.write_text(_consents(listed), encoding="utf-8")
         echo(f"\n3. Deletions from {consents}, dry run first (the default):")
         _report(pipeline.mutate("delete", refresh=False, csv_path=str(consents)), echo)
-        _print_audit(pipeline, "delete", echo)
+        _print_audit(pipeline, echo)
         echo("   ... then confirmed (confirm: true):")
         _report(
             pipeline.mutate("delete", refresh=True, csv_path=str(consents), confirm=True),
@@ -160,39 +152,25 @@ class DemoFailed(RuntimeError):
     """A run of the demo failed: the message names the step and its error."""
 
 
-def _report(result: dg.ExecuteInProcessResult, echo: Echo, title: str | None = None) -> None:
+def _report(result: JobRun, echo: Echo, title: str | None = None) -> None:
     """Print a run's materializations and failed checks; a failed run stops the demo with the
     failed steps' own errors (a later step would only fail again, less clearly)."""
     if title:
         echo(f"\n{title}:")
     if not result.success:
-        errors = [
-            f"{event.step_key}: {_root_cause(event.step_failure_data.error)}"
-            for event in result.all_events
-            if event.is_step_failure and event.step_failure_data.error is not None
-        ]
-        raise DemoFailed(f"run {result.run_id[:8]} failed; " + "; ".join(errors or ["no step"]))
+        errors = "; ".join(result.errors or ("no step",))
+        raise DemoFailed(f"run {result.run_id[:8]} failed; {errors}")
     echo(f"   run {result.run_id[:8]} succeeded")
-    for event in result.get_asset_materialization_events():
-        metadata = {k: v.value for k, v in event.materialization.metadata.items()}
+    for key, metadata in result.materialized:
         shown = {
-            key.removeprefix("dagster/"): value
-            for key, value in metadata.items()
-            if (isinstance(value, bool | int) and value is not False) or key == "dry_run"
+            name.removeprefix("dagster/"): value
+            for name, value in metadata.items()
+            if (isinstance(value, bool | int) and value is not False) or name == "dry_run"
         }
-        facts = ", ".join(f"{key} {value}" for key, value in shown.items())
-        echo(f"   {event.asset_key.to_user_string():<30} {facts}")
-    failed = [c.check_name for c in result.get_asset_check_evaluations() if not c.passed]
-    if failed:
-        echo(f"   checks that did not pass: {', '.join(failed)}")
-
-
-def _root_cause(error: Any) -> str:
-    """The innermost message of a step failure's ``SerializableErrorInfo`` (Dagster wraps the
-    step's own error in its own)."""
-    while error.cause is not None:
-        error = error.cause
-    return error.message.strip()
+        facts = ", ".join(f"{name} {value}" for name, value in shown.items())
+        echo(f"   {key:<30} {facts}")
+    if result.failed_checks:
+        echo(f"   checks that did not pass: {', '.join(result.failed_checks)}")
 
 
 def _print_rejections(source: Path, echo: Echo) -> None:
@@ -201,23 +179,19 @@ def _print_rejections(source: Path, echo: Echo) -> None:
     _table(pd.read_csv(report, dtype=str), echo)
 
 
-def _print_audit(pipeline: _Pipeline, operation: str, echo: Echo) -> None:
-    rows = pipeline.query(
-        "SELECT source_row AS row, target, outcome, detail FROM smsp.audit_latest "
-        f"WHERE operation = '{operation}' AND run_id = (SELECT max_by(run_id, recorded_at) "
-        f"FROM smsp.audit_log WHERE operation = '{operation}') ORDER BY source_row"
-    )
-    _table(rows, echo)
+def _print_audit(pipeline: _Pipeline, echo: Echo) -> None:
+    """The final audit row of each input row of the latest run."""
+    _, run_id = pipeline.runs[-1]
+    rows = unsent_rows(pipeline.warehouse, run_id, tuple(Outcome))
+    _table(rows.rename(columns={"source_row": "row"}), echo)
 
 
 def _print_history_and_exports(pipeline: _Pipeline, output: Path, echo: Echo) -> None:
-    changes = pipeline.query(
-        "SELECT change, phone_number, stop_id, observed_at::TIMESTAMP(0) AS observed_utc "
-        "FROM smsp.stop_list_history WHERE observed_at > (SELECT min(observed_at) "
-        "FROM smsp.stop_list_history) ORDER BY observed_at, change, phone_number"
-    )
-    echo("\n6. smsp.stop_list_history since the first extraction:")
-    _table(changes, echo)
+    changes, total = recent_changes(pipeline.warehouse, limit=12)
+    echo(f"\n6. smsp.stop_list_history, its latest changes ({total} rows in all):")
+    observed = changes["observed_at"].dt.tz_convert("UTC").dt.strftime("%Y-%m-%d %H:%M:%S UTC")
+    shown = changes.assign(observed_at=observed)
+    _table(shown[["observed_at", "change", "phone_number", "stop_id"]], echo)
     echo("\n7. Suppression exports for the CRM:")
     for name in ("suppression_list.csv", "suppression_list_sha256.csv"):
         lines = (output / "exports" / name).read_text(encoding="utf-8").splitlines()
@@ -227,12 +201,13 @@ def _print_history_and_exports(pipeline: _Pipeline, output: Path, echo: Echo) ->
 
 
 def _print_audit_summary(pipeline: _Pipeline, echo: Echo) -> None:
-    summary = pipeline.query(
-        "SELECT operation, dry_run, outcome, count(*) AS rows FROM smsp.audit_latest "
-        "GROUP BY ALL ORDER BY operation, dry_run, outcome"
-    )
-    echo("\n8. smsp.audit_log (final state of each row, by operation and outcome):")
-    _table(summary, echo)
+    echo("\n8. smsp.audit_log (final state of each row, by run and outcome):")
+    rows = [
+        {"operation": operation, "run": run_id[:8], "outcome": outcome.value, "rows": count}
+        for operation, run_id in pipeline.runs
+        for outcome, count in sorted(outcome_counts(pipeline.warehouse, run_id, operation).items())
+    ]
+    _table(pd.DataFrame(rows), echo)
 
 
 def _print_request_counts(emulator: EmulatorServer, echo: Echo) -> None:
