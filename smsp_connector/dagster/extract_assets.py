@@ -14,8 +14,9 @@ from pydantic import Field
 from smsp_connector.dagster.checks import stop_list_check_results, stop_list_check_specs
 from smsp_connector.dagster.freshness import stop_list_freshness
 from smsp_connector.dagster.keys import SmspKeys, asset_attributes
-from smsp_connector.dagster.metadata import frame_table
+from smsp_connector.dagster.metadata import TableMetadataSet, frame_table
 from smsp_connector.dagster.resource import SmspResource, warehouse_of
+from smsp_connector.dagster.table_assets import table_schema
 from smsp_connector.operations.extract import Extraction, extract_stop_list
 from smsp_connector.settings import Settings
 from smsp_connector.warehouse import (
@@ -26,6 +27,7 @@ from smsp_connector.warehouse import (
     table_name,
     update_history,
 )
+from smsp_connector.warehouse.columns import declared_columns
 
 
 class StopListConfig(dg.Config):
@@ -36,6 +38,9 @@ class StopListConfig(dg.Config):
             "previous one (after checking with the provider that it is intended)."
         ),
     )
+
+
+HISTORY_TABLE = "stop_list_history"
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,7 @@ def build_extract_assets(
     common: dict[str, Any] = {"pool": settings.pool, "required_resource_keys": {duckdb_key}}
     with warnings.catch_warnings():  # a beta helper, used only to show the columns in the UI
         warnings.simplefilter("ignore", dg.BetaWarning)
-        column_schema = pandera_schema_to_dagster_type(StopListSchema).metadata["schema"]
+        column_schema = pandera_schema_to_dagster_type(StopListSchema).metadata["schema"].schema
     table = table_name(settings.schema, "stop_list")
     freshness = stop_list_freshness(settings)
 
@@ -91,7 +96,7 @@ def build_extract_assets(
         **asset_attributes(settings, {"duckdb", "pandas"}),
         check_specs=stop_list_check_specs(keys.stop_list, settings.max_shrink_share),
         freshness_policy=freshness,
-        metadata={"dagster/column_schema": column_schema, "dagster/table_name": table},
+        metadata=dict(TableMetadataSet(table_name=table, column_schema=column_schema)),
         description=(
             "The provider's whole stop list (GET /stop-sms/list), validated with pandera and "
             f"stored as {table}; created_at is the provider's Paris time as a UTC instant."
@@ -134,13 +139,18 @@ def build_extract_assets(
         }
         yield dg.MaterializeResult(metadata=metadata, check_results=checks)
 
-    history_table = table_name(settings.schema, "stop_list_history")
+    history_table = table_name(settings.schema, HISTORY_TABLE)
 
     @dg.asset(
         key=keys.history,
         deps=[keys.stop_list],
         **asset_attributes(settings, {"duckdb"}),
-        metadata={"dagster/table_name": history_table},
+        metadata=dict(
+            TableMetadataSet(
+                table_name=history_table,
+                column_schema=table_schema(declared_columns((HISTORY_TABLE,))[HISTORY_TABLE]),
+            )
+        ),
         description=(
             "Who entered and who left the stop list, and when each number was first and last "
             f"seen, kept across runs ({history_table}, append-only)."

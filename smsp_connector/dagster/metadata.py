@@ -4,6 +4,13 @@ not as Markdown behind a "Show Markdown" link."""
 import dagster as dg
 import pandas as pd
 
+# What dagster-dlt, dagster-census and dagster-sling use for table metadata: not exported at
+# Dagster's top level in 1.13, but the keys it writes (dagster/table_name, dagster/column_schema,
+# dagster/row_count) are the ones the UI reads.
+from dagster._core.definitions.metadata import TableMetadataSet
+
+__all__ = ["TableMetadataSet", "frame_table"]
+
 
 def frame_table(frame: pd.DataFrame, limit: int = 100) -> dg.TableMetadataValue:
     """The first ``limit`` rows of ``frame``; integer columns stay integers (nullable ones

@@ -12,7 +12,7 @@ import dagster as dg
 from pydantic import Field
 
 from smsp_connector.dagster.keys import OPERATIONS, SmspKeys, asset_attributes
-from smsp_connector.dagster.metadata import frame_table
+from smsp_connector.dagster.metadata import TableMetadataSet, frame_table
 from smsp_connector.dagster.resource import step_context, warehouse_of
 from smsp_connector.intake import DEFAULT_REGION, IntakeError
 from smsp_connector.operations.delete import DeletionCapExceeded
@@ -358,7 +358,12 @@ class _Runner:
                 "smsp/outcome": "failed" if counts.get("failed") else outcome,
             },
         )
-        metadata: dict[str, Any] = {**counts, "source_file": str(report.source or "-")}
+        metadata: dict[str, Any] = {
+            **counts,
+            # The input rows this run handled (a stored plan's targets when one is applied).
+            **TableMetadataSet(row_count=counts["requested"]),
+            "source_file": str(report.source or "-"),
+        }
         if report.source_sha256:
             metadata["source_sha256"] = report.source_sha256
         if not report.unsent.empty:

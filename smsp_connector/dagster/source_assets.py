@@ -10,6 +10,7 @@ import dagster as dg
 from pydantic import Field
 
 from smsp_connector.dagster.keys import SmspKeys, asset_attributes
+from smsp_connector.dagster.metadata import TableMetadataSet
 from smsp_connector.dagster.resource import step_context
 from smsp_connector.operations.table_sources import push_source, source_query
 from smsp_connector.settings import PushSource, Settings
@@ -44,7 +45,7 @@ def build_source_assets(settings: Settings, source: PushSource) -> SourceAssets:
         + (f", cursor {source.cursor_column!r}" if source.cursor_column else "")
         + ").",
         metadata={"query": source_query(source)}
-        | ({"dagster/table_name": source.source_table} if source.source_table else {}),
+        | (dict(TableMetadataSet(table_name=source.source_table)) if source.source_table else {}),
         **asset_attributes(settings, {"duckdb"}, changes=True),
     )
     # The source itself is an external asset that may never be reported: only the upstream
@@ -73,7 +74,11 @@ def build_source_assets(settings: Settings, source: PushSource) -> SourceAssets:
                 )
         except ValueError as error:  # a column the source does not have
             raise dg.Failure(description=f"{source_key.to_user_string()}: {error}") from None
-        metadata: dict[str, Any] = {**report.counts, "source": source_key.to_user_string()}
+        metadata: dict[str, Any] = {
+            **report.counts,
+            **TableMetadataSet(row_count=report.summary.requested),
+            "source": source_key.to_user_string(),
+        }
         return dg.MaterializeResult(metadata=metadata)
 
     return SourceAssets(spec, push)

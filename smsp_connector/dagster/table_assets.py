@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 import dagster as dg
 
 from smsp_connector.dagster.keys import SmspKeys, asset_attributes
+from smsp_connector.dagster.metadata import TableMetadataSet
 from smsp_connector.dagster.resource import warehouse_of
 from smsp_connector.settings import Settings
 from smsp_connector.warehouse import table_name
@@ -54,10 +55,12 @@ def build_table_assets(
             key=keys.key(table),
             deps=deps[table],
             description=_DESCRIPTIONS[table].format(schema=settings.schema),
-            metadata={
-                "dagster/table_name": table_name(settings.schema, table),
-                "dagster/column_schema": column_schema(columns[table]),
-            },
+            metadata=dict(
+                TableMetadataSet(
+                    table_name=table_name(settings.schema, table),
+                    column_schema=table_schema(columns[table]),
+                )
+            ),
             **asset_attributes(settings, {"duckdb"}),
         )
         for table in TABLE_ASSETS
@@ -88,7 +91,8 @@ def _observed(settings: Settings, spec: dg.AssetSpec, table: str) -> dg.AssetsDe
     return observe_table
 
 
-def column_schema(columns: tuple[Column, ...]) -> dg.TableSchema:
+def table_schema(columns: tuple[Column, ...]) -> dg.TableSchema:
+    """The columns as Dagster's table schema (types as DuckDB declares them)."""
     return dg.TableSchema(
         columns=[
             dg.TableColumn(
