@@ -29,6 +29,7 @@ from smsp_connector.warehouse import DEFAULT_LOCK_WAIT_SECONDS, DEFAULT_SCHEMA
 
 API_KEY_VAR = "SMSP_API_KEY"
 DEFAULT_KEY_PREFIX = "smsp"
+REFRESH_MODES = ("schedule", "automation")
 HMAC_KEY_VAR = "SMSP_EXPORT_HMAC_KEY"
 RATE_LIMIT_DSN_VAR = "SMSP_RATE_LIMIT_DSN"
 DATABASE_VAR = "SMSP_DUCKDB_PATH"
@@ -153,6 +154,11 @@ class Settings:
     :meth:`from_env` sets it to ``SMSP_EXPORT_HMAC_KEY`` when that variable is set."""
     schedule: str | None = "0 6 * * *"
     timezone: str = "Europe/Paris"
+    refresh_by: str = "schedule"
+    """How the refresh runs on ``schedule``: ``schedule`` (a ScheduleDefinition of the refresh
+    job, off until turned on) or ``automation`` (declarative automation: the stop list on the
+    cron, its history and exports after it once its blocking checks passed; needs Dagster's
+    automation sensor, which is on by default)."""
     push_sources: tuple[PushSource, ...] = ()
     """Warehouse tables whose opt-outs are pushed (an asset and a push asset each)."""
     plan_max_age: timedelta = DEFAULT_PLAN_MAX_AGE
@@ -201,6 +207,12 @@ class Settings:
         for name in ("max_workers", "max_attempts"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1, not {getattr(self, name)!r}")
+        if self.refresh_by not in REFRESH_MODES:
+            raise SettingsError(
+                f"refresh_by must be one of {', '.join(REFRESH_MODES)}, not {self.refresh_by!r}"
+            )
+        if self.refresh_by == "automation" and self.schedule is None:
+            raise SettingsError("refresh_by automation needs its cron: schedule must be set")
         if not self.schema.isidentifier():
             raise SettingsError(f"schema must be a plain SQL identifier, not {self.schema!r}")
         self._check_object_folders()
@@ -364,6 +376,7 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "SMSP_EXTRACT_MEMORY_LIMIT": ("extract_memory_limit", str),
     "SMSP_MAX_INPUT_BYTES": ("max_input_bytes", int),
     "SMSP_SCHEDULE": ("schedule", _schedule),
+    "SMSP_REFRESH_BY": ("refresh_by", str),
     "SMSP_PLAN_MAX_AGE_HOURS": ("plan_max_age", _hours),
     "SMSP_LAKE_UPKEEP_SCHEDULE": ("lake_upkeep_schedule", _schedule),
     "SMSP_LAKE_EXPIRE_AFTER_DAYS": ("lake_expire_after", _days),
@@ -398,6 +411,7 @@ VARIABLES: dict[str, str] = {
     "SMSP_MAX_INPUT_BYTES": "the largest input file read, in bytes",
     HMAC_KEY_VAR: "the key of the HMAC-SHA256 export (unset: no such export)",
     "SMSP_SCHEDULE": "cron of the daily refresh (none: no schedule)",
+    "SMSP_REFRESH_BY": "schedule, or automation: declarative automation on that cron",
     "SMSP_PLAN_MAX_AGE_HOURS": "hours a stored plan may still be applied",
     "SMSP_LAKE_UPKEEP_SCHEDULE": "cron of a DuckLake's upkeep (none: no schedule)",
     "SMSP_LAKE_EXPIRE_AFTER_DAYS": "the lake's upkeep expires snapshots older than this, in days",

@@ -46,11 +46,16 @@ def test_automation_replaces_the_schedule_and_sets_the_conditions(emulator, tmp_
         Settings(refresh_by="daily")
 
 
-def test_the_cron_tick_requests_the_stop_list_then_its_followers(emulator, tmp_path):
+def test_the_cron_tick_requests_the_refresh_and_a_new_stop_list_its_followers(
+    emulator, tmp_path
+):
     built = build_definitions(_settings(emulator, tmp_path))
     defs, keys = built.definitions, built.keys
     day = datetime(2026, 12, 7, tzinfo=PARIS)
     followers = {keys.history, keys.export, keys.export_sha256}
+
+    def requested(result) -> set[dg.AssetKey]:
+        return {key for key in {keys.stop_list, *followers} if result.get_requested_partitions(key)}
 
     with dg.instance_for_test() as instance:
         before = dg.evaluate_automation_conditions(
@@ -62,24 +67,27 @@ def test_the_cron_tick_requests_the_stop_list_then_its_followers(emulator, tmp_p
             cursor=before.cursor,
             evaluation_time=day + timedelta(hours=6, minutes=1),
         )
-        assert tick.get_requested_partitions(keys.stop_list) == {None}
-        assert not any(tick.get_requested_partitions(key) for key in followers)
-
+    with dg.instance_for_test() as instance:
+        quiet = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, evaluation_time=day + timedelta(hours=5)
+        )
+        # A stop list refreshed outside the tick, its blocking checks passed.
         refreshed = built.job(built.jobs.refresh.name).execute_in_process(
             instance=instance, asset_selection=[keys.stop_list]
         )
-        assert refreshed.success
         after = dg.evaluate_automation_conditions(
             defs=defs,
             instance=instance,
-            cursor=tick.cursor,
-            evaluation_time=day + timedelta(hours=6, minutes=2),
+            cursor=quiet.cursor,
+            evaluation_time=day + timedelta(hours=5, minutes=30),
         )
 
-    assert {key for key in followers if after.get_requested_partitions(key) == {None}} == (
-        followers
-    )
-    assert not after.get_requested_partitions(keys.stop_list)
+    assert requested(before) == requested(quiet) == set(), "nothing before the cron's time"
+    # One run at the tick: the stop list, then what follows it (a failed blocking check in that
+    # run stops them).
+    assert requested(tick) == {keys.stop_list, *followers}
+    assert refreshed.success
+    assert requested(after) == followers
 
 
 def test_the_component_offers_the_automation():

@@ -229,6 +229,12 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
         ),
     ] = DEFAULTS.schedule
     timezone: str = Field(default=DEFAULTS.timezone, description="Timezone of the schedule.")
+    refresh_by: Literal["schedule", "automation"] = Field(
+        default=DEFAULTS.refresh_by,
+        description="How the refresh runs on its cron: a schedule of the refresh job, or "
+        "declarative automation (the stop list on the cron, its history and exports after it "
+        "once its blocking checks passed).",
+    )
     jobs: list[JobName] = Field(
         default=["refresh", "push", "delete", "cancel"], description="The jobs to define."
     )
@@ -273,6 +279,7 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
             inbox_dir=self.inbox_dir,
             schedule=self.schedule,
             timezone=self.timezone,
+            refresh_by=self.refresh_by,
             lake_upkeep_schedule=self.lake_upkeep.schedule,
             lake_expire_after=timedelta(days=self.lake_upkeep.expire_after_days),
             lake_delete_after=timedelta(days=self.lake_upkeep.delete_after_days),

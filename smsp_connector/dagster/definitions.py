@@ -150,7 +150,7 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
         name=keys.job("smsp_inbox"),
     )
     schedule = None
-    if settings.schedule is not None:
+    if settings.schedule is not None and settings.refresh_by == "schedule":
         schedule = dg.ScheduleDefinition(
             name=keys.job("smsp_daily_refresh"),
             job=jobs.refresh,

@@ -11,6 +11,7 @@ import dagster as dg
 from dagster_pandera import pandera_schema_to_dagster_type
 from pydantic import Field
 
+from smsp_connector.dagster.automation import refresh_conditions
 from smsp_connector.dagster.checks import stop_list_check_results, stop_list_check_specs
 from smsp_connector.dagster.freshness import stop_list_freshness
 from smsp_connector.dagster.keys import SmspKeys, asset_attributes
@@ -89,6 +90,7 @@ def build_extract_assets(
         column_schema = pandera_schema_to_dagster_type(StopListSchema).metadata["schema"].schema
     table = table_name(settings.schema, "stop_list")
     freshness = stop_list_freshness(settings)
+    conditions = refresh_conditions(settings)
 
     @dg.asset(
         key=keys.stop_list,
@@ -96,6 +98,7 @@ def build_extract_assets(
         **asset_attributes(settings, {"duckdb", "pandas"}),
         check_specs=stop_list_check_specs(keys.stop_list, settings.max_shrink_share),
         freshness_policy=freshness,
+        automation_condition=conditions.stop_list,
         metadata=dict(TableMetadataSet(table_name=table, column_schema=column_schema)),
         description=(
             "The provider's whole stop list (GET /stop-sms/list), validated with pandera and "
@@ -144,6 +147,7 @@ def build_extract_assets(
     @dg.asset(
         key=keys.history,
         deps=[keys.stop_list],
+        automation_condition=conditions.followers,
         **asset_attributes(settings, {"duckdb"}),
         metadata=dict(
             TableMetadataSet(
@@ -236,6 +240,7 @@ def _export_asset(
         key=key,
         deps=[upstream],
         pool=settings.pool,
+        automation_condition=refresh_conditions(settings).followers,
         **asset_attributes(settings, {"csv", "parquet"}),
         required_resource_keys={duckdb_key},
         freshness_policy=stop_list_freshness(settings),
