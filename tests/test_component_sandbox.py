@@ -3,6 +3,8 @@ the definitions one ``defs.yaml`` builds, without a dg subprocess."""
 
 from __future__ import annotations
 
+import dagster as dg
+import pytest
 from dagster.components.testing import create_defs_folder_sandbox
 
 from smsp_connector import SmspComponent
@@ -50,3 +52,32 @@ def test_a_duckdb_file_account_has_no_upkeep_and_null_turns_the_schedule_off():
 
     assert "main__smsp_lake_upkeep" not in {job.name for job in defs.jobs or []}
     assert not list(defs.schedules or [])
+
+
+def test_a_translation_sets_each_assets_attributes_from_its_name():
+    """As dagster-fivetran's Component: a templated translation applied to every asset's spec,
+    with ``name`` (the key's last part) and ``spec`` in scope."""
+    defs = _defs(
+        {
+            "key_prefix": "main",
+            "translation": {
+                "group_name": "stops_{{ name }}",
+                "tags": {"tier": "gold"},
+                "owners": ["team:crm"],
+            },
+        }
+    )
+
+    stop_list = defs.resolve_assets_def(["main", "stop_list"]).specs_by_key
+    (spec,) = stop_list.values()
+    assert spec.group_name == "stops_stop_list"
+    assert spec.tags["tier"] == "gold" and "team:crm" in spec.owners
+    history = defs.resolve_assets_def(["main", "stop_list_history"])
+    assert history.specs_by_key[history.key].group_name == "stops_stop_list_history"
+    assert {job.name for job in defs.jobs or []} >= {"main__smsp_refresh"}
+    dg.Definitions.validate_loadable(defs)
+
+
+def test_a_translation_may_not_move_an_asset():
+    with pytest.raises(Exception, match="key_prefix"):
+        _defs({"key_prefix": "main", "translation": {"key": "elsewhere/{{ name }}"}})
