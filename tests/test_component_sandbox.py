@@ -79,5 +79,11 @@ def test_a_translation_sets_each_assets_attributes_from_its_name():
 
 
 def test_a_translation_may_not_move_an_asset():
-    with pytest.raises(Exception, match="key_prefix"):
+    with pytest.raises(Exception) as raised:
         _defs({"key_prefix": "main", "translation": {"key": "elsewhere/{{ name }}"}})
+
+    causes, error = [], raised.value
+    while error is not None:
+        causes.append(str(error))
+        error = error.__cause__ or error.__context__
+    assert any("an asset's key comes from key_prefix" in cause for cause in causes), causes

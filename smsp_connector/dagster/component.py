@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 import dagster as dg
-from dagster.components import Scaffolder, ScaffoldRequest
+from dagster.components import AssetAttributesModel, Scaffolder, ScaffoldRequest
+from dagster.components.utils import TranslatorResolvingInfo
 from pydantic import Field
 
 from smsp_connector.client import DEFAULT_BASE_URL
@@ -37,6 +39,29 @@ _ENV_TEMPLATE = re.compile(
 _CRON_PART = r"[\d*/,\-A-Za-z?#LW]+"
 _CRON = re.compile(rf"^{_CRON_PART}( {_CRON_PART}){{4}}$")
 """Five cron fields (minute hour day month weekday)."""
+
+
+Translation = Callable[[dg.AssetSpec], dg.AssetSpec]
+
+
+def _translation(context: dg.ResolutionContext, model: str | AssetAttributesModel) -> Translation:
+    """dagster-fivetran's ``translation``: attributes templated per asset, with ``name`` (the
+    key's last part) and ``spec`` in scope. An asset's key is the key prefix's to set: the
+    jobs, checks and sensor select assets by key, so a translation that moves one is refused."""
+    info = TranslatorResolvingInfo(
+        asset_attributes=model, resolution_context=context, model_key="translation"
+    )
+
+    def translate(spec: dg.AssetSpec) -> dg.AssetSpec:
+        translated = info.get_asset_spec(spec, {"spec": spec, "name": spec.key.path[-1]})
+        if translated.key != spec.key:
+            raise ValueError(
+                f"translation moved {spec.key.to_user_string()} to "
+                f"{translated.key.to_user_string()}: an asset's key comes from key_prefix"
+            )
+        return translated
+
+    return translate
 
 
 def _api_key_variable(context: dg.ResolutionContext, raw: str) -> str:
@@ -250,6 +275,16 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
         default_factory=lambda: LakeUpkeepModel(),
         description="A ducklake: database's upkeep (merge, expire, delete old files).",
     )
+    translation: Annotated[
+        Translation | None,
+        dg.Resolver(
+            _translation,
+            model_field_type=str | AssetAttributesModel,
+            description="Attributes of each asset (group_name, tags, owners, kinds, metadata, "
+            "automation_condition...), templated with {{ name }}, the key's last part, and "
+            "{{ spec }} (as dagster-fivetran's translation; keys come from key_prefix).",
+        ),
+    ] = None
     owners: list[str] = Field(default=[], description="Owners of every asset.")
     tags: dict[str, str] = Field(default={}, description="Tags of every asset.")
     kinds: list[str] = Field(default=[], description="Kinds added to every asset.")
@@ -299,7 +334,7 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
         sensor_jobs = {job.name for job in built.inbox_sensor.jobs}
         keep_sensor = sensor_jobs <= {job.name for job in jobs}
         upkeep = built.lake_upkeep
-        return dg.Definitions(
+        defs = dg.Definitions(
             assets=definitions.assets,
             asset_checks=definitions.asset_checks,
             jobs=[*jobs, *([upkeep.job] if upkeep else [])],
@@ -314,3 +349,4 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
             sensors=[built.failure_alert_sensor, *([built.inbox_sensor] if keep_sensor else [])],
             resources=definitions.resources,
         )
+        return defs if self.translation is None else defs.map_asset_specs(func=self.translation)
