@@ -647,7 +647,7 @@ def _plan(*targets: PlanTarget, **fields) -> Plan:
         "source_file": "f.csv",
         "source_sha256": "abc",
     }
-    return Plan(**{**defaults, **fields}, targets=list(targets))
+    return Plan(**{**defaults, "targets": list(targets), **fields})
 
 
 def test_a_stored_plan_loads_with_every_field_as_it_was_given(tmp_path):
@@ -936,6 +936,12 @@ def test_plan_targets_compare_by_length_and_content_and_index_like_a_list():
     assert PlanTargets(pd.DataFrame(frame))[0].stop_id is None
 
 
+def _push_plan(*numbers: str) -> Plan:
+    """A push plan of ``numbers`` (rows 2, 3...), made by the run that applies it."""
+    rows = list(range(2, len(numbers) + 2))
+    return _plan(operation="add", targets=PlanTargets.rows(rows, list(numbers)), made_to_apply=True)
+
+
 def test_plan_ids_are_the_same_from_one_version_to_the_next():
     """Plan ids are stored in users' warehouses and compared with the ids of plans made later
     (an unapplied plan is stored once; a confirmation names one): the hash's form is part of the
@@ -944,15 +950,7 @@ def test_plan_ids_are_the_same_from_one_version_to_the_next():
         _target(2),
         _target(None, stop_id=None, opted_out_at=None, consent_at=None, consent_source=None),
     )
-    push = Plan(
-        operation="add",
-        account="smsp",
-        options={"default_region": "FR"},
-        source_file="f.csv",
-        source_sha256="abc",
-        targets=PlanTargets.rows([2, 3], [A, B]),
-        made_to_apply=True,
-    )
+    push = _push_plan(A, B)
 
     assert deletion.content_hash() == (
         "d159d1c36c0f98dfa8fb089c121500522bf5e8ab8acac50e5945669a5e388a31"
@@ -967,15 +965,7 @@ def test_plans_made_to_apply_by_two_runs_are_two_plans(tmp_path):
     """A push plans and applies in one run: the same numbers pushed by two runs are two plans,
     each applied once, never one plan the second run finds applied already."""
     warehouse = _warehouse(tmp_path)
-    push = Plan(
-        operation="add",
-        account="smsp",
-        options={"default_region": "FR"},
-        source_file="f.csv",
-        source_sha256="abc",
-        targets=PlanTargets.rows([2], [A]),
-        made_to_apply=True,
-    )
+    push = _push_plan(A)
 
     first = store_plan(warehouse, push, run_id="run-1")
     second = store_plan(warehouse, push, run_id="run-2")
