@@ -16,7 +16,7 @@ from smsp_connector.dagster.checks import stop_list_check_results, stop_list_che
 from smsp_connector.dagster.freshness import stop_list_freshness
 from smsp_connector.dagster.keys import SmspKeys, asset_attributes
 from smsp_connector.dagster.metadata import TableMetadataSet, frame_table
-from smsp_connector.dagster.resource import SmspResource, warehouse_of
+from smsp_connector.dagster.resource import resource_keys, step_smsp, step_warehouse
 from smsp_connector.dagster.table_assets import table_schema
 from smsp_connector.operations.extract import Extraction, extract_stop_list
 from smsp_connector.settings import Settings
@@ -83,8 +83,10 @@ def build_extract_assets(
     drawn as the parents of the provider's list, itself the stop list's parent."""
     keys = SmspKeys.of(settings)
     provider = _provider_asset(settings, keys, upstream)
-    smsp_key, duckdb_key = settings.smsp_resource_key, settings.duckdb_resource_key
-    common: dict[str, Any] = {"pool": settings.pool, "required_resource_keys": {duckdb_key}}
+    common: dict[str, Any] = {
+        "pool": settings.pool,
+        "required_resource_keys": resource_keys(settings),
+    }
     with warnings.catch_warnings():  # a beta helper, used only to show the columns in the UI
         warnings.simplefilter("ignore", dg.BetaWarning)
         column_schema = pandera_schema_to_dagster_type(StopListSchema).metadata["schema"].schema
@@ -104,13 +106,13 @@ def build_extract_assets(
             "The provider's whole stop list (GET /stop-sms/list), validated with pandera and "
             f"stored as {table}; created_at is the provider's Paris time as a UTC instant."
         ),
-        **{**common, "required_resource_keys": {smsp_key, duckdb_key}},
+        **{**common, "required_resource_keys": resource_keys(settings, smsp=True)},
     )
     def stop_list(
         context: dg.AssetExecutionContext, config: StopListConfig
     ) -> Iterator[dg.AssetCheckResult | dg.MaterializeResult]:
-        smsp: SmspResource = getattr(context.resources, smsp_key)
-        warehouse = warehouse_of(getattr(context.resources, duckdb_key), settings.schema)
+        smsp = step_smsp(context, settings)
+        warehouse = step_warehouse(context, settings)
         with smsp.get_client() as client:
             extraction = extract_stop_list(
                 client,
@@ -162,7 +164,7 @@ def build_extract_assets(
         **common,
     )
     def stop_list_history(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        warehouse = warehouse_of(getattr(context.resources, duckdb_key), settings.schema)
+        warehouse = step_warehouse(context, settings)
         update = update_history(warehouse)
         recent, total = recent_changes(warehouse)
         return dg.MaterializeResult(
@@ -234,7 +236,6 @@ def _export_asset(
     settings: Settings, key: dg.AssetKey, upstream: dg.AssetKey, form: ExportForm
 ) -> dg.AssetsDefinition:
     directory = settings.export_dir.rstrip("/")
-    duckdb_key = settings.duckdb_resource_key
 
     @dg.asset(
         key=key,
@@ -242,7 +243,7 @@ def _export_asset(
         pool=settings.pool,
         automation_condition=refresh_conditions(settings).followers,
         **asset_attributes(settings, {"csv", "parquet"}),
-        required_resource_keys={duckdb_key},
+        required_resource_keys=resource_keys(settings),
         freshness_policy=stop_list_freshness(settings),
         description=(
             f"The suppression list for CRM syncs ({_FORM_TEXT[form]}) as CSV and Parquet in "
@@ -251,7 +252,7 @@ def _export_asset(
         ),
     )
     def export(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        warehouse = warehouse_of(getattr(context.resources, duckdb_key), settings.schema)
+        warehouse = step_warehouse(context, settings)
         key = None
         if form is ExportForm.HMAC_SHA256 and settings.hmac_key_var:
             # Read when the step runs, like the API key: Dagster shows the name, never the key.

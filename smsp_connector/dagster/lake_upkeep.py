@@ -9,7 +9,7 @@ import dagster as dg
 from pydantic import Field
 
 from smsp_connector.dagster.keys import SmspKeys, asset_attributes
-from smsp_connector.dagster.resource import warehouse_of
+from smsp_connector.dagster.resource import resource_keys, step_warehouse
 from smsp_connector.settings import Settings
 from smsp_connector.warehouse.lake import is_lake
 from smsp_connector.warehouse.upkeep import lake_upkeep
@@ -34,13 +34,12 @@ def build_lake_upkeep(settings: Settings) -> LakeUpkeepDefinitions | None:
     if not is_lake(settings.database):
         return None
     keys = SmspKeys.of(settings)
-    duckdb_key = settings.duckdb_resource_key
     expire, delete = settings.lake_expire_after, settings.lake_delete_after
 
     @dg.asset(
         key=keys.lake_upkeep,
         pool=settings.pool,
-        required_resource_keys={duckdb_key},
+        required_resource_keys=resource_keys(settings),
         description=f"The lake's upkeep: small files merged, snapshots older than "
         f"{_days(expire):g} days expired, files scheduled for deletion more than "
         f"{_days(delete):g} days ago deleted from the data path. The warehouse's tables "
@@ -49,7 +48,7 @@ def build_lake_upkeep(settings: Settings) -> LakeUpkeepDefinitions | None:
     )
     def upkeep(context: dg.AssetExecutionContext, config: LakeUpkeepConfig) -> dg.MaterializeResult:
         dry_run = settings.lake_upkeep_dry_run if config.dry_run is None else config.dry_run
-        warehouse = warehouse_of(getattr(context.resources, duckdb_key), settings.schema)
+        warehouse = step_warehouse(context, settings)
         done = lake_upkeep(
             warehouse, expire_older_than=expire, delete_older_than=delete, dry_run=dry_run
         )

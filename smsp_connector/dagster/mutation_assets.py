@@ -13,7 +13,11 @@ from pydantic import Field
 
 from smsp_connector.dagster.keys import OPERATIONS, SmspKeys, asset_attributes
 from smsp_connector.dagster.metadata import TableMetadataSet, frame_table
-from smsp_connector.dagster.resource import step_context, warehouse_of
+from smsp_connector.dagster.resource import (
+    resource_keys,
+    step_context,
+    step_warehouse,
+)
 from smsp_connector.intake import DEFAULT_REGION, IntakeError
 from smsp_connector.operations.delete import DeletionCapExceeded
 from smsp_connector.operations.inputs import (
@@ -158,7 +162,7 @@ def build_mutation_assets(settings: Settings) -> MutationAssets:
     common: dict[str, Any] = {
         **asset_attributes(settings, {"duckdb"}, changes=True),
         "pool": settings.pool,
-        "required_resource_keys": {settings.smsp_resource_key, settings.duckdb_resource_key},
+        "required_resource_keys": resource_keys(settings, smsp=True),
     }
 
     @dg.asset(
@@ -271,19 +275,19 @@ def _outcome_check(
 ) -> dg.AssetChecksDefinition:
     """Fails the run when some of the run's rows failed after every retry, once the refresh
     has run (the stop list is an additional dependency); provider refusals only warn."""
-    keys, duckdb_key = SmspKeys.of(settings), settings.duckdb_resource_key
+    keys = SmspKeys.of(settings)
 
     @dg.asset_check(
         asset=key,
         name=name,
         additional_deps=[keys.stop_list],
-        required_resource_keys={duckdb_key},
+        required_resource_keys=resource_keys(settings),
         pool=settings.pool,
         description=f"Fails the run when numbers could not be {done} after every retry (the "
         "next run of the same file tries them again); warns when the provider refused some.",
     )
     def outcome_check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        warehouse = warehouse_of(getattr(context.resources, duckdb_key), settings.schema)
+        warehouse = step_warehouse(context, settings)
         counts = outcome_counts(warehouse, context.run.run_id, operation)
         failed, rejected = counts[Outcome.FAILED], counts[Outcome.REJECTED]
         if failed:

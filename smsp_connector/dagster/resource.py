@@ -104,15 +104,40 @@ def warehouse_of(duckdb: DuckDBResource, schema: str) -> Warehouse:
     return Warehouse(duckdb.get_connection, schema=schema)
 
 
+StepContext = dg.AssetExecutionContext | dg.AssetCheckExecutionContext
+
+
+def step_warehouse(context: StepContext, settings: Settings) -> Warehouse:
+    """The account's warehouse in a step: its DuckDB resource, found under the key its settings
+    name. The one place resource keys are read: each account's keys are its own (two accounts'
+    resources under one key conflict in a code location's asset graph), so the assets declare
+    them with :func:`resource_keys` rather than as typed parameters, whose names are fixed."""
+    duckdb = getattr(context.resources, settings.duckdb_resource_key)
+    if not isinstance(duckdb, DuckDBResource):
+        raise TypeError(f"resource {settings.duckdb_resource_key!r} is not a DuckDBResource")
+    return warehouse_of(duckdb, settings.schema)
+
+
+def step_smsp(context: StepContext, settings: Settings) -> SmspResource:
+    """The account's SMS Partner resource in a step (see :func:`step_warehouse`)."""
+    smsp = getattr(context.resources, settings.smsp_resource_key)
+    if not isinstance(smsp, SmspResource):
+        raise TypeError(f"resource {settings.smsp_resource_key!r} is not an SmspResource")
+    return smsp
+
+
+def resource_keys(settings: Settings, *, smsp: bool = False) -> set[str]:
+    """The resource keys an asset of the account requires: its warehouse, and its SMS Partner
+    account when it calls the provider."""
+    return {settings.duckdb_resource_key, *([settings.smsp_resource_key] if smsp else [])}
+
+
 @contextmanager
 def step_context(context: dg.AssetExecutionContext, settings: Settings) -> Iterator[RunContext]:
     """What the run core needs from a Dagster step: the account's client and warehouse, the
     run's id and job, progress to the step's log, the account's label."""
-    smsp: SmspResource = getattr(context.resources, settings.smsp_resource_key)
-    warehouse = warehouse_of(
-        getattr(context.resources, settings.duckdb_resource_key), settings.schema
-    )
-    with smsp.get_client() as client:
+    warehouse = step_warehouse(context, settings)
+    with step_smsp(context, settings).get_client() as client:
         yield RunContext(
             client=client,
             warehouse=warehouse,

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from smsp_connector.dagster.keys import SmspKeys, asset_attributes
 from smsp_connector.dagster.metadata import TableMetadataSet
-from smsp_connector.dagster.resource import step_context
+from smsp_connector.dagster.resource import resource_keys, step_context
 from smsp_connector.operations.table_sources import push_source, source_query
 from smsp_connector.settings import PushSource, Settings
 
@@ -53,13 +53,12 @@ def build_source_assets(settings: Settings, source: PushSource) -> SourceAssets:
     condition = dg.AutomationCondition.eager().ignore(dg.AssetSelection.assets(source_key))
     if settings.schedule:
         condition = condition | dg.AutomationCondition.on_cron(settings.schedule, settings.timezone)
-    smsp_key, duckdb_key = settings.smsp_resource_key, settings.duckdb_resource_key
 
     @dg.asset(
         key=keys.key(f"stop_list_additions_{source.name}"),
         deps=[source_key, *upstream],
         pool=settings.pool,
-        required_resource_keys={smsp_key, duckdb_key},
+        required_resource_keys=resource_keys(settings, smsp=True),
         automation_condition=condition,
         description=f"The new opt-outs of {source_key.to_user_string()} pushed to "
         "/stop-sms/add (only the missing ones), one audit row per source row; the source's "

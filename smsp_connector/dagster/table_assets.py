@@ -17,7 +17,7 @@ import dagster as dg
 
 from smsp_connector.dagster.keys import SmspKeys, asset_attributes
 from smsp_connector.dagster.metadata import TableMetadataSet
-from smsp_connector.dagster.resource import warehouse_of
+from smsp_connector.dagster.resource import resource_keys, step_warehouse
 from smsp_connector.settings import Settings
 from smsp_connector.warehouse import table_name
 from smsp_connector.warehouse.columns import Column, declared_columns, row_count
@@ -72,17 +72,16 @@ def build_table_assets(
 
 def _observed(settings: Settings, spec: dg.AssetSpec, table: str) -> dg.AssetsDefinition:
     """``spec`` observed by reading its table's row count."""
-    duckdb_key = settings.duckdb_resource_key
     with warnings.catch_warnings():  # a beta decorator; the only one that gives deps
         warnings.simplefilter("ignore", dg.BetaWarning)
 
         @dg.multi_observable_source_asset(
             specs=[spec],
             name=SmspKeys.of(settings).op_name(spec.key),
-            required_resource_keys={duckdb_key},
+            required_resource_keys=resource_keys(settings),
         )
         def observe_table(context: dg.AssetExecutionContext) -> Iterator[dg.ObserveResult]:
-            warehouse = warehouse_of(getattr(context.resources, duckdb_key), settings.schema)
+            warehouse = step_warehouse(context, settings)
             yield dg.ObserveResult(
                 asset_key=spec.key,
                 metadata={"dagster/row_count": row_count(warehouse, table)},
