@@ -236,7 +236,8 @@ def run_operation(
     move_to: Path | None = None,
     memory_limit: str | None = RUN_MEMORY_LIMIT,
 ) -> RunReport[S]:
-    """Run ``operation`` on ``source``; see the module's docstring for the steps.
+    """Run ``operation`` on ``source``: read it, record its unusable rows, execute with the
+    write-ahead audit, report what did not go through beside the file, archive the file.
 
     An unusable file raises :class:`~smsp_connector.intake.IntakeError` before anything is
     recorded or sent; a deletion plan over its cap raises
@@ -246,21 +247,11 @@ def run_operation(
     """
     if move_to is not None and str(move_to).lower().startswith(("s3:", "s3a:", "s3n:")):
         raise ValueError("run_operation archives to a local folder: use run_on_object for s3://")
-    warehouse, run_id = context.warehouse, context.run_id
     intake = source.read(operation.extra_columns)
-    path = source.path
-    rejected = rejected_rows(intake)
-    record_input_rejections(
-        warehouse, rejected, run_id=run_id, job=context.job, account=context.account
-    )
-    rejection_report = None
-    if path is not None:
-        rejection_report = write_report(
-            report_path(path, REJECTED_SUFFIX), rejected.drop(columns=["source_file"])
-        )
+    rejection_report = _record_rejections(intake, source.path, context)
     audit = AuditWriter(
-        warehouse,
-        run_id=run_id,
+        context.warehouse,
+        run_id=context.run_id,
         job=context.job,
         operation=operation.name,
         dry_run=operation.dry_run,
@@ -268,57 +259,93 @@ def run_operation(
         memory_limit=memory_limit,
     )
     try:
-        with audit:
-            summary = operation.execute(
-                intake,
-                client=context.client,
-                audit=audit,
-                progress=context.progress,
-                warehouse=warehouse,
-            )
-    except DeletionCapExceeded as error:
-        raise DeletionCapExceeded(f"{path or 'command line'}: {error}") from None
+        summary = _execute(operation, intake, source.path, context, audit)
     finally:
         # Whatever happened, the report beside the input says what this run recorded (a
         # refused plan included), never what an earlier run of the same file did.
-        unsent = unsent_rows(warehouse, run_id, memory_limit=memory_limit)
-        refusal_report = None
-        if path is not None:
-            # Unusable input rows are in the rejection report already.
-            refused = unsent[unsent["outcome"] != Outcome.INVALID_INPUT]
-            refusal_report = write_report(report_path(path, REFUSED_SUFFIX), refused)
-    # Only a file about to be archived is read again: the re-hash tells a finished file from
-    # one still being written.
-    changed_after_read = (
-        path is not None and move_to is not None and _changed_since_read(path, intake)
-    )
-    if path is not None and move_to is not None and not changed_after_read:
-        path, rejection_report, refusal_report = _archive(
-            move_to, run_id, path, rejection_report, refusal_report
-        )
-    return RunReport(
+        unsent = unsent_rows(context.warehouse, context.run_id, memory_limit=memory_limit)
+        refusal_report = _report_refusals(unsent, source.path)
+    report = RunReport(
         operation=operation.name,
-        run_id=run_id,
+        run_id=context.run_id,
         summary=summary,
-        source=path,
+        source=source.path,
         audit_rows=audit.written,
         rejection_report=rejection_report,
         refusal_report=refusal_report,
         unsent=unsent,
         source_sha256=intake.attrs.get(SOURCE_SHA256),
-        planned=(
-            unsent_rows(
-                warehouse,
-                run_id,
-                (Outcome.DRY_RUN,),
-                limit=PLANNED_PREVIEW_ROWS,
-                memory_limit=memory_limit,
-            )
-            if operation.dry_run
-            else None
-        ),
-        changed_after_read=changed_after_read,
+        planned=_planned(context, memory_limit) if operation.dry_run else None,
     )
+    return report if move_to is None else _archived(report, move_to, intake)
+
+
+def _record_rejections(intake: pd.DataFrame, path: Path | None, context: RunContext) -> Path | None:
+    """Record the input's unusable rows in ``input_rejections``, and beside a file in its
+    rejection report (returned)."""
+    rejected = rejected_rows(intake)
+    record_input_rejections(
+        context.warehouse, rejected, run_id=context.run_id, job=context.job, account=context.account
+    )
+    if path is None:
+        return None
+    return write_report(report_path(path, REJECTED_SUFFIX), rejected.drop(columns=["source_file"]))
+
+
+def _execute(
+    operation: Operation[S],
+    intake: pd.DataFrame,
+    path: Path | None,
+    context: RunContext,
+    audit: AuditWriter,
+) -> S:
+    """The use case itself, its audit rows written ahead of each call; a deletion cap refusal
+    names the file."""
+    try:
+        with audit:
+            return operation.execute(
+                intake,
+                client=context.client,
+                audit=audit,
+                progress=context.progress,
+                warehouse=context.warehouse,
+            )
+    except DeletionCapExceeded as error:
+        raise DeletionCapExceeded(f"{path or 'command line'}: {error}") from None
+
+
+def _report_refusals(unsent: pd.DataFrame, path: Path | None) -> Path | None:
+    """Beside a file, the rows that did not go through (its unusable rows, in the rejection
+    report already, left out)."""
+    if path is None:
+        return None
+    refused = unsent[unsent["outcome"] != Outcome.INVALID_INPUT]
+    return write_report(report_path(path, REFUSED_SUFFIX), refused)
+
+
+def _planned(context: RunContext, memory_limit: str | None) -> pd.DataFrame:
+    """A dry run's first :data:`PLANNED_PREVIEW_ROWS` planned rows."""
+    return unsent_rows(
+        context.warehouse,
+        context.run_id,
+        (Outcome.DRY_RUN,),
+        limit=PLANNED_PREVIEW_ROWS,
+        memory_limit=memory_limit,
+    )
+
+
+def _archived(report: RunReport[S], folder: Path, intake: pd.DataFrame) -> RunReport[S]:
+    """The report once its file and reports are moved to ``folder``; a file that changed after
+    it was read (a writer still appending: the re-hash tells) stays, for a run of its own."""
+    path = report.source
+    if not isinstance(path, Path):
+        return report
+    if _changed_since_read(path, intake):
+        return replace(report, changed_after_read=True)
+    source, rejections, refusals = _archive(
+        folder, report.run_id, path, report.rejection_report, report.refusal_report
+    )
+    return replace(report, source=source, rejection_report=rejections, refusal_report=refusals)
 
 
 def _changed_since_read(path: Path, intake: pd.DataFrame) -> bool:
