@@ -983,3 +983,18 @@ def test_claiming_a_plan_that_is_not_stored_names_it(tmp_path):
         claim_plan(warehouse, "f" * 64, run_id="apply")
 
     assert raised.value.args == ("f" * 64,)
+
+
+def test_a_loaded_plans_times_are_in_utc_whatever_the_local_zone(tmp_path, tokyo_local_time):
+    """``smsp plans show`` and the JSON plan print these: in UTC, never the machine's zone."""
+    warehouse = _warehouse(tmp_path)
+    consent = datetime(2026, 1, 15, 10, 0, 0, 1, tzinfo=timezone(timedelta(hours=1)))
+    stored = store_plan(warehouse, _plan(_target(3, consent_at=consent)), run_id="r1")
+    claim_plan(warehouse, stored.plan_id, run_id="apply")
+
+    loaded = load_plan(warehouse, stored.plan_id)
+
+    assert loaded.targets[0].consent_at.utcoffset() == timedelta(0)
+    assert loaded.targets[0].consent_at == consent
+    assert loaded.created_at.utcoffset() == timedelta(0)
+    assert loaded.applied_at.utcoffset() == timedelta(0)
