@@ -219,3 +219,31 @@ def test_an_accounts_folders_are_the_projects_unless_absolute_or_in_object_stora
         str(root / "inbox/main"),
     )
     assert (cloud.export_dir, cloud.inbox_dir) == ("s3://bucket/exports", "/srv/inbox")
+
+
+def test_a_lake_password_reaches_dagster_as_its_variable_only_when_it_came_from_it(monkeypatch):
+    """The conninfo of ``SMSP_DUCKDB_PATH`` holding a password is given to the resource as
+    that variable's name (the Component templates it too), never as its value; settings whose
+    database is another one are never bound to that variable."""
+    from dataclasses import replace
+
+    import dagster as dg
+
+    from smsp_connector.dagster.ducklake_resource import duckdb_resource
+
+    secret = "ducklake:postgres:dbname=main host=db password=pw-main-1234"
+    other = "ducklake:postgres:dbname=acme host=db password=pw-acme-1234"
+    monkeypatch.setenv("SMSP_DUCKDB_PATH", secret)
+    lake = {"data_path": "/srv/lake/"}
+
+    from_component = SmspComponent(
+        api_key="SMSP_API_KEY", database=secret, data_path="/srv/lake/"
+    ).settings()
+    assert isinstance(duckdb_resource(from_component).database, dg.EnvVar)
+    assert "pw-main" not in repr(duckdb_resource(from_component))
+
+    moved = replace(Settings.from_env(**lake), key_prefix="acme", database=other)
+    assert duckdb_resource(moved).database == other, "acme's lake, not main's variable"
+    monkeypatch.delenv("SMSP_DUCKDB_PATH")
+    mapping = Settings.from_env({"SMSP_DUCKDB_PATH": secret, "SMSP_DUCKLAKE_DATA_PATH": "/x/"})
+    assert not isinstance(duckdb_resource(mapping).database, dg.EnvVar), "not in the process"
