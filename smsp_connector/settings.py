@@ -92,10 +92,6 @@ class Settings:
     """The DuckDB file (its folder is created when first connecting, never at import), a
     ``md:`` URL, or ``ducklake:postgres:<libpq conninfo>`` (DuckLake with a PostgreSQL catalog;
     not in the repr: the conninfo may hold a password)."""
-    database_var: str | None = field(default=None, repr=False)
-    """The variable ``database`` was read from (:meth:`from_env` sets it to
-    ``SMSP_DUCKDB_PATH``): a lake's conninfo holding a password reaches Dagster as that
-    variable's name, never as its value."""
     data_path: str | None = None
     """A DuckLake's data path (where its Parquet files go): required with a ``ducklake:``
     database, refused otherwise."""
@@ -265,8 +261,6 @@ class Settings:
             values["hmac_key_var"] = HMAC_KEY_VAR
         if env.get(RATE_LIMIT_DSN_VAR, "").strip():
             values["rate_limit_dsn_var"] = RATE_LIMIT_DSN_VAR
-        if "database" in values and "database" not in overrides:
-            values["database_var"] = DATABASE_VAR
         return cls(**{**values, **overrides})
 
     def resolve_api_key(self, environ: Mapping[str, str] | None = None) -> str:
@@ -277,6 +271,14 @@ class Settings:
         if not key:
             raise SettingsError(f"{self.api_key_var} is not set")
         return key
+
+    def database_variable(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """``SMSP_DUCKDB_PATH`` when it holds exactly this database (set directly or through a
+        Component's template), else ``None``: a lake's conninfo holding a password then reaches
+        Dagster as the variable's name, never as its value, and settings of another database
+        are never bound to that variable."""
+        env = os.environ if environ is None else environ
+        return DATABASE_VAR if env.get(DATABASE_VAR, "").strip() == self.database else None
 
     def resolve_rate_limit_dsn(self, environ: Mapping[str, str] | None = None) -> str | None:
         """The shared rate limit's DSN, from the settings or the environment; None: in memory."""

@@ -54,12 +54,13 @@ class DuckLakeResource(DuckDBResource):
 def duckdb_resource(settings: Settings) -> DuckDBResource:
     """The warehouse resource of ``settings``: dagster-duckdb's for a file or ``md:``, a
     :class:`DuckLakeResource` for a lake (its conninfo given as its variable's name,
-    :attr:`Settings.database_var`, when it holds a password)."""
+    :meth:`Settings.database_variable`, when it holds a password)."""
     if not is_lake(settings.database):
         return DuckDBResource(database=settings.database)
     database: str | dg.EnvVar = settings.database
-    if settings.database_var and redact(settings.database) != settings.database:
-        database = dg.EnvVar(settings.database_var)
+    variable = settings.database_variable()
+    if variable and redact(settings.database) != settings.database:
+        database = dg.EnvVar(variable)
     return DuckLakeResource(
         database=database,
         data_path=settings.data_path,
