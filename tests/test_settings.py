@@ -247,3 +247,21 @@ def test_a_lake_password_reaches_dagster_as_its_variable_only_when_it_came_from_
     monkeypatch.delenv("SMSP_DUCKDB_PATH")
     mapping = Settings.from_env({"SMSP_DUCKDB_PATH": secret, "SMSP_DUCKLAKE_DATA_PATH": "/x/"})
     assert not isinstance(duckdb_resource(mapping).database, dg.EnvVar), "not in the process"
+
+
+def test_the_account_label_follows_a_replaced_key_prefix():
+    """The label names an account's audit rows, plans and rate-limit bucket: it is derived
+    when read, so a ``dataclasses.replace`` of the key prefix moves it too."""
+    from dataclasses import replace
+
+    assert replace(Settings(), key_prefix="acme").account_label == "acme"
+    assert Settings(key_prefix="eu/acme").account_label == "eu_acme"
+    assert Settings(key_prefix="acme", account="A").account_label == "A"
+
+
+@pytest.mark.parametrize("key_prefix", ["crm-fr", "acme.eu", "eu/crm-fr"])
+def test_a_key_prefix_with_other_characters_still_builds(key_prefix, tmp_path):
+    built = build_definitions(Settings(key_prefix=key_prefix, database=str(tmp_path / "w.db")))
+
+    dg.Definitions.validate_loadable(built.definitions)
+    assert built.settings.group_name.isidentifier()
