@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -131,9 +132,9 @@ class Settings:
     changes_group_name: str | None = None
     """The group of the push, delete and cancel assets (they need run config, the extract does
     not); ``None``: ``<group_name>_changes``."""
-    account: str = None  # type: ignore[assignment]
-    """The account's label in run tags, the audit log and its plans; ``None``: the key prefix,
-    ``/`` as ``_``."""
+    account: str | None = None
+    """The account's label in run tags, the audit log and its plans; ``None``: the key prefix's
+    label (:attr:`account_label`, derived when read)."""
     owners: tuple[str, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
     kinds: tuple[str, ...] = ()
@@ -174,7 +175,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         for name, value in account_names(self.key_prefix).items():
-            if getattr(self, name) is None:
+            if name != "account" and getattr(self, name) is None:
                 object.__setattr__(self, name, value)
         if self.rate_limit is not None and not (
             math.isfinite(self.rate_limit) and self.rate_limit > 0
@@ -295,7 +296,7 @@ class Settings:
 
     @property
     def account_label(self) -> str:
-        return self.account
+        return self.account or account_names(self.key_prefix)["account"]
 
     def client(self) -> SmspClient:
         """A client for this account (close it, or use it as a context manager)."""
@@ -318,7 +319,7 @@ def account_names(key_prefix: str) -> dict[str, str]:
     ``eu/acme``, gets its label ``eu_acme`` in each (``eu_acme__smsp_refresh``, resource
     ``eu_acme_smsp``, ``exports/eu_acme``). They are filled in when the settings are made, so
     a ``dataclasses.replace`` of the key prefix alone keeps the names derived before."""
-    label = key_prefix.replace("/", "_")
+    label = re.sub(r"\W", "_", key_prefix, flags=re.ASCII)  # eu/crm-fr -> eu_crm_fr
     plain = key_prefix == DEFAULT_KEY_PREFIX
     return {
         "group_name": label,

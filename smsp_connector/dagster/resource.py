@@ -54,7 +54,8 @@ class SmspResource(dg.ConfigurableResource):
         "the account (EnvVar SMSP_RATE_LIMIT_DSN; it may hold a password); None: per process.",
     )
     rate_limit_name: str = Field(
-        default=DEFAULTS.account, description="The shared rate limit's name: the account's label."
+        default=DEFAULTS.account_label,
+        description="The shared rate limit's name: the account's label.",
     )
 
     @classmethod
