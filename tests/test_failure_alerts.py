@@ -444,3 +444,31 @@ def test_an_accounts_alert_sensor_is_on_once_a_destination_is_set(monkeypatch, e
     built = build_definitions(Settings(api_key=API_KEY))
 
     assert built.failure_alert_sensor.default_status == status
+
+
+def test_a_failed_run_launched_by_the_accounts_automation_is_announced(recorder, monkeypatch):
+    """Under ``refresh_by: automation`` the refresh runs as Dagster's asset job, which no job
+    list names: the account's own automation sensor tags its runs with the account, and the
+    account's alert sensor announces the failed runs carrying that tag (not another
+    account's)."""
+    monkeypatch.setenv("SMSP_ALERT_WEBHOOK_URL", f"{recorder.url}/services/T0/B0/{HOOK_SECRET}")
+    built = build_definitions(Settings(api_key=API_KEY, key_prefix="acme", refresh_by="automation"))
+    automation = {
+        sensor.name: sensor
+        for sensor in built.definitions.sensors or []
+        if isinstance(sensor, dg.AutomationConditionSensorDefinition)
+    }
+    mine = _failing_job("__ASSET_JOB", **{"smsp/account": "acme"})
+    other = _failing_job("__ASSET_JOB", **{"smsp/account": "main"})
+
+    with dg.instance_for_test() as instance:
+        ticks = SensorRig(built.failure_alert_sensor, instance)
+        ticks.tick()
+        failed = mine.execute_in_process(instance=instance, raise_on_error=False)
+        other.execute_in_process(instance=instance, raise_on_error=False)
+        ticks.tick()
+
+    assert list(automation) == ["acme__smsp_automation"]
+    assert automation["acme__smsp_automation"].run_tags == {"smsp/account": "acme"}
+    [posted] = recorder.requests
+    assert f"job __ASSET_JOB, account acme, run {failed.run_id}" in posted["json"]["text"]
