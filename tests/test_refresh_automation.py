@@ -46,9 +46,7 @@ def test_automation_replaces_the_schedule_and_sets_the_conditions(emulator, tmp_
         Settings(refresh_by="daily")
 
 
-def test_the_cron_tick_requests_the_refresh_and_a_new_stop_list_its_followers(
-    emulator, tmp_path
-):
+def test_the_cron_tick_requests_the_refresh_and_a_new_stop_list_its_followers(emulator, tmp_path):
     built = build_definitions(_settings(emulator, tmp_path))
     defs, keys = built.definitions, built.keys
     day = datetime(2026, 12, 7, tzinfo=PARIS)
@@ -94,3 +92,11 @@ def test_the_component_offers_the_automation():
     component = SmspComponent(api_key="SMSP_API_KEY", refresh_by="automation")
 
     assert component.settings().refresh_by == "automation"
+
+
+def test_an_account_without_the_refresh_job_gets_no_refresh_automation_either():
+    component = SmspComponent(
+        api_key="SMSP_API_KEY", refresh_by="automation", jobs=["push", "delete", "cancel"]
+    )
+
+    assert component.settings().refresh_by == "schedule"

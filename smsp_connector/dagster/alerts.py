@@ -39,6 +39,7 @@ import requests
 from dagster._utils.error import SerializableErrorInfo
 
 from smsp_connector.client.redaction import MIN_SECRET_LENGTH, install_log_redaction, redact
+from smsp_connector.dagster.keys import ACCOUNT_TAG
 from smsp_connector.settings import (
     ALERT_SLACK_CHANNEL_VAR,
     ALERT_SLACK_TOKEN_VAR,
@@ -76,6 +77,7 @@ def build_failure_alert_sensor(
     name: str,
     jobs: Sequence[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] | None,
     notify: Callable[[str], None] | None = None,
+    account: str | None = None,
     secret_envs: Sequence[str] = (API_KEY_VAR,),
     slack_api_url: str = SLACK_POST_MESSAGE_URL,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
@@ -87,6 +89,9 @@ def build_failure_alert_sensor(
     from the UI, which no job list can name. In a code location holding several accounts,
     build only one such sensor.
 
+    ``account``: only runs tagged with that account (:data:`.keys.ACCOUNT_TAG`) are announced
+    (its jobs' runs, and the runs its automation launches as the asset job, which ``jobs=None``
+    watches): one such sensor per account in a code location, none announcing another's runs.
     ``notify`` replaces the chat destinations (tests, other channels). ``secret_envs`` name
     variables whose values are masked in messages (the accounts' API key variables).
     ``slack_api_url`` is there for tests. On by default: an alert that must be switched on
@@ -107,6 +112,8 @@ def build_failure_alert_sensor(
         f"chat.postMessage with ${ALERT_SLACK_TOKEN_VAR} and ${ALERT_SLACK_CHANNEL_VAR}.",
     )
     def failure_alert(context: dg.RunFailureSensorContext) -> dg.SkipReason | None:
+        if account is not None and context.dagster_run.tags.get(ACCOUNT_TAG) != account:
+            return None  # another account's run, or none of an account's
         alerts = AlertSettings.from_env()
         keys = [os.environ.get(variable, "") for variable in secret_envs]
         secrets = _secret_values([*keys, alerts.webhook_url, alerts.slack_token])
@@ -150,7 +157,7 @@ def failure_message(context: dg.RunFailureSensorContext, secrets: Sequence[str] 
     or the run's own failure when no step failed), with ``secrets`` and any ``apiKey=`` value
     masked before it is cut to :data:`MAX_MESSAGE_CHARS`."""
     run = context.dagster_run
-    account = run.tags.get("smsp/account")
+    account = run.tags.get(ACCOUNT_TAG)
     reasons = [
         f"{event.step_key}: {_error_line(getattr(event.event_specific_data, 'error', None))}"
         for event in context.get_step_failure_events()

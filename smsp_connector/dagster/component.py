@@ -314,7 +314,8 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
             inbox_dir=self.inbox_dir,
             schedule=self.schedule,
             timezone=self.timezone,
-            refresh_by=self.refresh_by,
+            # An account without the refresh job has no refresh, by schedule or automation.
+            refresh_by=self.refresh_by if "refresh" in self.jobs else "schedule",
             lake_upkeep_schedule=self.lake_upkeep.schedule,
             lake_expire_after=timedelta(days=self.lake_upkeep.expire_after_days),
             lake_delete_after=timedelta(days=self.lake_upkeep.delete_after_days),
@@ -346,7 +347,11 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
                 )
                 if schedule
             ],
-            sensors=[built.failure_alert_sensor, *([built.inbox_sensor] if keep_sensor else [])],
+            sensors=[
+                built.failure_alert_sensor,
+                built.automation_sensor,
+                *([built.inbox_sensor] if keep_sensor else []),
+            ],
             resources=definitions.resources,
         )
         return defs if self.translation is None else defs.map_asset_specs(func=self.translation)

@@ -15,7 +15,7 @@ from smsp_connector.dagster.ducklake_resource import duckdb_resource
 from smsp_connector.dagster.extract_assets import ExtractAssets, build_extract_assets
 from smsp_connector.dagster.in_process import JobRun, execute_job
 from smsp_connector.dagster.inbox_sensor import build_inbox_sensor
-from smsp_connector.dagster.keys import SmspKeys
+from smsp_connector.dagster.keys import ACCOUNT_TAG, SmspKeys
 from smsp_connector.dagster.lake_upkeep import LakeUpkeepDefinitions, build_lake_upkeep
 from smsp_connector.dagster.mutation_assets import MutationAssets, build_mutation_assets
 from smsp_connector.dagster.resource import SmspResource
@@ -48,6 +48,8 @@ class SmspDefinitions:
     jobs: SmspJobs
     schedule: dg.ScheduleDefinition | None
     inbox_sensor: dg.SensorDefinition
+    automation_sensor: dg.AutomationConditionSensorDefinition
+    """Evaluates the account's automation conditions; its runs carry the account's tag."""
     failure_alert_sensor: dg.SensorDefinition
     """Posts one message per failed run to SMSP_ALERT_WEBHOOK_URL or Slack: on by default once
     one of them is set where the definitions load, off otherwise."""
@@ -103,7 +105,7 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
         return dg.define_asset_job(
             keys.job(name),
             selection=selection,
-            tags={"smsp/account": settings.account_label},
+            tags={ACCOUNT_TAG: settings.account_label},
             description=description,
         )
 
@@ -132,9 +134,35 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
         ),
     )
     tables = build_table_assets(settings, changes=source_pushes)
+    upkeep = build_lake_upkeep(settings)
+    assets = [
+        *mutations.assets,
+        *(asset for built in sources.values() for asset in (built.source, built.push)),
+        *extract.assets,
+        *tables,
+        *([upkeep.asset] if upkeep else []),
+    ]
+    # The account's runs launched by automation (a push source's push, the refresh under
+    # refresh_by: automation) run as Dagster's asset job: this sensor tags them with the
+    # account, so that the account's alert sensor, watching every job, announces them too.
+    automation = dg.AutomationConditionSensorDefinition(
+        name=keys.job("smsp_automation"),
+        target=dg.AssetSelection.assets(
+            *(
+                key
+                for asset in assets
+                for key in (asset.keys if isinstance(asset, dg.AssetsDefinition) else [asset.key])
+            )
+        ),
+        run_tags={ACCOUNT_TAG: settings.account_label},
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Evaluates the automation conditions of account "
+        f"{settings.account_label}'s assets; its runs carry the {ACCOUNT_TAG} tag.",
+    )
     failure_alert = build_failure_alert_sensor(
         name=keys.job("smsp_failure_alert"),
-        jobs=[jobs.refresh, jobs.push, jobs.delete, jobs.cancel],
+        jobs=None,
+        account=settings.account_label,
         secret_envs=(settings.api_key_var,),
         # Setting where alerts go turns them on; without a destination it would only skip.
         default_status=(
@@ -159,24 +187,17 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
             description=f"Refreshes the stop list on '{settings.schedule}' "
             f"({settings.timezone}), before marketing sends start.",
         )
-    upkeep = build_lake_upkeep(settings)
     upkeep_jobs = [upkeep.job] if upkeep else []
     resources: dict[str, object] = {
         settings.smsp_resource_key: SmspResource.from_settings(settings),
         settings.duckdb_resource_key: duckdb_resource(settings),
     }
     definitions = dg.Definitions(
-        assets=[
-            *mutations.assets,
-            *(asset for built in sources.values() for asset in (built.source, built.push)),
-            *extract.assets,
-            *tables,
-            *([upkeep.asset] if upkeep else []),
-        ],
+        assets=assets,
         asset_checks=mutations.checks,
         jobs=[jobs.refresh, jobs.push, jobs.delete, jobs.cancel, *upkeep_jobs],
         schedules=[s for s in (schedule, upkeep.schedule if upkeep else None) if s],
-        sensors=[sensor, failure_alert],
+        sensors=[sensor, failure_alert, automation],
         resources=resources,
     )
     return SmspDefinitions(
@@ -189,6 +210,7 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
         schedule=schedule,
         inbox_sensor=sensor,
         failure_alert_sensor=failure_alert,
+        automation_sensor=automation,
         lake_upkeep=upkeep,
         resources=resources,
         definitions=definitions,

@@ -9,6 +9,9 @@ import dagster as dg
 
 from smsp_connector.settings import Settings
 
+ACCOUNT_TAG = "smsp/account"
+"""The run tag naming the account a run acts for: its jobs' and its automation's runs carry it."""
+
 OPERATIONS = ("add", "delete", "cancel")
 """The inbox folders, and the audit log's operations that change the provider's list."""
 

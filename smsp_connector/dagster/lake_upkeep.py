@@ -8,7 +8,7 @@ from datetime import timedelta
 import dagster as dg
 from pydantic import Field
 
-from smsp_connector.dagster.keys import SmspKeys, asset_attributes
+from smsp_connector.dagster.keys import ACCOUNT_TAG, SmspKeys, asset_attributes
 from smsp_connector.dagster.resource import resource_keys, step_warehouse
 from smsp_connector.settings import Settings
 from smsp_connector.warehouse.lake import is_lake
@@ -69,7 +69,7 @@ def build_lake_upkeep(settings: Settings) -> LakeUpkeepDefinitions | None:
     job = dg.define_asset_job(
         keys.job("smsp_lake_upkeep"),
         selection=dg.AssetSelection.assets(keys.lake_upkeep),
-        tags={"smsp/account": settings.account_label},
+        tags={ACCOUNT_TAG: settings.account_label},
         description="Merge the lake's small files, expire old snapshots, delete unneeded files.",
     )
     schedule = None
