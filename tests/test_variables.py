@@ -89,3 +89,23 @@ def test_alert_destinations_come_from_the_settings(environ, expected):
 
     assert alerts == expected
     assert "hooks.example" not in repr(alerts)
+
+
+def test_smsp_help_does_not_import_pandas_nor_duckdb():
+    """``smsp --help`` lists the variables and their defaults without loading the data stack
+    (a second or more on a small machine)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from smsp_connector.cli.main import main\n"
+        "assert CliRunner().invoke(main, ['--help']).exit_code == 0\n"
+        "print(sorted(m for m in ('pandas', 'duckdb', 'pandera', 'dagster') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
