@@ -13,8 +13,9 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 from smsp_connector.client import (
@@ -25,8 +26,7 @@ from smsp_connector.client import (
     SmspClient,
     SmspConfigurationError,
 )
-from smsp_connector.intake import DEFAULT_REGION
-from smsp_connector.warehouse import DEFAULT_LOCK_WAIT_SECONDS, DEFAULT_SCHEMA
+from smsp_connector.defaults import DEFAULT_LOCK_WAIT_SECONDS, DEFAULT_REGION, DEFAULT_SCHEMA
 
 API_KEY_VAR = "SMSP_API_KEY"
 DEFAULT_KEY_PREFIX = "smsp"
@@ -432,10 +432,19 @@ together, and finds any other ``SMSP_*`` name the package would read)."""
 def variables_help() -> list[tuple[str, str]]:
     """:data:`VARIABLES` as ``smsp --help`` shows them, each setting's default taken from
     :class:`Settings` itself (written nowhere else; ``None`` shown as no default)."""
-    defaults = Settings()
+    defaults: dict[str, Any] = {
+        item.name: item.default for item in fields(Settings) if item.default is not MISSING
+    }
+    # The names the default key prefix gives (what Settings() fills in), without making one:
+    # its checks import the warehouse, and smsp --help does not pay for pandas and DuckDB.
+    defaults |= {
+        name: value
+        for name, value in account_names(DEFAULT_KEY_PREFIX).items()
+        if defaults.get(name) is None
+    }
     shown = []
     for variable, text in VARIABLES.items():
-        default = getattr(defaults, ENVIRONMENT[variable][0]) if variable in ENVIRONMENT else None
+        default = defaults[ENVIRONMENT[variable][0]] if variable in ENVIRONMENT else None
         if isinstance(default, timedelta):
             unit = 3600 if variable.endswith("_HOURS") else 86400
             default = default.total_seconds() / unit
@@ -476,7 +485,16 @@ class AlertSettings:
         )
 
 
-DEFAULTS = Settings()
-"""An account configured with nothing: every default, written once in :class:`Settings` (and
-the constants of the layers below), read by the Component's schema, the resource and
-``smsp --help``."""
+@cache
+def _defaults() -> Settings:
+    return Settings()
+
+
+def __getattr__(name: str) -> Any:
+    """``DEFAULTS``: an account configured with nothing, every default written once in
+    :class:`Settings` (and ``defaults.py``), read by the Component's schema and the resource.
+    Made on first use (PEP 562): making it imports the warehouse, which importing the settings
+    (``smsp --help``) does not."""
+    if name == "DEFAULTS":
+        return _defaults()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,7 +16,10 @@ pytestmark = pytest.mark.repo
 
 ROOT = Path(__file__).resolve().parents[1]
 
-LAYERS = ("client", "emulator", "intake", "warehouse", "settings", "operations", "dagster", "cli")
+LAYERS = (
+    "defaults", "client", "emulator", "intake", "warehouse", "settings", "operations", "dagster",
+    "cli",
+)  # fmt: skip
 """Bottom to top: a layer may import any layer before it in this tuple, none after."""
 
 NOT_A_LAYER = {"__init__"}

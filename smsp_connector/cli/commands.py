@@ -26,6 +26,7 @@ import click
 from smsp_connector.cli.account import current_settings
 from smsp_connector.cli.console import err, one_line_errors, out
 from smsp_connector.cli.running import execute, run
+from smsp_connector.defaults import DEFAULT_REGION
 
 if TYPE_CHECKING:
     from smsp_connector.operations.context import RunContext
@@ -62,20 +63,11 @@ _format = click.option(
 )
 
 
-def _region_or_default(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
-    """The region given, else the intake's default (imported only when a command runs: the
-    intake imports pandas, which ``smsp --help`` does not pay for)."""
-    if value is not None:
-        return value
-    from smsp_connector.intake import DEFAULT_REGION
-
-    return DEFAULT_REGION
-
-
 _default_region = click.option(
     "--default-region",
-    callback=_region_or_default,
-    help="Region of numbers written in national form (0612…)  [default: the intake's, FR]",
+    default=DEFAULT_REGION,
+    show_default=True,
+    help="Region of numbers written in national form (0612…).",
 )
 
 

@@ -17,6 +17,8 @@ from enum import StrEnum
 import phonenumbers
 from phonenumbers import CountryCodeSource, NumberParseException, PhoneNumber, ValidationResult
 
+from smsp_connector.defaults import DEFAULT_REGION
+
 __all__ = [
     "E164_PATTERN",
     "NormalizedNumber",
@@ -109,9 +111,6 @@ _SPACES = str.maketrans(dict.fromkeys([*range(0x2000, 0x200B), 0x202F, 0x205F], 
 # Réunion mobile (+262). One region per country code is enough to parse (RE also yields YT, GP
 # also yields BL and MF: phonenumbers.region_code_for_number tells them apart).
 _FRENCH_PLAN_PARSE_REGIONS = ("FR", "RE", "GP", "MQ", "GF")
-DEFAULT_REGION = "FR"
-"""The region of numbers written in national form (``06 12 34 56 78``) unless one is given:
-the default of every entry point (settings, Component, run config, command line)."""
 _FRENCH_PLAN_REGIONS = frozenset({*_FRENCH_PLAN_PARSE_REGIONS, "YT", "BL", "MF"})
 
 

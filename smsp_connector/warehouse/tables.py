@@ -37,6 +37,7 @@ from typing import TypeVar
 import duckdb
 import tenacity
 
+from smsp_connector.defaults import DEFAULT_LOCK_WAIT_SECONDS, DEFAULT_SCHEMA
 from smsp_connector.warehouse.lake import (
     LOCK_NAMES,
     LakeTarget,
@@ -50,9 +51,6 @@ from smsp_connector.warehouse.versions import refuse_newer_file
 
 T = TypeVar("T")
 
-DEFAULT_SCHEMA = "smsp"
-DEFAULT_LOCK_WAIT_SECONDS = 120.0
-"""How long :meth:`Warehouse.held` waits, with backoff, for a file another process holds."""
 
 Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 """Opens a connection: ``DuckDBResource.get_connection`` in Dagster, a plain connect elsewhere."""

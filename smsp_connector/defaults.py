@@ -1,0 +1,13 @@
+"""The defaults that several layers share, in a module that imports nothing: the intake's
+region, the warehouse's schema and lock wait. ``settings.py`` reads them from here, so that
+``smsp --help`` shows them without importing pandas or DuckDB."""
+
+DEFAULT_REGION = "FR"
+"""The region of numbers written in national form (``06 12 34 56 78``) unless one is given:
+the default of every entry point (settings, Component, run config, command line)."""
+
+DEFAULT_SCHEMA = "smsp"
+"""The DuckDB schema of the account's tables."""
+
+DEFAULT_LOCK_WAIT_SECONDS = 120.0
+"""How long ``Warehouse.held`` waits, with backoff, for a file another process holds."""
