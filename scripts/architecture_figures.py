@@ -107,7 +107,10 @@ def imports_between_layers(trees) -> dict[str, set[str]]:
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom):
                 base = list(package[: len(package) - node.level + 1]) if node.level else []
-                names = [".".join([*base, *([node.module] if node.module else [])])]
+                module = ".".join([*base, *([node.module] if node.module else [])])
+                names = [module]
+                if module == "smsp_connector":  # from smsp_connector import dagster, SmspComponent
+                    names = [f"{module}.{alias.name}" for alias in node.names]
             elif isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
             else:
@@ -115,7 +118,10 @@ def imports_between_layers(trees) -> dict[str, set[str]]:
             for name in names:
                 parts = name.split(".")
                 if parts[0] == "smsp_connector" and len(parts) > 1 and parts[1] != source:
-                    edges[source].add(parts[1])
+                    layer = parts[1]
+                    if not (PACKAGE / layer).is_dir() and not (PACKAGE / f"{layer}.py").exists():
+                        layer = "__init__"  # a name the package's __init__ re-exports
+                    edges[source].add(layer)
                 elif parts[0].startswith("dagster"):
                     edges[source].add("<dagster>")
     return edges

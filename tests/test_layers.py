@@ -40,6 +40,9 @@ def test_every_layer_imports_only_the_layers_below_it():
     edges = figures.imports_between_layers(figures.modules())
 
     assert set(edges) - NOT_A_LAYER <= set(LAYERS), "a folder that is no layer: name its place"
+    assert not [source for source, targets in edges.items() if "__init__" in targets], (
+        "a layer imports a name the package re-exports: import it from its own layer"
+    )
     upward = sorted(
         f"{source} -> {target}"
         for source, targets in edges.items()
@@ -68,11 +71,21 @@ def test_the_scan_sees_an_upward_import(tmp_path, monkeypatch):
     )
     (package / "intake").mkdir()
     (package / "intake" / "worse.py").write_text("from ..operations import run\nfrom . import x\n")
+    (package / "warehouse").mkdir()
+    (package / "warehouse" / "root.py").write_text(
+        "from smsp_connector import dagster, SmspComponent\nfrom .. import operations\n"
+    )
+    (package / "dagster").mkdir()
+    (package / "operations").mkdir()
     monkeypatch.setattr(figures, "PACKAGE", package)
 
     edges = figures.imports_between_layers(figures.modules())
 
-    assert edges == {"client": {"warehouse", "<dagster>"}, "intake": {"operations"}}
+    assert edges == {
+        "client": {"warehouse", "<dagster>"},
+        "intake": {"operations"},
+        "warehouse": {"dagster", "operations", "__init__"},
+    }
 
 
 def test_only_the_command_line_imports_the_emulator():
