@@ -391,11 +391,10 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
 ALERT_WEBHOOK_URL_VAR = "SMSP_ALERT_WEBHOOK_URL"
 ALERT_SLACK_TOKEN_VAR = "SMSP_ALERT_SLACK_TOKEN"
 ALERT_SLACK_CHANNEL_VAR = "SMSP_ALERT_SLACK_CHANNEL"
-ACCOUNT_VAR = "SMSP_ACCOUNT"
 
 VARIABLES: dict[str, str] = {
     API_KEY_VAR: "the account's API key (required; read only when a client is made)",
-    ACCOUNT_VAR: "smsp --account: act for this Component account of the dg project",
+    "SMSP_ACCOUNT": "smsp --account: act for this Component account of the dg project",
     "SMSP_BASE_URL": "the API's root (http:// only to loopback)",
     DATABASE_VAR: "the DuckDB file, an md: URL or ducklake:postgres:<libpq conninfo>",
     "SMSP_DUCKLAKE_DATA_PATH": "a DuckLake's data path (a folder, or s3://bucket/prefix)",

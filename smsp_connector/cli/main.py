@@ -45,7 +45,7 @@ class _Main(click.Group):
 @click.version_option(_version(), "--version", prog_name="smsp")
 @click.option(
     "--account",
-    envvar="SMSP_ACCOUNT",  # settings.ACCOUNT_VAR (not imported: see _Main)
+    envvar="SMSP_ACCOUNT",
     show_envvar=True,
     help="Act for this SmspComponent account of the dg project (its key prefix, e.g. main): "
     "its defs.yaml gives the key variable, base URL, database, schema and label the jobs use.",

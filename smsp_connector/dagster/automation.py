@@ -24,7 +24,7 @@ def refresh_conditions(settings: Settings) -> RefreshConditions:
     cron (its upstream, the provider's list, is observed only by push and delete runs: it is
     not waited for), and its history and exports once it is updated and its blocking checks
     passed, so a list that failed them is never exported."""
-    if settings.refresh_by != "automation" or settings.schedule is None:
+    if settings.refresh_by != "automation" or settings.schedule is None:  # None: refused
         return RefreshConditions(None, None)
     provider = dg.AssetSelection.assets(SmspKeys.of(settings).provider_stop_list)
     return RefreshConditions(
