@@ -31,6 +31,8 @@ from smsp_connector.defaults import DEFAULT_LOCK_WAIT_SECONDS, DEFAULT_REGION, D
 API_KEY_VAR = "SMSP_API_KEY"
 DEFAULT_KEY_PREFIX = "smsp"
 REFRESH_MODES = ("schedule", "automation")
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*", re.ASCII)
+"""What Dagster accepts in asset keys and the op names made of them, on every 1.13 release."""
 HMAC_KEY_VAR = "SMSP_EXPORT_HMAC_KEY"
 RATE_LIMIT_DSN_VAR = "SMSP_RATE_LIMIT_DSN"
 DATABASE_VAR = "SMSP_DUCKDB_PATH"
@@ -204,6 +206,11 @@ class Settings:
         for name in ("max_workers", "max_attempts"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1, not {getattr(self, name)!r}")
+        if not _KEY_PREFIX.fullmatch(self.key_prefix):
+            raise SettingsError(
+                f"key_prefix must be segments of letters, digits, '_' and '-' joined by '/', "
+                f"not {self.key_prefix!r}"
+            )
         if self.refresh_by not in REFRESH_MODES:
             raise SettingsError(
                 f"refresh_by must be one of {', '.join(REFRESH_MODES)}, not {self.refresh_by!r}"

@@ -259,9 +259,17 @@ def test_the_account_label_follows_a_replaced_key_prefix():
     assert Settings(key_prefix="acme", account="A").account_label == "A"
 
 
-@pytest.mark.parametrize("key_prefix", ["crm-fr", "acme.eu", "eu/crm-fr"])
+@pytest.mark.parametrize("key_prefix", ["crm-fr", "eu/crm-fr"])
 def test_a_key_prefix_with_other_characters_still_builds(key_prefix, tmp_path):
     built = build_definitions(Settings(key_prefix=key_prefix, database=str(tmp_path / "w.db")))
 
     dg.Definitions.validate_loadable(built.definitions)
     assert built.settings.group_name.isidentifier()
+
+
+@pytest.mark.parametrize("key_prefix", ["acme.eu", "", "eu//acme", "/acme", "acme eu", "é"])
+def test_a_key_prefix_dagster_cannot_name_is_one_settings_error(key_prefix):
+    """Dagster 1.13.0 refuses an op named after a key with a dot; later versions let it through:
+    the settings refuse it on every version, in one line."""
+    with pytest.raises(SettingsError, match="key_prefix"):
+        Settings(key_prefix=key_prefix)
