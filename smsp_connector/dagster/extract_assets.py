@@ -177,17 +177,17 @@ def build_extract_assets(
             }
         )
 
+    def export(key: dg.AssetKey, form: ExportForm) -> dg.AssetsDefinition:
+        """One export of the stop list, refreshed as its history is."""
+        return _export_asset(settings, key, keys.stop_list, form, conditions.followers)
+
     return ExtractAssets(
         provider=provider,
         stop_list=stop_list,
         history=stop_list_history,
-        export=_export_asset(settings, keys.export, keys.stop_list, ExportForm.PLAIN),
-        export_sha256=_export_asset(
-            settings, keys.export_sha256, keys.stop_list, ExportForm.SHA256
-        ),
-        export_hmac=_export_asset(
-            settings, keys.export_hmac, keys.stop_list, ExportForm.HMAC_SHA256
-        )
+        export=export(keys.export, ExportForm.PLAIN),
+        export_sha256=export(keys.export_sha256, ExportForm.SHA256),
+        export_hmac=export(keys.export_hmac, ExportForm.HMAC_SHA256)
         if settings.hmac_key_var
         else None,
     )
@@ -233,7 +233,11 @@ _FORM_TEXT = {
 
 
 def _export_asset(
-    settings: Settings, key: dg.AssetKey, upstream: dg.AssetKey, form: ExportForm
+    settings: Settings,
+    key: dg.AssetKey,
+    upstream: dg.AssetKey,
+    form: ExportForm,
+    condition: dg.AutomationCondition | None,
 ) -> dg.AssetsDefinition:
     directory = settings.export_dir.rstrip("/")
 
@@ -241,7 +245,7 @@ def _export_asset(
         key=key,
         deps=[upstream],
         pool=settings.pool,
-        automation_condition=refresh_conditions(settings).followers,
+        automation_condition=condition,
         **asset_attributes(settings, {"csv", "parquet"}),
         required_resource_keys=resource_keys(settings),
         freshness_policy=stop_list_freshness(settings),
