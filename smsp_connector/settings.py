@@ -1,5 +1,9 @@
 """Every setting of a deployment, its environment variable and its default, in one place.
 
+Each field of :class:`Settings` carries its description, its ``SMSP_*`` variable and how that
+variable's text is read (:func:`setting`): :meth:`Settings.from_env`, ``smsp --help``, the
+Component's YAML schema (``dagster/settings_model.py``) and its ``configured()`` all derive from
+these fields, and nothing else writes a default or a description.
 :meth:`Settings.from_env` reads the environment once; everything else (the Dagster definitions,
 the ``smsp`` command, the demo) takes a :class:`Settings` and reads no variable itself.
 Names that a deployment may need to change to run two accounts side by side (key prefix, schema,
@@ -12,11 +16,11 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import timedelta
 from functools import cache
-from typing import Any
+from typing import Any, Literal, get_args
 
 from smsp_connector.client import (
     DEFAULT_BASE_URL,
@@ -26,25 +30,90 @@ from smsp_connector.client import (
     SmspClient,
     SmspConfigurationError,
 )
-from smsp_connector.defaults import DEFAULT_LOCK_WAIT_SECONDS, DEFAULT_REGION, DEFAULT_SCHEMA
+from smsp_connector.defaults import (
+    DEFAULT_LOCK_WAIT_SECONDS,
+    DEFAULT_PLAN_MAX_AGE,
+    DEFAULT_REGION,
+    DEFAULT_SCHEMA,
+)
 
 API_KEY_VAR = "SMSP_API_KEY"
 DEFAULT_KEY_PREFIX = "smsp"
-REFRESH_MODES = ("schedule", "automation")
-_KEY_PREFIX = re.compile(r"[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*", re.ASCII)
+RefreshMode = Literal["schedule", "automation"]
+REFRESH_MODES: tuple[str, ...] = get_args(RefreshMode)
+KEY_PREFIX_PATTERN = r"[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*"
 """What Dagster accepts in asset keys and the op names made of them, on every 1.13 release."""
 HMAC_KEY_VAR = "SMSP_EXPORT_HMAC_KEY"
 RATE_LIMIT_DSN_VAR = "SMSP_RATE_LIMIT_DSN"
 DATABASE_VAR = "SMSP_DUCKDB_PATH"
-DEFAULT_PLAN_MAX_AGE = timedelta(days=7)
-DEFAULT_LAKE_EXPIRE_AFTER = timedelta(days=30)
-DEFAULT_LAKE_DELETE_AFTER = timedelta(days=7)
-MAX_LAKE_AGE = timedelta(days=36_500)
+MAX_DURATION = timedelta(days=36_500)
 """A century: the upkeep subtracts an age from now, and DuckDB's dates end in year 294247."""
 
 
 class SettingsError(SmspConfigurationError):
     """A setting has a value that cannot be used; the message names the variable and value."""
+
+
+def _rate(text: str) -> float | None:
+    return None if text.lower() in ("none", "unlimited") else float(text)
+
+
+def _yes(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)
+
+
+def _schedule(text: str) -> str | None:
+    return None if text.lower() in ("none", "off") else text
+
+
+UNITS = {"hours": timedelta(hours=1), "days": timedelta(days=1)}
+"""The units a duration setting is written in, in its variable and in YAML."""
+
+
+def _duration(unit: str) -> Callable[[str], timedelta]:
+    def parse(text: str) -> timedelta:
+        count = float(text)
+        if not (math.isfinite(count) and abs(count) <= MAX_DURATION / UNITS[unit]):
+            raise ValueError(text)
+        return count * UNITS[unit]
+
+    return parse
+
+
+def setting(
+    default: Any = MISSING,
+    *,
+    doc: str,
+    env: str | None = None,
+    parse: Callable[[str], Any] = str,
+    unit: str | None = None,
+    pattern: str | None = None,
+    yaml: bool = True,
+    repr: bool = True,
+    default_factory: Any = MISSING,
+) -> Any:
+    """A field of :class:`Settings` (or :class:`PushSource`) with what is said about it once:
+    ``doc`` (``smsp --help``, the Component's schema), ``env`` (the variable
+    :meth:`Settings.from_env` reads, through ``parse``; a duration's text is a number of
+    ``unit``), ``pattern`` (a text setting's form, checked here and in the YAML schema) and
+    ``yaml`` (whether the Component's YAML has it under its own name)."""
+    metadata: dict[str, Any] = {"doc": doc, "yaml": yaml}
+    if env:
+        metadata |= {"env": env, "parse": parse}
+    if unit:
+        metadata |= {"unit": unit, "parse": _duration(unit)}
+    if pattern:
+        metadata["pattern"] = pattern
+    return field(default=default, default_factory=default_factory, repr=repr, metadata=metadata)
+
+
+def described(cls: type, name: str) -> str:
+    """The description of ``cls``'s field ``name``."""
+    return next(item.metadata["doc"] for item in fields(cls) if item.name == name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,14 +126,20 @@ class PushSource:
     reads only the rows past the last cursor whose rows all had a final outcome.
     """
 
-    name: str
-    phone_column: str
-    table: str | None = None
-    query: str | None = None
-    asset: str | None = None
-    region_column: str | None = None
-    cursor_column: str | None = None
-    default_region: str = DEFAULT_REGION
+    name: str = setting(doc="The source's name: assets <prefix>/opt_outs_<name>")
+    phone_column: str = setting(doc="The column holding the numbers")
+    table: str | None = setting(None, doc="[schema.]table or view to read")
+    query: str | None = setting(None, doc="SQL to read, instead of a table")
+    asset: str | None = setting(
+        None,
+        doc="Key of the upstream asset whose table is read (crm/unsubscribes reads "
+        "crm.unsubscribes unless table is given); the push runs when it is materialized",
+    )
+    region_column: str | None = setting(None, doc="A column with each row's region (FR, RE...)")
+    cursor_column: str | None = setting(
+        None, doc="A column (e.g. unsubscribed_at): only newer rows are read"
+    )
+    default_region: str = setting(DEFAULT_REGION, doc="Region of national-form numbers")
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
@@ -83,97 +158,218 @@ class PushSource:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """One SMS Partner account and the warehouse its stop list lives in."""
+    """One SMS Partner account and the warehouse its stop list lives in. Each field's
+    description, variable and default are in its :func:`setting`."""
 
-    api_key: str | None = field(default=None, repr=False)
-    """The key itself, for in-process use (tests, the demo). ``None``: read ``api_key_var`` from
-    the environment when a run needs it (Dagster then shows the variable's name, never the key)."""
-    api_key_var: str = API_KEY_VAR
-    base_url: str = field(default=DEFAULT_BASE_URL, repr=False)
-    """Not in the repr: a key may have been written into the URL."""
-    database: str = field(default="data/warehouse.duckdb", repr=False)
-    """The DuckDB file (its folder is created when first connecting, never at import), a
-    ``md:`` URL, or ``ducklake:postgres:<libpq conninfo>`` (DuckLake with a PostgreSQL catalog;
-    not in the repr: the conninfo may hold a password)."""
-    data_path: str | None = None
-    """A DuckLake's data path (where its Parquet files go): required with a ``ducklake:``
-    database, refused otherwise."""
-    metadata_schema: str | None = None
-    """A DuckLake's PostgreSQL schema for its catalog tables (``None``: DuckLake's ``public``)."""
-    schema: str = DEFAULT_SCHEMA
-    export_dir: str = None  # type: ignore[assignment]
-    """Where the exports are written; ``None``: :func:`account_names` (``exports``, or
-    ``exports/<label>`` for another key prefix than ``smsp``)."""
-    inbox_dir: str = None  # type: ignore[assignment]
-    """The inbox the sensor watches; ``None``: :func:`account_names`."""
-    max_shrink_share: float = 0.2
-    rate_limit: float | None = 20.0
-    """Requests per second to the provider, all workers of a run together; ``None``: unlimited."""
-    rate_limit_dsn: str | None = field(default=None, repr=False)
-    """A PostgreSQL DSN, for in-process use: the rate is then one limit shared by every process
-    and machine of the account (its label names the bucket). ``None``: ``rate_limit_dsn_var``,
-    else in memory, per process."""
-    rate_limit_dsn_var: str | None = None
-    """The variable holding that DSN, read when a client is made (it may hold a password, so
-    Dagster is given the name); :meth:`from_env` sets it to ``SMSP_RATE_LIMIT_DSN`` when set."""
-    max_workers: int = DEFAULT_MAX_WORKERS
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS
-    timeout_seconds: float = 60.0
-    max_input_bytes: int = 1 << 30
-    """The largest input file read (1 GiB): a larger one is refused in one line."""
-    lock_wait_seconds: float = DEFAULT_LOCK_WAIT_SECONDS
-    """How long the ``smsp`` command waits for a DuckDB file another process holds."""
-    extract_memory_limit: str = "96MB"
-    """DuckDB's memory while the stop list is extracted (past it, DuckDB spills to its temporary
-    folder): the extract's memory stays flat whatever the list's length. More is faster."""
-    key_prefix: str = DEFAULT_KEY_PREFIX
-    """Prefix of every asset key; the names below that are not given derive from it
-    (:func:`account_names`), so two accounts never share a job, resource or folder."""
-    group_name: str = None  # type: ignore[assignment]
-    """The extract's group (stop list, history, exports); ``None``: the account's label."""
-    changes_group_name: str | None = None
-    """The group of the push, delete and cancel assets (they need run config, the extract does
-    not); ``None``: ``<group_name>_changes``."""
-    account: str | None = None
-    """The account's label in run tags, the audit log and its plans; ``None``: the key prefix's
-    label (:attr:`account_label`, derived when read)."""
-    owners: tuple[str, ...] = ()
-    tags: Mapping[str, str] = field(default_factory=dict)
-    kinds: tuple[str, ...] = ()
-    """Owners, tags and kinds given to every asset (besides the assets' own kinds)."""
-    pool: str = "smsp_duckdb"
-    """Every step that writes the DuckDB file runs in this Dagster pool (limit it to 1)."""
-    smsp_resource_key: str = None  # type: ignore[assignment]
-    duckdb_resource_key: str = None  # type: ignore[assignment]
-    job_prefix: str = None  # type: ignore[assignment]
-    """Put before every job, schedule and sensor name (``""`` for the default key prefix keeps
-    ``smsp_refresh``…); these three ``None``: :func:`account_names`."""
-    hmac_key_var: str | None = None
-    """The variable holding the key of the HMAC-SHA256 export; ``None``: no such export.
-    :meth:`from_env` sets it to ``SMSP_EXPORT_HMAC_KEY`` when that variable is set."""
-    schedule: str | None = "0 6 * * *"
-    timezone: str = "Europe/Paris"
-    refresh_by: str = "schedule"
-    """How the refresh runs on ``schedule``: ``schedule`` (a ScheduleDefinition of the refresh
-    job, off until turned on) or ``automation`` (declarative automation: the stop list on the
-    cron, its history and exports after it once its blocking checks passed; needs Dagster's
-    automation sensor, which is on by default)."""
-    push_sources: tuple[PushSource, ...] = ()
-    """Warehouse tables whose opt-outs are pushed (an asset and a push asset each)."""
-    plan_max_age: timedelta = DEFAULT_PLAN_MAX_AGE
-    """The oldest stored plan (a dry run) that a confirmation applies; an older one is refused
-    (the evidence it was checked on has aged: run a new dry run)."""
-    lake_upkeep_schedule: str | None = "30 4 * * 0"
-    """Cron of a DuckLake warehouse's upkeep (Sundays 04:30 in ``timezone``; ``None``: none):
-    small files merged, old snapshots expired, unneeded files deleted. No effect on a file."""
-    lake_expire_after: timedelta = DEFAULT_LAKE_EXPIRE_AFTER
-    """Upkeep expires the lake's snapshots older than this (their files are then scheduled for
-    deletion). The warehouse's own history is a table, not these snapshots."""
-    lake_delete_after: timedelta = DEFAULT_LAKE_DELETE_AFTER
-    """Upkeep deletes the files scheduled for deletion longer ago than this (a query that
-    started before may still read them)."""
-    lake_upkeep_dry_run: bool = False
-    """The scheduled upkeep only counts what it would do (a run's config may say otherwise)."""
+    api_key: str | None = setting(
+        None,
+        doc="The key itself, for in-process use (tests, the demo); none: read api_key_var when "
+        "a run needs it (Dagster then shows the variable's name, never the key)",
+        yaml=False,  # a key is never written in YAML: the Component's api_key names a variable
+        repr=False,
+    )
+    api_key_var: str = setting(
+        API_KEY_VAR, doc="The variable holding the API key, read when a client is made", yaml=False
+    )
+    base_url: str = setting(
+        DEFAULT_BASE_URL,
+        doc="The API's root (http:// only to loopback)",
+        env="SMSP_BASE_URL",
+        repr=False,  # a key may have been written into the URL
+    )
+    database: str = setting(
+        "data/warehouse.duckdb",
+        doc="The DuckDB file (its folder made on first connection), an md: URL, or "
+        "ducklake:postgres:<libpq conninfo>",
+        env=DATABASE_VAR,
+        repr=False,  # a lake's conninfo may hold a password
+    )
+    data_path: str | None = setting(
+        None,
+        doc="A DuckLake's data path, where its Parquet files go (a folder, or "
+        "s3://bucket/prefix): required with a ducklake: database, refused otherwise",
+        env="SMSP_DUCKLAKE_DATA_PATH",
+    )
+    metadata_schema: str | None = setting(
+        None,
+        doc="A DuckLake's PostgreSQL schema for its catalog (none: DuckLake's public)",
+        env="SMSP_DUCKLAKE_METADATA_SCHEMA",
+    )
+    schema: str = setting(DEFAULT_SCHEMA, doc="The DuckDB schema of every table", env="SMSP_SCHEMA")
+    export_dir: str = setting(
+        None,
+        doc="Where the suppression exports go (a folder, or s3://bucket/prefix); none: "
+        "exports, or exports/<label> for another key prefix",
+        env="SMSP_EXPORT_DIR",
+    )
+    inbox_dir: str = setting(
+        None,
+        doc="The folder the inbox sensor watches (or s3://bucket/prefix); none: inbox, or "
+        "inbox/<label> for another key prefix",
+        env="SMSP_INBOX_DIR",
+    )
+    max_shrink_share: float = setting(
+        0.2,
+        doc="The share of the list that may vanish before publication stops",
+        env="SMSP_MAX_SHRINK_SHARE",
+        parse=float,
+    )
+    rate_limit: float | None = setting(
+        20.0,
+        doc="Requests per second to the provider, all workers of a run together (none: no limit)",
+        env="SMSP_RATE_LIMIT",
+        parse=_rate,
+    )
+    rate_limit_dsn: str | None = setting(
+        None,
+        doc="A PostgreSQL DSN, for in-process use: one rate limit shared by every process and "
+        "machine of the account (its label names the bucket); none: rate_limit_dsn_var, else "
+        "in memory, per process",
+        yaml=False,  # may hold a password: the Component's rate_limit_dsn names a variable
+        repr=False,
+    )
+    rate_limit_dsn_var: str | None = setting(
+        None,
+        doc="The variable holding that DSN, read when a client is made (from_env sets "
+        f"{RATE_LIMIT_DSN_VAR} when it is set)",
+        yaml=False,
+    )
+    max_workers: int = setting(
+        DEFAULT_MAX_WORKERS,
+        doc="Concurrent calls of a push, delete or cancel",
+        env="SMSP_MAX_WORKERS",
+        parse=int,
+    )
+    max_attempts: int = setting(
+        DEFAULT_MAX_ATTEMPTS,
+        doc="Attempts per call before it is recorded as failed",
+        env="SMSP_MAX_ATTEMPTS",
+        parse=int,
+    )
+    timeout_seconds: float = setting(
+        60.0,
+        doc="Read timeout of each request, in seconds",
+        env="SMSP_TIMEOUT_SECONDS",
+        parse=float,
+    )
+    max_input_bytes: int = setting(
+        1 << 30,
+        doc="The largest input file read, in bytes (a larger one is refused in one line)",
+        env="SMSP_MAX_INPUT_BYTES",
+        parse=int,
+    )
+    lock_wait_seconds: float = setting(
+        DEFAULT_LOCK_WAIT_SECONDS,
+        doc="Seconds smsp waits for a DuckDB file another process holds",
+        env="SMSP_LOCK_WAIT_SECONDS",
+        parse=float,
+    )
+    extract_memory_limit: str = setting(
+        "96MB",
+        doc="DuckDB's memory while the stop list is extracted (past it, DuckDB spills to its "
+        "temporary folder, so the extract's memory stays flat; more is faster)",
+        env="SMSP_EXTRACT_MEMORY_LIMIT",
+    )
+    key_prefix: str = setting(
+        DEFAULT_KEY_PREFIX,
+        doc="Prefix of every asset key (segments of letters, digits, _ and - joined by /); the "
+        "names below that are not given derive from it (account_names), so two accounts never "
+        "share a job, resource or folder",
+        pattern=KEY_PREFIX_PATTERN,
+    )
+    group_name: str = setting(
+        None, doc="The extract's asset group (stop list, history, exports); none: the label"
+    )
+    changes_group_name: str | None = setting(
+        None,
+        doc="The group of the push, delete and cancel assets, which need run config; none: "
+        "<group_name>_changes",
+    )
+    account: str | None = setting(
+        None,
+        doc="The account's label in run tags, the audit log and its plans; none: the key "
+        "prefix's label",
+    )
+    owners: tuple[str, ...] = setting((), doc="Owners given to every asset")
+    tags: Mapping[str, str] = setting(doc="Tags given to every asset", default_factory=dict)
+    kinds: tuple[str, ...] = setting((), doc="Kinds added to every asset (beside its own)")
+    pool: str = setting(
+        "smsp_duckdb",
+        doc="The Dagster pool of every step that writes the DuckDB file (limit it to 1; "
+        "accounts sharing a file must share the pool)",
+    )
+    smsp_resource_key: str = setting(
+        None, doc="The provider resource's key; none: smsp, or <label>_smsp"
+    )
+    duckdb_resource_key: str = setting(
+        None, doc="The DuckDB resource's key; none: duckdb, or <label>_duckdb"
+    )
+    job_prefix: str = setting(
+        None,
+        doc="Put before every job, schedule and sensor name; none: nothing for the default key "
+        "prefix (smsp_refresh...), else <label>__",
+    )
+    hmac_key_var: str | None = setting(
+        None,
+        doc=f"The variable holding the key of the HMAC-SHA256 export; none: no such export "
+        f"(from_env sets {HMAC_KEY_VAR} when it is set)",
+        yaml=False,  # the Component's hmac_key names the variable
+    )
+    schedule: str | None = setting(
+        "0 6 * * *",
+        doc="Cron of the daily refresh (five fields); none: no schedule",
+        env="SMSP_SCHEDULE",
+        parse=_schedule,
+    )
+    timezone: str = setting("Europe/Paris", doc="The time zone of the schedules")
+    refresh_by: RefreshMode = setting(
+        "schedule",
+        doc="How the refresh runs on its cron: schedule (a schedule of the refresh job, off "
+        "until turned on) or automation (declarative automation: the stop list on the cron, "
+        "its history and exports after it once its blocking checks passed)",
+        env="SMSP_REFRESH_BY",
+    )
+    push_sources: tuple[PushSource, ...] = setting(
+        (), doc="Warehouse tables whose opt-outs are pushed (an asset and a push asset each)"
+    )
+    plan_max_age: timedelta = setting(
+        DEFAULT_PLAN_MAX_AGE,
+        doc="How long a stored plan (a dry run) may still be applied; an older one is refused "
+        "(the evidence it was checked on has aged: run a new dry run)",
+        env="SMSP_PLAN_MAX_AGE_HOURS",
+        unit="hours",
+    )
+    lake_upkeep_schedule: str | None = setting(
+        "30 4 * * 0",
+        doc="Cron of a DuckLake's upkeep (Sundays 04:30 in timezone; none: no schedule): small "
+        "files merged, old snapshots expired, unneeded files deleted; nothing for a file",
+        env="SMSP_LAKE_UPKEEP_SCHEDULE",
+        parse=_schedule,
+        yaml=False,  # lake_upkeep.schedule
+    )
+    lake_expire_after: timedelta = setting(
+        timedelta(days=30),
+        doc="The lake's upkeep expires snapshots older than this (their files then scheduled "
+        "for deletion; the warehouse's own history is a table, not these snapshots)",
+        env="SMSP_LAKE_EXPIRE_AFTER_DAYS",
+        unit="days",
+        yaml=False,  # lake_upkeep.expire_after_days
+    )
+    lake_delete_after: timedelta = setting(
+        timedelta(days=7),
+        doc="The lake's upkeep deletes the files scheduled for deletion longer ago than this "
+        "(a query that started before may still read them)",
+        env="SMSP_LAKE_DELETE_AFTER_DAYS",
+        unit="days",
+        yaml=False,  # lake_upkeep.delete_after_days
+    )
+    lake_upkeep_dry_run: bool = setting(
+        False,
+        doc="The scheduled upkeep only counts what it would do",
+        env="SMSP_LAKE_UPKEEP_DRY_RUN",
+        parse=_yes,
+        yaml=False,  # lake_upkeep.dry_run
+    )
 
     def __post_init__(self) -> None:
         for name, value in account_names(self.key_prefix).items():
@@ -198,19 +394,20 @@ class Settings:
         if not self.plan_max_age > timedelta(0):
             raise SettingsError(f"plan_max_age must be positive, not {self.plan_max_age!r}")
         for name in ("lake_expire_after", "lake_delete_after"):
-            if not timedelta(0) <= getattr(self, name) <= MAX_LAKE_AGE:
+            if not timedelta(0) <= getattr(self, name) <= MAX_DURATION:
                 raise SettingsError(
-                    f"{name} must be between 0 and {MAX_LAKE_AGE.days} days, "
+                    f"{name} must be between 0 and {MAX_DURATION.days} days, "
                     f"not {getattr(self, name)!r}"
                 )
         for name in ("max_workers", "max_attempts"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1, not {getattr(self, name)!r}")
-        if not _KEY_PREFIX.fullmatch(self.key_prefix):
-            raise SettingsError(
-                f"key_prefix must be segments of letters, digits, '_' and '-' joined by '/', "
-                f"not {self.key_prefix!r}"
-            )
+        for item in fields(self):
+            pattern = item.metadata.get("pattern")
+            if pattern and not re.fullmatch(pattern, getattr(self, item.name), re.ASCII):
+                raise SettingsError(
+                    f"{item.name} must match {pattern}, not {getattr(self, item.name)!r}"
+                )
         if self.refresh_by not in REFRESH_MODES:
             raise SettingsError(
                 f"refresh_by must be one of {', '.join(REFRESH_MODES)}, not {self.refresh_by!r}"
@@ -339,96 +536,27 @@ def account_names(key_prefix: str) -> dict[str, str]:
     }
 
 
-def _rate(text: str) -> float | None:
-    return None if text.lower() in ("none", "unlimited") else float(text)
-
-
-def _hours(text: str) -> timedelta:
-    hours = float(text)
-    if not math.isfinite(hours):
-        raise ValueError(text)
-    return timedelta(hours=hours)
-
-
-def _days(text: str) -> timedelta:
-    days = float(text)
-    if not math.isfinite(days) or abs(days) > MAX_LAKE_AGE.days:
-        raise ValueError(text)
-    return timedelta(days=days)
-
-
-def _yes(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(text)
-
-
-def _schedule(text: str) -> str | None:
-    return None if text.lower() in ("none", "off") else text
-
-
-ENVIRONMENT: dict[str, tuple[str, Any]] = {
-    "SMSP_BASE_URL": ("base_url", str),
-    DATABASE_VAR: ("database", str),
-    "SMSP_DUCKLAKE_DATA_PATH": ("data_path", str),
-    "SMSP_DUCKLAKE_METADATA_SCHEMA": ("metadata_schema", str),
-    "SMSP_SCHEMA": ("schema", str),
-    "SMSP_EXPORT_DIR": ("export_dir", str),
-    "SMSP_INBOX_DIR": ("inbox_dir", str),
-    "SMSP_MAX_SHRINK_SHARE": ("max_shrink_share", float),
-    "SMSP_RATE_LIMIT": ("rate_limit", _rate),
-    "SMSP_MAX_WORKERS": ("max_workers", int),
-    "SMSP_MAX_ATTEMPTS": ("max_attempts", int),
-    "SMSP_TIMEOUT_SECONDS": ("timeout_seconds", float),
-    "SMSP_LOCK_WAIT_SECONDS": ("lock_wait_seconds", float),
-    "SMSP_EXTRACT_MEMORY_LIMIT": ("extract_memory_limit", str),
-    "SMSP_MAX_INPUT_BYTES": ("max_input_bytes", int),
-    "SMSP_SCHEDULE": ("schedule", _schedule),
-    "SMSP_REFRESH_BY": ("refresh_by", str),
-    "SMSP_PLAN_MAX_AGE_HOURS": ("plan_max_age", _hours),
-    "SMSP_LAKE_UPKEEP_SCHEDULE": ("lake_upkeep_schedule", _schedule),
-    "SMSP_LAKE_EXPIRE_AFTER_DAYS": ("lake_expire_after", _days),
-    "SMSP_LAKE_DELETE_AFTER_DAYS": ("lake_delete_after", _days),
-    "SMSP_LAKE_UPKEEP_DRY_RUN": ("lake_upkeep_dry_run", _yes),
+ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
+    item.metadata["env"]: (item.name, item.metadata["parse"])
+    for item in fields(Settings)
+    if "env" in item.metadata
 }
-"""Environment variable → (setting, conversion). ``SMSP_API_KEY`` is read only when needed."""
+"""Environment variable → (setting, conversion), from the fields' :func:`setting`.
+``SMSP_API_KEY`` is read only when needed."""
 
 ALERT_WEBHOOK_URL_VAR = "SMSP_ALERT_WEBHOOK_URL"
 ALERT_SLACK_TOKEN_VAR = "SMSP_ALERT_SLACK_TOKEN"
 ALERT_SLACK_CHANNEL_VAR = "SMSP_ALERT_SLACK_CHANNEL"
 
 VARIABLES: dict[str, str] = {
-    API_KEY_VAR: "the account's API key (required; read only when a client is made)",
+    API_KEY_VAR: "The account's API key (required; read only when a client is made)",
     "SMSP_ACCOUNT": "smsp --account: act for this Component account of the dg project",
-    "SMSP_BASE_URL": "the API's root (http:// only to loopback)",
-    DATABASE_VAR: "the DuckDB file, an md: URL or ducklake:postgres:<libpq conninfo>",
-    "SMSP_DUCKLAKE_DATA_PATH": "a DuckLake's data path (a folder, or s3://bucket/prefix)",
-    "SMSP_DUCKLAKE_METADATA_SCHEMA": "a DuckLake's PostgreSQL schema for its catalog",
-    "SMSP_SCHEMA": "the DuckDB schema of every table",
-    "SMSP_EXPORT_DIR": "where the suppression exports go (a folder, or s3://bucket/prefix)",
-    "SMSP_INBOX_DIR": "the folder the inbox sensor watches (or s3://bucket/prefix)",
-    "SMSP_MAX_SHRINK_SHARE": "share of the list that may vanish before publication stops",
-    "SMSP_RATE_LIMIT": "requests per second, all workers together (none: no limit)",
-    RATE_LIMIT_DSN_VAR: "a PostgreSQL DSN: one rate limit for every process and machine",
-    "SMSP_MAX_WORKERS": "concurrent calls of a push, delete or cancel",
-    "SMSP_MAX_ATTEMPTS": "attempts per call before it is recorded as failed",
-    "SMSP_TIMEOUT_SECONDS": "read timeout of each request, in seconds",
-    "SMSP_LOCK_WAIT_SECONDS": "seconds smsp waits for a DuckDB file another process holds",
-    "SMSP_EXTRACT_MEMORY_LIMIT": "DuckDB's memory while the stop list is extracted",
-    "SMSP_MAX_INPUT_BYTES": "the largest input file read, in bytes",
-    HMAC_KEY_VAR: "the key of the HMAC-SHA256 export (unset: no such export)",
-    "SMSP_SCHEDULE": "cron of the daily refresh (none: no schedule)",
-    "SMSP_REFRESH_BY": "schedule, or automation: declarative automation on that cron",
-    "SMSP_PLAN_MAX_AGE_HOURS": "hours a stored plan may still be applied",
-    "SMSP_LAKE_UPKEEP_SCHEDULE": "cron of a DuckLake's upkeep (none: no schedule)",
-    "SMSP_LAKE_EXPIRE_AFTER_DAYS": "the lake's upkeep expires snapshots older than this, in days",
-    "SMSP_LAKE_DELETE_AFTER_DAYS": "the lake's upkeep deletes files unused this long, in days",
-    "SMSP_LAKE_UPKEEP_DRY_RUN": "true: the scheduled upkeep only counts what it would do",
-    ALERT_WEBHOOK_URL_VAR: "where the failure alert sensor posts (a Slack-compatible webhook)",
-    ALERT_SLACK_TOKEN_VAR: "a Slack bot token for the failure alerts (with the channel)",
-    ALERT_SLACK_CHANNEL_VAR: "the Slack channel of the failure alerts",
+    **{variable: described(Settings, name) for variable, (name, _) in ENVIRONMENT.items()},
+    RATE_LIMIT_DSN_VAR: "A PostgreSQL DSN: one rate limit for every process and machine",
+    HMAC_KEY_VAR: "The key of the HMAC-SHA256 export (unset: no such export)",
+    ALERT_WEBHOOK_URL_VAR: "Where the failure alert sensor posts (a Slack-compatible webhook)",
+    ALERT_SLACK_TOKEN_VAR: "A Slack bot token for the failure alerts (with the channel)",
+    ALERT_SLACK_CHANNEL_VAR: "The Slack channel of the failure alerts",
 }
 """Every ``SMSP_*`` variable the package reads, with what it sets: ``smsp --help`` lists them
 and the README's configuration table describes each (tests/test_variables.py holds the three
@@ -448,12 +576,12 @@ def variables_help() -> list[tuple[str, str]]:
         for name, value in account_names(DEFAULT_KEY_PREFIX).items()
         if defaults.get(name) is None
     }
+    units = {item.name: item.metadata.get("unit") for item in fields(Settings)}
     shown = []
     for variable, text in VARIABLES.items():
         default = defaults[ENVIRONMENT[variable][0]] if variable in ENVIRONMENT else None
-        if isinstance(default, timedelta):
-            unit = 3600 if variable.endswith("_HOURS") else 86400
-            default = default.total_seconds() / unit
+        if isinstance(default, timedelta):  # in its variable's unit
+            default = default / UNITS[units[ENVIRONMENT[variable][0]]]
         if isinstance(default, bool):
             default = str(default).lower()
         elif isinstance(default, float):

@@ -145,9 +145,9 @@ def test_a_lake_age_beyond_a_century_is_one_settings_error(days):
 
 def test_the_command_line_bounds_the_lake_ages_as_the_settings_do():
     from smsp_connector.cli.lake import MAX_DAYS
-    from smsp_connector.settings import MAX_LAKE_AGE
+    from smsp_connector.settings import MAX_DURATION
 
-    assert timedelta(days=MAX_DAYS) == MAX_LAKE_AGE
+    assert timedelta(days=MAX_DAYS) == MAX_DURATION
 
 
 NAMES = (

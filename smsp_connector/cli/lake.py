@@ -10,7 +10,7 @@ import click
 from smsp_connector.cli.console import one_line_errors, out
 
 MAX_DAYS = 36_500
-"""settings.MAX_LAKE_AGE in days (the settings module is imported only when a command runs)."""
+"""settings.MAX_DURATION in days (the settings module is imported only when a command runs)."""
 
 
 @click.group()

@@ -29,8 +29,16 @@ from pydantic import Field
 
 from smsp_connector.client import DEFAULT_BASE_URL
 from smsp_connector.dagster.definitions import build_definitions
-from smsp_connector.intake import DEFAULT_REGION
-from smsp_connector.settings import DEFAULTS, MAX_LAKE_AGE, PushSource, Settings
+from smsp_connector.dagster.settings_model import between, derive_model
+from smsp_connector.settings import (
+    API_KEY_VAR,
+    DEFAULTS,
+    HMAC_KEY_VAR,
+    MAX_DURATION,
+    RATE_LIMIT_DSN_VAR,
+    Settings,
+    described,
+)
 
 JobName = Literal["refresh", "push", "delete", "cancel"]
 _ENV_TEMPLATE = re.compile(
@@ -42,6 +50,8 @@ _CRON = re.compile(rf"^{_CRON_PART}( {_CRON_PART}){{4}}$")
 
 
 Translation = Callable[[dg.AssetSpec], dg.AssetSpec]
+SETTINGS = derive_model(Settings, "SmspSettingsModel")
+"""The Component's attributes that are :class:`Settings` fields under their own name."""
 
 
 def _translation(context: dg.ResolutionContext, model: str | AssetAttributesModel) -> Translation:
@@ -64,29 +74,23 @@ def _translation(context: dg.ResolutionContext, model: str | AssetAttributesMode
     return translate
 
 
-def _api_key_variable(context: dg.ResolutionContext, raw: str) -> str:
-    """The *name* of the variable in ``"{{ env.NAME }}"``; a literal key is refused, so that
-    no key is ever written in a YAML file or shown by Dagster."""
-    match = _ENV_TEMPLATE.match(raw.strip())
-    if not match:
-        raise ValueError(
-            'api_key must name an environment variable, as "{{ env.SMSP_API_KEY }}": '
-            "a key written in defs.yaml would end up in version control and in Dagster's UI"
-        )
-    return match.group("dotted") or match.group("called")
+def _variable(attribute: str, example: str, why: str, *, required: bool = False):
+    """A resolver of ``"{{ env.NAME }}"`` to the variable's *name*: the value (a key, a DSN
+    that may hold a password) is read when a run needs it, so that no secret is written in a
+    YAML file or shown by Dagster; anything else is refused."""
 
+    def resolve(context: dg.ResolutionContext, raw: str | None) -> str | None:
+        if raw is None and not required:
+            return None
+        match = _ENV_TEMPLATE.match((raw or "").strip())
+        if not match:
+            raise ValueError(
+                f'{attribute} must name an environment variable, as "{{{{ env.{example} }}}}": '
+                f"{why}"
+            )
+        return match.group("dotted") or match.group("called")
 
-def _rate_limit_dsn_variable(context: dg.ResolutionContext, raw: str | None) -> str | None:
-    """The *name* of the variable in ``"{{ env.NAME }}"`` (the DSN may hold a password)."""
-    if raw is None:
-        return None
-    match = _ENV_TEMPLATE.match(raw.strip())
-    if not match:
-        raise ValueError(
-            'rate_limit_dsn must name an environment variable, as "{{ env.SMSP_RATE_LIMIT_DSN }}": '
-            "a DSN may hold a password, which defs.yaml and Dagster's UI must not show"
-        )
-    return match.group("dotted") or match.group("called")
+    return resolve
 
 
 def _cron_or_none(context: dg.ResolutionContext, raw: str | None) -> str | None:
@@ -131,29 +135,6 @@ class SmspComponentScaffolder(Scaffolder):
         )
 
 
-class PushSourceModel(dg.Model):
-    """Opt-outs kept in a warehouse table, view, query, or an upstream asset's table."""
-
-    name: str = Field(description="The source's name: assets <prefix>/opt_outs_<name>.")
-    table: str | None = Field(default=None, description="[schema.]table or view to read.")
-    query: str | None = Field(default=None, description="SQL to read, instead of a table.")
-    asset: str | None = Field(
-        default=None,
-        description="Key of the upstream asset whose table is read (crm/unsubscribes reads "
-        "crm.unsubscribes unless table is given); the push runs when it is materialized.",
-    )
-    phone_column: str = Field(description="The column holding the numbers.")
-    region_column: str | None = Field(
-        default=None, description="A column with each row's region (FR, RE...)."
-    )
-    cursor_column: str | None = Field(
-        default=None, description="A column (e.g. unsubscribed_at): only newer rows are read."
-    )
-    default_region: str = Field(
-        default=DEFAULT_REGION, description="Region of national-form numbers."
-    )
-
-
 class LakeUpkeepModel(dg.Resolvable, dg.Model):
     """A ``ducklake:`` database's scheduled upkeep (no effect on a DuckDB file)."""
 
@@ -162,119 +143,99 @@ class LakeUpkeepModel(dg.Resolvable, dg.Model):
         dg.Resolver(
             _cron_or_none,
             model_field_type=str | None,
-            description="Cron of the upkeep (five fields); null for no schedule.",
+            description=described(Settings, "lake_upkeep_schedule"),
         ),
     ] = DEFAULTS.lake_upkeep_schedule
-    expire_after_days: float = Field(
-        default=DEFAULTS.lake_expire_after / timedelta(days=1),
-        ge=0,
-        le=MAX_LAKE_AGE.days,
-        description="Snapshots older than this are expired (their files scheduled for deletion).",
-    )
-    delete_after_days: float = Field(
-        default=DEFAULTS.lake_delete_after / timedelta(days=1),
-        ge=0,
-        le=MAX_LAKE_AGE.days,
-        description="Files scheduled for deletion longer ago than this are deleted.",
-    )
-    dry_run: bool = Field(
-        default=DEFAULTS.lake_upkeep_dry_run,
-        description="The scheduled upkeep only counts what it would do.",
-    )
+    expire_after_days: Annotated[
+        float,
+        between(0, MAX_DURATION.days),
+        dg.Resolver.default(description=described(Settings, "lake_expire_after") + " (days)"),
+    ] = DEFAULTS.lake_expire_after / timedelta(days=1)
+    delete_after_days: Annotated[
+        float,
+        between(0, MAX_DURATION.days),
+        dg.Resolver.default(description=described(Settings, "lake_delete_after") + " (days)"),
+    ] = DEFAULTS.lake_delete_after / timedelta(days=1)
+    dry_run: Annotated[
+        bool, dg.Resolver.default(description=described(Settings, "lake_upkeep_dry_run"))
+    ] = DEFAULTS.lake_upkeep_dry_run
 
 
 @dg.scaffold_with(SmspComponentScaffolder)
-class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
+class SmspComponent(dg.Component, dg.Resolvable, SETTINGS.model):
     """One SMS Partner account: its stop list extracted into DuckDB with history, checks and
-    suppression exports; push, guarded delete and cancel jobs; the inbox sensor; a schedule."""
+    suppression exports; push, guarded delete and cancel jobs; the inbox sensor; a schedule.
+
+    Its attributes are :class:`Settings`' own fields (``SETTINGS``: their types, defaults and
+    descriptions), plus those declared here: the variables that hold secrets, the crons checked
+    as ``dg check defs`` reads the file, the jobs to define, the lake's upkeep and the
+    translation."""
 
     api_key: Annotated[
         str,
         dg.Resolver(
-            _api_key_variable,
+            _variable(
+                "api_key",
+                API_KEY_VAR,
+                "a key written in defs.yaml would end up in version control and in Dagster's UI",
+                required=True,
+            ),
             model_field_type=str,
             inject_before_resolve=False,
-            description='The API key, as "{{ env.SMSP_API_KEY }}" (read when a run starts).',
+            description=f'The API key, as "{{{{ env.{API_KEY_VAR} }}}}" (read when a run starts).',
         ),
     ]
-    base_url: str = Field(default=DEFAULT_BASE_URL, description="API root.")
-    rate_limit: float | None = Field(
-        default=DEFAULTS.rate_limit,
-        description="Requests per second to the provider (null: unlimited).",
-    )
     rate_limit_dsn: Annotated[
         str | None,
         dg.Resolver(
-            _rate_limit_dsn_variable,
+            _variable(
+                "rate_limit_dsn",
+                RATE_LIMIT_DSN_VAR,
+                "a DSN may hold a password, which defs.yaml and Dagster's UI must not show",
+            ),
             model_field_type=str | None,
             inject_before_resolve=False,
             description="PostgreSQL DSN of the rate limit shared by every process of the "
-            'account, as "{{ env.SMSP_RATE_LIMIT_DSN }}" (read at run start); null: per process.',
+            f'account, as "{{{{ env.{RATE_LIMIT_DSN_VAR} }}}}" (read at run start); null: per '
+            "process.",
         ),
     ] = None
-    max_workers: int = Field(
-        default=DEFAULTS.max_workers, description="Concurrent calls in bulk operations."
-    )
-    database: str = Field(
-        default=DEFAULTS.database,
-        description="The DuckDB file, an md: URL, or ducklake:postgres:<libpq conninfo>.",
-    )
-    data_path: str | None = Field(
-        default=None, description="A ducklake: database's data path (its Parquet files)."
-    )
-    metadata_schema: str | None = Field(
-        default=None, description="A ducklake: database's PostgreSQL schema for its catalog."
-    )
-    schema_name: str = Field(
-        default=DEFAULTS.schema, alias="schema", description="The DuckDB schema of the tables."
-    )
-    key_prefix: str = Field(
-        default=DEFAULTS.key_prefix,
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$",
-        description="Prefix of every asset key; also names the account's jobs and resources.",
-    )
-    group_name: str | None = Field(default=None, description="Asset group (the key prefix).")
-    changes_group_name: str | None = Field(
-        default=None,
-        description="Asset group of the push, delete and cancel assets, which need run config "
-        "(<group_name>_changes).",
-    )
-    max_shrink_share: float = Field(
-        default=DEFAULTS.max_shrink_share,
-        description="Share of the list that may vanish before publication stops.",
-    )
-    export_dir: str | None = Field(default=None, description="Exports folder.")
-    inbox_dir: str | None = Field(default=None, description="Inbox folder.")
+    hmac_key: Annotated[
+        str | None,
+        dg.Resolver(
+            _variable(
+                "hmac_key",
+                HMAC_KEY_VAR,
+                "the export's key is a secret, which defs.yaml and Dagster's UI must not show",
+            ),
+            model_field_type=str | None,
+            inject_before_resolve=False,
+            description="The key of the HMAC-SHA256 suppression export, as "
+            f'"{{{{ env.{HMAC_KEY_VAR} }}}}" (read when the export is written); null: no such '
+            "export.",
+        ),
+    ] = None
     schedule: Annotated[
         str | None,
         dg.Resolver(
             _cron_or_none,
             model_field_type=str | None,
-            description="Cron of the refresh (five fields, e.g. '0 6 * * *'); null for none.",
+            description=described(Settings, "schedule"),
         ),
     ] = DEFAULTS.schedule
-    timezone: str = Field(default=DEFAULTS.timezone, description="Timezone of the schedule.")
-    refresh_by: Literal["schedule", "automation"] = Field(
-        default=DEFAULTS.refresh_by,
-        description="How the refresh runs on its cron: a schedule of the refresh job, or "
-        "declarative automation (the stop list on the cron, its history and exports after it "
-        "once its blocking checks passed).",
-    )
-    jobs: list[JobName] = Field(
-        default=["refresh", "push", "delete", "cancel"], description="The jobs to define."
-    )
-    pool: str = Field(
-        default=DEFAULTS.pool,
-        description="Dagster pool of every step that writes the DuckDB file (limit it to 1; "
-        "accounts sharing a file must share the pool).",
-    )
-    push_sources: list[PushSourceModel] = Field(
-        default=[], description="Warehouse tables whose opt-outs are pushed."
-    )
-    lake_upkeep: LakeUpkeepModel = Field(
-        default_factory=lambda: LakeUpkeepModel(),
-        description="A ducklake: database's upkeep (merge, expire, delete old files).",
-    )
+    jobs: Annotated[
+        list[JobName],
+        dg.Resolver.default(
+            description="The jobs to define (the inbox sensor needs push, delete and cancel)"
+        ),
+    ] = Field(default=["refresh", "push", "delete", "cancel"])
+    lake_upkeep: Annotated[
+        LakeUpkeepModel,
+        dg.Resolver.default(
+            description="A ducklake: database's upkeep (small files merged, old snapshots "
+            "expired, unneeded files deleted); nothing for a DuckDB file"
+        ),
+    ] = Field(default_factory=lambda: LakeUpkeepModel())
     translation: Annotated[
         Translation | None,
         dg.Resolver(
@@ -285,9 +246,6 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
             "{{ spec }} (as dagster-fivetran's translation; keys come from key_prefix).",
         ),
     ] = None
-    owners: list[str] = Field(default=[], description="Owners of every asset.")
-    tags: dict[str, str] = Field(default={}, description="Tags of every asset.")
-    kinds: list[str] = Field(default=[], description="Kinds added to every asset.")
 
     def settings(self) -> Settings:
         """What this instance configures, as the library's :class:`Settings`."""
@@ -296,36 +254,19 @@ class SmspComponent(dg.Component, dg.Resolvable, dg.Model):
     def configured(self) -> dict[str, Any]:
         """The :class:`Settings` fields this instance sets (the others keep their defaults in
         Dagster, and their ``SMSP_*`` variables in ``smsp --account``)."""
-        return dict(
-            api_key_var=self.api_key,
-            base_url=self.base_url,
-            rate_limit=self.rate_limit,
-            rate_limit_dsn_var=self.rate_limit_dsn,
-            max_workers=self.max_workers,
-            database=self.database,
-            data_path=self.data_path,
-            metadata_schema=self.metadata_schema,
-            schema=self.schema_name,
-            key_prefix=self.key_prefix,
-            group_name=self.group_name,
-            changes_group_name=self.changes_group_name,
-            max_shrink_share=self.max_shrink_share,
-            export_dir=self.export_dir,
-            inbox_dir=self.inbox_dir,
-            schedule=self.schedule,
-            timezone=self.timezone,
+        upkeep = self.lake_upkeep
+        return {
+            **SETTINGS.values(self),
+            "api_key_var": self.api_key,
+            "rate_limit_dsn_var": self.rate_limit_dsn,
+            "hmac_key_var": self.hmac_key,
             # An account without the refresh job has no refresh, by schedule or automation.
-            refresh_by=self.refresh_by if "refresh" in self.jobs else "schedule",
-            lake_upkeep_schedule=self.lake_upkeep.schedule,
-            lake_expire_after=timedelta(days=self.lake_upkeep.expire_after_days),
-            lake_delete_after=timedelta(days=self.lake_upkeep.delete_after_days),
-            lake_upkeep_dry_run=self.lake_upkeep.dry_run,
-            pool=self.pool,
-            owners=tuple(self.owners),
-            tags=dict(self.tags),
-            kinds=tuple(self.kinds),
-            push_sources=tuple(PushSource(**source.model_dump()) for source in self.push_sources),
-        )
+            "refresh_by": self.refresh_by if "refresh" in self.jobs else "schedule",
+            "lake_upkeep_schedule": upkeep.schedule,
+            "lake_expire_after": timedelta(days=upkeep.expire_after_days),
+            "lake_delete_after": timedelta(days=upkeep.delete_after_days),
+            "lake_upkeep_dry_run": upkeep.dry_run,
+        }
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         built = build_definitions(self.settings())

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 import pandas as pd
 
 from smsp_connector.client import SmspClient
+from smsp_connector.defaults import DEFAULT_PLAN_MAX_AGE
 from smsp_connector.intake import SOURCE_SHA256, IntakeError, file_sha256
 from smsp_connector.intake.rejections import rejected_rows
 from smsp_connector.operations import object_files
@@ -41,7 +42,6 @@ from smsp_connector.operations.reports import (
     write_report,
 )
 from smsp_connector.operations.summary import Summary
-from smsp_connector.settings import DEFAULT_PLAN_MAX_AGE
 from smsp_connector.warehouse import (
     AuditWriter,
     Outcome,
