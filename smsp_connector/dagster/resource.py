@@ -9,10 +9,10 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from smsp_connector.client import DEFAULT_BASE_URL, SmspClient, SmspConfigurationError
+from smsp_connector.client import SmspClient, SmspConfigurationError
 from smsp_connector.operations.context import RunContext
 from smsp_connector.operations.progress import log_progress
-from smsp_connector.settings import DEFAULTS, Settings
+from smsp_connector.settings import DEFAULTS, Settings, described
 from smsp_connector.warehouse import (
     Warehouse,
     WarehouseVersionError,
@@ -20,6 +20,9 @@ from smsp_connector.warehouse import (
     make_database_folder,
     refuse_newer_file,
 )
+
+CLIENT_SETTINGS = ("base_url", "timeout_seconds", "rate_limit", "max_workers", "max_attempts")
+"""The :class:`Settings` fields a client is made with that the resource holds as they are."""
 
 
 class SmspResource(dg.ConfigurableResource):
@@ -30,22 +33,18 @@ class SmspResource(dg.ConfigurableResource):
     """
 
     api_key: str = Field(repr=False, description="The account's API key (EnvVar SMSP_API_KEY).")
-    base_url: str = Field(
-        default=DEFAULT_BASE_URL,
-        description="API root; plain http:// only to loopback (the local emulator).",
-    )
+    base_url: str = Field(default=DEFAULTS.base_url, description=described(Settings, "base_url"))
     timeout_seconds: float = Field(
-        default=DEFAULTS.timeout_seconds, description="Read timeout of each request."
+        default=DEFAULTS.timeout_seconds, description=described(Settings, "timeout_seconds")
     )
     rate_limit: float | None = Field(
-        default=DEFAULTS.rate_limit,
-        description="Requests per second across all workers (None: unlimited).",
+        default=DEFAULTS.rate_limit, description=described(Settings, "rate_limit")
     )
     max_workers: int = Field(
-        default=DEFAULTS.max_workers, description="Concurrent calls in bulk operations."
+        default=DEFAULTS.max_workers, description=described(Settings, "max_workers")
     )
     max_attempts: int = Field(
-        default=DEFAULTS.max_attempts, description="Attempts per call before giving up."
+        default=DEFAULTS.max_attempts, description=described(Settings, "max_attempts")
     )
     rate_limit_dsn: str | None = Field(
         default=None,
@@ -62,11 +61,7 @@ class SmspResource(dg.ConfigurableResource):
     def from_settings(cls, settings: Settings) -> SmspResource:
         return cls(
             api_key=settings.api_key or dg.EnvVar(settings.api_key_var),
-            base_url=settings.base_url,
-            timeout_seconds=settings.timeout_seconds,
-            rate_limit=settings.rate_limit,
-            max_workers=settings.max_workers,
-            max_attempts=settings.max_attempts,
+            **{name: getattr(settings, name) for name in CLIENT_SETTINGS},
             rate_limit_dsn=settings.rate_limit_dsn
             or (dg.EnvVar(settings.rate_limit_dsn_var) if settings.rate_limit_dsn_var else None),
             rate_limit_name=settings.account_label,
@@ -80,11 +75,7 @@ class SmspResource(dg.ConfigurableResource):
             raise SmspConfigurationError("the smsp resource's api_key is empty")
         settings = Settings(
             api_key=self.api_key,
-            base_url=self.base_url,
-            timeout_seconds=self.timeout_seconds,
-            rate_limit=self.rate_limit,
-            max_workers=self.max_workers,
-            max_attempts=self.max_attempts,
+            **{name: getattr(self, name) for name in CLIENT_SETTINGS},
             rate_limit_dsn=self.rate_limit_dsn or None,
             account=self.rate_limit_name,
         )
