@@ -96,12 +96,56 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
     extract = build_extract_assets(
         settings, upstream=[keys.additions, keys.deletions, *source_pushes]
     )
-    refresh = extract.selection
-    # A push or delete run: its calls, then (through the provider's list, observed with no
-    # call) the refresh; the stop list itself has no upstream that waits to be materialized.
+    jobs = _jobs(settings, keys, extract.selection)
+    upkeep = build_lake_upkeep(settings)
+    assets = [
+        *mutations.assets,
+        *(asset for built in sources.values() for asset in (built.source, built.push)),
+        *extract.assets,
+        *build_table_assets(settings, changes=source_pushes),
+        *([upkeep.asset] if upkeep else []),
+    ]
+    automation = _automation_sensor(settings, keys, assets)
+    failure_alert = _failure_alert_sensor(settings, keys)
+    sensor = build_inbox_sensor(
+        inbox=settings.inbox_dir, jobs=jobs.by_operation(), keys=keys, name=keys.job("smsp_inbox")
+    )
+    schedule = _refresh_schedule(settings, keys, jobs.refresh)
+    resources: dict[str, object] = {
+        settings.smsp_resource_key: SmspResource.from_settings(settings),
+        settings.duckdb_resource_key: duckdb_resource(settings),
+    }
+    definitions = dg.Definitions(
+        assets=assets,
+        asset_checks=mutations.checks,
+        jobs=[jobs.refresh, jobs.push, jobs.delete, jobs.cancel, *([upkeep.job] if upkeep else [])],
+        schedules=[s for s in (schedule, upkeep.schedule if upkeep else None) if s],
+        sensors=[sensor, failure_alert, automation],
+        resources=resources,
+    )
+    return SmspDefinitions(
+        settings=settings,
+        keys=keys,
+        extract=extract,
+        mutations=mutations,
+        sources=sources,
+        jobs=jobs,
+        schedule=schedule,
+        inbox_sensor=sensor,
+        failure_alert_sensor=failure_alert,
+        automation_sensor=automation,
+        lake_upkeep=upkeep,
+        resources=resources,
+        definitions=definitions,
+    )
+
+
+def _jobs(settings: Settings, keys: SmspKeys, refresh: dg.AssetSelection) -> SmspJobs:
+    """The account's jobs, tagged with its account. A push or delete run makes its calls, then
+    (through the provider's list, observed with no call) refreshes the stop list, its history
+    and the exports; the stop list itself has no upstream that waits to be materialized."""
 
     def job(name: str, selection: dg.AssetSelection, description: str):
-        """One of the account's jobs, tagged with its account."""
         return dg.define_asset_job(
             keys.job(name),
             selection=selection,
@@ -109,7 +153,7 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
             description=description,
         )
 
-    jobs = SmspJobs(
+    return SmspJobs(
         refresh=job(
             "smsp_refresh",
             refresh,
@@ -133,19 +177,15 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
             "Cancel scheduled sends by message id (from a CSV file or run config).",
         ),
     )
-    tables = build_table_assets(settings, changes=source_pushes)
-    upkeep = build_lake_upkeep(settings)
-    assets = [
-        *mutations.assets,
-        *(asset for built in sources.values() for asset in (built.source, built.push)),
-        *extract.assets,
-        *tables,
-        *([upkeep.asset] if upkeep else []),
-    ]
-    # The account's runs launched by automation (a push source's push, the refresh under
-    # refresh_by: automation) run as Dagster's asset job: this sensor tags them with the
-    # account, so that the account's alert sensor, watching every job, announces them too.
-    automation = dg.AutomationConditionSensorDefinition(
+
+
+def _automation_sensor(
+    settings: Settings, keys: SmspKeys, assets: Sequence[dg.AssetsDefinition | dg.AssetSpec]
+) -> dg.AutomationConditionSensorDefinition:
+    """The account's runs launched by automation (a push source's push, the refresh under
+    ``refresh_by: automation``) run as Dagster's asset job: this sensor tags them with the
+    account, so that the account's alert sensor, watching every job, announces them too."""
+    return dg.AutomationConditionSensorDefinition(
         name=keys.job("smsp_automation"),
         target=dg.AssetSelection.assets(
             *(
@@ -159,59 +199,35 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
         description=f"Evaluates the automation conditions of account "
         f"{settings.account_label}'s assets; its runs carry the {ACCOUNT_TAG} tag.",
     )
-    failure_alert = build_failure_alert_sensor(
+
+
+def _failure_alert_sensor(settings: Settings, keys: SmspKeys) -> dg.SensorDefinition:
+    """One message per failed run of the account; on by default once a destination is set
+    where the definitions load (without one it would only skip)."""
+    return build_failure_alert_sensor(
         name=keys.job("smsp_failure_alert"),
         jobs=None,
         account=settings.account_label,
         secret_envs=(settings.api_key_var,),
-        # Setting where alerts go turns them on; without a destination it would only skip.
         default_status=(
             dg.DefaultSensorStatus.RUNNING
             if AlertSettings.from_env().configured
             else dg.DefaultSensorStatus.STOPPED
         ),
     )
-    sensor = build_inbox_sensor(
-        inbox=settings.inbox_dir,
-        jobs=jobs.by_operation(),
-        keys=keys,
-        name=keys.job("smsp_inbox"),
-    )
-    schedule = None
-    if settings.schedule is not None and settings.refresh_by == "schedule":
-        schedule = dg.ScheduleDefinition(
-            name=keys.job("smsp_daily_refresh"),
-            job=jobs.refresh,
-            cron_schedule=settings.schedule,
-            execution_timezone=settings.timezone,
-            description=f"Refreshes the stop list on '{settings.schedule}' "
-            f"({settings.timezone}), before marketing sends start.",
-        )
-    upkeep_jobs = [upkeep.job] if upkeep else []
-    resources: dict[str, object] = {
-        settings.smsp_resource_key: SmspResource.from_settings(settings),
-        settings.duckdb_resource_key: duckdb_resource(settings),
-    }
-    definitions = dg.Definitions(
-        assets=assets,
-        asset_checks=mutations.checks,
-        jobs=[jobs.refresh, jobs.push, jobs.delete, jobs.cancel, *upkeep_jobs],
-        schedules=[s for s in (schedule, upkeep.schedule if upkeep else None) if s],
-        sensors=[sensor, failure_alert, automation],
-        resources=resources,
-    )
-    return SmspDefinitions(
-        settings=settings,
-        keys=keys,
-        extract=extract,
-        mutations=mutations,
-        sources=sources,
-        jobs=jobs,
-        schedule=schedule,
-        inbox_sensor=sensor,
-        failure_alert_sensor=failure_alert,
-        automation_sensor=automation,
-        lake_upkeep=upkeep,
-        resources=resources,
-        definitions=definitions,
+
+
+def _refresh_schedule(
+    settings: Settings, keys: SmspKeys, refresh: dg.UnresolvedAssetJobDefinition
+) -> dg.ScheduleDefinition | None:
+    """The refresh job on the account's cron, unless the refresh runs by automation."""
+    if settings.schedule is None or settings.refresh_by != "schedule":
+        return None
+    return dg.ScheduleDefinition(
+        name=keys.job("smsp_daily_refresh"),
+        job=refresh,
+        cron_schedule=settings.schedule,
+        execution_timezone=settings.timezone,
+        description=f"Refreshes the stop list on '{settings.schedule}' "
+        f"({settings.timezone}), before marketing sends start.",
     )
