@@ -58,7 +58,7 @@ GENERATED: dict[str, bytes] = {
 
 def frame(path: Path, phone_column: str | None = None) -> list[tuple[object, ...]]:
     """The rows of a phone read, without source_file and the message, as plain tuples."""
-    df = read_phone_csv(path, phone_column=phone_column)
+    df = read_phone_csv(path, phone_column=phone_column).frame
     columns = ["row_number", "raw_value", "e164", "rejection_reason", "duplicate_of_row"]
     return [
         tuple(None if pd.isna(value) else value for value in row)
@@ -80,7 +80,7 @@ def generated(tmp_path: Path) -> dict[str, Path]:
 
 def test_comma_file_with_english_header() -> None:
     path = DATA / "comma_english.csv"
-    df = read_phone_csv(path)
+    df = read_phone_csv(path).frame
     assert list(df.columns) == PHONE_COLUMNS
     assert df["source_file"].unique().tolist() == [str(path)]
     assert frame(path) == [
@@ -103,7 +103,7 @@ def test_semicolon_file_with_french_header() -> None:
 
 
 def test_tab_separated_file() -> None:
-    df = read_phone_csv(DATA / "tab_separated.csv", extra_columns=["note"])
+    df = read_phone_csv(DATA / "tab_separated.csv", extra_columns=["note"]).frame
     assert df["e164"].tolist() == ["+33612345678", "+33612345679"]
     assert df["note"].tolist() == ["call back, later", ""]
 
@@ -118,7 +118,7 @@ def test_single_column_file() -> None:
 def test_delimiter_tie_goes_to_the_header_count_then_semicolon(tmp_path: Path) -> None:
     path = tmp_path / "tie.csv"
     path.write_text("tel;nom,prénom\n0612345678;Dupont,Jean\n0612345679;Martin,Léa\n")
-    df = read_phone_csv(path, extra_columns=["NOM, Prénom"])
+    df = read_phone_csv(path, extra_columns=["NOM, Prénom"]).frame
     assert df["e164"].tolist() == ["+33612345678", "+33612345679"]
     assert df["NOM, Prénom"].tolist() == ["Dupont,Jean", "Martin,Léa"]
 
@@ -165,33 +165,33 @@ def test_header_normalisation() -> None:
 def test_utf8_bom_is_not_part_of_the_header(generated: dict[str, Path]) -> None:
     path = generated["bom.csv"]
     assert path.read_bytes().startswith(codecs.BOM_UTF8)
-    df = read_phone_csv(path, extra_columns=["nom"])
+    df = read_phone_csv(path, extra_columns=["nom"]).frame
     assert df["e164"].tolist() == ["+33612345678"]
     assert df["nom"].tolist() == ["Hélène"]
 
 
 def test_windows_1252_accents_in_header_and_values(generated: dict[str, Path]) -> None:
-    df = read_phone_csv(generated["cp1252.csv"], extra_columns=["nom"])
+    df = read_phone_csv(generated["cp1252.csv"], extra_columns=["nom"]).frame
     assert df["e164"].tolist() == ["+33612345678", "+33612345679"]
     # "œ" is 0x9C: Windows-1252, not Latin-1 (where 0x9C is a control character).
     assert df["nom"].tolist() == ["Hélène Cœur", "Zoé Lefèvre"]
 
 
 def test_utf16_with_bom_as_excel_unicode_text(generated: dict[str, Path]) -> None:
-    df = read_phone_csv(generated["utf16.csv"], extra_columns=["Nom"])
+    df = read_phone_csv(generated["utf16.csv"], extra_columns=["Nom"]).frame
     assert df["e164"].tolist() == ["+33612345678"]
     assert df["Nom"].tolist() == ["Hélène"]
 
 
 def test_upper_case_utf8_is_not_mistaken_for_windows_1252(generated: dict[str, Path]) -> None:
-    df = read_phone_csv(generated["upper_case_utf8.csv"], extra_columns=["nom"])
+    df = read_phone_csv(generated["upper_case_utf8.csv"], extra_columns=["nom"]).frame
     assert df["nom"].tolist() == ["CŒUR", "LEFÈVRE"]
     assert df["raw_value"].tolist() == ["06 12 34 56 78", "«0612345679»"]
     assert df["e164"].tolist() == ["+33612345678", "+33612345679"]
 
 
 def test_bytes_undefined_in_windows_1252_are_read_as_latin_1(generated: dict[str, Path]) -> None:
-    df = read_phone_csv(generated["cp1252_undefined_byte.csv"], extra_columns=["NOM"])
+    df = read_phone_csv(generated["cp1252_undefined_byte.csv"], extra_columns=["NOM"]).frame
     assert df["e164"].tolist() == ["+33612345678"]
     assert df["NOM"].tolist() == ["a\x81b"]
 
@@ -201,7 +201,7 @@ def test_bytes_undefined_in_windows_1252_are_read_as_latin_1(generated: dict[str
 
 def test_quoted_delimiters_and_newlines_keep_physical_row_numbers() -> None:
     path = DATA / "quoted_fields.csv"
-    df = read_phone_csv(path, extra_columns=["name", "comment"])
+    df = read_phone_csv(path, extra_columns=["name", "comment"]).frame
     assert df["row_number"].tolist() == [2, 3, 6]  # row 3 spans lines 3-5
     assert df["raw_value"].tolist() == ["06 12 34 56 78", "0612345679", "0612345680"]
     assert df["name"].tolist() == ["Dupont, Jean", "Martin", "Durand; Paul"]
@@ -211,7 +211,7 @@ def test_quoted_delimiters_and_newlines_keep_physical_row_numbers() -> None:
 def test_a_stray_quote_is_not_an_unterminated_field(tmp_path: Path) -> None:
     path = tmp_path / "inches.csv"
     path.write_text('phone,note\n0612345678,12" screen\n0612345679,"multi\nline"\n')
-    df = read_phone_csv(path, extra_columns=["note"])
+    df = read_phone_csv(path, extra_columns=["note"]).frame
     assert df["row_number"].tolist() == [2, 3]
     assert df["note"].tolist() == ['12" screen', "multi\nline"]
 
@@ -226,14 +226,14 @@ def test_blank_lines_are_skipped_and_still_counted() -> None:
 
 
 def test_trailing_delimiters_and_crlf() -> None:
-    df = read_phone_csv(DATA / "trailing_delimiters.csv", extra_columns=["nom"])
+    df = read_phone_csv(DATA / "trailing_delimiters.csv", extra_columns=["nom"]).frame
     assert df["row_number"].tolist() == [2, 3]
     assert df["e164"].tolist() == ["+33612345678", "+33612345679"]
     assert df["nom"].tolist() == ["Dupont", "Martin"]
 
 
 def test_ragged_rows_are_padded_and_cut() -> None:
-    df = read_phone_csv(DATA / "ragged_rows.csv", extra_columns=["ville"])
+    df = read_phone_csv(DATA / "ragged_rows.csv", extra_columns=["ville"]).frame
     assert df["e164"].tolist() == ["+33612345678", "+33612345679", "+33612345680"]
     assert df["ville"].tolist() == ["", "Lyon", ""]
 
@@ -251,7 +251,7 @@ def test_missing_phone_cell_is_an_empty_rejection(tmp_path: Path) -> None:
 
 
 def test_duplicates_are_flagged_and_the_first_kept() -> None:
-    df = read_phone_csv(DATA / "duplicates.csv", extra_columns=["name"])
+    df = read_phone_csv(DATA / "duplicates.csv", extra_columns=["name"]).frame
     assert frame(DATA / "duplicates.csv") == [
         (2, "06 12 34 56 78", "+33612345678", None, None),
         (3, "0612345679", "+33612345679", None, None),
@@ -266,7 +266,7 @@ def test_duplicates_are_flagged_and_the_first_kept() -> None:
 
 
 def test_integer_looking_values_keep_their_text() -> None:
-    df = read_phone_csv(DATA / "integer_like.csv")
+    df = read_phone_csv(DATA / "integer_like.csv").frame
     assert df["raw_value"].tolist() == ["0612345678", "612345678", "3.36123E+10", "33612345678"]
     assert df["e164"].tolist() == ["+33612345678", "+33612345678", None, "+33612345678"]
     assert df["rejection_reason"].tolist() == [None, None, "scientific_notation", None]
@@ -277,7 +277,7 @@ def test_integer_looking_values_keep_their_text() -> None:
 def test_default_region_applies_to_national_numbers(tmp_path: Path) -> None:
     path = tmp_path / "uk.csv"
     path.write_text("mobile\n07400 123456\n")
-    df = read_phone_csv(path, default_region="GB")
+    df = read_phone_csv(path, default_region="GB").frame
     assert df["e164"].tolist() == ["+447400123456"]
     assert df["region"].tolist() == ["GB"]
 
@@ -319,7 +319,7 @@ def test_phone_column_override_not_found() -> None:
 def test_extra_columns_present() -> None:
     df = read_phone_csv(
         DATA / "consent_export.csv", extra_columns=["date du consentement", "SOURCE"]
-    )
+    ).frame
     assert list(df.columns) == [*PHONE_COLUMNS, "date du consentement", "SOURCE"]
     assert df["date du consentement"].tolist() == ["2024-01-15", "", "2024-02-01"]
     assert df["SOURCE"].tolist() == ["formulaire web", "", "appel entrant"]
@@ -416,7 +416,9 @@ def test_field_over_the_csv_limit(tmp_path: Path) -> None:
 
 def test_message_ids_are_stripped_kept_when_empty_and_flagged_when_repeated() -> None:
     path = DATA / "message_ids.csv"
-    df = read_text_column_csv(path, column_aliases=MESSAGE_ID_ALIASES, what="message id column")
+    df = read_text_column_csv(
+        path, column_aliases=MESSAGE_ID_ALIASES, what="message id column"
+    ).frame
     assert list(df.columns) == ["source_file", "row_number", "raw_value", "duplicate_of_row"]
     assert df["source_file"].unique().tolist() == [str(path)]
     assert df["row_number"].tolist() == [2, 3, 4, 5]
@@ -426,7 +428,7 @@ def test_message_ids_are_stripped_kept_when_empty_and_flagged_when_repeated() ->
 
 def test_text_column_override_and_missing_column() -> None:
     path = DATA / "message_ids.csv"
-    df = read_text_column_csv(path, column_aliases=(), column="statut", what="status column")
+    df = read_text_column_csv(path, column_aliases=(), column="statut", what="status column").frame
     assert df["raw_value"].tolist() == ["scheduled", "scheduled", "missing id", "again"]
     assert df["duplicate_of_row"].tolist() == [pd.NA, 2, pd.NA, pd.NA]
     with pytest.raises(IntakeError) as caught:
@@ -447,7 +449,9 @@ def test_text_column_header_only_and_numbers_as_text(tmp_path: Path) -> None:
     with pytest.raises(IntakeError, match="no data rows"):
         read_text_column_csv(path, column_aliases=MESSAGE_ID_ALIASES, what="message id column")
     path.write_text("messageId\n007\n1.5E+3\n")
-    ids = read_text_column_csv(path, column_aliases=MESSAGE_ID_ALIASES, what="message id column")
+    ids = read_text_column_csv(
+        path, column_aliases=MESSAGE_ID_ALIASES, what="message id column"
+    ).frame
     assert ids["raw_value"].tolist() == ["007", "1.5E+3"]
 
 
@@ -455,7 +459,7 @@ def test_text_column_header_only_and_numbers_as_text(tmp_path: Path) -> None:
 
 
 def test_schema_refuses_a_row_with_both_a_number_and_a_rejection() -> None:
-    df = read_phone_csv(DATA / "comma_english.csv")
+    df = read_phone_csv(DATA / "comma_english.csv").frame
     df.loc[0, "rejection_reason"] = "too_short"
     df.loc[0, "rejection_message"] = "made up"
     with pytest.raises(pandera.errors.SchemaError, match="one_outcome_per_row"):
@@ -463,7 +467,7 @@ def test_schema_refuses_a_row_with_both_a_number_and_a_rejection() -> None:
 
 
 def test_schema_refuses_a_duplicate_pointing_forward() -> None:
-    df = read_phone_csv(DATA / "duplicates.csv")
+    df = read_phone_csv(DATA / "duplicates.csv").frame
     df["duplicate_of_row"] = df["duplicate_of_row"].astype("Int64")
     df.loc[0, "duplicate_of_row"] = 4
     with pytest.raises(pandera.errors.SchemaError, match="duplicates_point_back"):
@@ -484,7 +488,7 @@ def _read_both(path: Path) -> None:
         lambda: read_text_column_csv(path, column_aliases=("id", "nom", "phone"), what="id"),
     ):
         try:
-            assert isinstance(read(), pd.DataFrame)
+            assert isinstance(read().frame, pd.DataFrame)
         except IntakeError as error:
             assert str(error).startswith(f"{path}: ")
             assert error.problem and "\n" not in str(error)
@@ -530,7 +534,7 @@ def test_a_100k_row_file_is_read_whole(tmp_path: Path) -> None:
     path = tmp_path / "big.csv"
     rows = "".join(f'Nom {i};06 12 34 {i % 1000:04d};"a; b"\n' for i in range(100_000))
     path.write_text("nom;téléphone;note\n" + rows, encoding="cp1252")
-    df = read_phone_csv(path, extra_columns=["note"])
+    df = read_phone_csv(path, extra_columns=["note"]).frame
     assert len(df) == 100_000
     assert df["row_number"].iloc[-1] == 100_001
     assert df["e164"].nunique() == 1000
@@ -557,4 +561,4 @@ def test_a_file_above_the_size_limit_is_refused_in_one_line(tmp_path: Path) -> N
     path.write_text("phone\n" + "0612345678\n" * 1000)
     with pytest.raises(IntakeError, match=r"big\.csv: 11,006 bytes, above the 10,000-byte limit"):
         read_phone_csv(path, max_bytes=10_000)
-    assert len(read_phone_csv(path, max_bytes=20_000)) == 1000
+    assert len(read_phone_csv(path, max_bytes=20_000).frame) == 1000

@@ -221,10 +221,11 @@ def test_encoding_from_the_start_is_confirmed_by_the_rest(tmp_path: Path) -> Non
     lines += ["Zoé Lefèvre;0612345678".encode("cp1252")]
     path.write_bytes(b"\r\n".join(lines) + b"\r\n")
     assert path.stat().st_size > 2 * reader._CHUNK_BYTES
-    frame = read_phone_csv(path, extra_columns=["Nom"])
+    read = read_phone_csv(path, extra_columns=["Nom"])
+    frame = read.frame
     assert frame["Nom"].iloc[-1] == "Zoé Lefèvre"
     assert frame["row_number"].iloc[-1] == 80_002
-    assert frame.attrs["source_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert read.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_bad_bytes_after_a_bom_far_in_name_their_offset(tmp_path: Path) -> None:
@@ -262,7 +263,7 @@ def test_dialect_from_the_sample_only(tmp_path: Path) -> None:
     tail = "".join(f"a, b, c, d, e {i};07 81 34 56 {i % 100:02d}\n" for i in range(20_000))
     path.write_text("Nom;Téléphone\n" + head + tail, encoding="utf-8")
     assert len(head) > reader._SNIFF_CHARS
-    frame = read_phone_csv(path, extra_columns=["Nom"])
+    frame = read_phone_csv(path, extra_columns=["Nom"]).frame
     assert frame["Nom"].iloc[-1] == "a, b, c, d, e 19999"
     assert frame["e164"].iloc[-1] == "+33781345699"
     assert frame["rejection_reason"].isna().all()
@@ -299,7 +300,7 @@ def test_row_numbers_at_scale_with_blank_lines_and_multiline_cells(tmp_path: Pat
             else:
                 stream.write(f"{phone};é\r\n")
                 line += 1
-    frame = read_phone_csv(path)
+    frame = read_phone_csv(path).frame
     assert len(frame) == 300_000
     rejected = frame[frame["rejection_reason"].notna()]
     assert dict(zip(rejected["row_number"], rejected["raw_value"], strict=True)) == expected

@@ -197,3 +197,30 @@ def test_a_cancel_asset_dry_run_cancels_nothing_and_its_plan_is_applied(rig, cli
 
     assert applied.success
     assert rig.emulator.state.get_message(message).cancelled_at is not None
+
+
+def test_each_plan_records_what_it_was_read_from(emulator, client, warehouse, tmp_path):
+    """The file's identity (its bytes' SHA-256, how it was read) is a field of what was read,
+    not a DataFrame attribute that a pandas operation may drop: every kind of plan keeps it."""
+    import hashlib
+
+    from smsp_connector.operations.inputs import MessageIdFile, PhoneValues
+
+    phones = _file(tmp_path, "Mobile perso\n06 22 22 22 22\n")
+    ids = tmp_path / "ids.csv"
+    ids.write_text("message_id\n5000\n")
+    pushed = _run(Push(dry_run=True), PhoneFile(phones, "Mobile perso"), client, warehouse, "p")
+    cancelled = _run(Cancel(dry_run=True), MessageIdFile(ids), client, warehouse, "c")
+    typed = _run(
+        Push(dry_run=True), PhoneValues(["0633333333"], default_region="re"), client, warehouse, "v"
+    )
+
+    push, cancel, inline = (
+        load_plan(warehouse, report.summary.plan_id) for report in (pushed, cancelled, typed)
+    )
+    assert push.source_sha256 == hashlib.sha256(phones.read_bytes()).hexdigest()
+    assert push.options == {"phone_column": "Mobile perso", "default_region": "FR"}
+    assert cancel.source_sha256 == hashlib.sha256(ids.read_bytes()).hexdigest()
+    assert cancel.source_file == str(ids)
+    assert inline.source_sha256 is None and inline.options == {"default_region": "RE"}
+    assert pushed.source_sha256 == push.source_sha256

@@ -390,7 +390,7 @@ class StopListMachine(RuleBasedStateMachine):
                     [source.plan_id],
                 ).fetchall()
             return {int(row) for (row,) in rows}
-        frame = source.read(operation.extra_columns)
+        frame = source.read(operation.extra_columns).frame
         return {int(row) for row in frame["row_number"]}
 
     def audit_count(self, run_id: str) -> int:

@@ -7,9 +7,8 @@ names the file and the problem.
 """
 
 from smsp_connector.intake.frames import (
-    INTAKE_OPTIONS,
     PHONE_COLUMN_ALIASES,
-    SOURCE_SHA256,
+    Intake,
     phone_intake_frame,
     read_phone_csv,
     read_text_column_csv,
@@ -20,9 +19,8 @@ from smsp_connector.intake.schemas import PhoneIntakeSchema, TextIntakeSchema
 
 __all__ = [
     "DEFAULT_REGION",
-    "INTAKE_OPTIONS",
     "PHONE_COLUMN_ALIASES",
-    "SOURCE_SHA256",
+    "Intake",
     "IntakeError",
     "PhoneIntakeSchema",
     "TextIntakeSchema",

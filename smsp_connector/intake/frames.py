@@ -7,6 +7,7 @@ that pushes, deletes or cancels works from a complete, accounted-for list.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,26 @@ from smsp_connector.intake.phone_numbers import (
 from smsp_connector.intake.reader import MAX_INPUT_BYTES, CsvTable, read_table
 from smsp_connector.intake.schemas import TextIntakeSchema, phone_intake_schema
 
-__all__ = ["PHONE_COLUMN_ALIASES", "read_phone_csv", "read_text_column_csv"]
+__all__ = ["PHONE_COLUMN_ALIASES", "Intake", "read_phone_csv", "read_text_column_csv"]
+
+
+@dataclass(frozen=True)
+class Intake:
+    """An input read: its rows, and what identifies what was read, as a plan records it."""
+
+    frame: pd.DataFrame
+    """One row per input row (:func:`read_phone_csv`'s or a text column's layout)."""
+    sha256: str | None = None
+    """The SHA-256 of the bytes a file's rows were read from; ``None`` for values given inline
+    or read from a table."""
+    options: Mapping[str, str] = field(default_factory=dict)
+    """How the rows were read (the phone column's header as found, the default region)."""
+
+    @property
+    def source_file(self) -> str | None:
+        """The file (or label) the rows came from; ``None`` when there is no row."""
+        return str(self.frame["source_file"].iloc[0]) if len(self.frame) else None
+
 
 PHONE_COLUMN_ALIASES: tuple[str, ...] = (
     # English
@@ -52,7 +72,7 @@ def read_phone_csv(
     extra_columns: Sequence[str] = (),
     default_region: str = DEFAULT_REGION,
     max_bytes: int = MAX_INPUT_BYTES,
-) -> pd.DataFrame:
+) -> Intake:
     """Read a CSV file of phone numbers: each data row normalised to E.164 or rejected.
 
     The phone column is ``phone_column`` or the one header in :data:`PHONE_COLUMN_ALIASES`;
@@ -92,11 +112,8 @@ def read_phone_csv(
         },
         default_region=default_region,
     )
-    frame.attrs[INTAKE_OPTIONS] = {
-        "phone_column": table.headers[phone_index],
-        "default_region": default_region.upper(),
-    }
-    return _with_source_digest(frame, table)
+    options = {"phone_column": table.headers[phone_index], "default_region": default_region.upper()}
+    return Intake(frame, table.sha256, options)
 
 
 def phone_intake_frame(
@@ -192,7 +209,7 @@ def read_text_column_csv(
     column: str | None = None,
     what: str,
     max_bytes: int = MAX_INPUT_BYTES,
-) -> pd.DataFrame:
+) -> Intake:
     """Read one text column (message ids, …): ``raw_value`` is each cell stripped.
 
     The column is ``column`` or the one header matching ``column_aliases`` (compared like
@@ -212,20 +229,7 @@ def read_text_column_csv(
     frame = pd.DataFrame(_base_columns(path, table, values))
     keys = frame["raw_value"].where(frame["raw_value"] != "")
     frame["duplicate_of_row"] = _duplicate_of_row(keys, frame["row_number"])
-    return _with_source_digest(TextIntakeSchema.validate(frame), table)
-
-
-INTAKE_OPTIONS = "intake_options"
-"""``frame.attrs`` key of the options a phone frame was read with, as a plan records them: the
-phone column's header as found in the file, and the default region."""
-
-SOURCE_SHA256 = "source_sha256"
-"""``frame.attrs`` key of the SHA-256 of the bytes a file's frame was read from."""
-
-
-def _with_source_digest(frame: pd.DataFrame, table: CsvTable) -> pd.DataFrame:
-    frame.attrs[SOURCE_SHA256] = table.sha256
-    return frame
+    return Intake(TextIntakeSchema.validate(frame), table.sha256)
 
 
 def _check_arguments(extras: tuple[str, ...], default_region: str) -> None:

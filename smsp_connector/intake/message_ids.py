@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
-from smsp_connector.intake.frames import read_text_column_csv
+from smsp_connector.intake.frames import Intake, read_text_column_csv
 from smsp_connector.intake.reader import MAX_INPUT_BYTES
 
 MESSAGE_ID_ALIASES = ("message_id", "messageid", "id_message", "id du message", "id message", "id")
@@ -15,17 +16,16 @@ MESSAGE_ID_ALIASES = ("message_id", "messageid", "id_message", "id du message", 
 
 def read_message_id_csv(
     path: str | Path, *, id_column: str | None = None, max_bytes: int = MAX_INPUT_BYTES
-) -> pd.DataFrame:
+) -> Intake:
     """The message ids of a CSV file, each row checked (:func:`check_message_ids`)."""
-    return check_message_ids(
-        read_text_column_csv(
-            path,
-            column_aliases=MESSAGE_ID_ALIASES,
-            column=id_column,
-            what="message id column",
-            max_bytes=max_bytes,
-        )
+    read = read_text_column_csv(
+        path,
+        column_aliases=MESSAGE_ID_ALIASES,
+        column=id_column,
+        what="message id column",
+        max_bytes=max_bytes,
     )
+    return replace(read, frame=check_message_ids(read.frame))
 
 
 def message_id_values(message_ids: Sequence[str | int], label: str) -> pd.DataFrame:

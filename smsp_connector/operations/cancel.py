@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import ClassVar
 
-import pandas as pd
-
 from smsp_connector.client import SmspClient
+from smsp_connector.intake import Intake
 from smsp_connector.operations.plans import claim, plan_intake, plan_to_apply
 from smsp_connector.operations.progress import ProgressFactory
 from smsp_connector.operations.sending import SendTally, record_unusable_rows, send_plan
@@ -52,7 +51,7 @@ class CancelSummary(Summary):
 
 
 def cancel_messages(
-    ids: pd.DataFrame,
+    read: Intake,
     *,
     client: SmspClient,
     audit: AuditWriter,
@@ -60,16 +59,17 @@ def cancel_messages(
     progress: ProgressFactory,
     dry_run: bool = False,
 ) -> CancelSummary:
-    """Plan the cancellation of each distinct message id of ``ids`` (columns of
+    """Plan the cancellation of each distinct message id ``read`` (columns of
     :func:`check_message_ids`), store the plan, and apply it unless ``dry_run``.
 
     Idempotent: running it again changes nothing (cancelled ones answer code 5).
     """
+    ids = read.frame
     invalid, duplicate = record_unusable_rows(ids, audit, target="raw_value")
     usable = ~invalid & ~duplicate
     plan = plan_intake(
         "cancel",
-        ids,
+        read,
         PlanTargets.rows(ids["row_number"][usable], ids["raw_value"][usable]),
         warehouse=warehouse,
         audit=audit,

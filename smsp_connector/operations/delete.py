@@ -18,8 +18,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
-import pandas as pd
-
 from smsp_connector.client import SmspClient, StopEntry
 from smsp_connector.client.models import (
     LATEST_TIME,
@@ -28,6 +26,7 @@ from smsp_connector.client.models import (
     in_time_range,
     paris_instants,
 )
+from smsp_connector.intake import Intake
 from smsp_connector.operations.plans import claim, plan_intake, plan_to_apply
 from smsp_connector.operations.progress import ProgressFactory
 from smsp_connector.operations.sending import record_unusable_rows, send_plan, unusable_masks
@@ -126,7 +125,7 @@ def _opt_out_stands(entry: StopEntry | None, consented: datetime) -> tuple[Outco
 
 
 def delete_numbers(
-    intake: pd.DataFrame,
+    read: Intake,
     *,
     client: SmspClient,
     audit: AuditWriter,
@@ -135,12 +134,13 @@ def delete_numbers(
     max_deletions: int,
     progress: ProgressFactory,
 ) -> DeleteSummary:
-    """Plan the deletion of the numbers of ``intake`` (with consent columns) that pass every
+    """Plan the deletion of the numbers ``read`` (with consent columns) that pass every
     guard, store the plan, and apply it if ``confirm``.
 
     Without ``confirm`` it is a dry run: the plan is stored and recorded, nothing is sent.
     Raises :class:`DeletionCapExceeded` before any call when a confirmed plan is too large.
     """
+    intake = read.frame
     on_list = {entry.phone_number: entry for entry in client.list_stops()}
     now = datetime.now(UTC)
     targets: list[PlanTarget] = []
@@ -167,7 +167,7 @@ def delete_numbers(
         else:
             verdicts.append((base, *verdict))
     plan = plan_intake(
-        "delete", intake, targets, warehouse=warehouse, audit=audit, made_to_apply=False
+        "delete", read, targets, warehouse=warehouse, audit=audit, made_to_apply=False
     )
     source_file = plan.source_file
     invalid, duplicate = record_unusable_rows(intake, audit)

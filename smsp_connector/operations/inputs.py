@@ -9,14 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-import pandas as pd
-
-from smsp_connector.intake import (
-    DEFAULT_REGION,
-    INTAKE_OPTIONS,
-    phone_intake_frame,
-    read_phone_csv,
-)
+from smsp_connector.intake import DEFAULT_REGION, Intake, phone_intake_frame, read_phone_csv
 from smsp_connector.intake.message_ids import message_id_values, read_message_id_csv
 from smsp_connector.intake.reader import MAX_INPUT_BYTES
 
@@ -26,9 +19,10 @@ class Input(Protocol):
     def path(self) -> Path | None:
         """The file read, beside which reports go; ``None`` for values given inline."""
 
-    def read(self, extra_columns: tuple[str, ...] = ()) -> pd.DataFrame:
-        """The intake frame; raises :class:`~smsp_connector.intake.IntakeError` for a file
-        that cannot be used, before anything is recorded or sent."""
+    def read(self, extra_columns: tuple[str, ...] = ()) -> Intake:
+        """The rows read and what identifies them; raises
+        :class:`~smsp_connector.intake.IntakeError` for a file that cannot be used, before
+        anything is recorded or sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +34,7 @@ class PhoneFile:
     default_region: str = DEFAULT_REGION
     max_bytes: int = MAX_INPUT_BYTES
 
-    def read(self, extra_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    def read(self, extra_columns: tuple[str, ...] = ()) -> Intake:
         return read_phone_csv(
             self.path,
             phone_column=self.phone_column,
@@ -61,7 +55,7 @@ class PhoneValues:
     label: str = "command line"
     path: None = None
 
-    def read(self, extra_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    def read(self, extra_columns: tuple[str, ...] = ()) -> Intake:
         count = len(self.values)
         frame = phone_intake_frame(
             self.label,
@@ -70,8 +64,7 @@ class PhoneValues:
             extra={name: [self.extra.get(name, "")] * count for name in extra_columns},
             default_region=self.default_region,
         )
-        frame.attrs[INTAKE_OPTIONS] = {"default_region": self.default_region.upper()}
-        return frame
+        return Intake(frame, options={"default_region": self.default_region.upper()})
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +74,11 @@ class StoredPlan:
     plan_id: str
     path: None = None
 
-    def read(self, extra_columns: tuple[str, ...] = ()) -> pd.DataFrame:
-        return phone_intake_frame(
-            f"plan {self.plan_id}", [], [], extra={name: [] for name in extra_columns}
+    def read(self, extra_columns: tuple[str, ...] = ()) -> Intake:
+        return Intake(
+            phone_intake_frame(
+                f"plan {self.plan_id}", [], [], extra={name: [] for name in extra_columns}
+            )
         )
 
 
@@ -95,7 +90,7 @@ class MessageIdFile:
     id_column: str | None = None
     max_bytes: int = MAX_INPUT_BYTES
 
-    def read(self, extra_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    def read(self, extra_columns: tuple[str, ...] = ()) -> Intake:
         return read_message_id_csv(self.path, id_column=self.id_column, max_bytes=self.max_bytes)
 
 
@@ -107,5 +102,5 @@ class MessageIdValues:
     label: str = "command line"
     path: None = None
 
-    def read(self, extra_columns: tuple[str, ...] = ()) -> pd.DataFrame:
-        return message_id_values(self.ids, self.label)
+    def read(self, extra_columns: tuple[str, ...] = ()) -> Intake:
+        return Intake(message_id_values(self.ids, self.label))

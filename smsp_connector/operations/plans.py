@@ -9,9 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pandas as pd
-
-from smsp_connector.intake import INTAKE_OPTIONS, SOURCE_SHA256, normalize_header
+from smsp_connector.intake import Intake, normalize_header
 from smsp_connector.warehouse.audit import AuditWriter, outcome_counts
 from smsp_connector.warehouse.plans import Plan, PlanTarget, claim_plan, load_plan, store_plan
 from smsp_connector.warehouse.tables import Warehouse
@@ -26,7 +24,7 @@ class PlanRefused(RuntimeError):
 
 def plan_intake(
     operation: str,
-    intake: pd.DataFrame,
+    intake: Intake,
     targets: Sequence[PlanTarget],
     *,
     warehouse: Warehouse,
@@ -40,9 +38,9 @@ def plan_intake(
         Plan(
             operation=operation,
             account=audit.account,
-            options=dict(intake.attrs.get(INTAKE_OPTIONS, {})),
-            source_file=str(intake["source_file"].iloc[0]) if len(intake) else None,
-            source_sha256=intake.attrs.get(SOURCE_SHA256),
+            options=dict(intake.options),
+            source_file=intake.source_file,
+            source_sha256=intake.sha256,
             targets=targets,
             made_to_apply=made_to_apply,
         ),

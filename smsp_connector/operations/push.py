@@ -16,6 +16,7 @@ from typing import ClassVar
 import pandas as pd
 
 from smsp_connector.client import SmspClient
+from smsp_connector.intake import Intake
 from smsp_connector.operations.plans import claim, plan_intake, plan_to_apply
 from smsp_connector.operations.progress import ProgressFactory
 from smsp_connector.operations.sending import (
@@ -54,7 +55,7 @@ class PushSummary(Summary):
 
 
 def push_numbers(
-    intake: pd.DataFrame,
+    read: Intake,
     *,
     client: SmspClient,
     audit: AuditWriter,
@@ -63,7 +64,7 @@ def push_numbers(
     progress: ProgressFactory,
     refused_before: Mapping[str, str] | None = None,
 ) -> PushSummary:
-    """Plan the add of every valid number of ``intake`` (:func:`read_phone_csv`'s frame) that
+    """Plan the add of every valid number ``read`` (:func:`read_phone_csv`'s rows) that
     the provider's fresh list lacks, store the plan, and apply it unless ``dry_run``; one audit
     row per input row, each naming the plan.
 
@@ -71,7 +72,7 @@ def push_numbers(
     missing, so the next run picks them up. Numbers in ``refused_before`` (number → the run
     that the provider refused it in, code 9) are not planned: recorded as rejected.
     """
-    refused_before = refused_before or {}
+    refused_before, intake = refused_before or {}, read.frame
     listed = _listed(client)
     invalid, duplicate = unusable_masks(intake)
     usable = ~invalid & ~duplicate
@@ -82,7 +83,7 @@ def push_numbers(
     missing = usable & ~on_list & ~refused
     plan = plan_intake(
         "add",
-        intake,
+        read,
         PlanTargets.rows(intake["row_number"][missing], intake["e164"][missing]),
         warehouse=warehouse,
         audit=audit,

@@ -20,7 +20,7 @@ import pandas as pd
 
 from smsp_connector.client import SmspClient
 from smsp_connector.defaults import DEFAULT_PLAN_MAX_AGE
-from smsp_connector.intake import SOURCE_SHA256, IntakeError, file_sha256
+from smsp_connector.intake import Intake, IntakeError, file_sha256
 from smsp_connector.intake.rejections import rejected_rows
 from smsp_connector.operations import object_files
 from smsp_connector.operations.cancel import CancelSummary, apply_cancel_plan, cancel_messages
@@ -73,7 +73,7 @@ class Operation(Protocol[S]):
 
     def execute(
         self,
-        intake: pd.DataFrame,
+        intake: Intake,
         *,
         client: SmspClient,
         audit: AuditWriter,
@@ -248,7 +248,7 @@ def run_operation(
     if move_to is not None and str(move_to).lower().startswith(("s3:", "s3a:", "s3n:")):
         raise ValueError("run_operation archives to a local folder: use run_on_object for s3://")
     intake = source.read(operation.extra_columns)
-    rejection_report = _record_rejections(intake, source.path, context)
+    rejection_report = _record_rejections(intake.frame, source.path, context)
     audit = AuditWriter(
         context.warehouse,
         run_id=context.run_id,
@@ -274,10 +274,10 @@ def run_operation(
         rejection_report=rejection_report,
         refusal_report=refusal_report,
         unsent=unsent,
-        source_sha256=intake.attrs.get(SOURCE_SHA256),
+        source_sha256=intake.sha256,
         planned=_planned(context, memory_limit) if operation.dry_run else None,
     )
-    return report if move_to is None else _archived(report, move_to, intake)
+    return report if move_to is None else _archived(report, move_to, intake.sha256)
 
 
 def _record_rejections(intake: pd.DataFrame, path: Path | None, context: RunContext) -> Path | None:
@@ -294,7 +294,7 @@ def _record_rejections(intake: pd.DataFrame, path: Path | None, context: RunCont
 
 def _execute(
     operation: Operation[S],
-    intake: pd.DataFrame,
+    intake: Intake,
     path: Path | None,
     context: RunContext,
     audit: AuditWriter,
@@ -334,13 +334,13 @@ def _planned(context: RunContext, memory_limit: str | None) -> pd.DataFrame:
     )
 
 
-def _archived(report: RunReport[S], folder: Path, intake: pd.DataFrame) -> RunReport[S]:
+def _archived(report: RunReport[S], folder: Path, read: str | None) -> RunReport[S]:
     """The report once its file and reports are moved to ``folder``; a file that changed after
     it was read (a writer still appending: the re-hash tells) stays, for a run of its own."""
     path = report.source
     if not isinstance(path, Path):
         return report
-    if _changed_since_read(path, intake):
+    if _changed_since_read(path, read):
         return replace(report, changed_after_read=True)
     source, rejections, refusals = _archive(
         folder, report.run_id, path, report.rejection_report, report.refusal_report
@@ -348,10 +348,10 @@ def _archived(report: RunReport[S], folder: Path, intake: pd.DataFrame) -> RunRe
     return replace(report, source=source, rejection_report=rejections, refusal_report=refusals)
 
 
-def _changed_since_read(path: Path, intake: pd.DataFrame) -> bool:
-    """Whether the file no longer holds the bytes its rows were read from (a writer was still
-    appending): it is then left where it is, so its new content gets a run of its own."""
-    read = intake.attrs.get(SOURCE_SHA256)
+def _changed_since_read(path: Path, read: str | None) -> bool:
+    """Whether the file no longer holds the bytes its rows were read from (SHA-256 ``read``; a
+    writer was still appending): it is then left where it is, so its new content gets a run of
+    its own."""
     if not read:
         return False
     try:

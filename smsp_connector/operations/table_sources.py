@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from smsp_connector.intake import phone_intake_frame
+from smsp_connector.intake import Intake, phone_intake_frame
 from smsp_connector.operations.context import RunContext
 from smsp_connector.operations.push import PushSummary
 from smsp_connector.operations.run import Push, RunReport, run_operation
@@ -34,8 +34,8 @@ class _ReadRows:
     frame: pd.DataFrame
     path: None = None
 
-    def read(self, extra_columns: tuple[str, ...] = ()) -> pd.DataFrame:
-        return self.frame
+    def read(self, extra_columns: tuple[str, ...] = ()) -> Intake:
+        return Intake(self.frame)
 
 
 def source_query(source: PushSource) -> str:
