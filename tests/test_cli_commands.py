@@ -67,8 +67,8 @@ def test_list_in_three_formats(cli, emulator):
     assert json.loads(as_json.stdout)[0]["phone_number"] == "+33612345678"
 
 
-def test_add_reports_a_summary_and_audits_each_argument(cli, emulator, tmp_path):
-    done = cli("stops", "add", "06 12 34 56 78", "+33698765432")
+def test_push_numbers_reports_a_summary_and_audits_each_one(cli, emulator, tmp_path):
+    done = cli("push", "-n", "06 12 34 56 78", "--number", "+33698765432")
 
     assert done.returncode == 0, done.stderr
     assert "added" in done.stdout and "2" in done.stdout
@@ -81,7 +81,7 @@ def test_add_reports_a_summary_and_audits_each_argument(cli, emulator, tmp_path)
 
 def test_refused_rows_exit_3_and_say_why(cli, emulator, tmp_path):
     emulator.faults = FaultSettings(force_code={"stop-sms/add": 9})  # refused: code 9
-    done = cli("stops", "add", "0611223344", "abc")
+    done = cli("push", "-n", "0611223344", "-n", "abc")
 
     assert done.returncode == 3
     assert "rows that did not go through" in done.stderr
@@ -177,11 +177,23 @@ def test_a_bad_file_is_one_clear_line(cli, tmp_path):
     assert "Traceback" not in done.stderr
 
 
-def test_usage_errors_exit_2(cli):
-    done = cli("stops", "add")
+def test_usage_errors_exit_2(cli, tmp_path):
+    for args in (("push",), ("push", str(tmp_path / "f.csv"), "-n", "0612345678")):
+        done = cli(*args)
 
-    assert done.returncode == 2
-    assert "give numbers or --file" in done.stderr
+        assert done.returncode == 2
+        assert "give one of FILE, --query or --number" in done.stderr
+
+
+def test_stops_add_is_kept_for_scripts_out_of_the_help(cli, emulator, tmp_path):
+    """One word per operation: ``smsp push``; ``smsp stops add``, its earlier name, still runs
+    for the scripts that call it, and the help no longer offers it."""
+    done = cli("stops", "add", "06 12 34 56 78")
+    listed = cli("stops", "--help")
+
+    assert done.returncode == 0, done.stderr
+    assert emulator.state.has_number("+33612345678")
+    assert "add" not in listed.stdout.split("Commands:")[1]
 
 
 def test_help_shows_examples(cli):
@@ -229,12 +241,12 @@ def test_a_push_records_rejections_and_writes_both_reports_like_the_jobs(cli, em
     assert {(row["outcome"], row["provider_code"]) for row in refusals} == {("rejected", "9")}
 
 
-def test_stops_add_file_takes_the_phone_column_and_region(cli, emulator, tmp_path):
+def test_push_file_takes_the_phone_column_and_region(cli, emulator, tmp_path):
     source = tmp_path / "reunion.csv"
     source.write_text("Tel. domicile;Portable\n0262123456;0692123456\n", encoding="utf-8")
 
     done = cli(
-        "stops", "add", "--file", str(source), "--phone-column", "Portable",
+        "push", str(source), "--phone-column", "Portable",
         "--default-region", "RE",
     )  # fmt: skip
 
@@ -266,7 +278,7 @@ def test_stops_list_as_csv_is_formula_safe(cli, emulator):
 
 
 def test_a_duckdb_path_that_is_a_folder_is_one_line(cli, tmp_path):
-    done = cli("stops", "add", "0612345678", SMSP_DUCKDB_PATH=str(tmp_path))
+    done = cli("push", "-n", "0612345678", SMSP_DUCKDB_PATH=str(tmp_path))
 
     assert done.returncode == 1
     [line] = done.stderr.strip().splitlines()
@@ -299,7 +311,7 @@ def test_push_from_a_query_on_the_warehouse(cli, emulator, tmp_path):
         ("smsp-cli", "add", 1, "+33611111111", "applied"),
         ("smsp-cli", "add", 2, "abc", "invalid_input"),
     ]
-    assert neither.returncode == 2 and "give a FILE or --query" in neither.stderr
+    assert neither.returncode == 2 and "give one of FILE, --query or --number" in neither.stderr
 
 
 def test_a_fifo_or_an_oversized_file_is_one_line(cli, tmp_path):

@@ -71,10 +71,11 @@ _default_region = click.option(
 )
 
 
-def _push(source: Any, *, dry_run: bool, fmt: str) -> None:
+def _push(source: Any, *, dry_run: bool, retry_rejected: bool, fmt: str) -> None:
     from smsp_connector.operations.run import Push
 
-    run("push" + (" (dry run)" if dry_run else ""), Push(dry_run=dry_run), source, fmt)
+    push = Push(dry_run=dry_run, retry_rejected=retry_rejected)
+    run("push" + (" (dry run)" if dry_run else ""), push, source, fmt)
 
 
 def _phone_source(
@@ -96,7 +97,7 @@ def _phone_source(
 
 @click.group()
 def stops() -> None:
-    """The stop list: list it, add numbers, delete numbers (guarded)."""
+    """The stop list: list it, delete numbers (guarded). Numbers are added by smsp push."""
 
 
 @stops.command("list")
@@ -142,7 +143,7 @@ def list_stops(fmt: str, limit: int) -> None:
         )
 
 
-@stops.command("add")
+@stops.command("add", hidden=True)
 @click.argument("numbers", nargs=-1)
 @click.option("--file", "file", type=LOCAL_FILE, help="A CSV file of numbers.")
 @_phone_column
@@ -158,18 +159,10 @@ def add(
     dry_run: bool,
     fmt: str,
 ) -> None:
-    """Add numbers (any French or international format) to the stop list.
-
-    Only numbers missing from a fresh list are sent; every input row is audited.
-
-    \b
-    Examples:
-      smsp stops add "06 12 34 56 78" +33698765432
-      smsp stops add --file opt_outs.csv --dry-run
-      smsp stops add --file export.csv --phone-column "Mobile perso" --default-region RE
-    """
+    """The earlier name of ``smsp push`` (numbers, or --file): kept for the scripts that call
+    it, out of the help, where one word names one operation."""
     source = _phone_source(numbers, file, phone_column=phone_column, default_region=default_region)
-    _push(source, dry_run=dry_run, fmt=fmt)
+    _push(source, dry_run=dry_run, retry_rejected=False, fmt=fmt)
 
 
 @stops.command("delete")
@@ -228,6 +221,13 @@ def delete(
     "--query",
     help="SQL on the configured DuckDB database whose rows are opt-outs, instead of a file.",
 )
+@click.option(
+    "--number",
+    "-n",
+    "numbers",
+    multiple=True,
+    help="A number to push (any French or international form), instead of a file; repeat it.",
+)
 @_phone_column
 @_default_region
 @click.option("--dry-run", is_flag=True, help="Store the plan, send nothing.")
@@ -241,31 +241,34 @@ def delete(
 def push(
     file: Path | None,
     query: str | None,
+    numbers: tuple[str, ...],
     phone_column: str | None,
     default_region: str,
     dry_run: bool,
     retry_rejected: bool,
     fmt: str,
 ) -> None:
-    """Push the numbers of a CSV file, or of a query on the warehouse, to the stop list (only
-    the missing ones). The phone column of a query is --phone-column, or its first column.
+    """Push opt-outs to the stop list: the numbers of a CSV file, of a query on the warehouse,
+    or given with --number. Only the numbers a fresh list lacks are sent; every input row is
+    audited. The phone column of a query is --phone-column, or its first column.
 
     \b
     Examples:
+      smsp push -n "06 12 34 56 78" -n +33698765432
       smsp push inbox/add/export_crm.csv
       smsp push export.csv --phone-column "Tél. mobile" --dry-run
       smsp push export.csv --dry-run --format json | jq .plan.plan_id
       smsp push --query "SELECT phone FROM crm.unsubscribes WHERE brand = 'acme'"
       SMSP_RATE_LIMIT=50 smsp push big_export.csv
     """
-    if (file is None) == (query is None):
-        raise click.UsageError("give a FILE or --query, not both")
+    if (file is not None) + (query is not None) + bool(numbers) != 1:
+        raise click.UsageError("give one of FILE, --query or --number")
     title = "push" + (" (dry run)" if dry_run else "")
-    if file is not None:
-        from smsp_connector.operations.run import Push
-
-        source = _phone_source((), file, phone_column=phone_column, default_region=default_region)
-        run(title, Push(dry_run=dry_run, retry_rejected=retry_rejected), source, fmt)
+    if query is None:
+        source = _phone_source(
+            numbers, file, phone_column=phone_column, default_region=default_region
+        )
+        _push(source, dry_run=dry_run, retry_rejected=retry_rejected, fmt=fmt)
         return
 
     def push_query(run: RunContext) -> RunReport:

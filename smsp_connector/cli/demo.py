@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from smsp_connector.client import SmspClient
+from smsp_connector.client import MutationKind, SmspClient
 from smsp_connector.dagster import build_definitions
 from smsp_connector.dagster.in_process import JobRun
 from smsp_connector.emulator import EmulatorServer
@@ -96,17 +96,21 @@ def run_demo(echo: Echo = print, demo_size: int = 25, output: Path = Path("demo_
         crm = output / "inbox" / "export_crm.csv"
         crm.write_bytes(CRM_EXPORT.format(listed=listed.phone_number[0]).encode("cp1252"))
         echo(f"\n2. Push {crm} (Windows-1252, ';', French headers) to the stop list:")
-        _report(pipeline.mutate("add", refresh=True, csv_path=str(crm)), echo)
+        _report(pipeline.mutate(MutationKind.ADD.value, refresh=True, csv_path=str(crm)), echo)
         _print_rejections(crm, echo)
 
         consents = output / "inbox" / "consents.csv"
         consents.write_text(_consents(listed), encoding="utf-8")
         echo(f"\n3. Deletions from {consents}, dry run first (the default):")
-        _report(pipeline.mutate("delete", refresh=False, csv_path=str(consents)), echo)
+        _report(
+            pipeline.mutate(MutationKind.DELETE.value, refresh=False, csv_path=str(consents)), echo
+        )
         _print_audit(pipeline, echo)
         echo("   ... then confirmed (confirm: true):")
         _report(
-            pipeline.mutate("delete", refresh=True, csv_path=str(consents), confirm=True),
+            pipeline.mutate(
+                MutationKind.DELETE.value, refresh=True, csv_path=str(consents), confirm=True
+            ),
             echo,
         )
 
@@ -114,8 +118,12 @@ def run_demo(echo: Echo = print, demo_size: int = 25, output: Path = Path("demo_
         cancel = output / "inbox" / "cancel.csv"
         cancel.write_text(f"message_id\n{message_id}\n", encoding="utf-8")
         echo(f"\n5. Roll it back: cancel message {message_id} from {cancel}, twice:")
-        _report(pipeline.mutate("cancel", refresh=False, csv_path=str(cancel)), echo)
-        _report(pipeline.mutate("cancel", refresh=False, csv_path=str(cancel)), echo)
+        _report(
+            pipeline.mutate(MutationKind.CANCEL.value, refresh=False, csv_path=str(cancel)), echo
+        )
+        _report(
+            pipeline.mutate(MutationKind.CANCEL.value, refresh=False, csv_path=str(cancel)), echo
+        )
 
         _print_history_and_exports(pipeline, output, echo)
         _print_audit_summary(pipeline, echo)

@@ -91,6 +91,7 @@ def apply(plan_id: str, max_deletions: int, fmt: str) -> None:
       smsp push export.csv --dry-run      # prints the plan id
       smsp plans apply 3f5c…
     """
+    from smsp_connector.client import MutationKind
     from smsp_connector.operations.inputs import StoredPlan
     from smsp_connector.operations.run import Cancel, Delete, Push, run_operation
 
@@ -100,9 +101,11 @@ def apply(plan_id: str, max_deletions: int, fmt: str) -> None:
         # The plan is read on the warehouse the run holds: its operation picks the use case.
         plan = _stored(run.warehouse, plan_id)
         operation = {
-            "add": Push(plan_id=plan_id, plan_max_age=max_age),
-            "delete": Delete(plan_id=plan_id, plan_max_age=max_age, max_deletions=max_deletions),
-            "cancel": Cancel(plan_id=plan_id, plan_max_age=max_age),
+            MutationKind.ADD: Push(plan_id=plan_id, plan_max_age=max_age),
+            MutationKind.DELETE: Delete(
+                plan_id=plan_id, plan_max_age=max_age, max_deletions=max_deletions
+            ),
+            MutationKind.CANCEL: Cancel(plan_id=plan_id, plan_max_age=max_age),
         }[plan.operation]
         return run_operation(operation, StoredPlan(plan_id), run)
 

@@ -65,6 +65,11 @@ class StopEntry:
 
 
 class MutationKind(StrEnum):
+    """A change of the provider's state, named as stored in ``audit_log.operation`` and
+    ``plans.operation``: the provider's verbs. The connector calls adding opt-outs a *push*
+    (``smsp push``, job ``push_stop_numbers``); its stored name stays ``add``, which every plan's
+    content-hash id and the audit log's history hold."""
+
     ADD = "add"
     DELETE = "delete"
     CANCEL = "cancel"

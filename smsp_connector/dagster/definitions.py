@@ -10,6 +10,7 @@ from typing import Any
 
 import dagster as dg
 
+from smsp_connector.client import MutationKind
 from smsp_connector.dagster.alerts import build_failure_alert_sensor
 from smsp_connector.dagster.ducklake_resource import duckdb_resource
 from smsp_connector.dagster.extract_assets import ExtractAssets, build_extract_assets
@@ -32,7 +33,11 @@ class SmspJobs:
     cancel: dg.UnresolvedAssetJobDefinition
 
     def by_operation(self) -> dict[str, dg.UnresolvedAssetJobDefinition]:
-        return {"add": self.push, "delete": self.delete, "cancel": self.cancel}
+        return {
+            MutationKind.ADD.value: self.push,
+            MutationKind.DELETE.value: self.delete,
+            MutationKind.CANCEL.value: self.cancel,
+        }
 
 
 @dataclass(frozen=True)

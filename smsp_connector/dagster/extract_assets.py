@@ -82,31 +82,47 @@ def build_extract_assets(
     """``upstream``: assets that change the provider's list (the push and delete outcomes),
     drawn as the parents of the provider's list, itself the stop list's parent."""
     keys = SmspKeys.of(settings)
-    provider = _provider_asset(settings, keys, upstream)
-    common: dict[str, Any] = {
-        "pool": settings.pool,
-        "required_resource_keys": resource_keys(settings),
-    }
+    conditions = refresh_conditions(settings)
+
+    def export(key: dg.AssetKey, form: ExportForm) -> dg.AssetsDefinition:
+        """One export of the stop list, refreshed as its history is."""
+        return _export_asset(settings, key, keys.stop_list, form, conditions.followers)
+
+    return ExtractAssets(
+        provider=_provider_asset(settings, keys, upstream),
+        stop_list=_stop_list_asset(settings, keys, conditions.stop_list),
+        history=_history_asset(settings, keys, conditions.followers),
+        export=export(keys.export, ExportForm.PLAIN),
+        export_sha256=export(keys.export_sha256, ExportForm.SHA256),
+        export_hmac=export(keys.export_hmac, ExportForm.HMAC_SHA256)
+        if settings.hmac_key_var
+        else None,
+    )
+
+
+def _stop_list_asset(
+    settings: Settings, keys: SmspKeys, condition: dg.AutomationCondition | None
+) -> dg.AssetsDefinition:
+    """The provider's list validated and published as ``stop_list`` (write-audit-publish)."""
     with warnings.catch_warnings():  # a beta helper, used only to show the columns in the UI
         warnings.simplefilter("ignore", dg.BetaWarning)
         column_schema = pandera_schema_to_dagster_type(StopListSchema).metadata["schema"].schema
     table = table_name(settings.schema, "stop_list")
-    freshness = stop_list_freshness(settings)
-    conditions = refresh_conditions(settings)
 
     @dg.asset(
         key=keys.stop_list,
         deps=[keys.provider_stop_list],
         **asset_attributes(settings, {"duckdb", "pandas"}),
         check_specs=stop_list_check_specs(keys.stop_list, settings.max_shrink_share),
-        freshness_policy=freshness,
-        automation_condition=conditions.stop_list,
+        freshness_policy=stop_list_freshness(settings),
+        automation_condition=condition,
         metadata=dict(TableMetadataSet(table_name=table, column_schema=column_schema)),
         description=(
             "The provider's whole stop list (GET /stop-sms/list), validated with pandera and "
             f"stored as {table}; created_at is the provider's Paris time as a UTC instant."
         ),
-        **{**common, "required_resource_keys": resource_keys(settings, smsp=True)},
+        pool=settings.pool,
+        required_resource_keys=resource_keys(settings, smsp=True),
     )
     def stop_list(
         context: dg.AssetExecutionContext, config: StopListConfig
@@ -144,12 +160,19 @@ def build_extract_assets(
         }
         yield dg.MaterializeResult(metadata=metadata, check_results=checks)
 
+    return stop_list
+
+
+def _history_asset(
+    settings: Settings, keys: SmspKeys, condition: dg.AutomationCondition | None
+) -> dg.AssetsDefinition:
+    """Who entered and left the list, kept across runs."""
     history_table = table_name(settings.schema, HISTORY_TABLE)
 
     @dg.asset(
         key=keys.history,
         deps=[keys.stop_list],
-        automation_condition=conditions.followers,
+        automation_condition=condition,
         **asset_attributes(settings, {"duckdb"}),
         metadata=dict(
             TableMetadataSet(
@@ -161,7 +184,8 @@ def build_extract_assets(
             "Who entered and who left the stop list, and when each number was first and last "
             f"seen, kept across runs ({history_table}, append-only)."
         ),
-        **common,
+        pool=settings.pool,
+        required_resource_keys=resource_keys(settings),
     )
     def stop_list_history(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         warehouse = step_warehouse(context, settings)
@@ -177,20 +201,7 @@ def build_extract_assets(
             }
         )
 
-    def export(key: dg.AssetKey, form: ExportForm) -> dg.AssetsDefinition:
-        """One export of the stop list, refreshed as its history is."""
-        return _export_asset(settings, key, keys.stop_list, form, conditions.followers)
-
-    return ExtractAssets(
-        provider=provider,
-        stop_list=stop_list,
-        history=stop_list_history,
-        export=export(keys.export, ExportForm.PLAIN),
-        export_sha256=export(keys.export_sha256, ExportForm.SHA256),
-        export_hmac=export(keys.export_hmac, ExportForm.HMAC_SHA256)
-        if settings.hmac_key_var
-        else None,
-    )
+    return stop_list_history
 
 
 def _provider_asset(

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from smsp_connector.client import MutationKind
 from smsp_connector.settings import Settings
 
 ACCOUNT_TAG = "smsp/account"
 """The run tag naming the account a run acts for: its jobs' and its automation's runs carry it."""
 
-OPERATIONS = ("add", "delete", "cancel")
+OPERATIONS = tuple(kind.value for kind in MutationKind)
 """The inbox folders, and the audit log's operations that change the provider's list."""
 
 
@@ -75,9 +76,11 @@ class SmspKeys:
 
     def mutation(self, operation: str) -> dg.AssetKey:
         """The outcome asset of ``add``, ``delete`` or ``cancel``."""
-        return {"add": self.additions, "delete": self.deletions, "cancel": self.cancellations}[
-            operation
-        ]
+        return {
+            MutationKind.ADD: self.additions,
+            MutationKind.DELETE: self.deletions,
+            MutationKind.CANCEL: self.cancellations,
+        }[MutationKind(operation)]
 
     def job(self, name: str) -> str:
         return f"{self.job_prefix}{name}"

@@ -4,13 +4,15 @@ Each is a thin adapter over :func:`~smsp_connector.operations.run.run_operation`
 that the ``smsp`` command shares: run config in, a summary out as metadata and run tags.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import dagster as dg
 from pydantic import Field
 
+from smsp_connector.client import MutationKind
 from smsp_connector.dagster.keys import OPERATIONS, SmspKeys, asset_attributes
 from smsp_connector.dagster.metadata import TableMetadataSet, frame_table
 from smsp_connector.dagster.resource import (
@@ -40,6 +42,16 @@ from smsp_connector.operations.run import (
 )
 from smsp_connector.settings import Settings
 from smsp_connector.warehouse import Outcome, outcome_counts
+
+
+class Request(NamedTuple):
+    """What one run of a change asset does, decided from its run config alone: the operation,
+    the input it reads, where the file goes after, and the location the run reports."""
+
+    operation: Operation[Any]
+    source: Input
+    move_to: str | None
+    location: str | None
 
 
 class InboxFileConfig(dg.Config):
@@ -86,6 +98,21 @@ class PushConfig(PhoneFileConfig):
     )
     confirm_plan: str | None = Field(default=None, description=_CONFIRM_PLAN)
 
+    def request(self, settings: Settings) -> Request:
+        if self.confirm_plan is not None:
+            if self.csv_path is not None or self.dry_run:
+                raise dg.Failure(
+                    "confirm_plan applies a stored plan as it is: give it without csv_path or "
+                    "dry_run",
+                    allow_retries=False,
+                )
+            push = Push(plan_id=self.confirm_plan, plan_max_age=settings.plan_max_age)
+            return Request(push, StoredPlan(self.confirm_plan), None, None)
+        if self.csv_path is None:
+            raise dg.Failure("give csv_path or confirm_plan", allow_retries=False)
+        push = Push(dry_run=self.dry_run, retry_rejected=self.retry_rejected)
+        return Request(push, self.input(settings.max_input_bytes), self.move_to, self.csv_path)
+
 
 class DeleteConfig(PhoneFileConfig):
     csv_path: str | None = Field(  # type: ignore[assignment]
@@ -119,6 +146,28 @@ class DeleteConfig(PhoneFileConfig):
         default=100, description="A confirmed plan larger than this fails before any call."
     )
 
+    def request(self, settings: Settings, dry_run_plan: Callable[[], str]) -> Request:
+        """``dry_run_plan`` finds the plan of ``confirm_dry_run`` (in the instance's events)."""
+        if self.confirm_plan is not None and self.confirm_dry_run is not None:
+            raise dg.Failure("give confirm_plan or confirm_dry_run, not both", allow_retries=False)
+        if self.confirm_plan is None and self.confirm_dry_run is None:
+            if self.csv_path is None:
+                raise dg.Failure(
+                    "give csv_path, confirm_plan or confirm_dry_run", allow_retries=False
+                )
+            delete = Delete(confirm=self.confirm, max_deletions=self.max_deletions)
+            return Request(
+                delete, self.input(settings.max_input_bytes), self.move_to, self.csv_path
+            )
+        plan_id = self.confirm_plan or dry_run_plan()
+        delete = Delete(
+            max_deletions=self.max_deletions,
+            plan_id=plan_id,
+            plan_max_age=settings.plan_max_age,
+            given=_given_again(self, settings.max_input_bytes),
+        )
+        return Request(delete, StoredPlan(plan_id), None, None)
+
 
 class CancelConfig(dg.Config):
     csv_path: str | None = Field(default=None, description="A CSV file of message ids.")
@@ -127,6 +176,23 @@ class CancelConfig(dg.Config):
     move_to: str | None = Field(default=None, description="Folder to move the file to after.")
     dry_run: bool = Field(default=False, description="Store the plan, cancel nothing.")
     confirm_plan: str | None = Field(default=None, description=_CONFIRM_PLAN)
+
+    def request(self, settings: Settings) -> Request:
+        csv_path = self.csv_path or None
+        given = (csv_path is not None) + bool(self.message_ids) + (self.confirm_plan is not None)
+        if given != 1:
+            raise dg.Failure(
+                "give one of csv_path, message_ids or confirm_plan", allow_retries=False
+            )
+        if self.confirm_plan is not None:
+            cancel = Cancel(plan_id=self.confirm_plan, plan_max_age=settings.plan_max_age)
+            return Request(cancel, StoredPlan(self.confirm_plan), self.move_to, None)
+        source: Input = (
+            MessageIdFile(Path(csv_path), self.id_column, settings.max_input_bytes)
+            if csv_path
+            else MessageIdValues(self.message_ids, label="run config")
+        )
+        return Request(Cancel(dry_run=self.dry_run), source, self.move_to, csv_path)
 
 
 @dataclass(frozen=True)
@@ -167,7 +233,7 @@ def build_mutation_assets(settings: Settings) -> MutationAssets:
 
     @dg.asset(
         key=keys.additions,
-        deps=[inbox["add"].key],
+        deps=[inbox[MutationKind.ADD].key],
         description="Opt-outs from a CSV file pushed to /stop-sms/add (only the missing ones), "
         f"one audit row per input row in {settings.schema}.audit_log.",
         **common,
@@ -175,27 +241,11 @@ def build_mutation_assets(settings: Settings) -> MutationAssets:
     def stop_list_additions(
         context: dg.AssetExecutionContext, config: PushConfig
     ) -> dg.MaterializeResult:
-        source: Input
-        if config.confirm_plan is not None:
-            if config.csv_path is not None or config.dry_run:
-                raise dg.Failure(
-                    "confirm_plan applies a stored plan as it is: give it without csv_path or "
-                    "dry_run",
-                    allow_retries=False,
-                )
-            source, move_to = StoredPlan(config.confirm_plan), None
-            push = Push(plan_id=config.confirm_plan, plan_max_age=settings.plan_max_age)
-        elif config.csv_path is None:
-            raise dg.Failure("give csv_path or confirm_plan", allow_retries=False)
-        else:
-            source, move_to = config.input(settings.max_input_bytes), config.move_to
-            push = Push(dry_run=config.dry_run, retry_rejected=config.retry_rejected)
-        report = runner.run(context, push, source, move_to, location=config.csv_path)
-        return dg.MaterializeResult(metadata=runner.metadata(context, report))
+        return runner.materialize(context, config.request(settings))
 
     @dg.asset(
         key=keys.deletions,
-        deps=[inbox["delete"].key],
+        deps=[inbox[MutationKind.DELETE].key],
         description="Numbers removed from the stop list with consent evidence (consent_at, "
         "consent_source), dry run unless confirmed, capped; every row in "
         f"{settings.schema}.audit_log.",
@@ -204,34 +254,14 @@ def build_mutation_assets(settings: Settings) -> MutationAssets:
     def stop_list_deletions(
         context: dg.AssetExecutionContext, config: DeleteConfig
     ) -> dg.MaterializeResult:
-        if config.confirm_plan is not None and config.confirm_dry_run is not None:
-            raise dg.Failure("give confirm_plan or confirm_dry_run, not both", allow_retries=False)
-        source: Input
-        if config.confirm_plan is None and config.confirm_dry_run is None:
-            if config.csv_path is None:
-                raise dg.Failure(
-                    "give csv_path, confirm_plan or confirm_dry_run", allow_retries=False
-                )
-            source = config.input(settings.max_input_bytes)
-            operation = Delete(confirm=config.confirm, max_deletions=config.max_deletions)
-            move_to, location = config.move_to, config.csv_path
-        else:
-            plan_id = config.confirm_plan or _dry_run_plan(
-                context, keys.deletions, config, settings.max_input_bytes
-            )
-            source, move_to, location = StoredPlan(plan_id), None, None
-            operation = Delete(
-                max_deletions=config.max_deletions,
-                plan_id=plan_id,
-                plan_max_age=settings.plan_max_age,
-                given=_given_again(config, settings.max_input_bytes),
-            )
-        report = runner.run(context, operation, source, move_to, location=location)
-        return dg.MaterializeResult(metadata=runner.metadata(context, report))
+        def dry_run_plan() -> str:
+            return _dry_run_plan(context, keys.deletions, config, settings.max_input_bytes)
+
+        return runner.materialize(context, config.request(settings, dry_run_plan))
 
     @dg.asset(
         key=keys.cancellations,
-        deps=[inbox["cancel"].key],
+        deps=[inbox[MutationKind.CANCEL].key],
         description="Scheduled sends cancelled through /message-cancel: cancelled, already "
         "cancelled (5), too late (6), already sent (7), not found (4) or failed, per id.",
         **common,
@@ -239,31 +269,15 @@ def build_mutation_assets(settings: Settings) -> MutationAssets:
     def message_cancellations(
         context: dg.AssetExecutionContext, config: CancelConfig
     ) -> dg.MaterializeResult:
-        csv_path = config.csv_path or None
-        given = (
-            (csv_path is not None) + bool(config.message_ids) + (config.confirm_plan is not None)
-        )
-        if given != 1:
-            raise dg.Failure(
-                "give one of csv_path, message_ids or confirm_plan", allow_retries=False
-            )
-        source: Input
-        if config.confirm_plan is not None:
-            source = StoredPlan(config.confirm_plan)
-            cancel = Cancel(plan_id=config.confirm_plan, plan_max_age=settings.plan_max_age)
-        else:
-            source = (
-                MessageIdFile(Path(csv_path), config.id_column, settings.max_input_bytes)
-                if csv_path
-                else MessageIdValues(config.message_ids, label="run config")
-            )
-            cancel = Cancel(dry_run=config.dry_run)
-        report = runner.run(context, cancel, source, config.move_to, location=csv_path)
-        return dg.MaterializeResult(metadata=runner.metadata(context, report))
+        return runner.materialize(context, config.request(settings))
 
     checks = [
-        _outcome_check(settings, keys.additions, "every_number_pushed", "add", "pushed"),
-        _outcome_check(settings, keys.deletions, "every_deletion_done", "delete", "deleted"),
+        _outcome_check(
+            settings, keys.additions, "every_number_pushed", MutationKind.ADD.value, "pushed"
+        ),
+        _outcome_check(
+            settings, keys.deletions, "every_deletion_done", MutationKind.DELETE.value, "deleted"
+        ),
     ]
     return MutationAssets(
         inbox, stop_list_additions, stop_list_deletions, message_cancellations, checks
@@ -312,17 +326,16 @@ class _Runner:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
-    def run(
-        self,
-        context: dg.AssetExecutionContext,
-        operation: Operation[Any],
-        source: Input,
-        move_to: str | None,
-        *,
-        location: str | None = None,
-    ) -> RunReport[Any]:
-        """``location``: the file input's ``csv_path`` as given (an ``s3://`` object is run
-        through :func:`run_on_object`)."""
+    def materialize(
+        self, context: dg.AssetExecutionContext, request: Request
+    ) -> dg.MaterializeResult:
+        report = self.run(context, request)
+        return dg.MaterializeResult(metadata=self.metadata(context, report))
+
+    def run(self, context: dg.AssetExecutionContext, request: Request) -> RunReport[Any]:
+        """The request's ``location`` is the file input's ``csv_path`` as given (an ``s3://``
+        object is run through :func:`run_on_object`)."""
+        operation, source, move_to, location = request
         if move_to and is_object_store(move_to) != is_object_store(location or ""):
             raise dg.Failure(
                 description="move_to and csv_path must both be local or both s3:// locations: "

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import ClassVar
 
-from smsp_connector.client import SmspClient
+from smsp_connector.client import MutationKind, SmspClient
 from smsp_connector.intake import Intake
 from smsp_connector.operations.plans import claim, plan_intake, plan_to_apply
 from smsp_connector.operations.progress import ProgressFactory
@@ -68,7 +68,7 @@ def cancel_messages(
     invalid, duplicate = record_unusable_rows(ids, audit, target="raw_value")
     usable = ~invalid & ~duplicate
     plan = plan_intake(
-        "cancel",
+        MutationKind.CANCEL.value,
         read,
         PlanTargets.rows(ids["row_number"][usable], ids["raw_value"][usable]),
         warehouse=warehouse,
@@ -105,7 +105,11 @@ def apply_cancel_plan(
     :class:`~smsp_connector.operations.plans.PlanRefused` before any call for a plan that is
     unknown, another operation's or account's, applied already or older than ``max_age``."""
     plan = plan_to_apply(
-        warehouse, plan_id, operation="cancel", account=audit.account, max_age=max_age
+        warehouse,
+        plan_id,
+        operation=MutationKind.CANCEL.value,
+        account=audit.account,
+        max_age=max_age,
     )
     audit.name_plan(plan.plan_id)
     claim(warehouse, plan, run_id=audit.run_id)

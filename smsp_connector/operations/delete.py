@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
-from smsp_connector.client import SmspClient, StopEntry
+from smsp_connector.client import MutationKind, SmspClient, StopEntry
 from smsp_connector.client.models import (
     LATEST_TIME,
     PROVIDER_TZ,
@@ -167,7 +167,12 @@ def delete_numbers(
         else:
             verdicts.append((base, *verdict))
     plan = plan_intake(
-        "delete", read, targets, warehouse=warehouse, audit=audit, made_to_apply=False
+        MutationKind.DELETE.value,
+        read,
+        targets,
+        warehouse=warehouse,
+        audit=audit,
+        made_to_apply=False,
     )
     source_file = plan.source_file
     invalid, duplicate = record_unusable_rows(intake, audit)
@@ -228,9 +233,13 @@ def apply_deletion_plan(
     ``source_sha256`` of the file given again) differ from; :class:`DeletionCapExceeded` for
     one larger than ``max_deletions``."""
     plan = plan_to_apply(
-        warehouse, plan_id, operation="delete", account=audit.account, max_age=max_age,
+        warehouse,
+        plan_id,
+        operation=MutationKind.DELETE.value,
+        account=audit.account,
+        max_age=max_age,
         given=given,
-    )  # fmt: skip
+    )
     audit.name_plan(plan.plan_id)
     on_list = {entry.phone_number: entry for entry in client.list_stops()}
     return _apply(

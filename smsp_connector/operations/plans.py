@@ -9,12 +9,17 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from smsp_connector.client import MutationKind
 from smsp_connector.intake import Intake, normalize_header
 from smsp_connector.warehouse.audit import AuditWriter, outcome_counts
 from smsp_connector.warehouse.plans import Plan, PlanTarget, claim_plan, load_plan, store_plan
 from smsp_connector.warehouse.tables import Warehouse
 
-OPERATION_NAMES = {"add": "push", "delete": "deletion", "cancel": "cancel"}
+OPERATION_NAMES = {
+    MutationKind.ADD: "push",
+    MutationKind.DELETE: "deletion",
+    MutationKind.CANCEL: "cancel",
+}
 """The audit log's operation names as a plan's refusals name them."""
 
 

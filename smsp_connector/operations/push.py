@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import pandas as pd
 
-from smsp_connector.client import SmspClient
+from smsp_connector.client import MutationKind, SmspClient
 from smsp_connector.intake import Intake
 from smsp_connector.operations.plans import claim, plan_intake, plan_to_apply
 from smsp_connector.operations.progress import ProgressFactory
@@ -82,7 +82,7 @@ def push_numbers(
     # at a time as they are written.
     missing = usable & ~on_list & ~refused
     plan = plan_intake(
-        "add",
+        MutationKind.ADD.value,
         read,
         PlanTargets.rows(intake["row_number"][missing], intake["e164"][missing]),
         warehouse=warehouse,
@@ -137,7 +137,7 @@ def apply_push_plan(
     :class:`~smsp_connector.operations.plans.PlanRefused` before any call for a plan that is
     unknown, another operation's or account's, applied already or older than ``max_age``."""
     plan = plan_to_apply(
-        warehouse, plan_id, operation="add", account=audit.account, max_age=max_age
+        warehouse, plan_id, operation=MutationKind.ADD.value, account=audit.account, max_age=max_age
     )
     audit.name_plan(plan.plan_id)
     targets = plan.target_columns.frame

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import pandas as pd
 
-from smsp_connector.client import SmspClient
+from smsp_connector.client import MutationKind, SmspClient
 from smsp_connector.defaults import DEFAULT_PLAN_MAX_AGE
 from smsp_connector.intake import Intake, IntakeError, file_sha256
 from smsp_connector.intake.rejections import rejected_rows
@@ -64,7 +64,7 @@ shows): a dry run of a million rows would otherwise read them all back into memo
 
 class Operation(Protocol[S]):
     name: ClassVar[str]
-    """The audit log's ``operation``: add, delete or cancel."""
+    """The audit log's ``operation`` (:class:`~smsp_connector.client.MutationKind`)."""
     extra_columns: ClassVar[tuple[str, ...]]
     """Columns the input must have besides the target (consent evidence for deletions)."""
 
@@ -95,7 +95,7 @@ class Push:
     retry_rejected: bool = False
     plan_id: str | None = None
     plan_max_age: timedelta = DEFAULT_PLAN_MAX_AGE
-    name: ClassVar[str] = "add"
+    name: ClassVar[str] = MutationKind.ADD.value
     extra_columns: ClassVar[tuple[str, ...]] = ()
 
     def execute(self, intake, *, client, audit, progress, warehouse) -> PushSummary:
@@ -134,7 +134,7 @@ class Delete:
     given: tuple[tuple[str, str], ...] = ()
     """Options given again with ``plan_id`` (``phone_column``, ``default_region``, the file's
     ``source_sha256``): one that differs from the plan's refuses the run."""
-    name: ClassVar[str] = "delete"
+    name: ClassVar[str] = MutationKind.DELETE.value
     extra_columns: ClassVar[tuple[str, ...]] = CONSENT_COLUMNS
 
     @property
@@ -171,7 +171,7 @@ class Cancel:
     dry_run: bool = False
     plan_id: str | None = None
     plan_max_age: timedelta = DEFAULT_PLAN_MAX_AGE
-    name: ClassVar[str] = "cancel"
+    name: ClassVar[str] = MutationKind.CANCEL.value
     extra_columns: ClassVar[tuple[str, ...]] = ()
 
     def execute(self, intake, *, client, audit, progress, warehouse) -> CancelSummary:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from smsp_connector.client import MutationKind
 from smsp_connector.warehouse.audit import Outcome
 from smsp_connector.warehouse.results import one_row
 from smsp_connector.warehouse.tables import Warehouse
@@ -164,12 +165,12 @@ def refused_numbers(warehouse: Warehouse, code: int = 9) -> dict[str, str]:
         rows = conn.execute(
             f"""
             SELECT target, arg_max(run_id, recorded_at) FROM {tables.audit_latest}
-            WHERE operation = 'add' AND NOT dry_run
+            WHERE operation = ? AND NOT dry_run
               AND outcome IN ('applied', 'already_done', 'rejected')
             GROUP BY target
             HAVING arg_max(outcome, recorded_at) = 'rejected'
                AND arg_max(provider_code, recorded_at) = ?
             """,
-            [code],
+            [MutationKind.ADD.value, code],
         ).fetchall()
     return dict(rows)
