@@ -339,6 +339,13 @@ class Settings:
         env="SMSP_PLAN_MAX_AGE_HOURS",
         unit="hours",
     )
+    honour_within: timedelta = setting(
+        timedelta(hours=24),
+        doc="How long an opt-out received by the connector may take to reach the provider's "
+        "list: past it, the ledger's blocking check opt_outs_honoured_in_time fails",
+        env="SMSP_HONOUR_WITHIN_HOURS",
+        unit="hours",
+    )
     lake_upkeep_schedule: str | None = setting(
         "30 4 * * 0",
         doc="Cron of a DuckLake's upkeep (Sundays 04:30 in timezone; none: no schedule): small "
@@ -391,8 +398,12 @@ class Settings:
             raise SettingsError(
                 f"lock_wait_seconds must be a number >= 0, not {self.lock_wait_seconds!r}"
             )
-        if not self.plan_max_age > timedelta(0):
-            raise SettingsError(f"plan_max_age must be positive, not {self.plan_max_age!r}")
+        for name in ("plan_max_age", "honour_within"):
+            if not timedelta(0) < getattr(self, name) <= MAX_DURATION:
+                raise SettingsError(
+                    f"{name} must be positive and at most {MAX_DURATION.days} days, "
+                    f"not {getattr(self, name)!r}"
+                )
         for name in ("lake_expire_after", "lake_delete_after"):
             if not timedelta(0) <= getattr(self, name) <= MAX_DURATION:
                 raise SettingsError(

@@ -25,6 +25,7 @@ from .pipeline_helpers import (
 ALL_ASSETS = {
     "smsp/stop_list",
     "smsp/stop_list_history",
+    "smsp/opt_out_ledger",
     "smsp/suppression_export",
     "smsp/suppression_export_sha256",
 }
@@ -57,6 +58,7 @@ def test_happy_path_persists_validates_and_exports(rig):
         "stop_ids_unique": True,
         "phone_numbers_unique": True,
         "no_sudden_shrink": True,
+        "opt_outs_honoured_in_time": True,
     }
     rows = rig.query(
         "SELECT phone_number, created_at, typeof(stop_id), typeof(created_at) "

@@ -17,6 +17,7 @@ import click
 
 from smsp_connector.cli.commands import cancel, push, stops
 from smsp_connector.cli.lake import lake
+from smsp_connector.cli.ledger import ledger
 from smsp_connector.cli.plans import plans
 
 
@@ -233,6 +234,7 @@ main.add_command(stops)
 main.add_command(push)
 main.add_command(cancel)
 main.add_command(plans)
+main.add_command(ledger)
 main.add_command(lake)
 
 

@@ -4,6 +4,7 @@ suppression exports. A factory, so a deployment picks its names, thresholds and 
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ from smsp_connector.warehouse import (
     table_name,
     update_history,
 )
-from smsp_connector.warehouse.columns import declared_columns
+from smsp_connector.warehouse.columns import declared_columns, row_count
+from smsp_connector.warehouse.ledger import honour_times, overdue_opt_outs
 
 
 class StopListConfig(dg.Config):
@@ -55,6 +57,8 @@ class ExtractAssets:
     then never an asset the UI would call never materialized."""
     stop_list: dg.AssetsDefinition
     history: dg.AssetsDefinition
+    ledger: dg.AssetsDefinition
+    """One row per number and opt-out episode, with the honour-time check."""
     export: dg.AssetsDefinition
     export_sha256: dg.AssetsDefinition
     export_hmac: dg.AssetsDefinition | None = None
@@ -68,7 +72,12 @@ class ExtractAssets:
     def materialized(self) -> list[dg.AssetsDefinition]:
         """The stop list, its history and the exports: what the refresh materializes."""
         exports = [self.export, self.export_sha256, self.export_hmac]
-        return [self.stop_list, self.history, *(asset for asset in exports if asset)]
+        return [
+            self.stop_list,
+            self.history,
+            self.ledger,
+            *(asset for asset in exports if asset),
+        ]
 
     @property
     def selection(self) -> dg.AssetSelection:
@@ -92,6 +101,7 @@ def build_extract_assets(
         provider=_provider_asset(settings, keys, upstream),
         stop_list=_stop_list_asset(settings, keys, conditions.stop_list),
         history=_history_asset(settings, keys, conditions.followers),
+        ledger=_ledger_asset(settings, keys, conditions.followers),
         export=export(keys.export, ExportForm.PLAIN),
         export_sha256=export(keys.export_sha256, ExportForm.SHA256),
         export_hmac=export(keys.export_hmac, ExportForm.HMAC_SHA256)
@@ -202,6 +212,82 @@ def _history_asset(
         )
 
     return stop_list_history
+
+
+def _ledger_asset(
+    settings: Settings, keys: SmspKeys, condition: dg.AutomationCondition | None
+) -> dg.AssetsDefinition:
+    """The ledger view, its honour times as numeric metadata (plotted over runs by the UI),
+    and the check that no opt-out received waits past the account's deadline."""
+    table = table_name(settings.schema, "opt_out_ledger")
+    columns = declared_columns(("opt_out_ledger",))["opt_out_ledger"]
+    hours = settings.honour_within / timedelta(hours=1)
+
+    @dg.asset(
+        key=keys.ledger,
+        deps=[keys.history],
+        automation_condition=condition,
+        **asset_attributes(settings, {"duckdb"}),
+        metadata=dict(TableMetadataSet(table_name=table, column_schema=table_schema(columns))),
+        check_specs=[
+            dg.AssetCheckSpec(
+                "opt_outs_honoured_in_time",
+                asset=keys.ledger,
+                blocking=True,
+                description=f"Fails when an opt-out received by the connector has waited more "
+                f"than {hours:g} h (honour_within) without reaching the provider's list: the "
+                "count, the oldest wait and the overdue rows (numbers as SHA-256).",
+            )
+        ],
+        description=(
+            f"One row per number and opt-out episode ({table}, a view of the audit log, the "
+            "list's history and the plans): when it was received, sent, listed, ended."
+        ),
+        pool=settings.pool,
+        required_resource_keys=resource_keys(settings),
+    )
+    def opt_out_ledger(
+        context: dg.AssetExecutionContext,
+    ) -> Iterator[dg.AssetCheckResult | dg.MaterializeResult]:
+        warehouse = step_warehouse(context, settings)
+        now = datetime.now(UTC)
+        times = honour_times(warehouse, settings.honour_within, now)
+        overdue = overdue_opt_outs(warehouse, settings.honour_within, now)
+        quantiles = {
+            name: round(value, 2)
+            for name, value in (
+                ("honour_hours_median", times.median_hours),
+                ("honour_hours_p95", times.p95_hours),
+            )
+            if value is not None  # none honoured yet
+        }
+        yield dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": row_count(warehouse, "opt_out_ledger"),
+                "opt_outs_received": times.received,
+                "opt_outs_honoured": times.honoured,
+                "opt_outs_pending": times.pending,
+                "opt_outs_overdue": times.overdue,
+                "opt_outs_honoured_late": times.late,
+                "opt_outs_refused": times.refused,
+                **quantiles,
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="opt_outs_honoured_in_time",
+                    passed=times.overdue == 0,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    metadata={
+                        "overdue": times.overdue,
+                        "oldest_wait_hours": round(times.oldest_overdue_hours or 0.0, 2),
+                        "honour_within_hours": hours,
+                        **({"overdue_rows": frame_table(overdue)} if len(overdue) else {}),
+                    },
+                )
+            ],
+        )
+
+    return opt_out_ledger
 
 
 def _provider_asset(

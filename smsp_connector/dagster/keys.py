@@ -44,6 +44,10 @@ class SmspKeys:
         return self.key("stop_list_history")
 
     @property
+    def ledger(self) -> dg.AssetKey:
+        return self.key("opt_out_ledger")
+
+    @property
     def export(self) -> dg.AssetKey:
         return self.key("suppression_export")
 

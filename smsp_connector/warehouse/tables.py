@@ -67,6 +67,7 @@ TABLE_NAMES = (
     "push_cursors",
     "plans",
     "plan_targets",
+    "opt_out_ledger",
 )
 
 
@@ -98,6 +99,7 @@ class Tables:
     locks = property(lambda self: self.qualified("warehouse_locks"))
     plans = property(lambda self: self.qualified("plans"))
     plan_targets = property(lambda self: self.qualified("plan_targets"))
+    ledger = property(lambda self: self.qualified("opt_out_ledger"))
 
     @classmethod
     def of(cls, conn: duckdb.DuckDBPyConnection, schema: str) -> Tables:
@@ -179,6 +181,84 @@ CREATE OR REPLACE VIEW {t.audit_latest} AS
             ORDER BY recorded_at DESC, outcome = 'pending') AS position
         FROM audit_log)
     WHERE position = 1;
+CREATE OR REPLACE VIEW {t.ledger} AS
+    WITH events AS (
+        -- Each thing that happened to a number, in time order: received in an input (a
+        -- file's row, a table source's, typed in; dry runs included: the connector knew),
+        -- honoured (the provider took it, had it, or listed it), ended (a deletion applied,
+        -- or gone from the provider's list with no deletion of ours).
+        SELECT target AS phone_number, recorded_at AS event_at, 0 AS step,
+               CASE WHEN outcome IN ('applied', 'already_done') AND NOT dry_run THEN 'sent'
+                    WHEN outcome = 'already_on_list' AND NOT dry_run THEN 'had'
+                    WHEN outcome = 'rejected' AND NOT dry_run THEN 'refused'
+                    ELSE 'received' END AS kind,
+               run_id, plan_id, source_file, source_row, outcome,
+               NULL::TIMESTAMPTZ AS created_at, NULL::TIMESTAMPTZ AS consent_at,
+               NULL::VARCHAR AS consent_source
+        FROM audit_log
+        WHERE operation = 'add' AND outcome NOT IN ('invalid_input', 'duplicate_in_file')
+        UNION ALL
+        SELECT phone_number, observed_at, 1, CASE change WHEN 'entered' THEN 'listed'
+               ELSE 'left' END, snapshot_run_id, NULL, NULL, NULL, NULL, created_at, NULL, NULL
+        FROM stop_list_history
+        UNION ALL
+        SELECT a.target, a.recorded_at, 2, 'deleted', a.run_id, a.plan_id, a.source_file,
+               a.source_row, a.outcome, NULL, p.consent_at, p.consent_source
+        FROM audit_log AS a
+        LEFT JOIN plan_targets AS p ON p.plan_id = a.plan_id AND p.target = a.target
+        WHERE a.operation = 'delete' AND a.outcome = 'applied' AND NOT a.dry_run
+    ),
+    numbered AS (
+        -- An episode ends with a deletion or a departure from the list: the events after it
+        -- belong to the next one.
+        SELECT *, kind IN ('received', 'sent', 'had', 'refused') AS receipt,
+            coalesce(sum(CASE WHEN kind IN ('deleted', 'left') THEN 1 ELSE 0 END) OVER (
+                   PARTITION BY phone_number ORDER BY event_at, step
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS boundaries
+        FROM events
+    ),
+    episodes AS (
+        SELECT phone_number, boundaries,
+            min(event_at) FILTER (WHERE receipt) AS received_at,
+            arg_min(source_file, event_at) FILTER (WHERE receipt) AS received_from,
+            arg_min(source_row, event_at) FILTER (WHERE receipt) AS received_row,
+            arg_min(run_id, event_at) FILTER (WHERE receipt) AS received_run_id,
+            min(event_at) FILTER (WHERE kind = 'sent') AS sent_at,
+            arg_min(plan_id, event_at) FILTER (WHERE kind = 'sent') AS sent_plan_id,
+            arg_min(run_id, event_at) FILTER (WHERE kind = 'sent') AS sent_run_id,
+            arg_min(outcome, event_at) FILTER (WHERE kind = 'sent') AS sent_outcome,
+            min(event_at) FILTER (WHERE kind = 'had') AS found_listed_at,
+            min(event_at) FILTER (WHERE kind = 'refused') AS refused_at,
+            min(event_at) FILTER (WHERE kind = 'listed') AS listed_at,
+            arg_min(created_at, event_at) FILTER (WHERE kind = 'listed') AS provider_opted_out_at,
+            min(event_at) FILTER (WHERE kind = 'deleted') AS deleted_at,
+            arg_min(plan_id, event_at) FILTER (WHERE kind = 'deleted') AS deletion_plan_id,
+            arg_min(run_id, event_at) FILTER (WHERE kind = 'deleted') AS deletion_run_id,
+            arg_min(consent_at, event_at) FILTER (WHERE kind = 'deleted') AS consent_at,
+            arg_min(consent_source, event_at) FILTER (WHERE kind = 'deleted') AS consent_source,
+            min(event_at) FILTER (WHERE kind = 'left') AS left_at
+        FROM numbered GROUP BY phone_number, boundaries
+    )
+    SELECT phone_number,
+        row_number() OVER (PARTITION BY phone_number ORDER BY boundaries) AS episode,
+        CASE WHEN received_at IS NOT NULL AND (listed_at IS NULL OR received_at <= listed_at)
+             THEN 'connector' ELSE 'provider' END AS origin,
+        received_at, received_from, received_row, received_run_id,
+        sent_at, sent_plan_id, sent_run_id, sent_outcome, found_listed_at, refused_at,
+        listed_at, provider_opted_out_at,
+        least(sent_at, found_listed_at, listed_at) AS honoured_at,
+        coalesce(deleted_at, left_at) AS ended_at,
+        CASE WHEN deleted_at IS NOT NULL THEN 'deletion'
+             WHEN left_at IS NOT NULL THEN 'left_provider_list' END AS ended_by,
+        deletion_plan_id, deletion_run_id, consent_at, consent_source,
+        CASE WHEN deleted_at IS NOT NULL OR left_at IS NOT NULL THEN 'ended'
+             WHEN least(sent_at, found_listed_at, listed_at) IS NOT NULL THEN 'honoured'
+             WHEN refused_at IS NOT NULL THEN 'refused_by_provider'
+             ELSE 'pending' END AS status
+    FROM episodes
+    -- An episode starts when the number is received or listed: a departure observed after
+    -- a deletion is the end of the episode before, not one of its own.
+    WHERE received_at IS NOT NULL OR listed_at IS NOT NULL;
 """
 """The view names its table unqualified: a view's body binds in the view's own schema, and a
 catalog-qualified name there fails in a file named like the schema (a DuckDB binder quirk)."""

@@ -1,0 +1,137 @@
+"""The opt-out ledger: one row per number and opt-out episode (view ``opt_out_ledger``, its
+SQL in :mod:`.tables`), derived from ``audit_log``, ``stop_list_history`` and ``plan_targets``:
+nothing is written twice, so the ledger cannot drift from what happened."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+from smsp_connector.warehouse.results import one_row
+from smsp_connector.warehouse.tables import Warehouse
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRow:
+    """One opt-out episode of a number: received, honoured, and perhaps ended."""
+
+    phone_number: str
+    episode: int
+    """1 for the number's first episode; a deletion or a departure from the list ends one."""
+    origin: str
+    """``connector`` (received in an input first) or ``provider`` (first seen on its list: a
+    STOP reply the provider took itself)."""
+    received_at: datetime | None
+    received_from: str | None
+    """The file (or ``table:<source>``, ``command line``) the number was first read from."""
+    received_row: int | None
+    received_run_id: str | None
+    sent_at: datetime | None
+    """When the provider first took it (``applied`` or ``already_done``)."""
+    sent_plan_id: str | None
+    sent_run_id: str | None
+    sent_outcome: str | None
+    found_listed_at: datetime | None
+    """When a push first found it on the list already (no call needed)."""
+    refused_at: datetime | None
+    """When the provider first refused it (code 9)."""
+    listed_at: datetime | None
+    """When a refresh first saw it on the provider's list."""
+    provider_opted_out_at: datetime | None
+    """The provider's own opt-out time for it (its ``createdAt``, as an instant)."""
+    honoured_at: datetime | None
+    """The first of ``sent_at``, ``found_listed_at`` and ``listed_at``."""
+    ended_at: datetime | None
+    ended_by: str | None
+    """``deletion`` (a deletion of ours applied) or ``left_provider_list`` (gone from the list
+    with no deletion of ours)."""
+    deletion_plan_id: str | None
+    deletion_run_id: str | None
+    consent_at: datetime | None
+    consent_source: str | None
+    status: str
+    """``pending``, ``honoured``, ``refused_by_provider`` or ``ended``."""
+
+
+LEDGER_COLUMNS = tuple(item.name for item in fields(LedgerRow))
+
+
+def ledger_rows(warehouse: Warehouse, phone_number: str | None = None) -> list[LedgerRow]:
+    """The ledger's episodes of ``phone_number`` (E.164), or of every number, in order."""
+    where = "WHERE phone_number = ?" if phone_number is not None else ""
+    with warehouse.connect() as (conn, tables):
+        rows = conn.execute(
+            f"SELECT {', '.join(LEDGER_COLUMNS)} FROM {tables.ledger} {where} "
+            "ORDER BY phone_number, episode",
+            [phone_number] if phone_number is not None else [],
+        ).fetchall()
+    return [LedgerRow(*row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class HonourTimes:
+    """How fast the opt-outs the connector received reached the provider's list, against the
+    account's deadline (``honour_within``), at ``now``."""
+
+    received: int
+    """Opt-out episodes received in an input (those first seen on the provider's list have
+    nothing to honour)."""
+    honoured: int
+    pending: int
+    """Received, not honoured, not refused, not ended: still to reach the list."""
+    overdue: int
+    """Pending for longer than the deadline."""
+    late: int
+    """Honoured, but after the deadline."""
+    refused: int
+    """Refused by the provider (code 9) and not honoured."""
+    median_hours: float | None
+    p95_hours: float | None
+    """The median and 95th percentile of the time from receipt to honour, in hours."""
+    oldest_overdue_hours: float | None
+
+
+def honour_times(warehouse: Warehouse, within: timedelta, now: datetime) -> HonourTimes:
+    """The ledger's honour times at ``now``, against the deadline ``within``."""
+    with warehouse.connect() as (conn, tables):
+        row = one_row(
+            conn,
+            f"""
+            WITH received AS (
+                SELECT status, received_at, honoured_at,
+                       epoch(honoured_at - received_at) / 3600 AS hours,
+                       epoch($now - received_at) / 3600 AS waiting
+                FROM {tables.ledger} WHERE received_at IS NOT NULL
+            )
+            SELECT count(*), count(honoured_at), count(*) FILTER (WHERE status = 'pending'),
+                   count(*) FILTER (WHERE status = 'pending' AND waiting > $hours),
+                   count(*) FILTER (WHERE hours > $hours),
+                   count(*) FILTER (WHERE status = 'refused_by_provider'),
+                   quantile_cont(greatest(hours, 0), 0.5), quantile_cont(greatest(hours, 0), 0.95),
+                   max(waiting) FILTER (WHERE status = 'pending' AND waiting > $hours)
+            FROM received
+            """,
+            {"now": now, "hours": within / timedelta(hours=1)},
+        )
+    assert row is not None  # an aggregate has its row
+    return HonourTimes(*row)
+
+
+def overdue_opt_outs(
+    warehouse: Warehouse, within: timedelta, now: datetime, *, limit: int = 100
+) -> pd.DataFrame:
+    """The pending opt-outs older than ``within``, oldest first: each number as its SHA-256
+    (as the ``sha256`` export writes it: what leaves the warehouse never holds it raw)."""
+    with warehouse.connect() as (conn, tables):
+        return conn.execute(
+            f"""
+            SELECT sha256(phone_number) AS phone_sha256, received_at, received_from,
+                   received_row, round(epoch($now - received_at) / 3600, 1) AS hours_waiting
+            FROM {tables.ledger}
+            WHERE status = 'pending' AND epoch($now - received_at) / 3600 > $hours
+            ORDER BY received_at, phone_sha256 LIMIT $limit
+            """,
+            {"now": now, "hours": within / timedelta(hours=1), "limit": limit},
+        ).df()

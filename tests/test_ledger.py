@@ -1,0 +1,162 @@
+"""The opt-out ledger (issue 18, item 1): one row per number and opt-out episode, derived from
+the audit log, the list's history and the plans, over the emulator and a real DuckDB file."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from smsp_connector.operations.context import RunContext
+from smsp_connector.operations.extract import extract_stop_list
+from smsp_connector.operations.inputs import PhoneFile, PhoneValues
+from smsp_connector.operations.run import Delete, Push, run_operation
+from smsp_connector.warehouse import Warehouse, update_history
+from smsp_connector.warehouse.ledger import ledger_rows
+
+
+@pytest.fixture
+def warehouse(tmp_path) -> Warehouse:
+    return Warehouse.at(tmp_path / "warehouse.duckdb")
+
+
+def _run(operation, source, client, warehouse, run_id):
+    context = RunContext(
+        client=client, warehouse=warehouse, run_id=run_id, job="test", account="smsp"
+    )
+    return run_operation(operation, source, context)
+
+
+def _refresh(client, warehouse, run_id):
+    extract_stop_list(client, warehouse, run_id=run_id, max_shrink_share=1.0)
+    update_history(warehouse)
+
+
+def test_a_numbers_whole_story_push_listing_deletion_and_opt_out_again(
+    emulator, client, warehouse, tmp_path
+):
+    path = tmp_path / "crm.csv"
+    path.write_text("Nom;Portable\nDupont;06 12 34 56 78\n", encoding="utf-8")
+    _run(Push(), PhoneFile(path), client, warehouse, "push-1")
+    _refresh(client, warehouse, "refresh-1")
+    consent = datetime.now(UTC).isoformat()
+    values = PhoneValues(
+        ["+33 6 12 34 56 78"], {"consent_at": consent, "consent_source": "web form #8812"}
+    )
+    _run(Delete(confirm=True), values, client, warehouse, "delete-1")
+    _refresh(client, warehouse, "refresh-2")
+    _run(Push(), PhoneValues(["0612345678"]), client, warehouse, "push-2")
+    _refresh(client, warehouse, "refresh-3")
+
+    first, second = ledger_rows(warehouse, "+33612345678")
+
+    assert (first.episode, first.origin, first.status) == (1, "connector", "ended")
+    assert (first.received_from, first.received_row, first.received_run_id) == (
+        str(path),
+        2,
+        "push-1",
+    )
+    assert first.sent_run_id == "push-1" and first.sent_outcome == "applied"
+    assert first.sent_plan_id is not None
+    assert first.listed_at is not None and first.honoured_at == first.sent_at
+    assert first.ended_by == "deletion" and first.deletion_run_id == "delete-1"
+    assert first.consent_source == "web form #8812" and first.deletion_plan_id is not None
+    assert (second.episode, second.origin, second.status) == (2, "connector", "honoured")
+    assert second.received_run_id == "push-2" and second.received_at > first.ended_at
+    assert second.ended_at is None
+
+
+def test_an_opt_out_the_provider_received_itself_starts_on_its_list(emulator, client, warehouse):
+    emulator.state.seed_entries([("+33698765432", "2026-03-03 09:15:00")])
+    _refresh(client, warehouse, "refresh-1")
+
+    [row] = ledger_rows(warehouse, "+33698765432")
+
+    assert (row.origin, row.status) == ("provider", "honoured")
+    assert row.received_at is None and row.honoured_at == row.listed_at
+    assert row.provider_opted_out_at == datetime(2026, 3, 3, 8, 15, tzinfo=UTC)
+
+
+def test_a_dry_run_receipt_is_pending_until_applied(emulator, client, warehouse):
+    _run(Push(dry_run=True), PhoneValues(["0611111111"]), client, warehouse, "dry")
+
+    [row] = ledger_rows(warehouse, "+33611111111")
+
+    assert (row.status, row.received_run_id, row.honoured_at) == ("pending", "dry", None)
+
+
+def test_smsp_ledger_tells_a_numbers_story_in_any_input_form(emulator, tmp_path):
+    """``smsp ledger`` over the CLI, as an operator answers "when did you stop writing to
+    them?": the number as the person gave it, the story in a few lines, or JSON."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import API_KEY
+
+    env = {
+        **os.environ,
+        "SMSP_API_KEY": API_KEY,
+        "SMSP_BASE_URL": emulator.base_url,
+        "SMSP_DUCKDB_PATH": str(tmp_path / "w.duckdb"),
+    }
+
+    def smsp(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "smsp_connector.cli", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+    assert smsp("push", "-n", "06 12 34 56 78").returncode == 0
+    story = smsp("ledger", "0033 6 12 34 56 78")
+    as_json = smsp("ledger", "+33612345678", "--format", "json")
+    nobody = smsp("ledger", "06 98 76 54 32")
+    wrong = smsp("ledger", "not a number")
+
+    assert story.returncode == 0, story.stderr
+    first, received, sent, honoured = story.stdout.splitlines()
+    assert first == "+33612345678, opt-out 1 (honoured, from the connector)"
+    assert received.split()[0] == "received" and "command line row 1" in received
+    assert sent.split()[0] == "sent" and ": applied (plan " in sent
+    assert honoured.split()[0] == "honoured"
+    [episode] = json.loads(as_json.stdout)
+    assert episode["status"] == "honoured" and episode["sent_outcome"] == "applied"
+    assert "no opt-out received, sent or listed" in nobody.stdout
+    assert wrong.returncode == 1 and wrong.stderr.startswith("Error: 'not a number'")
+
+
+def test_an_opt_out_waiting_past_the_deadline_fails_the_blocking_check(emulator, tmp_path):
+    """A dry run's number, never applied, received two days ago: overdue against 24 h. The
+    check fails with the count, the oldest wait and the row, the number only as its SHA-256;
+    the honoured ones feed the numbers the UI plots."""
+    import hashlib
+
+    import dagster as dg
+    import duckdb
+
+    from .pipeline_helpers import PipelineRig, check_results, materialization_metadata
+
+    with dg.instance_for_test() as instance:
+        rig = PipelineRig(emulator, tmp_path / "w.duckdb", tmp_path / "exports", instance)
+        settings = rig.settings()
+        warehouse = Warehouse.at(settings.database)
+        with settings.client() as client:
+            _run(Push(dry_run=True), PhoneValues(["0611111111"]), client, warehouse, "dry")
+            _run(Push(), PhoneValues(["0622222222"]), client, warehouse, "push")
+        with duckdb.connect(settings.database) as conn:
+            conn.execute(
+                "UPDATE smsp.audit_log SET recorded_at = recorded_at - INTERVAL 2 DAY "
+                "WHERE run_id = 'dry'"
+            )
+
+        result = rig.materialize()
+
+    check = check_results(result)["opt_outs_honoured_in_time"]
+    assert not check.passed
+    shown = {name: value.value for name, value in check.metadata.items()}
+    assert shown["overdue"] == 1 and 47.9 < shown["oldest_wait_hours"] < 48.5
+    [overdue] = shown["overdue_rows"].records
+    assert overdue.data["phone_sha256"] == hashlib.sha256(b"+33611111111").hexdigest()
+    assert "+33611111111" not in repr(check.metadata) + repr(result.all_events)
+    metadata = materialization_metadata(result, "smsp/opt_out_ledger")
+    assert metadata["opt_outs_received"] == 2 and metadata["opt_outs_honoured"] == 1
+    assert metadata["opt_outs_overdue"] == 1 and metadata["honour_hours_median"] >= 0
