@@ -70,6 +70,16 @@ def _schedule(text: str) -> str | None:
     return None if text.lower() in ("none", "off") else text
 
 
+_RANGES: dict[str, tuple[float, float]] = {
+    "max_workers": (1, 256),
+    "max_attempts": (1, 100),
+    "timeout_seconds": (0.001, 3600),
+    "lock_wait_seconds": (0, 86400),
+    "max_input_bytes": (1, 1 << 40),
+}
+"""The numbers a run can use (a million workers would size a connection pool past memory; a
+timeout past a day overflows the clock's arithmetic): anything else is refused by name."""
+
 UNITS = {"hours": timedelta(hours=1), "days": timedelta(days=1)}
 """The units a duration setting is written in, in its variable and in YAML."""
 
@@ -148,6 +158,10 @@ class PushSource:
             raise SettingsError(
                 f"push source {self.name!r}: give a table (or an asset) or a query, not both"
             )
+        for name in ("phone_column", "table", "query", "asset", "region_column", "cursor_column"):
+            value = getattr(self, name)
+            if value is not None and not value.strip():
+                raise SettingsError(f"push source {self.name!r}: {name} is empty")
 
     @property
     def source_table(self) -> str | None:
@@ -390,14 +404,10 @@ class Settings:
             raise SettingsError(
                 f"max_shrink_share must be between 0 and 1, not {self.max_shrink_share!r}"
             )
-        if not (math.isfinite(self.timeout_seconds) and self.timeout_seconds > 0):
-            raise SettingsError(
-                f"timeout_seconds must be a positive number, not {self.timeout_seconds!r}"
-            )
-        if not (math.isfinite(self.lock_wait_seconds) and self.lock_wait_seconds >= 0):
-            raise SettingsError(
-                f"lock_wait_seconds must be a number >= 0, not {self.lock_wait_seconds!r}"
-            )
+        for name, (low, high) in _RANGES.items():
+            value = getattr(self, name)
+            if not (math.isfinite(value) and low <= value <= high):
+                raise SettingsError(f"{name} must be between {low:g} and {high:g}, not {value!r}")
         for name in ("plan_max_age", "honour_within"):
             if not timedelta(0) < getattr(self, name) <= MAX_DURATION:
                 raise SettingsError(
@@ -410,9 +420,17 @@ class Settings:
                     f"{name} must be between 0 and {MAX_DURATION.days} days, "
                     f"not {getattr(self, name)!r}"
                 )
-        for name in ("max_workers", "max_attempts"):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"{name} must be at least 1, not {getattr(self, name)!r}")
+        if not self.pool.strip():
+            raise SettingsError("pool must name a Dagster pool, not be empty")
+        if self.smsp_resource_key == self.duckdb_resource_key:
+            raise SettingsError(
+                f"smsp_resource_key and duckdb_resource_key are both {self.smsp_resource_key!r}: "
+                "one resource would replace the other"
+            )
+        names = [source.name for source in self.push_sources]
+        if len(set(names)) != len(names):
+            twice = sorted({name for name in names if names.count(name) > 1})
+            raise SettingsError(f"push_sources: two sources named {', '.join(twice)}")
         for item in fields(self):
             pattern = item.metadata.get("pattern")
             if pattern and not re.fullmatch(pattern, getattr(self, item.name), re.ASCII):

@@ -151,7 +151,7 @@ def test_cancel_by_id(cli, emulator):
         ({"SMSP_BASE_URL": "http://127.0.0.1:1/v1"}, "cannot reach http://127.0.0.1:1: "),
         ({"SMSP_BASE_URL": "http://example.com/v1"}, "must use https://"),
         ({"SMSP_RATE_LIMIT": "fast"}, "SMSP_RATE_LIMIT='fast' is not a valid rate_limit"),
-        ({"SMSP_MAX_WORKERS": "0"}, "max_workers must be at least 1"),
+        ({"SMSP_MAX_WORKERS": "0"}, "max_workers must be between 1 and 256"),
         (
             {"SMSP_BASE_URL": f"http://user:{API_KEY}@127.0.0.1:1/v1?apiKey={API_KEY}"},
             "cannot reach http://127.0.0.1:1: ",
@@ -344,3 +344,33 @@ def test_a_listing_piped_into_head_ends_quietly(emulator, tmp_path):
     )
     assert done.stdout.splitlines()[0] == "id,phone_number,created_at"
     assert done.stderr == ""
+
+
+def test_an_unknown_default_region_is_a_usage_error_in_one_line(cli, tmp_path):
+    """Found by an adversarial session: a traceback ending in ValueError, before."""
+    source = tmp_path / "f.csv"
+    source.write_text("phone\n0612345678\n")
+
+    for args in (("push", "-n", "0612345678"), ("push", str(source)), ("ledger", "0612")):
+        done = cli(*args, "--default-region", "XX")
+
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr and "unknown region 'XX'" in done.stderr
+
+
+def test_a_query_push_plan_records_its_query_and_reading_options(cli, emulator, tmp_path):
+    """Found by an adversarial session: its plan's options were empty, the query nowhere."""
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as conn:
+        conn.execute(
+            "CREATE SCHEMA crm; CREATE TABLE crm.u AS SELECT '0692123456' AS mobile, 'x' AS b"
+        )
+    query = "SELECT b, mobile FROM crm.u"
+
+    done = cli(
+        "push", "--query", query, "--phone-column", "mobile", "--default-region", "re",
+        "--dry-run", "--format", "json",
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)["plan"]
+    assert plan["options"] == {"query": query, "phone_column": "mobile", "default_region": "RE"}

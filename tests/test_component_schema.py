@@ -127,3 +127,103 @@ def test_a_duration_is_written_in_its_unit():
     ).settings()
 
     assert settings.plan_max_age.total_seconds() == 12 * 3600
+
+
+# -- found by an adversarial session (issue 16's review): each failed before its fix ----------
+
+LAKE = '"ducklake:postgres:host=db password=hunter2SECRET"'
+
+
+def test_a_database_password_never_shows_in_the_components_repr():
+    component = SmspComponent.resolve_from_yaml(
+        f"api_key: {KEY}\ndatabase: {LAKE}\ndata_path: /srv/lake/\n"
+    )
+
+    assert "hunter2SECRET" not in repr(component)
+    assert "hunter2SECRET" not in repr(component.settings())
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        {"api_key": ["sk_live_SECRET123"]},
+        {"api_key": 424242424242},
+        {"hmac_key": 424242424242},
+        {"rate_limit_dsn": ["postgresql://u:hunter2SECRET@db/x"]},
+        {"database": ["ducklake:postgres:password=hunter2SECRET"]},
+    ],
+)
+def test_a_secret_given_in_the_wrong_shape_is_refused_without_being_shown(attributes):
+    text = yaml.safe_dump({"api_key": "{{ env.SMSP_API_KEY }}", **attributes})
+
+    with pytest.raises(Exception) as refused:
+        SmspComponent.resolve_from_yaml(text).settings()
+
+    shown = "".join(traceback.format_exception(refused.value))
+    assert "SECRET" not in shown and "424242424242" not in shown
+    assert next(iter(attributes)) in shown
+
+
+@pytest.mark.parametrize(
+    ("attributes", "named"),
+    [
+        ({"max_workers": 10**12}, "max_workers"),
+        ({"max_attempts": 10**6}, "max_attempts"),
+        ({"timeout_seconds": "1e12"}, "timeout_seconds"),
+        ({"lock_wait_seconds": 1e12}, "lock_wait_seconds"),
+        ({"max_input_bytes": 0}, "max_input_bytes"),
+        ({"pool": ""}, "pool"),
+        ({"schedule": "99 99 * * *"}, "schedule"),
+        ({"duckdb_resource_key": "smsp"}, "duckdb_resource_key"),
+        (
+            {
+                "push_sources": [
+                    {"name": "crm", "table": "a", "phone_column": "p"},
+                    {"name": "crm", "table": "b", "phone_column": "p"},
+                ]
+            },
+            "crm",
+        ),
+        ({"push_sources": [{"name": "crm", "table": "", "phone_column": "p"}]}, "table"),
+        ({"push_sources": [{"name": "crm", "table": "a", "phone_column": ""}]}, "phone_column"),
+    ],
+)
+def test_a_value_no_run_could_use_is_refused_with_its_name(attributes, named):
+    text = yaml.safe_dump({"api_key": "{{ env.SMSP_API_KEY }}", **attributes})
+
+    with pytest.raises(Exception) as refused:
+        SmspComponent.resolve_from_yaml(text).settings()
+
+    assert not isinstance(refused.value, TypeError | OverflowError), refused.value
+    assert named in "".join(traceback.format_exception(refused.value))
+
+
+def test_a_template_naming_an_unset_variable_does_not_turn_the_refresh_off(monkeypatch):
+    monkeypatch.delenv("SMSP_UNSET_SCHEDULE", raising=False)
+    text = f'api_key: {KEY}\nschedule: "{{{{ env.SMSP_UNSET_SCHEDULE }}}}"\n'
+
+    with pytest.raises(Exception, match="SMSP_UNSET_SCHEDULE"):
+        SmspComponent.resolve_from_yaml(text).settings()
+    monkeypatch.setenv("SMSP_UNSET_SCHEDULE", "0 5 * * *")
+    assert SmspComponent.resolve_from_yaml(text).settings().schedule == "0 5 * * *"
+
+
+def test_a_key_prefix_from_a_variable_is_checked_once_resolved(monkeypatch):
+    monkeypatch.setenv("SMSP_TEST_PREFIX", "eu/crm")
+    text = f'api_key: {KEY}\nkey_prefix: "{{{{ env.SMSP_TEST_PREFIX }}}}"\n'
+
+    assert SmspComponent.resolve_from_yaml(text).settings().key_prefix == "eu/crm"
+    monkeypatch.setenv("SMSP_TEST_PREFIX", "a.b")
+    with pytest.raises(Exception, match="key_prefix"):
+        SmspComponent.resolve_from_yaml(text).settings()
+
+
+def test_a_push_sources_table_may_come_from_a_variable(monkeypatch):
+    monkeypatch.setenv("SMSP_TEST_TABLE", "crm.unsubscribes")
+    text = (
+        f"api_key: {KEY}\npush_sources:\n"
+        '  - {name: crm, table: "{{ env.SMSP_TEST_TABLE }}", phone_column: mobile}\n'
+    )
+
+    [source] = SmspComponent.resolve_from_yaml(text).settings().push_sources
+    assert source.table == "crm.unsubscribes"

@@ -63,10 +63,20 @@ _format = click.option(
 )
 
 
-_default_region = click.option(
+def _known_region(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A region libphonenumber knows, upper-cased; any other is a usage error in one line."""
+    import phonenumbers
+
+    if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise click.BadParameter(f"unknown region {value!r} (FR, RE, GP, BE, DE...)")
+    return value.upper()
+
+
+default_region_option = click.option(
     "--default-region",
     default=DEFAULT_REGION,
     show_default=True,
+    callback=_known_region,
     help="Region of numbers written in national form (0612…).",
 )
 
@@ -147,7 +157,7 @@ def list_stops(fmt: str, limit: int) -> None:
 @click.argument("numbers", nargs=-1)
 @click.option("--file", "file", type=LOCAL_FILE, help="A CSV file of numbers.")
 @_phone_column
-@_default_region
+@default_region_option
 @click.option("--dry-run", is_flag=True, help="Store the plan, send nothing.")
 @_format
 @one_line_errors
@@ -178,7 +188,7 @@ def add(
 @click.option("--confirm", is_flag=True, help="Really delete; without it this is a dry run.")
 @click.option("--max-deletions", type=int, default=100, show_default=True)
 @_phone_column
-@_default_region
+@default_region_option
 @_format
 @one_line_errors
 def delete(
@@ -229,7 +239,7 @@ def delete(
     help="A number to push (any French or international form), instead of a file; repeat it.",
 )
 @_phone_column
-@_default_region
+@default_region_option
 @click.option("--dry-run", is_flag=True, help="Store the plan, send nothing.")
 @click.option(
     "--retry-rejected",

@@ -8,19 +8,14 @@ from typing import Any
 
 import click
 
+from smsp_connector.cli.commands import default_region_option
 from smsp_connector.cli.console import one_line_errors
 from smsp_connector.cli.running import held_warehouse
-from smsp_connector.defaults import DEFAULT_REGION
 
 
 @click.command()
 @click.argument("number", required=False)
-@click.option(
-    "--default-region",
-    default=DEFAULT_REGION,
-    show_default=True,
-    help="Region of a number written in national form (0612…).",
-)
+@default_region_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @one_line_errors
 def ledger(number: str | None, default_region: str, fmt: str) -> None:
@@ -39,7 +34,7 @@ def ledger(number: str | None, default_region: str, fmt: str) -> None:
 
     e164 = None
     if number is not None:
-        normalized = normalize_phone_number(number, default_region.upper())
+        normalized = normalize_phone_number(number, default_region)
         if not isinstance(normalized, NormalizedNumber):
             raise click.ClickException(f"{number!r}: {normalized.message}")
         e164 = normalized.e164

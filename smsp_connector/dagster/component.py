@@ -23,9 +23,10 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 import dagster as dg
+from dagster._utils.schedules import is_valid_cron_string
 from dagster.components import AssetAttributesModel, Scaffolder, ScaffoldRequest
 from dagster.components.utils import TranslatorResolvingInfo
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from smsp_connector.client import DEFAULT_BASE_URL
 from smsp_connector.dagster.definitions import build_definitions
@@ -47,6 +48,7 @@ _ENV_TEMPLATE = re.compile(
 _CRON_PART = r"[\d*/,\-A-Za-z?#LW]+"
 _CRON = re.compile(rf"^{_CRON_PART}( {_CRON_PART}){{4}}$")
 """Five cron fields (minute hour day month weekday)."""
+_ENV_USE = re.compile(r"\{\{\s*env\b")
 
 
 Translation = Callable[[dg.AssetSpec], dg.AssetSpec]
@@ -79,10 +81,10 @@ def _variable(attribute: str, example: str, why: str, *, required: bool = False)
     that may hold a password) is read when a run needs it, so that no secret is written in a
     YAML file or shown by Dagster; anything else is refused."""
 
-    def resolve(context: dg.ResolutionContext, raw: str | None) -> str | None:
+    def resolve(context: dg.ResolutionContext, raw: Any) -> str | None:
         if raw is None and not required:
             return None
-        match = _ENV_TEMPLATE.match((raw or "").strip())
+        match = _ENV_TEMPLATE.match(raw.strip()) if isinstance(raw, str) else None
         if not match:
             raise ValueError(
                 f'{attribute} must name an environment variable, as "{{{{ env.{example} }}}}": '
@@ -97,12 +99,17 @@ def _cron_or_none(context: dg.ResolutionContext, raw: str | None) -> str | None:
     """The refresh's cron, checked when ``dg check defs`` resolves the YAML (so a bad one is
     reported with its file and line); ``null``: no schedule. A resolver rather than a pattern:
     a pattern on an optional field is applied to ``null`` too, or, inside the union, is
-    bypassed by the plain string Dagster adds to every field for templates."""
-    if raw is None:
+    bypassed by the plain string Dagster adds to every field for templates. It resolves the
+    template itself: Dagster reads a variable that is not set as ``null``, which would turn the
+    refresh off without a word."""
+    value = context.resolve_value(raw)
+    if value is None:
+        if isinstance(raw, str) and _ENV_USE.search(raw):
+            raise ValueError(f"schedule is {raw.strip()}, a variable that is not set")
         return None
-    if not _CRON.match(raw):
-        raise ValueError(f"schedule must be five cron fields, as '0 6 * * *', or null: {raw!r}")
-    return raw
+    if not (isinstance(value, str) and _CRON.match(value) and is_valid_cron_string(value)):
+        raise ValueError(f"schedule must be five cron fields, as '0 6 * * *', or null: {value!r}")
+    return value
 
 
 class SmspComponentScaffolder(Scaffolder):
@@ -143,6 +150,7 @@ class LakeUpkeepModel(dg.Resolvable, dg.Model):
         dg.Resolver(
             _cron_or_none,
             model_field_type=str | None,
+            inject_before_resolve=False,
             description=described(Settings, "lake_upkeep_schedule"),
         ),
     ] = DEFAULTS.lake_upkeep_schedule
@@ -162,7 +170,7 @@ class LakeUpkeepModel(dg.Resolvable, dg.Model):
 
 
 @dg.scaffold_with(SmspComponentScaffolder)
-class SmspComponent(dg.Component, dg.Resolvable, SETTINGS.model):
+class SmspComponent(dg.Component, SETTINGS.model):
     """One SMS Partner account: its stop list extracted into DuckDB with history, checks and
     suppression exports; push, guarded delete and cancel jobs; the inbox sensor; a schedule.
 
@@ -180,7 +188,7 @@ class SmspComponent(dg.Component, dg.Resolvable, SETTINGS.model):
                 "a key written in defs.yaml would end up in version control and in Dagster's UI",
                 required=True,
             ),
-            model_field_type=str,
+            model_field_type=Any,  # any shape reaches the resolver, which refuses it unshown
             inject_before_resolve=False,
             description=f'The API key, as "{{{{ env.{API_KEY_VAR} }}}}" (read when a run starts).',
         ),
@@ -193,7 +201,7 @@ class SmspComponent(dg.Component, dg.Resolvable, SETTINGS.model):
                 RATE_LIMIT_DSN_VAR,
                 "a DSN may hold a password, which defs.yaml and Dagster's UI must not show",
             ),
-            model_field_type=str | None,
+            model_field_type=Any,
             inject_before_resolve=False,
             description="PostgreSQL DSN of the rate limit shared by every process of the "
             f'account, as "{{{{ env.{RATE_LIMIT_DSN_VAR} }}}}" (read at run start); null: per '
@@ -208,7 +216,7 @@ class SmspComponent(dg.Component, dg.Resolvable, SETTINGS.model):
                 HMAC_KEY_VAR,
                 "the export's key is a secret, which defs.yaml and Dagster's UI must not show",
             ),
-            model_field_type=str | None,
+            model_field_type=Any,
             inject_before_resolve=False,
             description="The key of the HMAC-SHA256 suppression export, as "
             f'"{{{{ env.{HMAC_KEY_VAR} }}}}" (read when the export is written); null: no such '
@@ -220,6 +228,7 @@ class SmspComponent(dg.Component, dg.Resolvable, SETTINGS.model):
         dg.Resolver(
             _cron_or_none,
             model_field_type=str | None,
+            inject_before_resolve=False,
             description=described(Settings, "schedule"),
         ),
     ] = DEFAULTS.schedule
@@ -246,6 +255,10 @@ class SmspComponent(dg.Component, dg.Resolvable, SETTINGS.model):
             "{{ spec }} (as dagster-fivetran's translation; keys come from key_prefix).",
         ),
     ] = None
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+    """Its errors name the attribute, never the value: a secret written in the wrong shape
+    (see :func:`.settings_model.derive_model`) must not be echoed by ``dg check defs``."""
 
     def settings(self) -> Settings:
         """What this instance configures, as the library's :class:`Settings`."""

@@ -10,6 +10,7 @@ a field named like a pydantic method (``schema``) through an alias.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass
 from typing import Annotated, Any, get_args, get_origin, get_type_hints
@@ -61,12 +62,28 @@ def between(low: float, high: float) -> AfterValidator:
     return AfterValidator(check)
 
 
-def derive_model(source: type, name: str, *, nested: bool = False) -> DerivedModel:
-    """The pydantic model of ``source``'s fields whose :func:`~settings.setting` says ``yaml``.
+def matching(pattern: str) -> AfterValidator:
+    """A text's form, checked once resolved: a template (``{{ env.NAME }}``) goes through, to
+    be checked as the value it names (a ``pattern`` would refuse the template itself)."""
 
-    Its description goes through a Resolver, the way Dagster's own schema (``dg``,
-    the UI) carries it; a nested model, which Dagster takes as plain pydantic, has it on the
-    attribute."""
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and "{{" not in value and not re.fullmatch(pattern, value):
+            raise ValueError(f"must match {pattern}, not {value!r}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _as_resolved(context: dg.ResolutionContext, value: Any) -> Any:
+    """The value as Dagster resolved its templates, typed by the derived model itself."""
+    return value
+
+
+def derive_model(source: type, name: str) -> DerivedModel:
+    """The pydantic model of ``source``'s fields whose :func:`~settings.setting` says ``yaml``,
+    resolvable (templates in nested models too), each field's ``repr`` kept (a conninfo's
+    password stays out of a repr). Its description goes through a Resolver, the way Dagster's
+    own schema (``dg``, the UI) carries it."""
     hints = get_type_hints(source)
     attributes: dict[str, Any] = {}
     chosen: dict[str, dataclasses.Field] = {}
@@ -83,11 +100,11 @@ def derive_model(source: type, name: str, *, nested: bool = False) -> DerivedMod
         elif get_origin(kind) is tuple:  # tuple[X, ...]: a YAML list
             inner = get_args(kind)[0]
             if dataclasses.is_dataclass(inner):
-                inner_models[attribute] = derive_model(inner, f"{inner.__name__}Model", nested=True)
+                inner_models[attribute] = derive_model(inner, f"{inner.__name__}Model")
                 inner = inner_models[attribute].model
             kind, default = list[inner], list(default)
-        if "pattern" in item.metadata:  # on a text field only: no union with Dagster's str
-            extra["pattern"] = f"^(?:{item.metadata['pattern']})$"
+        if "pattern" in item.metadata:
+            kind = Annotated[kind, matching(item.metadata["pattern"])]
         if default is None:
             kind = kind | None
         if hasattr(BaseModel, attribute):  # schema: pydantic's own method
@@ -96,11 +113,17 @@ def derive_model(source: type, name: str, *, nested: bool = False) -> DerivedMod
             extra["default_factory"] = item.default_factory
         elif default is not MISSING:
             extra["default"] = default
-        if nested:
-            extra["description"] = item.metadata["doc"]
-        else:
-            kind = Annotated[kind, dg.Resolver.default(description=item.metadata["doc"])]
-        attributes[attribute] = (kind, Field(**extra))
+        # A value kept out of reprs (a URL or conninfo that may hold a password) is typed
+        # here, by this model, whose errors hide their input, not in Dagster's model of the
+        # YAML, whose errors echo it.
+        doc = item.metadata["doc"]
+        resolver = (
+            dg.Resolver.default(description=doc)
+            if item.repr
+            else dg.Resolver(_as_resolved, model_field_type=Any, description=doc)
+        )
+        kind = Annotated[kind, resolver]
+        attributes[attribute] = (kind, Field(repr=item.repr, **extra))
         chosen[attribute] = item
-    model = create_model(name, __base__=dg.Model, **attributes)
+    model = create_model(name, __base__=(dg.Resolvable, dg.Model), **attributes)
     return DerivedModel(source, model, chosen, inner_models)

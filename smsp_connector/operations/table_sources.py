@@ -32,15 +32,29 @@ class _ReadRows:
     """An input already read (the rows of one table read), for the run core."""
 
     frame: pd.DataFrame
+    options: dict[str, str]
     path: None = None
 
     def read(self, extra_columns: tuple[str, ...] = ()) -> Intake:
-        return Intake(self.frame)
+        return Intake(self.frame, options=self.options)
 
 
 def source_query(source: PushSource) -> str:
     table = source.source_table
     return table_query(table) if table else str(source.query)
+
+
+def source_options(source: PushSource) -> dict[str, str]:
+    """How a source's rows were read, as its plans record them: what was read (the table, or
+    the query's text) and how its numbers were taken."""
+    table = source.source_table
+    read = {"table": table} if table else {"query": str(source.query)}
+    columns = {
+        name: value
+        for name in ("phone_column", "region_column", "cursor_column")
+        if (value := getattr(source, name))
+    }
+    return {**read, **columns, "default_region": source.default_region.upper()}
 
 
 def source_label(source: PushSource) -> str:
@@ -79,7 +93,9 @@ def push_source(
     warehouse = context.warehouse
     frame, cursors = read_source(source, warehouse)
     report = run_operation(
-        Push(dry_run=dry_run, retry_rejected=retry_rejected), _ReadRows(frame), context
+        Push(dry_run=dry_run, retry_rejected=retry_rejected),
+        _ReadRows(frame, source_options(source)),
+        context,
     )
     if source.cursor_column and not dry_run and cursors:
         final = outcome_rows(warehouse, context.run_id)
