@@ -360,6 +360,14 @@ class Settings:
         env="SMSP_HONOUR_WITHIN_HOURS",
         unit="hours",
     )
+    show_raw_numbers: bool = setting(
+        False,
+        doc="Show phone numbers whole in Dagster's event log (previews, rows not through); "
+        "off: masked as +336•••••678, since the event log may be hosted by a third party "
+        "(Dagster+). For a local deployment only",
+        env="SMSP_SHOW_RAW_NUMBERS",
+        parse=_yes,
+    )
     lake_upkeep_schedule: str | None = setting(
         "30 4 * * 0",
         doc="Cron of a DuckLake's upkeep (Sundays 04:30 in timezone; none: no schedule): small "

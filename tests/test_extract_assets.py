@@ -71,7 +71,7 @@ def test_happy_path_persists_validates_and_exports(rig):
     metadata = materialization_metadata(result, "smsp/stop_list")
     assert metadata["dagster/row_count"] == 3
     assert metadata["entered"] == 3 and metadata["left"] == 0
-    assert metadata["preview"].records[0].data["phone_number"] == "+33612345678"
+    assert metadata["preview"].records[0].data["phone_number"] == "+336•••••678"  # masked
 
     plain = _csv_rows(rig.export_dir / "suppression_list.csv")
     assert [row["phone_number"] for row in plain] == [r[0] for r in rows]

@@ -76,7 +76,7 @@ def test_provider_refusals_warn_without_failing_the_run(rig, tmp_path):
     assert isinstance(table, dg.TableMetadataValue), "a real table in the UI, not Markdown"
     [row] = table.records
     assert (row.data["target"], row.data["outcome"], row.data["provider_code"]) == (
-        "+33611111111",
+        "+336•••••111",  # masked in Dagster's event log
         "rejected",
         9,
     )

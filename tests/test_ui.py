@@ -353,7 +353,7 @@ def test_a_push_s_refused_rows_are_a_table_on_the_asset_page(env, emulator, tmp_
         row = dict(zip(header, refused.locator("tbody tr td").all_inner_texts(), strict=True))
         assert row == {
             "source_row": "2",
-            "target": "+33611223344",
+            "target": "+336•••••344",  # masked in the event log
             "outcome": "rejected",
             "provider_code": "9",
             "reason": "Invalid phone number",

@@ -166,7 +166,9 @@ def _stop_list_asset(
             "left": snapshot.left,
             "valid": report.valid,
             "failing_rows": report.failing_rows,
-            "preview": frame_table(extraction.preview, limit=10),
+            "preview": frame_table(
+                extraction.preview, limit=10, raw_numbers=settings.show_raw_numbers
+            ),
         }
         yield dg.MaterializeResult(metadata=metadata, check_results=checks)
 
@@ -207,7 +209,7 @@ def _history_asset(
                 "left": update.left,
                 "listed": update.listed,
                 "dagster/row_count": total,
-                "recent_changes": frame_table(recent),
+                "recent_changes": frame_table(recent, raw_numbers=settings.show_raw_numbers),
             }
         )
 
@@ -364,7 +366,7 @@ def _export_asset(
                 "path": dg.MetadataValue.path(_shown(result.csv_path)),
                 "parquet_path": dg.MetadataValue.path(_shown(result.parquet_path)),
                 "dagster/row_count": result.row_count,
-                "preview": frame_table(result.preview),
+                "preview": frame_table(result.preview, raw_numbers=settings.show_raw_numbers),
             }
         )
 

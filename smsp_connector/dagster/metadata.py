@@ -9,13 +9,30 @@ import pandas as pd
 # dagster/row_count) are the ones the UI reads.
 from dagster._core.definitions.metadata import TableMetadataSet
 
-__all__ = ["TableMetadataSet", "frame_table"]
+__all__ = ["TableMetadataSet", "frame_table", "masked"]
+
+NUMBER_COLUMNS = ("phone_number", "target", "raw_value", "e164")
+"""The columns of the frames shown that may hold a phone number, or a raw input value."""
 
 
-def frame_table(frame: pd.DataFrame, limit: int = 100) -> dg.TableMetadataValue:
+def masked(value: object) -> str:
+    """``+33612345678`` as ``+336•••••678``: enough to tell rows apart and recognise a number
+    one holds, not enough to write to it. Text under 8 characters (a message id) is kept."""
+    text = str(value)
+    if len(text) < 8:
+        return text
+    return text[:4] + "•" * (len(text) - 7) + text[-3:]
+
+
+def frame_table(
+    frame: pd.DataFrame, limit: int = 100, *, raw_numbers: bool = False
+) -> dg.TableMetadataValue:
     """The first ``limit`` rows of ``frame``; integer columns stay integers (nullable ones
-    too), the others are shown as text."""
-    shown = frame.head(limit)
+    too), the others are shown as text; the :data:`NUMBER_COLUMNS` masked unless
+    ``raw_numbers`` (Dagster's event log may be hosted by a third party)."""
+    shown = frame.head(limit).copy()
+    if not raw_numbers:
+        shown = _masked_rows(shown)
     integer = {
         name
         for name in shown.columns
@@ -45,3 +62,24 @@ def _is_whole(value: object) -> bool:
     return (
         isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
     )
+
+
+def _masked_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The number columns masked, and each row's number masked where its other text quotes it
+    (a rejection's reason names the raw value)."""
+    numbers = [name for name in NUMBER_COLUMNS if name in frame.columns]
+    texts = [name for name in frame.columns if name not in numbers and frame[name].dtype == object]
+
+    def row(values: pd.Series) -> pd.Series:
+        quoted = [str(values[name]) for name in numbers if pd.notna(values[name])]
+        for name in texts:
+            if isinstance(values[name], str):
+                for number in quoted:
+                    if len(number) >= 8:
+                        values[name] = values[name].replace(number, masked(number))
+        for name in numbers:
+            if pd.notna(values[name]):
+                values[name] = masked(values[name])
+        return values
+
+    return frame.apply(row, axis=1) if len(frame) and numbers else frame

@@ -360,11 +360,10 @@ class _Runner:
             # One clear line in the UI and the logs; nothing was sent.
             raise dg.Failure(description=str(error), allow_retries=False) from None
 
-    @staticmethod
-    def metadata(context: dg.AssetExecutionContext, report: RunReport[Any]) -> dict[str, Any]:
+    def metadata(self, context: dg.AssetExecutionContext, report: RunReport[Any]) -> dict[str, Any]:
         """The counts, the rows that did not go through as a table, the reports' paths; and
         three low-cardinality run tags (counts stay in metadata, where they belong)."""
-        counts = report.counts
+        counts, raw = report.counts, self._settings.show_raw_numbers
         context.log.info(f"summary: {counts}")
         outcome = "complete" if report.complete else "partial"
         context.instance.add_run_tags(
@@ -384,9 +383,9 @@ class _Runner:
         if report.source_sha256:
             metadata["source_sha256"] = report.source_sha256
         if not report.unsent.empty:
-            metadata["rows_not_through"] = frame_table(report.unsent)
+            metadata["rows_not_through"] = frame_table(report.unsent, raw_numbers=raw)
         if report.planned is not None and not report.planned.empty:
-            metadata["planned_rows"] = frame_table(report.planned)
+            metadata["planned_rows"] = frame_table(report.planned, raw_numbers=raw)
         for name, path in (
             ("rejection_report", report.rejection_report),
             ("refusal_report", report.refusal_report),
