@@ -5,27 +5,12 @@ from __future__ import annotations
 
 import dagster as dg
 import pytest
-from dagster.components.testing import create_defs_folder_sandbox
 
-from smsp_connector import SmspComponent
-
-
-def _defs(attributes: dict):
-    with create_defs_folder_sandbox() as sandbox:
-        path = sandbox.scaffold_component(
-            component_cls=SmspComponent,
-            defs_path="account",
-            defs_yaml_contents={
-                "type": "smsp_connector.SmspComponent",
-                "attributes": {"api_key": "{{ env.SMSP_API_KEY }}", **attributes},
-            },
-        )
-        with sandbox.load_component_and_build_defs(defs_path=path) as (_, defs):
-            return defs
+from .component_sandbox import sandbox_defs
 
 
 def test_a_lake_account_gets_its_upkeep_job_and_schedule_whatever_jobs_it_picks():
-    defs = _defs(
+    defs = sandbox_defs(
         {
             "key_prefix": "lake",
             "database": "ducklake:postgres:dbname=smsp host=127.0.0.1",
@@ -48,7 +33,7 @@ def test_a_lake_account_gets_its_upkeep_job_and_schedule_whatever_jobs_it_picks(
 
 
 def test_a_duckdb_file_account_has_no_upkeep_and_null_turns_the_schedule_off():
-    defs = _defs({"key_prefix": "main", "lake_upkeep": {"schedule": None}, "schedule": None})
+    defs = sandbox_defs({"key_prefix": "main", "lake_upkeep": {"schedule": None}, "schedule": None})
 
     assert "main__smsp_lake_upkeep" not in {job.name for job in defs.jobs or []}
     assert not list(defs.schedules or [])
@@ -57,7 +42,7 @@ def test_a_duckdb_file_account_has_no_upkeep_and_null_turns_the_schedule_off():
 def test_a_translation_sets_each_assets_attributes_from_its_name():
     """As dagster-fivetran's Component: a templated translation applied to every asset's spec,
     with ``name`` (the key's last part) and ``spec`` in scope."""
-    defs = _defs(
+    defs = sandbox_defs(
         {
             "key_prefix": "main",
             "translation": {
@@ -80,7 +65,7 @@ def test_a_translation_sets_each_assets_attributes_from_its_name():
 
 def test_a_translation_may_not_move_an_asset():
     with pytest.raises(Exception) as raised:
-        _defs({"key_prefix": "main", "translation": {"key": "elsewhere/{{ name }}"}})
+        sandbox_defs({"key_prefix": "main", "translation": {"key": "elsewhere/{{ name }}"}})
 
     causes, error = [], raised.value
     while error is not None:

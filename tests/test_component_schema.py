@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dagster.components.testing import create_defs_folder_sandbox
 
 from smsp_connector import SmspComponent
 from smsp_connector.settings import Settings
+
+from .component_sandbox import sandbox_defs
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = '"{{ env.SMSP_API_KEY }}"'
@@ -22,20 +23,6 @@ KEY = '"{{ env.SMSP_API_KEY }}"'
 
 def _schema() -> dict:
     return SmspComponent.model().model_json_schema()
-
-
-def _defs(attributes: dict):
-    with create_defs_folder_sandbox() as sandbox:
-        path = sandbox.scaffold_component(
-            component_cls=SmspComponent,
-            defs_path="account",
-            defs_yaml_contents={
-                "type": "smsp_connector.SmspComponent",
-                "attributes": {"api_key": "{{ env.SMSP_API_KEY }}", **attributes},
-            },
-        )
-        with sandbox.load_component_and_build_defs(defs_path=path) as (_, defs):
-            return defs
 
 
 def test_an_account_configured_with_nothing_has_the_settings_defaults():
@@ -77,7 +64,7 @@ def test_the_readme_table_names_every_attribute_and_no_other():
 
 
 def test_a_key_prefix_settings_accept_is_accepted_by_the_component_too():
-    defs = _defs({"key_prefix": "eu/crm-fr"})
+    defs = sandbox_defs({"key_prefix": "eu/crm-fr"})
 
     assert "eu_crm_fr__smsp_refresh" in {job.name for job in defs.jobs or []}
 
@@ -109,7 +96,7 @@ def test_a_bad_attribute_is_refused_with_its_name(attributes, named):
 def test_the_hmac_export_is_configured_in_yaml_by_its_variable(monkeypatch):
     """Before, a Component account had no way to the HMAC export (the Settings field had no
     attribute), while ``smsp --account`` turned it on from the environment."""
-    defs = _defs({"key_prefix": "main", "hmac_key": "{{ env.SMSP_EXPORT_HMAC_KEY }}"})
+    defs = sandbox_defs({"key_prefix": "main", "hmac_key": "{{ env.SMSP_EXPORT_HMAC_KEY }}"})
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
 
     assert "main/suppression_export_hmac_sha256" in keys
