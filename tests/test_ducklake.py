@@ -224,6 +224,7 @@ def test_the_pipeline_on_a_lake_writes_the_rows_it_writes_on_a_file(emulator, la
             assert materialized_keys(last) == {
                 "smsp/stop_list",
                 "smsp/stop_list_history",
+                "smsp/opt_out_ledger",
                 "smsp/suppression_export",
                 "smsp/suppression_export_sha256",
             }

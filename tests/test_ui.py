@@ -96,6 +96,7 @@ EXTRACT_GROUP_ASSETS = {
     for name in [
         "stop_list",
         "stop_list_history",
+        "opt_out_ledger",
         "suppression_export",
         "suppression_export_sha256",
     ]
