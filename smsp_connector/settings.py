@@ -171,6 +171,25 @@ class PushSource:
 
 
 @dataclass(frozen=True, slots=True)
+class AudienceGuard:
+    """A campaign audience kept as a table of the account's warehouse: a blocking check
+    ``no_opted_out_numbers`` on its asset fails while it holds a number that opted out."""
+
+    asset: str = setting(doc="Key of the audience asset the check is attached to (crm/audience)")
+    phone_column: str = setting(doc="The column holding the numbers")
+    table: str | None = setting(
+        None, doc="[schema.]table holding the audience; none: the key's last two parts"
+    )
+    default_region: str = setting(DEFAULT_REGION, doc="Region of national-form numbers")
+
+    def __post_init__(self) -> None:
+        for name in ("asset", "phone_column", "table"):
+            value = getattr(self, name)
+            if value is not None and not value.strip():
+                raise SettingsError(f"audience check on {self.asset!r}: {name} is empty")
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """One SMS Partner account and the warehouse its stop list lives in. Each field's
     description, variable and default are in its :func:`setting`."""
@@ -345,6 +364,11 @@ class Settings:
     )
     push_sources: tuple[PushSource, ...] = setting(
         (), doc="Warehouse tables whose opt-outs are pushed (an asset and a push asset each)"
+    )
+    audience_checks: tuple[AudienceGuard, ...] = setting(
+        (),
+        doc="Campaign audiences in the warehouse, each checked before the send by a blocking "
+        "check no_opted_out_numbers on its asset",
     )
     plan_max_age: timedelta = setting(
         DEFAULT_PLAN_MAX_AGE,

@@ -15,6 +15,7 @@ from typing import NoReturn
 
 import click
 
+from smsp_connector.cli.audience import audience
 from smsp_connector.cli.commands import cancel, push, stops
 from smsp_connector.cli.lake import lake
 from smsp_connector.cli.ledger import ledger
@@ -235,6 +236,7 @@ main.add_command(push)
 main.add_command(cancel)
 main.add_command(plans)
 main.add_command(ledger)
+main.add_command(audience)
 main.add_command(lake)
 
 

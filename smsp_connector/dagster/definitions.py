@@ -12,6 +12,7 @@ import dagster as dg
 
 from smsp_connector.client import MutationKind
 from smsp_connector.dagster.alerts import build_failure_alert_sensor
+from smsp_connector.dagster.audience_checks import build_audience_check
 from smsp_connector.dagster.ducklake_resource import duckdb_resource
 from smsp_connector.dagster.extract_assets import ExtractAssets, build_extract_assets
 from smsp_connector.dagster.in_process import JobRun, execute_job
@@ -120,9 +121,19 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
         settings.smsp_resource_key: SmspResource.from_settings(settings),
         settings.duckdb_resource_key: duckdb_resource(settings),
     }
+    audience = [
+        build_audience_check(
+            guard.asset,
+            guard.phone_column,
+            settings=settings,
+            table=guard.table,
+            default_region=guard.default_region,
+        )
+        for guard in settings.audience_checks
+    ]
     definitions = dg.Definitions(
         assets=assets,
-        asset_checks=mutations.checks,
+        asset_checks=[*mutations.checks, *audience],
         jobs=[jobs.refresh, jobs.push, jobs.delete, jobs.cancel, *([upkeep.job] if upkeep else [])],
         schedules=[s for s in (schedule, upkeep.schedule if upkeep else None) if s],
         sensors=[sensor, failure_alert, automation],

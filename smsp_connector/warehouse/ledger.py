@@ -4,12 +4,14 @@ nothing is written twice, so the ledger cannot drift from what happened."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
 import pandas as pd
 
 from smsp_connector.warehouse.results import one_row
+from smsp_connector.warehouse.stop_list import stop_list_exists
 from smsp_connector.warehouse.tables import Warehouse
 
 
@@ -135,3 +137,28 @@ def overdue_opt_outs(
             """,
             {"now": now, "hours": within / timedelta(hours=1), "limit": limit},
         ).df()
+
+
+def opted_out_numbers(warehouse: Warehouse, numbers: Sequence[str]) -> set[str]:
+    """Which of ``numbers`` (E.164) must not be written to: on the published stop list, or with
+    an opt-out episode in the ledger that has not ended (received but not yet on the list)."""
+    candidates = pd.DataFrame({"phone_number": pd.Series(list(numbers), dtype=object)})
+    with warehouse.connect() as (conn, tables):
+        listed = (
+            f"SELECT phone_number FROM {tables.stop_list}"
+            if stop_list_exists(conn, tables)
+            else "SELECT NULL::VARCHAR AS phone_number WHERE false"
+        )
+        conn.register("audience_candidates", candidates)
+        try:
+            rows = conn.execute(
+                f"""
+                SELECT DISTINCT c.phone_number FROM audience_candidates AS c
+                WHERE c.phone_number IN ({listed})
+                   OR c.phone_number IN (
+                       SELECT phone_number FROM {tables.ledger} WHERE status <> 'ended')
+                """
+            ).fetchall()
+        finally:
+            conn.unregister("audience_candidates")
+    return {number for (number,) in rows}
