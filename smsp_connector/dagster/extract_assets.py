@@ -29,8 +29,8 @@ from smsp_connector.warehouse import (
     table_name,
     update_history,
 )
-from smsp_connector.warehouse.columns import declared_columns, row_count
-from smsp_connector.warehouse.ledger import honour_times, overdue_opt_outs
+from smsp_connector.warehouse.columns import declared_columns
+from smsp_connector.warehouse.ledger import honour_report
 
 
 class StopListConfig(dg.Config):
@@ -253,8 +253,8 @@ def _ledger_asset(
     ) -> Iterator[dg.AssetCheckResult | dg.MaterializeResult]:
         warehouse = step_warehouse(context, settings)
         now = datetime.now(UTC)
-        times = honour_times(warehouse, settings.honour_within, now)
-        overdue = overdue_opt_outs(warehouse, settings.honour_within, now)
+        report = honour_report(warehouse, settings.honour_within, now)
+        times, overdue = report.times, report.overdue
         quantiles = {
             name: round(value, 2)
             for name, value in (
@@ -265,7 +265,7 @@ def _ledger_asset(
         }
         yield dg.MaterializeResult(
             metadata={
-                "dagster/row_count": row_count(warehouse, "opt_out_ledger"),
+                "dagster/row_count": report.episodes,
                 "opt_outs_received": times.received,
                 "opt_outs_honoured": times.honoured,
                 "opt_outs_pending": times.pending,

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from smsp_connector.warehouse.results import one_row
+from smsp_connector.warehouse.results import one_row, scalar
 from smsp_connector.warehouse.stop_list import stop_list_exists
 from smsp_connector.warehouse.tables import Warehouse
 
@@ -95,48 +95,63 @@ class HonourTimes:
     oldest_overdue_hours: float | None
 
 
-def honour_times(warehouse: Warehouse, within: timedelta, now: datetime) -> HonourTimes:
-    """The ledger's honour times at ``now``, against the deadline ``within``."""
-    with warehouse.connect() as (conn, tables):
-        row = one_row(
-            conn,
-            f"""
-            WITH received AS (
-                SELECT status, received_at, honoured_at,
-                       epoch(honoured_at - received_at) / 3600 AS hours,
-                       epoch($now - received_at) / 3600 AS waiting
-                FROM {tables.ledger} WHERE received_at IS NOT NULL
-            )
-            SELECT count(*), count(honoured_at), count(*) FILTER (WHERE status = 'pending'),
-                   count(*) FILTER (WHERE status = 'pending' AND waiting > $hours),
-                   count(*) FILTER (WHERE hours > $hours),
-                   count(*) FILTER (WHERE status = 'refused_by_provider'),
-                   quantile_cont(greatest(hours, 0), 0.5), quantile_cont(greatest(hours, 0), 0.95),
-                   max(waiting) FILTER (WHERE status = 'pending' AND waiting > $hours)
-            FROM received
-            """,
-            {"now": now, "hours": within / timedelta(hours=1)},
-        )
-    assert row is not None  # an aggregate has its row
-    return HonourTimes(*row)
+@dataclass(frozen=True)
+class HonourReport:
+    """The ledger at ``now`` against the account's deadline, read once."""
+
+    episodes: int
+    """The ledger's rows."""
+    times: HonourTimes
+    overdue: pd.DataFrame
+    """The pending opt-outs older than the deadline, oldest first (at most ``limit``), each
+    number as its SHA-256 (as the ``sha256`` export writes it: what leaves the warehouse never
+    holds it raw)."""
 
 
-def overdue_opt_outs(
+def honour_report(
     warehouse: Warehouse, within: timedelta, now: datetime, *, limit: int = 100
-) -> pd.DataFrame:
-    """The pending opt-outs older than ``within``, oldest first: each number as its SHA-256
-    (as the ``sha256`` export writes it: what leaves the warehouse never holds it raw)."""
+) -> HonourReport:
+    """The ledger's size, honour times and overdue rows at ``now``, against the deadline
+    ``within``. The view is derived once, into a temporary table the three read: each read of
+    the view derives the whole ledger again (seconds at a million numbers)."""
+    hours = within / timedelta(hours=1)
     with warehouse.connect() as (conn, tables):
-        return conn.execute(
-            f"""
-            SELECT sha256(phone_number) AS phone_sha256, received_at, received_from,
-                   received_row, round(epoch($now - received_at) / 3600, 1) AS hours_waiting
-            FROM {tables.ledger}
-            WHERE status = 'pending' AND epoch($now - received_at) / 3600 > $hours
-            ORDER BY received_at, phone_sha256 LIMIT $limit
-            """,
-            {"now": now, "hours": within / timedelta(hours=1), "limit": limit},
-        ).df()
+        conn.execute(
+            "CREATE OR REPLACE TEMP TABLE ledger_now AS SELECT phone_number, status, received_at, "
+            "honoured_at, received_from, received_row, "
+            "epoch(honoured_at - received_at) / 3600 AS hours, "
+            f"epoch($now - received_at) / 3600 AS waiting FROM {tables.ledger}",
+            {"now": now},
+        )
+        try:
+            episodes = scalar(conn, "SELECT count(*) FROM ledger_now")
+            row = one_row(
+                conn,
+                """
+                SELECT count(*), count(honoured_at), count(*) FILTER (WHERE status = 'pending'),
+                       count(*) FILTER (WHERE status = 'pending' AND waiting > $hours),
+                       count(*) FILTER (WHERE hours > $hours),
+                       count(*) FILTER (WHERE status = 'refused_by_provider'),
+                       quantile_cont(greatest(hours, 0), 0.5),
+                       quantile_cont(greatest(hours, 0), 0.95),
+                       max(waiting) FILTER (WHERE status = 'pending' AND waiting > $hours)
+                FROM ledger_now WHERE received_at IS NOT NULL
+                """,
+                {"hours": hours},
+            )
+            overdue = conn.execute(
+                """
+                SELECT sha256(phone_number) AS phone_sha256, received_at, received_from,
+                       received_row, round(waiting, 1) AS hours_waiting
+                FROM ledger_now WHERE status = 'pending' AND waiting > $hours
+                ORDER BY received_at, phone_sha256 LIMIT $limit
+                """,
+                {"hours": hours, "limit": limit},
+            ).df()
+        finally:
+            conn.execute("DROP TABLE IF EXISTS ledger_now")
+    assert row is not None  # an aggregate has its row
+    return HonourReport(int(episodes), HonourTimes(*row), overdue)
 
 
 def opted_out_numbers(warehouse: Warehouse, numbers: Sequence[str]) -> set[str]:
