@@ -71,6 +71,7 @@ def _schedule(text: str) -> str | None:
 
 
 _RANGES: dict[str, tuple[float, float]] = {
+    "max_shrink_share": (0, 1),
     "max_workers": (1, 256),
     "max_attempts": (1, 100),
     "timeout_seconds": (0.001, 3600),
@@ -126,6 +127,14 @@ def described(cls: type, name: str) -> str:
     return next(item.metadata["doc"] for item in fields(cls) if item.name == name)
 
 
+def _refuse_empty(owner: str, values: object, names: tuple[str, ...]) -> None:
+    """A text setting given as blanks names nothing (a column, a table): refused by name."""
+    for name in names:
+        value = getattr(values, name)
+        if value is not None and not value.strip():
+            raise SettingsError(f"{owner}: {name} is empty")
+
+
 @dataclass(frozen=True, slots=True)
 class PushSource:
     """Opt-outs kept in a warehouse table, view or query of the account's DuckDB database.
@@ -158,10 +167,11 @@ class PushSource:
             raise SettingsError(
                 f"push source {self.name!r}: give a table (or an asset) or a query, not both"
             )
-        for name in ("phone_column", "table", "query", "asset", "region_column", "cursor_column"):
-            value = getattr(self, name)
-            if value is not None and not value.strip():
-                raise SettingsError(f"push source {self.name!r}: {name} is empty")
+        _refuse_empty(
+            f"push source {self.name!r}",
+            self,
+            ("phone_column", "table", "query", "asset", "region_column", "cursor_column"),
+        )
 
     @property
     def source_table(self) -> str | None:
@@ -183,10 +193,7 @@ class AudienceGuard:
     default_region: str = setting(DEFAULT_REGION, doc="Region of national-form numbers")
 
     def __post_init__(self) -> None:
-        for name in ("asset", "phone_column", "table"):
-            value = getattr(self, name)
-            if value is not None and not value.strip():
-                raise SettingsError(f"audience check on {self.asset!r}: {name} is empty")
+        _refuse_empty(f"audience check on {self.asset!r}", self, ("asset", "phone_column", "table"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,10 +439,6 @@ class Settings:
             math.isfinite(self.rate_limit) and self.rate_limit > 0
         ):
             raise SettingsError(f"rate_limit must be a positive number, not {self.rate_limit!r}")
-        if not 0 <= self.max_shrink_share <= 1:
-            raise SettingsError(
-                f"max_shrink_share must be between 0 and 1, not {self.max_shrink_share!r}"
-            )
         for name, (low, high) in _RANGES.items():
             value = getattr(self, name)
             if not (math.isfinite(value) and low <= value <= high):

@@ -86,14 +86,8 @@ def read_phone_csv(
     _check_arguments(extras, default_region)
 
     def select(header: CsvTable) -> list[int]:
-        phone = header.find_column(
-            name=phone_column,
-            aliases=PHONE_COLUMN_ALIASES,
-            what="phone column",
-            override="phone_column",
-        )
         return [
-            phone,
+            phone_column_index(header, phone_column),
             *(
                 header.find_column(name=name, aliases=(), what="column", override="extra_columns")
                 for name in extras
@@ -114,6 +108,18 @@ def read_phone_csv(
     )
     options = {"phone_column": table.headers[phone_index], "default_region": default_region.upper()}
     return Intake(frame, table.sha256, options)
+
+
+def phone_column_index(table: CsvTable, phone_column: str | None) -> int:
+    """The phone column of ``table``: ``phone_column``, or the one header among
+    :data:`PHONE_COLUMN_ALIASES`; raises :class:`~smsp_connector.intake.reader.IntakeError`
+    naming what it found otherwise."""
+    return table.find_column(
+        name=phone_column,
+        aliases=PHONE_COLUMN_ALIASES,
+        what="phone column",
+        override="phone_column",
+    )
 
 
 def phone_intake_frame(

@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from smsp_connector.defaults import DEFAULT_REGION
-from smsp_connector.intake import PHONE_COLUMN_ALIASES, phone_intake_frame
+from smsp_connector.intake import phone_intake_frame
+from smsp_connector.intake.frames import phone_column_index
 from smsp_connector.intake.reader import MAX_INPUT_BYTES, read_table
 from smsp_connector.operations.reports import write_report
 from smsp_connector.warehouse import Warehouse
@@ -76,13 +77,8 @@ def check_file(
     """Check a CSV audience; with ``write_clean``, write its rows without the opted-out ones
     (every column as read, formula-safe)."""
     table = read_table(path, max_bytes=max_bytes)
-    index = table.find_column(
-        name=phone_column,
-        aliases=PHONE_COLUMN_ALIASES,
-        what="phone column",
-        override="phone_column",
-    )
-    result = check_numbers(warehouse, table.column(index), default_region=default_region)
+    phones = table.column(phone_column_index(table, phone_column))
+    result = check_numbers(warehouse, phones, default_region=default_region)
     if write_clean is not None:
         rows = pd.DataFrame({header: table.column(i) for i, header in enumerate(table.headers)})
         kept = rows[~result.opted_out.to_numpy()]
