@@ -399,6 +399,28 @@ class Settings:
         env="SMSP_SHOW_RAW_NUMBERS",
         parse=_yes,
     )
+    retain_rejected: timedelta = setting(
+        timedelta(days=90),
+        doc="How long raw rejected input values (not a number, wrong length...) are kept, for "
+        "fixing the file they came from; past it the retention purge clears them (file, row "
+        "and reason stay)",
+        env="SMSP_RETAIN_REJECTED_DAYS",
+        unit="days",
+    )
+    retain_ended: timedelta = setting(
+        timedelta(days=1095),
+        doc="How long a number is kept whole after its last opt-out ended (a deletion with "
+        "consent, gone from the list) or its last trace: past it the retention purge replaces "
+        "it by its HMAC pseudonym (needs the HMAC key); a standing opt-out is never purged",
+        env="SMSP_RETAIN_ENDED_DAYS",
+        unit="days",
+    )
+    retention_schedule: str | None = setting(
+        "30 5 * * *",
+        doc="Cron of the daily retention purge (five fields, in timezone); none: no schedule",
+        env="SMSP_RETENTION_SCHEDULE",
+        parse=_schedule,
+    )
     lake_upkeep_schedule: str | None = setting(
         "30 4 * * 0",
         doc="Cron of a DuckLake's upkeep (Sundays 04:30 in timezone; none: no schedule): small "
@@ -443,7 +465,7 @@ class Settings:
             value = getattr(self, name)
             if not (math.isfinite(value) and low <= value <= high):
                 raise SettingsError(f"{name} must be between {low:g} and {high:g}, not {value!r}")
-        for name in ("plan_max_age", "honour_within"):
+        for name in ("plan_max_age", "honour_within", "retain_rejected", "retain_ended"):
             if not timedelta(0) < getattr(self, name) <= MAX_DURATION:
                 raise SettingsError(
                     f"{name} must be positive and at most {MAX_DURATION.days} days, "
@@ -548,6 +570,14 @@ class Settings:
         are never bound to that variable."""
         env = os.environ if environ is None else environ
         return DATABASE_VAR if env.get(DATABASE_VAR, "").strip() == self.database else None
+
+    def resolve_hmac_key(self, environ: Mapping[str, str] | None = None) -> bytes | None:
+        """The HMAC key (export and retention pseudonyms), read from its variable when asked
+        (a run), never stored; ``None`` when no variable is named or it is empty."""
+        if not self.hmac_key_var:
+            return None
+        env = os.environ if environ is None else environ
+        return env.get(self.hmac_key_var, "").encode() or None
 
     def resolve_rate_limit_dsn(self, environ: Mapping[str, str] | None = None) -> str | None:
         """The shared rate limit's DSN, from the settings or the environment; None: in memory."""

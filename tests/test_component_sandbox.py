@@ -9,7 +9,7 @@ import pytest
 from .component_sandbox import sandbox_defs
 
 
-def test_a_lake_account_gets_its_upkeep_job_and_schedule_whatever_jobs_it_picks():
+def test_a_lake_account_gets_its_housekeeping_jobs_and_schedules_whatever_jobs_it_picks():
     defs = sandbox_defs(
         {
             "key_prefix": "lake",
@@ -23,20 +23,33 @@ def test_a_lake_account_gets_its_upkeep_job_and_schedule_whatever_jobs_it_picks(
     assert sorted(job.name for job in defs.jobs or []) == [
         "lake__smsp_lake_upkeep",
         "lake__smsp_refresh",
+        "lake__smsp_retention",
     ]
     assert sorted((s.name, s.cron_schedule) for s in defs.schedules or []) == [
         ("lake__smsp_daily_refresh", "0 6 * * *"),
         ("lake__smsp_lake_upkeep_schedule", "0 3 * * *"),
+        ("lake__smsp_retention_schedule", "30 5 * * *"),
     ]
     upkeep = defs.resolve_assets_def(["lake", "lake_upkeep"])
     assert "older than 2 days" in (upkeep.descriptions_by_key[upkeep.key] or "")
 
 
-def test_a_duckdb_file_account_has_no_upkeep_and_null_turns_the_schedule_off():
-    defs = sandbox_defs({"key_prefix": "main", "lake_upkeep": {"schedule": None}, "schedule": None})
+def test_a_duckdb_file_account_has_no_upkeep_and_null_turns_the_schedules_off():
+    defs = sandbox_defs(
+        {
+            "key_prefix": "main",
+            "lake_upkeep": {"schedule": None},
+            "schedule": None,
+            "retention_schedule": None,
+            "retain_ended_days": 400,
+        }
+    )
 
     assert "main__smsp_lake_upkeep" not in {job.name for job in defs.jobs or []}
+    assert "main__smsp_retention" in {job.name for job in defs.jobs or []}
     assert not list(defs.schedules or [])
+    purge = defs.resolve_assets_def(["main", "retention_purge"])
+    assert "no trace for 400 days" in (purge.descriptions_by_key[purge.key] or "")
 
 
 def test_a_translation_sets_each_assets_attributes_from_its_name():

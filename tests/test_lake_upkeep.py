@@ -186,4 +186,4 @@ def test_the_upkeep_runs_on_its_schedule_with_the_settings_ages(lake):  # noqa: 
     assert (shown["expire_after_days"], shown["delete_after_days"]) == (30, 7)
 
     none = build_definitions(_lake_settings(lake, lake_upkeep_schedule=None, key_prefix="b"))
-    assert [s.name for s in none.definitions.schedules or []] == ["b__smsp_daily_refresh"]
+    assert "b__smsp_lake_upkeep_schedule" not in {s.name for s in none.definitions.schedules or []}

@@ -88,3 +88,36 @@ def test_two_processes_claiming_one_plan_at_once_apply_it_once(lake, monkeypatch
         other[0].applied_at,
     )
     assert lake.query("SELECT applied_by_run FROM smsp.plans") == [("other",)]
+
+
+def test_a_retention_purge_applies_on_a_lake(lake):  # noqa: F811
+    """The purge's updates (``UPDATE … FROM`` a registered frame, the claim, the audit rows)
+    in one lake transaction: the ended number becomes its pseudonym, the standing one stays."""
+    from datetime import timedelta
+
+    from smsp_connector.operations.retention import Retention, purge
+    from smsp_connector.warehouse.ledger import ledger_rows, opted_out_numbers
+    from smsp_connector.warehouse.retention import PurgeAudit, pseudonym
+
+    from .test_retention import BASE, KEY, _write_history
+
+    warehouse = lake.warehouse()
+    ended, standing = "+33600000001", "+33600000002"
+    _write_history(
+        warehouse,
+        {ended: [(0, "send"), (1, "list"), (2, "delete")], standing: [(0, "send"), (1, "list")]},
+    )
+
+    report = purge(
+        warehouse,
+        Retention(rejected=timedelta(days=90), ended=timedelta(days=10)),
+        key=KEY,
+        audit=PurgeAudit("purge", "test", None),
+        dry_run=False,
+        now=BASE + timedelta(days=100),
+    )
+
+    assert (report.numbers, report.number_rows > 0) == (1, True)
+    [episode] = ledger_rows(warehouse, ended, key=KEY)
+    assert (episode.phone_number, episode.status) == (pseudonym(KEY, ended), "ended")
+    assert opted_out_numbers(warehouse, [ended, standing]) == {standing}

@@ -99,6 +99,7 @@ EXTRACT_GROUP_ASSETS = {
         "opt_out_ledger",
         "suppression_export",
         "suppression_export_sha256",
+        "retention_purge",
     ]
 }
 """The extract group's materializable assets: what its "Materialize all" runs."""

@@ -22,6 +22,8 @@ def ledger(number: str | None, default_region: str, fmt: str) -> None:
     """When each opt-out was received, sent, listed by the provider, and ended.
 
     NUMBER in any form a file may hold it; without it, every number's episodes (JSON only).
+    Episodes past retention are held under the number's pseudonym (hmac:...): found with the
+    HMAC key set (SMSP_EXPORT_HMAC_KEY).
 
     \b
     Examples:
@@ -40,8 +42,11 @@ def ledger(number: str | None, default_region: str, fmt: str) -> None:
         e164 = normalized.e164
     elif fmt != "json":
         raise click.UsageError("give a NUMBER, or --format json for the whole ledger")
+    from smsp_connector.cli.account import current_settings
+
+    key = current_settings().resolve_hmac_key()
     with held_warehouse() as warehouse:
-        rows = ledger_rows(warehouse, e164)
+        rows = ledger_rows(warehouse, e164, key=key)
     if fmt == "json":
         click.echo(json.dumps([_document(row) for row in rows], indent=1))
     elif not rows:
@@ -66,6 +71,8 @@ def _when(moment: datetime | None) -> str:
 def _story(row: Any) -> list[str]:
     """The episode in a few lines, each event with where it is recorded."""
     lines = [f"{row.phone_number}, opt-out {row.episode} ({row.status}, from the {row.origin})"]
+    if row.phone_number.startswith("hmac:"):
+        lines.append("  kept as the number's pseudonym since its retention ended")
     if row.received_at is not None:
         where = row.received_from or "-"
         if row.received_row is not None:

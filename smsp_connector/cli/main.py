@@ -20,6 +20,7 @@ from smsp_connector.cli.commands import cancel, push, stops
 from smsp_connector.cli.lake import lake
 from smsp_connector.cli.ledger import ledger
 from smsp_connector.cli.plans import plans
+from smsp_connector.cli.retention import retention
 
 
 def _version() -> str:
@@ -238,6 +239,7 @@ main.add_command(plans)
 main.add_command(ledger)
 main.add_command(audience)
 main.add_command(lake)
+main.add_command(retention)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,15 @@ def _stored(warehouse: Any, plan_id: str) -> Any:
     return plan
 
 
+def _purge_plan(plan_id: str) -> bool:
+    """Whether ``plan_id`` is a retention purge's plan (applied without the provider)."""
+    from smsp_connector.warehouse.retention import PURGE_OPERATION
+
+    with held_warehouse() as warehouse:
+        plan = _stored(warehouse, plan_id)
+    return plan.operation == PURGE_OPERATION
+
+
 @plans.command("show")
 @click.argument("plan_id")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
@@ -95,7 +104,22 @@ def apply(plan_id: str, max_deletions: int, fmt: str) -> None:
     from smsp_connector.operations.inputs import StoredPlan
     from smsp_connector.operations.run import Cancel, Delete, Push, run_operation
 
-    max_age = current_settings().plan_max_age
+    settings = current_settings()
+    max_age = settings.plan_max_age
+    if _purge_plan(plan_id):
+        from smsp_connector.cli.retention import cli_audit, print_purge
+        from smsp_connector.operations.retention import apply_purge_plan
+
+        with held_warehouse() as warehouse:
+            report = apply_purge_plan(
+                warehouse,
+                plan_id,
+                key=settings.resolve_hmac_key(),
+                audit=cli_audit(settings.account_label),
+                max_age=max_age,
+            )
+        print_purge(report, fmt)
+        return
 
     def apply_stored(run: RunContext) -> RunReport:
         # The plan is read on the warehouse the run holds: its operation picks the use case.

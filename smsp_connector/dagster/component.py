@@ -288,16 +288,16 @@ class SmspComponent(dg.Component, SETTINGS.model):
         definitions = built.definitions
         sensor_jobs = {job.name for job in built.inbox_sensor.jobs}
         keep_sensor = sensor_jobs <= {job.name for job in jobs}
-        upkeep = built.lake_upkeep
+        housekeeping = [built.retention, *([built.lake_upkeep] if built.lake_upkeep else [])]
         defs = dg.Definitions(
             assets=definitions.assets,
             asset_checks=definitions.asset_checks,
-            jobs=[*jobs, *([upkeep.job] if upkeep else [])],
+            jobs=[*jobs, *(scheduled.job for scheduled in housekeeping)],
             schedules=[
                 schedule
                 for schedule in (
                     built.schedule if "refresh" in wanted else None,
-                    upkeep.schedule if upkeep else None,
+                    *(scheduled.schedule for scheduled in housekeeping),
                 )
                 if schedule
             ],

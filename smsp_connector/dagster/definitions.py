@@ -18,9 +18,11 @@ from smsp_connector.dagster.extract_assets import ExtractAssets, build_extract_a
 from smsp_connector.dagster.in_process import JobRun, execute_job
 from smsp_connector.dagster.inbox_sensor import build_inbox_sensor
 from smsp_connector.dagster.keys import ACCOUNT_TAG, SmspKeys
-from smsp_connector.dagster.lake_upkeep import LakeUpkeepDefinitions, build_lake_upkeep
+from smsp_connector.dagster.lake_upkeep import build_lake_upkeep
 from smsp_connector.dagster.mutation_assets import MutationAssets, build_mutation_assets
 from smsp_connector.dagster.resource import SmspResource
+from smsp_connector.dagster.retention_purge import build_retention_purge
+from smsp_connector.dagster.scheduled_assets import ScheduledAsset
 from smsp_connector.dagster.source_assets import SourceAssets, build_source_assets
 from smsp_connector.dagster.table_assets import build_table_assets
 from smsp_connector.settings import AlertSettings, Settings
@@ -59,8 +61,10 @@ class SmspDefinitions:
     failure_alert_sensor: dg.SensorDefinition
     """Posts one message per failed run to SMSP_ALERT_WEBHOOK_URL or Slack: on by default once
     one of them is set where the definitions load, off otherwise."""
-    lake_upkeep: LakeUpkeepDefinitions | None
+    lake_upkeep: ScheduledAsset | None
     """A DuckLake warehouse's upkeep asset, job and schedule (``None`` for a DuckDB file)."""
+    retention: ScheduledAsset
+    """The retention purge's asset, job and schedule."""
     resources: dict[str, object]
     definitions: dg.Definitions
 
@@ -104,12 +108,14 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
     )
     jobs = _jobs(settings, keys, extract.selection)
     upkeep = build_lake_upkeep(settings)
+    retention = build_retention_purge(settings)
+    housekeeping = [retention, *([upkeep] if upkeep else [])]
     assets = [
         *mutations.assets,
         *(asset for built in sources.values() for asset in (built.source, built.push)),
         *extract.assets,
         *build_table_assets(settings, changes=source_pushes),
-        *([upkeep.asset] if upkeep else []),
+        *(built.asset for built in housekeeping),
     ]
     automation = _automation_sensor(settings, keys, assets)
     failure_alert = _failure_alert_sensor(settings, keys)
@@ -134,8 +140,14 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
     definitions = dg.Definitions(
         assets=assets,
         asset_checks=[*mutations.checks, *audience],
-        jobs=[jobs.refresh, jobs.push, jobs.delete, jobs.cancel, *([upkeep.job] if upkeep else [])],
-        schedules=[s for s in (schedule, upkeep.schedule if upkeep else None) if s],
+        jobs=[
+            jobs.refresh,
+            jobs.push,
+            jobs.delete,
+            jobs.cancel,
+            *(built.job for built in housekeeping),
+        ],
+        schedules=[s for s in (schedule, *(b.schedule for b in housekeeping)) if s],
         sensors=[sensor, failure_alert, automation],
         resources=resources,
     )
@@ -151,6 +163,7 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
         failure_alert_sensor=failure_alert,
         automation_sensor=automation,
         lake_upkeep=upkeep,
+        retention=retention,
         resources=resources,
         definitions=definitions,
     )

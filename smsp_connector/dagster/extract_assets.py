@@ -356,10 +356,8 @@ def _export_asset(
     )
     def export(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         warehouse = step_warehouse(context, settings)
-        key = None
-        if form is ExportForm.HMAC_SHA256 and settings.hmac_key_var:
-            # Read when the step runs, like the API key: Dagster shows the name, never the key.
-            key = (dg.EnvVar(settings.hmac_key_var).get_value() or "").encode()
+        # Read when the step runs, like the API key: Dagster shows the name, never the key.
+        key = settings.resolve_hmac_key() if form is ExportForm.HMAC_SHA256 else None
         result = export_suppression_list(warehouse, directory, form=form, hmac_key=key)
         return dg.MaterializeResult(
             metadata={

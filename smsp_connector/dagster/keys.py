@@ -75,6 +75,10 @@ class SmspKeys:
     def lake_upkeep(self) -> dg.AssetKey:
         return self.key("lake_upkeep")
 
+    @property
+    def retention_purge(self) -> dg.AssetKey:
+        return self.key("retention_purge")
+
     def inbox(self, operation: str) -> dg.AssetKey:
         return self.key(f"inbox_{operation}_csv")
 

@@ -2,14 +2,14 @@
 (:mod:`smsp_connector.warehouse.upkeep` does the work; ``smsp lake upkeep`` is the same from
 the command line). Defined only for a ``ducklake:`` database: a DuckDB file needs none."""
 
-from dataclasses import asdict, dataclass
-from datetime import timedelta
+from dataclasses import asdict
 
 import dagster as dg
 from pydantic import Field
 
-from smsp_connector.dagster.keys import ACCOUNT_TAG, SmspKeys, asset_attributes
+from smsp_connector.dagster.keys import SmspKeys, asset_attributes
 from smsp_connector.dagster.resource import resource_keys, step_warehouse
+from smsp_connector.dagster.scheduled_assets import ScheduledAsset, days, scheduled
 from smsp_connector.settings import Settings
 from smsp_connector.warehouse.lake import is_lake
 from smsp_connector.warehouse.upkeep import lake_upkeep
@@ -22,14 +22,7 @@ class LakeUpkeepConfig(dg.Config):
     )
 
 
-@dataclass(frozen=True)
-class LakeUpkeepDefinitions:
-    asset: dg.AssetsDefinition
-    job: "dg.UnresolvedAssetJobDefinition"  # a string: dagster exports no such name
-    schedule: dg.ScheduleDefinition | None
-
-
-def build_lake_upkeep(settings: Settings) -> LakeUpkeepDefinitions | None:
+def build_lake_upkeep(settings: Settings) -> ScheduledAsset | None:
     """The upkeep asset, job and schedule of a lake account; ``None`` for a DuckDB file."""
     if not is_lake(settings.database):
         return None
@@ -41,8 +34,8 @@ def build_lake_upkeep(settings: Settings) -> LakeUpkeepDefinitions | None:
         pool=settings.pool,
         required_resource_keys=resource_keys(settings),
         description=f"The lake's upkeep: small files merged, snapshots older than "
-        f"{_days(expire):g} days expired, files scheduled for deletion more than "
-        f"{_days(delete):g} days ago deleted from the data path. The warehouse's tables "
+        f"{days(expire):g} days expired, files scheduled for deletion more than "
+        f"{days(delete):g} days ago deleted from the data path. The warehouse's tables "
         "(history included) keep every row.",
         **asset_attributes(settings, {"ducklake"}),
     )
@@ -61,29 +54,15 @@ def build_lake_upkeep(settings: Settings) -> LakeUpkeepDefinitions | None:
         return dg.MaterializeResult(
             metadata={
                 **asdict(done),
-                "expire_after_days": _days(expire),
-                "delete_after_days": _days(delete),
+                "expire_after_days": days(expire),
+                "delete_after_days": days(delete),
             }
         )
 
-    job = dg.define_asset_job(
-        keys.job("smsp_lake_upkeep"),
-        selection=dg.AssetSelection.assets(keys.lake_upkeep),
-        tags={ACCOUNT_TAG: settings.account_label},
-        description="Merge the lake's small files, expire old snapshots, delete unneeded files.",
+    return scheduled(
+        settings,
+        upkeep,
+        name="smsp_lake_upkeep",
+        cron=settings.lake_upkeep_schedule,
+        what="Merge the lake's small files, expire old snapshots, delete unneeded files.",
     )
-    schedule = None
-    if settings.lake_upkeep_schedule is not None:
-        schedule = dg.ScheduleDefinition(
-            name=keys.job("smsp_lake_upkeep_schedule"),
-            job=job,
-            cron_schedule=settings.lake_upkeep_schedule,
-            execution_timezone=settings.timezone,
-            description=f"The lake's upkeep on '{settings.lake_upkeep_schedule}' "
-            f"({settings.timezone}).",
-        )
-    return LakeUpkeepDefinitions(asset=upkeep, job=job, schedule=schedule)
-
-
-def _days(age: timedelta) -> float:
-    return round(age.total_seconds() / 86_400, 6)

@@ -79,6 +79,11 @@ _FORMS = {
 MIN_HMAC_KEY_BYTES = 16
 
 
+def hmac_sha256_hex(key: bytes, number: str) -> str:
+    """The export's HMAC-SHA256 of a number: lowercase hex of the UTF-8 E.164 text."""
+    return hmac.new(key, number.encode(), hashlib.sha256).hexdigest()
+
+
 def export_suppression_list(
     warehouse: Warehouse,
     directory: Path | str,
@@ -107,7 +112,7 @@ def export_suppression_list(
         key = hmac_key or b""
         conn.create_function(
             "smsp_hmac_sha256",
-            lambda number: hmac.new(key, number.encode(), hashlib.sha256).hexdigest(),
+            lambda number: hmac_sha256_hex(key, number),
             [VARCHAR],
             VARCHAR,
         )

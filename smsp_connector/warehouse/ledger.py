@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from smsp_connector.warehouse.results import one_row, scalar
+from smsp_connector.warehouse.retention import pseudonym
 from smsp_connector.warehouse.stop_list import stop_list_exists
 from smsp_connector.warehouse.tables import Warehouse
 
@@ -60,14 +61,22 @@ class LedgerRow:
 LEDGER_COLUMNS = tuple(item.name for item in fields(LedgerRow))
 
 
-def ledger_rows(warehouse: Warehouse, phone_number: str | None = None) -> list[LedgerRow]:
-    """The ledger's episodes of ``phone_number`` (E.164), or of every number, in order."""
-    where = "WHERE phone_number = ?" if phone_number is not None else ""
+def ledger_rows(
+    warehouse: Warehouse, phone_number: str | None = None, *, key: bytes | None = None
+) -> list[LedgerRow]:
+    """The ledger's episodes of ``phone_number`` (E.164), or of every number, in order. With
+    the HMAC ``key``, a number's episodes past retention, held under its pseudonym
+    (:mod:`.retention`), are found too: the proof still verifies when someone brings the
+    number."""
+    wanted = [] if phone_number is None else [phone_number]
+    if phone_number is not None and key is not None:
+        wanted.append(pseudonym(key, phone_number))
+    where = f"WHERE phone_number IN ({', '.join('?' * len(wanted))})" if wanted else ""
     with warehouse.connect() as (conn, tables):
         rows = conn.execute(
             f"SELECT {', '.join(LEDGER_COLUMNS)} FROM {tables.ledger} {where} "
-            "ORDER BY phone_number, episode",
-            [phone_number] if phone_number is not None else [],
+            "ORDER BY phone_number LIKE 'hmac:%' DESC, phone_number, episode",
+            wanted,
         ).fetchall()
     return [LedgerRow(*row) for row in rows]
 

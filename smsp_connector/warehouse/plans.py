@@ -386,19 +386,25 @@ def _utc(moment: datetime | None) -> datetime | None:
 def claim_plan(warehouse: Warehouse, plan_id: str, *, run_id: str) -> PlanClaim:
     """Mark the plan applied by ``run_id``, in one transaction, unless a run did already: at
     most one run applies a plan, and the others learn which one did."""
+    return warehouse.transaction(
+        lambda conn, tables: claim_in(conn, tables, plan_id, run_id), lock=PLANS_LOCK
+    )
 
-    def claim(conn: duckdb.DuckDBPyConnection, tables: Tables) -> PlanClaim:
-        plans = tables.plans
-        conn.execute(
-            f"UPDATE {plans} SET applied_at = now(), applied_by_run = ? "
-            "WHERE plan_id = ? AND applied_by_run IS NULL",
-            [run_id, plan_id],
-        )
-        row = one_row(
-            conn, f"SELECT applied_by_run, applied_at FROM {plans} WHERE plan_id = ?", [plan_id]
-        )
-        if row is None:
-            raise KeyError(plan_id)
-        return PlanClaim(row[0] == run_id, row[0], _utc(row[1]))
 
-    return warehouse.transaction(claim, lock=PLANS_LOCK)
+def claim_in(
+    conn: duckdb.DuckDBPyConnection, tables: Tables, plan_id: str, run_id: str
+) -> PlanClaim:
+    """:func:`claim_plan` inside a transaction the caller holds (a purge claims its plan in
+    the transaction that applies it)."""
+    plans = tables.plans
+    conn.execute(
+        f"UPDATE {plans} SET applied_at = now(), applied_by_run = ? "
+        "WHERE plan_id = ? AND applied_by_run IS NULL",
+        [run_id, plan_id],
+    )
+    row = one_row(
+        conn, f"SELECT applied_by_run, applied_at FROM {plans} WHERE plan_id = ?", [plan_id]
+    )
+    if row is None:
+        raise KeyError(plan_id)
+    return PlanClaim(row[0] == run_id, row[0], _utc(row[1]))

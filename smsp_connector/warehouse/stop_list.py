@@ -34,13 +34,19 @@ class SnapshotSummary:
 
 
 def stop_list_exists(conn: duckdb.DuckDBPyConnection, tables: Tables) -> bool:
+    return table_exists(conn, tables, "stop_list")
+
+
+def table_exists(conn: duckdb.DuckDBPyConnection, tables: Tables, name: str) -> bool:
+    """Whether the schema holds table ``name`` (the stop list and its staging table exist only
+    once a refresh made them)."""
     found = one_row(
         conn,
         "SELECT count(*) FROM information_schema.tables "
         # DuckDB identifiers are case-insensitive: schema SMSP is schema smsp.
         "WHERE table_catalog = current_database() AND lower(table_schema) = lower(?) "
         "AND table_name = ?",
-        [tables.schema_name, "stop_list"],
+        [tables.schema_name, name],
     )
     return bool(found and found[0])
 
