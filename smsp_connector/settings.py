@@ -421,6 +421,13 @@ class Settings:
         env="SMSP_RETENTION_SCHEDULE",
         parse=_schedule,
     )
+    report_schedule: str | None = setting(
+        "0 7 1 * *",
+        doc="Cron of the monthly compliance report (in timezone), which writes the last month "
+        "over; none: no schedule",
+        env="SMSP_REPORT_SCHEDULE",
+        parse=_schedule,
+    )
     lake_upkeep_schedule: str | None = setting(
         "30 4 * * 0",
         doc="Cron of a DuckLake's upkeep (Sundays 04:30 in timezone; none: no schedule): small "

@@ -21,11 +21,13 @@ def test_a_lake_account_gets_its_housekeeping_jobs_and_schedules_whatever_jobs_i
     )
 
     assert sorted(job.name for job in defs.jobs or []) == [
+        "lake__smsp_compliance_report",
         "lake__smsp_lake_upkeep",
         "lake__smsp_refresh",
         "lake__smsp_retention",
     ]
     assert sorted((s.name, s.cron_schedule) for s in defs.schedules or []) == [
+        ("lake__smsp_compliance_report_schedule", "0 7 1 * *"),
         ("lake__smsp_daily_refresh", "0 6 * * *"),
         ("lake__smsp_lake_upkeep_schedule", "0 3 * * *"),
         ("lake__smsp_retention_schedule", "30 5 * * *"),
@@ -41,6 +43,7 @@ def test_a_duckdb_file_account_has_no_upkeep_and_null_turns_the_schedules_off():
             "lake_upkeep": {"schedule": None},
             "schedule": None,
             "retention_schedule": None,
+            "report_schedule": None,
             "retain_ended_days": 400,
         }
     )

@@ -365,6 +365,106 @@ def test_a_push_s_refused_rows_are_a_table_on_the_asset_page(env, emulator, tmp_
         page.screenshot(path=shots / "push-refused-rows.png")
 
 
+def _three_months_of_opt_outs(env: dict[str, str], emulator: EmulatorServer) -> str:
+    """Three months of an account's life in the warehouse the UI's runs use (pushes with
+    rejected rows, the provider's own STOP replies, a deletion with consent, an opt-out never
+    sent, a retention purge), each month then moved back one; returns last month's key."""
+    from datetime import UTC, datetime, timedelta
+
+    from smsp_connector.client import SmspClient
+    from smsp_connector.operations.context import RunContext
+    from smsp_connector.operations.extract import extract_stop_list
+    from smsp_connector.operations.inputs import PhoneFile, PhoneValues
+    from smsp_connector.operations.retention import Retention, purge
+    from smsp_connector.operations.run import Delete, Push, run_operation
+    from smsp_connector.warehouse import Warehouse, update_history
+    from smsp_connector.warehouse.retention import PurgeAudit
+
+    from .test_compliance_report import _move_back_a_month
+
+    warehouse = Warehouse.at(env["SMSP_DUCKDB_PATH"])
+    folder = Path(env["SMSP_EXPORT_DIR"]).parent
+    with SmspClient(API_KEY, base_url=emulator.base_url) as client:
+
+        def run(operation, source, run_id):
+            context = RunContext(client, warehouse, run_id, "ui-test", account="smsp")
+            return run_operation(operation, source, context)
+
+        for month, count in enumerate((4, 9, 6)):
+            path = folder / f"crm_{month}.csv"
+            rows = [f"06 {month + 1}0 00 00 {n:02d}" for n in range(count)]
+            path.write_text("mobile\n" + "\n".join([*rows, "n/a", "06 12"]) + "\n")
+            run(Push(), PhoneFile(path), f"push-{month}")
+            emulator.state.seed_entries([(f"+3369900000{month}", "2026-01-05 10:00:00")])
+            extract_stop_list(client, warehouse, run_id=f"refresh-{month}", max_shrink_share=1)
+            update_history(warehouse)
+            if month == 2:
+                consent = {
+                    "consent_at": datetime.now(UTC).isoformat(),
+                    "consent_source": "web form",
+                }
+                run(Delete(confirm=True), PhoneValues([rows[0]], consent), "delete")
+                run(Push(dry_run=True), PhoneValues(["07 77 77 77 77"]), "never-sent")
+                purge(
+                    warehouse,
+                    Retention(rejected=timedelta(microseconds=1), ended=timedelta(days=1095)),
+                    key=None,
+                    audit=PurgeAudit("purge", "ui-test", "smsp"),
+                    dry_run=False,
+                )
+            _move_back_a_month(warehouse)
+    today = datetime.now(UTC).date()
+    return f"{(today.replace(day=1) - timedelta(days=1)).replace(day=1):%Y-%m-%d}"
+
+
+@pytest.mark.timeout(720)
+def test_the_monthly_compliance_report_in_the_ui_and_as_the_dpos_file(env, emulator, tmp_path):
+    """Last month's report materialized with `dagster asset materialize --partition`: its
+    figures and Markdown on the asset's page, and the HTML file a DPO opens, chart included,
+    with no raw number in either."""
+    require_browser()
+    from playwright.sync_api import expect
+
+    shots = screenshot_dir(tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    server_log = tmp_path / "dagster-dev.log"
+    partition = _three_months_of_opt_outs(env, emulator)
+    done = dagster_cli(
+        env, "asset", "materialize", "-m", "assets",
+        "--select", "smsp/compliance_report", "--partition", partition,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = Path(env["SMSP_EXPORT_DIR"]) / "reports" / f"compliance_smsp_{partition[:7]}.html"
+    page_text = report.read_text(encoding="utf-8")
+    assert "+33610000001" not in page_text and "n/a" not in page_text
+
+    with (
+        dagster_dev(env, server_log) as base_url,
+        chromium_page(tmp_path / "chromium-profile") as page,
+        explain_failure(page, tmp_path, server_log),
+    ):
+        page.goto(f"{base_url}/assets/smsp/compliance_report?view=events")
+        expect(_metadata_value(page, "received").first).to_have_text("7", timeout=UI_TIMEOUT_MS)
+        expect(_metadata_value(page, "deletions_with_consent").first).to_have_text("1")
+        expect(_metadata_value(page, "not_honoured").first).to_have_text("1")
+        page.get_by_text("Show Markdown").first.click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog.get_by_text("Deletions, by consent evidence")).to_be_visible(
+            timeout=UI_TIMEOUT_MS
+        )
+        expect(dialog.get_by_role("cell", name="web form", exact=True)).to_be_visible()
+        page.mouse.move(0, 0)
+        page.screenshot(path=shots / "compliance-report-ui.png")
+
+        page.set_viewport_size({"width": 1100, "height": 1000})
+        page.goto(report.as_uri())
+        bars = page.locator('svg rect:not([height="0.0"])')
+        expect(bars.first).to_be_visible(timeout=UI_TIMEOUT_MS)
+        assert bars.count() >= 3 * 3, "three months of bars, and the legend's boxes"
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Opt-out compliance report")
+        page.screenshot(path=shots / "compliance-report.png", full_page=True)
+
+
 def _launched_without_asking(
     page, instance: dg.DagsterInstance, known: tuple[str, ...] = ()
 ) -> str:

@@ -288,7 +288,11 @@ class SmspComponent(dg.Component, SETTINGS.model):
         definitions = built.definitions
         sensor_jobs = {job.name for job in built.inbox_sensor.jobs}
         keep_sensor = sensor_jobs <= {job.name for job in jobs}
-        housekeeping = [built.retention, *([built.lake_upkeep] if built.lake_upkeep else [])]
+        housekeeping = [
+            built.retention,
+            built.compliance_report,
+            *([built.lake_upkeep] if built.lake_upkeep else []),
+        ]
         defs = dg.Definitions(
             assets=definitions.assets,
             asset_checks=definitions.asset_checks,

@@ -13,6 +13,7 @@ import dagster as dg
 from smsp_connector.client import MutationKind
 from smsp_connector.dagster.alerts import build_failure_alert_sensor
 from smsp_connector.dagster.audience_checks import build_audience_check
+from smsp_connector.dagster.compliance_report import build_compliance_report
 from smsp_connector.dagster.ducklake_resource import duckdb_resource
 from smsp_connector.dagster.extract_assets import ExtractAssets, build_extract_assets
 from smsp_connector.dagster.in_process import JobRun, execute_job
@@ -65,6 +66,8 @@ class SmspDefinitions:
     """A DuckLake warehouse's upkeep asset, job and schedule (``None`` for a DuckDB file)."""
     retention: ScheduledAsset
     """The retention purge's asset, job and schedule."""
+    compliance_report: ScheduledAsset
+    """The monthly compliance report's asset, job and schedule."""
     resources: dict[str, object]
     definitions: dg.Definitions
 
@@ -109,7 +112,8 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
     jobs = _jobs(settings, keys, extract.selection)
     upkeep = build_lake_upkeep(settings)
     retention = build_retention_purge(settings)
-    housekeeping = [retention, *([upkeep] if upkeep else [])]
+    report = build_compliance_report(settings)
+    housekeeping = [retention, report, *([upkeep] if upkeep else [])]
     assets = [
         *mutations.assets,
         *(asset for built in sources.values() for asset in (built.source, built.push)),
@@ -164,6 +168,7 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
         automation_sensor=automation,
         lake_upkeep=upkeep,
         retention=retention,
+        compliance_report=report,
         resources=resources,
         definitions=definitions,
     )

@@ -79,6 +79,10 @@ class SmspKeys:
     def retention_purge(self) -> dg.AssetKey:
         return self.key("retention_purge")
 
+    @property
+    def compliance_report(self) -> dg.AssetKey:
+        return self.key("compliance_report")
+
     def inbox(self, operation: str) -> dg.AssetKey:
         return self.key(f"inbox_{operation}_csv")
 

@@ -1,6 +1,7 @@
 """An account's housekeeping asset (the lake's upkeep, the retention purge) with its own job and
 schedule: one asset, run alone, on its cron in the account's time zone."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -18,26 +19,35 @@ class ScheduledAsset:
 
 
 def scheduled(
-    settings: Settings, asset: dg.AssetsDefinition, *, name: str, cron: str | None, what: str
+    settings: Settings,
+    asset: dg.AssetsDefinition,
+    *,
+    name: str,
+    cron: str | None,
+    what: str,
+    execution_fn: Callable[[dg.ScheduleEvaluationContext], dg.RunRequest] | None = None,
 ) -> ScheduledAsset:
     """``asset`` with a job ``name`` (prefixed as the account's jobs are) that runs only it,
-    and that job's schedule on ``cron`` (none: no schedule); ``what`` describes both."""
+    and that job's schedule on ``cron`` (none: no schedule); ``what`` describes both.
+    ``execution_fn`` picks a partitioned asset's partition at each tick."""
     keys = SmspKeys.of(settings)
     job = dg.define_asset_job(
         keys.job(name),
         selection=dg.AssetSelection.assets(asset.key),
+        partitions_def=asset.partitions_def,
         tags={ACCOUNT_TAG: settings.account_label},
         description=what,
     )
-    schedule = None
-    if cron is not None:
-        schedule = dg.ScheduleDefinition(
-            name=keys.job(f"{name}_schedule"),
-            job=job,
-            cron_schedule=cron,
-            execution_timezone=settings.timezone,
-            description=f"{what} On '{cron}' ({settings.timezone}).",
-        )
+    if cron is None:
+        return ScheduledAsset(asset=asset, job=job, schedule=None)
+    schedule = dg.ScheduleDefinition(
+        name=keys.job(f"{name}_schedule"),
+        job=job,
+        cron_schedule=cron,
+        execution_timezone=settings.timezone,
+        description=f"{what} On '{cron}' ({settings.timezone}).",
+        execution_fn=execution_fn,
+    )
     return ScheduledAsset(asset=asset, job=job, schedule=schedule)
 
 
