@@ -182,8 +182,9 @@ class PushSource:
 
 @dataclass(frozen=True, slots=True)
 class AudienceGuard:
-    """A campaign audience kept as a table of the account's warehouse: a blocking check
-    ``no_opted_out_numbers`` on its asset fails while it holds a number that opted out."""
+    """A campaign audience, a table of the account's warehouse or an asset's DataFrame: a
+    blocking check ``no_opted_out_numbers`` on its asset fails while it holds a number that
+    opted out."""
 
     asset: str = setting(doc="Key of the audience asset the check is attached to (crm/audience)")
     phone_column: str = setting(doc="The column holding the numbers")
@@ -191,9 +192,18 @@ class AudienceGuard:
         None, doc="[schema.]table holding the audience; none: the key's last two parts"
     )
     default_region: str = setting(DEFAULT_REGION, doc="Region of national-form numbers")
+    from_value: bool = setting(
+        False,
+        doc="The audience is the asset's value (a pandas DataFrame loaded by the asset's IO "
+        "manager), not a warehouse table",
+    )
 
     def __post_init__(self) -> None:
         _refuse_empty(f"audience check on {self.asset!r}", self, ("asset", "phone_column", "table"))
+        if self.from_value and self.table is not None:
+            raise SettingsError(
+                f"audience check on {self.asset!r}: table and from_value exclude each other"
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,8 @@ import subprocess
 import sys
 
 import dagster as dg
+import pandas as pd
+import pytest
 from dagster_duckdb import DuckDBResource
 
 from smsp_connector.operations.context import RunContext
@@ -112,6 +114,52 @@ def test_the_blocking_check_on_a_teams_audience_asset_stops_the_send(emulator, t
     assert (shown["rows"], shown["opted_out_rows"]) == (2, 1)
     assert shown["opted_out_sha256"] == [hashlib.sha256(b"+33612345678").hexdigest()]
     assert sent == [], "the send ran past a failed blocking check"
+
+
+def test_a_dataframe_audience_asset_is_checked_from_its_value(emulator, tmp_path):
+    """``from_value``: the audience is the asset's DataFrame (its IO manager's), numbers in any
+    form, integers and gaps included; the send does not run while it holds an opted-out number,
+    and runs once the audience is clean."""
+    from smsp_connector.dagster import build_audience_check, build_definitions
+
+    database = tmp_path / "w.duckdb"
+    settings = Settings(api_key=API_KEY, base_url=emulator.base_url, database=str(database))
+    emulator.state.seed_entries([("+33612345678", "2026-03-03 09:15:00")])
+    with settings.client() as client:
+        extract_stop_list(client, Warehouse.at(database), run_id="r", max_shrink_share=1.0)
+    sent: list[int] = []
+    audiences = {
+        "opted out": [33612345678.0, None, "06 11 22 33 44"],
+        "clean": [33611223344, "+33 6 11 22 33 45"],
+    }
+    check = build_audience_check(
+        "crm/campaign_audience", "mobile", settings=settings, from_value=True
+    )
+    results = {}
+    for name, mobiles in audiences.items():
+
+        @dg.asset(key=["crm", "campaign_audience"])
+        def campaign_audience() -> pd.DataFrame:
+            return pd.DataFrame({"mobile": mobiles})  # noqa: B023 (run at once)
+
+        @dg.asset(key=["crm", "send"], deps=[campaign_audience])
+        def send(context) -> None:
+            sent.append(len(sent))
+
+        results[name] = dg.materialize(
+            [campaign_audience, send, check],
+            resources=build_definitions(settings).resources,
+            raise_on_error=False,
+        )
+
+    blocked, clean = (results[name].get_asset_check_evaluations()[0] for name in audiences)
+    shown = {name: value.value for name, value in blocked.metadata.items()}
+    assert not blocked.passed and clean.passed
+    assert (shown["rows"], shown["opted_out_rows"], shown["unreadable_rows"]) == (3, 1, 1)
+    assert shown["opted_out_sha256"] == [hashlib.sha256(b"+33612345678").hexdigest()]
+    assert sent == [0], "the send ran once: after the clean audience only"
+    with pytest.raises(ValueError, match="exclude each other"):
+        build_audience_check("crm/a", "mobile", settings=settings, table="t", from_value=True)
 
 
 def test_a_components_audience_checks_guard_the_teams_asset(emulator, tmp_path, monkeypatch):

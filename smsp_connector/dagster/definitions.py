@@ -138,6 +138,7 @@ def build_definitions(settings: Settings | None = None) -> SmspDefinitions:
             settings=settings,
             table=guard.table,
             default_region=guard.default_region,
+            from_value=guard.from_value,
         )
         for guard in settings.audience_checks
     ]
