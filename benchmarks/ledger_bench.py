@@ -5,6 +5,11 @@ deleted with consent (an audit row and a plan target each, then their departure 
 
     .venv/bin/python benchmarks/ledger_bench.py --entries 1000000 --repeat 3
 
+Measures: the whole view derived (``whole``), one number's story (``one``), and the
+incremental table ``ledger_episodes`` (``refresh_ledger``): its first refresh (every number
+derived), a refresh with nothing changed, and one after 5,000 numbers got a new event; each
+refresh on its own copy of the file.
+
 Prints one line per measure: the median seconds of ``--repeat`` fresh processes and the peak
 RSS of the process (MiB). Results in docs/benchmarks.md ("Opt-out ledger").
 """
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -25,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from smsp_connector.warehouse import Warehouse  # noqa: E402
+from smsp_connector.warehouse.ledger import refresh_ledger  # noqa: E402
 
 
 def build(path: Path, entries: int) -> None:
@@ -67,8 +74,38 @@ def build(path: Path, entries: int) -> None:
         )
 
 
+MEASURES = ("whole", "one", "refresh_first", "refresh_nothing", "refresh_changed")
+CHANGED = 5_000
+"""Numbers given a new event before the incremental refresh measured."""
+
+
+def measure_refresh(path: Path, what: str) -> dict[str, float]:
+    """A refresh of ``ledger_episodes`` on a copy of the built file: the first, one with
+    nothing changed, or one after :data:`CHANGED` numbers got an audit row."""
+    with tempfile.TemporaryDirectory() as folder:
+        copy = Path(folder) / "copy.duckdb"
+        shutil.copy(path, copy)
+        warehouse = Warehouse.at(copy)
+        if what != "refresh_first":
+            refresh_ledger(warehouse)
+        if what == "refresh_changed":
+            with warehouse.connect() as (conn, t):
+                conn.execute(
+                    f"INSERT INTO {t.audit_log} (recorded_at, run_id, job, operation, dry_run, "
+                    "target, outcome) SELECT now(), 'later', 'bench', 'add', false, "
+                    f"'+336' || lpad(i::VARCHAR, 8, '0'), 'applied' FROM range({CHANGED}) AS r(i)"
+                )
+        started = time.perf_counter()
+        rows = refresh_ledger(warehouse)
+        seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": seconds, "peak_mib": peak, "rows": rows}
+
+
 def measure(path: Path, what: str) -> dict[str, float]:
     """One measure in this (fresh) process."""
+    if what.startswith("refresh"):
+        return measure_refresh(path, what)
     warehouse = Warehouse.at(path)
     started = time.perf_counter()
     with warehouse.connect() as (conn, t):
@@ -91,7 +128,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--measure", choices=["whole", "one"])
+    parser.add_argument("--measure", choices=MEASURES)
     parser.add_argument("--path", type=Path)
     args = parser.parse_args()
     if args.measure:  # a child process: one measure on a built file
@@ -102,7 +139,7 @@ def main() -> None:
         started = time.perf_counter()
         build(path, args.entries)
         print(f"built {args.entries:,} entries in {time.perf_counter() - started:.1f} s")
-        for what in ("whole", "one"):
+        for what in MEASURES:
             runs = [
                 json.loads(
                     subprocess.run(
@@ -118,7 +155,7 @@ def main() -> None:
             peak = max(run["peak_mib"] for run in runs)
             each = ", ".join(f"{run['seconds']:.2f}" for run in runs)
             print(
-                f"{what:5}  rows {runs[0]['rows']:>9,}  median {seconds:.2f} s  "
+                f"{what:15}  rows {runs[0]['rows']:>9,}  median {seconds:.2f} s  "
                 f"peak {peak:.0f} MiB  (runs: {each})"
             )
 

@@ -426,7 +426,7 @@ class Settings:
         unit="days",
     )
     retention_schedule: str | None = setting(
-        "30 5 * * *",
+        "30 6 * * *",
         doc="Cron of the daily retention purge (five fields, in timezone); none: no schedule",
         env="SMSP_RETENTION_SCHEDULE",
         parse=_schedule,

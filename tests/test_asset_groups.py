@@ -47,7 +47,7 @@ def test_the_changes_have_a_group_of_their_own_by_default():
 
     groups = _groups(_built())
 
-    assert set(groups) == {"smsp", "smsp_changes"}
+    assert set(groups) == {"smsp", "smsp_changes", "smsp_reports"}
     assert groups["smsp_changes"] == {
         "inbox_add_csv",
         "inbox_delete_csv",

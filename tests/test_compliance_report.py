@@ -9,10 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from smsp_connector.operations.compliance_report import build_report, html_document, markdown
+from smsp_connector.operations.compliance_report import (
+    build_report,
+    html_document,
+    markdown,
+    write_html,
+)
 from smsp_connector.operations.retention import Retention, purge
 from smsp_connector.warehouse import Warehouse
 from smsp_connector.warehouse.compliance import month_bounds, previous_months
+from smsp_connector.warehouse.pseudonyms import pseudonym
 from smsp_connector.warehouse.retention import PurgeAudit
 
 from .test_retention import ENDED, KEY, PENDING, REJECTED, STANDING, story  # noqa: F401
@@ -167,3 +173,43 @@ def test_the_monthly_asset_writes_the_html_file_and_shows_the_report(story, emul
     assert shown["report"].startswith(f"# Opt-out compliance report, smsp, {month:%B %Y}")
     page = path.read_text(encoding="utf-8")
     assert "<svg" in page and ENDED not in page + repr(result.all_events)
+
+
+def test_free_text_in_the_report_holds_no_number_and_no_markdown(emulator, client, tmp_path):
+    """Found by an adversarial session: a file named after a number and consent evidence
+    quoting one reached the report whole; Markdown in them was rendered; times said UTC in
+    the machine's zone; late rows were unsalted SHA-256 (reversible)."""
+    from smsp_connector.operations.inputs import PhoneFile, PhoneValues
+    from smsp_connector.operations.run import Delete, Push
+
+    from .test_ledger import _refresh, _run
+
+    warehouse = Warehouse.at(tmp_path / "w.duckdb")
+    path = tmp_path / "stop_+33612345678.csv"
+    path.write_text("Portable\n06 12 34 56 78\n06 11 11 11 11\n", encoding="utf-8")
+    _run(Push(), PhoneFile(path), client, warehouse, "push-1")
+    _refresh(client, warehouse, "refresh-1")
+    evidence = {
+        "consent_at": datetime.now(UTC).isoformat(),
+        "consent_source": "reply from 06 12 34 56 78\n# Heading [x](http://evil) ![i](http://t)",
+    }
+    _run(Delete(confirm=True), PhoneValues([ENDED], evidence), client, warehouse, "delete-1")
+    _run(Push(dry_run=True), PhoneValues(["0622222222"]), client, warehouse, "dry-1")
+
+    report = build_report(
+        warehouse, _this_month(), account="../../x y", within=timedelta(hours=24),
+        timezone=PARIS, key=KEY,
+    )  # fmt: skip
+
+    text = markdown(report) + html_document(report)
+    for raw in (ENDED, "06 12 34 56 78", "0622222222", "+33622222222"):
+        assert raw not in text, raw
+    assert "[number]" in text
+    md = markdown(report)
+    assert "\n# Heading" not in md and "](http" not in md
+    late = report.detail.late.phone.tolist()
+    assert late == [pseudonym(KEY, PENDING)]
+    received = report.detail.late.received_at.iloc[0]
+    assert f"{received.astimezone(UTC):%Y-%m-%d %H:%M} UTC" in html_document(report)
+    written = write_html(report, str(tmp_path / "reports"))
+    assert Path(written).parent == tmp_path / "reports"

@@ -30,7 +30,7 @@ def test_a_lake_account_gets_its_housekeeping_jobs_and_schedules_whatever_jobs_i
         ("lake__smsp_compliance_report_schedule", "0 7 1 * *"),
         ("lake__smsp_daily_refresh", "0 6 * * *"),
         ("lake__smsp_lake_upkeep_schedule", "0 3 * * *"),
-        ("lake__smsp_retention_schedule", "30 5 * * *"),
+        ("lake__smsp_retention_schedule", "30 6 * * *"),
     ]
     upkeep = defs.resolve_assets_def(["lake", "lake_upkeep"])
     assert "older than 2 days" in (upkeep.descriptions_by_key[upkeep.key] or "")

@@ -98,5 +98,6 @@ def test_every_duckdb_writer_is_in_a_pool_the_shipped_instance_limits_to_one(env
         for asset in defs.assets
         if isinstance(asset, dg.AssetsDefinition) and asset.is_materializable
     ]
-    assert len(executable) == 8
+    # The extract's five, the three changes, the retention purge and the compliance report.
+    assert len(executable) == 10
     assert {asset.op.pool for asset in executable} == {Settings().pool}

@@ -160,3 +160,69 @@ def test_an_opt_out_waiting_past_the_deadline_fails_the_blocking_check(emulator,
     metadata = materialization_metadata(result, "smsp/opt_out_ledger")
     assert metadata["opt_outs_received"] == 2 and metadata["opt_outs_honoured"] == 1
     assert metadata["opt_outs_overdue"] == 1 and metadata["honour_hours_median"] >= 0
+
+
+# The incremental ledger (ledger_episodes) against the view it keeps: any batches of events,
+# late ones (older than what a refresh saw) and numbers changed in place included, refreshed at
+# any points, hold exactly the view's rows.
+
+from datetime import timedelta  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from smsp_connector.warehouse.ledger import refresh_ledger  # noqa: E402
+
+_NUMBERS = ("+33600000001", "+33600000002", "+33600000003")
+_event = st.tuples(
+    st.sampled_from(_NUMBERS),
+    st.integers(0, 60),
+    st.sampled_from(("receive", "send", "list", "leave", "delete", "rename")),
+)
+_batches = st.lists(st.tuples(st.lists(_event, max_size=5), st.booleans()), max_size=5)
+
+
+def _apply(conn, tables, number: str, day: int, kind: str) -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=day)
+    if kind == "rename":  # a retention purge's in-place change of a number everywhere
+        for table, column in ((tables.audit_log, "target"), (tables.history, "phone_number")):
+            conn.execute(
+                f"UPDATE {table} SET {column} = ? WHERE {column} = ?", [f"hmac:{number}", number]
+            )
+    elif kind in ("list", "leave"):
+        conn.execute(
+            f"INSERT INTO {tables.history} (observed_at, snapshot_run_id, change, phone_number, "
+            "first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [at, f"r{day}", "entered" if kind == "list" else "left", number, at, at],
+        )
+    else:
+        conn.execute(
+            f"INSERT INTO {tables.audit_log} (recorded_at, run_id, job, operation, dry_run, "
+            "target, outcome, plan_id) VALUES (?, ?, 'test', ?, ?, ?, 'applied', ?)",
+            [at, f"run{day}", "delete" if kind == "delete" else "add", kind == "receive",
+             number, f"plan{day}"],
+        )  # fmt: skip
+
+
+def _rows(conn, table: str) -> list[tuple]:
+    return sorted(conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(batches=_batches)
+def test_the_incremental_ledger_always_holds_the_views_rows(tmp_path_factory, batches):
+    warehouse = Warehouse.at(tmp_path_factory.mktemp("ledger") / "w.duckdb")
+    for events, refresh in batches:
+        with warehouse.connect() as (conn, tables):
+            for event in events:
+                _apply(conn, tables, *event)
+        if refresh:
+            refresh_ledger(warehouse)
+
+    refresh_ledger(warehouse)
+
+    with warehouse.connect() as (conn, tables):
+        assert _rows(conn, tables.ledger_episodes) == _rows(conn, tables.ledger)
+    assert refresh_ledger(warehouse) == 0, "nothing changed: nothing derived again"

@@ -97,9 +97,10 @@ def test_a_retention_purge_applies_on_a_lake(lake):  # noqa: F811
 
     from smsp_connector.operations.retention import Retention, purge
     from smsp_connector.warehouse.ledger import ledger_rows, opted_out_numbers
-    from smsp_connector.warehouse.retention import PurgeAudit, pseudonym
+    from smsp_connector.warehouse.pseudonyms import pseudonym
+    from smsp_connector.warehouse.retention import PurgeAudit
 
-    from .test_retention import BASE, KEY, _write_history
+    from .test_retention import BASE, KEY, _refreshed, _write_history
 
     warehouse = lake.warehouse()
     ended, standing = "+33600000001", "+33600000002"
@@ -114,7 +115,7 @@ def test_a_retention_purge_applies_on_a_lake(lake):  # noqa: F811
         key=KEY,
         audit=PurgeAudit("purge", "test", None),
         dry_run=False,
-        now=BASE + timedelta(days=100),
+        now=_refreshed(warehouse, BASE + timedelta(days=100)),
     )
 
     assert (report.numbers, report.number_rows > 0) == (1, True)

@@ -10,15 +10,17 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import pytest
 
-from smsp_connector.operations.context import RunContext
-from smsp_connector.operations.extract import extract_stop_list
 from smsp_connector.operations.inputs import PhoneFile, PhoneValues
 from smsp_connector.operations.plans import PlanRefused
 from smsp_connector.operations.retention import Retention, apply_purge_plan, purge
-from smsp_connector.operations.run import Delete, Push, run_operation
-from smsp_connector.warehouse import Warehouse, update_history
+from smsp_connector.operations.run import Delete, Push
+from smsp_connector.settings import SettingsError
+from smsp_connector.warehouse import Warehouse
 from smsp_connector.warehouse.ledger import ledger_rows, opted_out_numbers
-from smsp_connector.warehouse.retention import PurgeAudit, pseudonym
+from smsp_connector.warehouse.pseudonyms import pseudonym
+from smsp_connector.warehouse.retention import PurgeAudit
+
+from .test_ledger import _refresh, _run
 
 KEY = b"k" * 32
 ENDED, STANDING, PENDING = "+33612345678", "+33611111111", "+33622222222"
@@ -27,18 +29,6 @@ REJECTED = "pas-un-numero"
 RETENTION = Retention(rejected=timedelta(days=90), ended=timedelta(days=3 * 365))
 LATER = datetime.now(UTC) + timedelta(days=4 * 365)
 """Past both retentions of everything the story records today."""
-
-
-def _run(operation, source, client, warehouse, run_id):
-    context = RunContext(
-        client=client, warehouse=warehouse, run_id=run_id, job="test", account="smsp"
-    )
-    return run_operation(operation, source, context)
-
-
-def _refresh(client, warehouse, run_id):
-    extract_stop_list(client, warehouse, run_id=run_id, max_shrink_share=1.0)
-    update_history(warehouse)
 
 
 @pytest.fixture
@@ -89,14 +79,27 @@ def _holding(warehouse: Warehouse, text: str) -> list[str]:
     )
 
 
+def _refreshed(warehouse: Warehouse, at: datetime) -> datetime:
+    """A published snapshot at ``at``, as the daily refresh would have logged: the purge then
+    knows the provider's list as of ``at``; returns ``at``."""
+    with warehouse.connect() as (conn, tables):
+        conn.execute(
+            f"INSERT INTO {tables.snapshots} (run_id, extracted_at, row_count, entered, "
+            "left_count, valid, status) VALUES ('refresh', ?, 0, 0, 0, true, 'published')",
+            [at],
+        )
+    return at
+
+
 def _audit(run_id: str) -> PurgeAudit:
     return PurgeAudit(run_id=run_id, job="test", account="smsp")
 
 
 def test_a_dry_run_stores_the_plan_and_changes_nothing_else(story):
+    now = _refreshed(story, LATER)
     before = _tables(story)
 
-    report = purge(story, RETENTION, key=KEY, audit=_audit("dry"), dry_run=True, now=LATER)
+    report = purge(story, RETENTION, key=KEY, audit=_audit("dry"), dry_run=True, now=now)
 
     assert (report.dry_run, report.numbers, report.number_rows) == (True, 1, 0)
     assert (report.rejected_values, report.rejected_audit_rows) == (2, 2)
@@ -115,7 +118,9 @@ def test_a_dry_run_stores_the_plan_and_changes_nothing_else(story):
 def test_applying_the_stored_plan_keeps_every_proof_and_removes_every_expired_value(story):
     ledger_before = ledger_rows(story, ENDED)
     needed = opted_out_numbers(story, [ENDED, STANDING, PENDING])
-    plan = purge(story, RETENTION, key=KEY, audit=_audit("dry"), dry_run=True, now=LATER)
+    plan = purge(
+        story, RETENTION, key=KEY, audit=_audit("dry"), dry_run=True, now=_refreshed(story, LATER)
+    )
 
     done = apply_purge_plan(
         story, plan.plan_id, key=KEY, audit=_audit("apply"), max_age=timedelta(hours=1)
@@ -147,7 +152,9 @@ def test_applying_the_stored_plan_keeps_every_proof_and_removes_every_expired_va
 
 
 def test_a_number_needed_again_since_the_plan_refuses_the_whole_plan(story, client):
-    plan = purge(story, RETENTION, key=KEY, audit=_audit("dry"), dry_run=True, now=LATER)
+    plan = purge(
+        story, RETENTION, key=KEY, audit=_audit("dry"), dry_run=True, now=_refreshed(story, LATER)
+    )
     _run(Push(), PhoneValues([ENDED]), client, story, "push-again")
     before = _tables(story)
 
@@ -174,14 +181,18 @@ def test_within_retention_only_the_rejected_values_go(story):
 
 
 def test_without_a_key_numbers_stay_whole_and_the_plan_says_so(story):
-    report = purge(story, RETENTION, key=None, audit=_audit("p"), dry_run=False, now=LATER)
+    report = purge(
+        story, RETENTION, key=None, audit=_audit("p"), dry_run=False, now=_refreshed(story, LATER)
+    )
 
     assert (report.numbers, report.numbers_kept_without_key, report.key_id) == (0, 1, None)
     assert _holding(story, ENDED) and _holding(story, REJECTED) == []
 
 
 def test_a_plan_made_with_one_key_is_refused_with_another(story):
-    plan = purge(story, RETENTION, key=KEY, audit=_audit("dry"), dry_run=True, now=LATER)
+    plan = purge(
+        story, RETENTION, key=KEY, audit=_audit("dry"), dry_run=True, now=_refreshed(story, LATER)
+    )
 
     with pytest.raises(PlanRefused, match="HMAC key"):
         apply_purge_plan(
@@ -190,12 +201,19 @@ def test_a_plan_made_with_one_key_is_refused_with_another(story):
 
 
 def test_a_short_key_is_refused(story):
-    with pytest.raises(ValueError, match="at least 16 bytes"):
-        purge(story, RETENTION, key=b"short", audit=_audit("p"), dry_run=True, now=LATER)
+    with pytest.raises(SettingsError, match="at least 16 bytes"):
+        purge(
+            story,
+            RETENTION,
+            key=b"short",
+            audit=_audit("p"),
+            dry_run=True,
+            now=_refreshed(story, LATER),
+        )
 
 
 def test_the_file_holds_no_purged_value_in_its_tables_after_a_checkpoint(story, tmp_path):
-    purge(story, RETENTION, key=KEY, audit=_audit("p"), dry_run=False, now=LATER)
+    purge(story, RETENTION, key=KEY, audit=_audit("p"), dry_run=False, now=_refreshed(story, LATER))
 
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as conn:
         conn.execute("CHECKPOINT")
@@ -286,6 +304,7 @@ def test_a_purge_over_any_history_removes_exactly_what_is_no_longer_needed(
     last_trace = _write_history(warehouse, history)
     now = BASE + timedelta(days=at_day)
     retention = Retention(rejected=timedelta(days=rejected_days), ended=timedelta(days=ended_days))
+    _refreshed(warehouse, now)
     stories = {number: ledger_rows(warehouse, number) for number in NUMBERS}
     needed = opted_out_numbers(warehouse, NUMBERS)
     before = _tables(warehouse)
@@ -338,7 +357,7 @@ def test_the_scheduled_asset_plans_applies_and_reports_with_no_raw_value_in_its_
     )
     job = built.job("smsp_retention")
     assert built.retention.schedule is not None
-    assert built.retention.schedule.cron_schedule == "30 5 * * *"
+    assert built.retention.schedule.cron_schedule == "30 6 * * *"
 
     dry = job.execute_in_process(
         run_config=built.keys.op_config(built.keys.retention_purge, dry_run=True)
@@ -392,5 +411,74 @@ def test_smsp_retention_purge_then_plans_apply_then_ledger_over_the_cli(story, t
     lines = story_text.stdout.splitlines()
     assert lines[0].startswith("hmac:") and "opt-out 1 (ended, from the connector)" in lines[0]
     assert "kept as the number's pseudonym" in lines[1] and "ended" in story_text.stdout
-    assert "no opt-out received" in without_key.stdout
+    assert "held under pseudonyms: set SMSP_EXPORT_HMAC_KEY" in without_key.stdout
     assert ENDED not in dry.stdout + applied.stdout + story_text.stdout
+
+
+# Found by an adversarial session (issue 18): each test failed before its fix.
+
+
+def test_a_number_quoted_in_free_text_goes_with_it(emulator, client, tmp_path):
+    """A file named after the number, and consent evidence quoting it in two forms: once the
+    number is purged, neither the file name nor the evidence holds it anywhere."""
+    warehouse = Warehouse.at(tmp_path / "warehouse.duckdb")
+    path = tmp_path / "stop_+33612345678.csv"
+    path.write_text("Portable\n06 12 34 56 78\n", encoding="utf-8")
+    _run(Push(), PhoneFile(path), client, warehouse, "push-1")
+    _refresh(client, warehouse, "refresh-1")
+    evidence = {
+        "consent_at": datetime.now(UTC).isoformat(),
+        "consent_source": "reply 'OUI' from +33612345678 / 06 12 34 56 78",
+    }
+    _run(Delete(confirm=True), PhoneValues([ENDED], evidence), client, warehouse, "delete-1")
+    _refresh(client, warehouse, "refresh-2")
+
+    purge(
+        warehouse, RETENTION, key=KEY, audit=_audit("p"), dry_run=False,
+        now=_refreshed(warehouse, LATER),
+    )  # fmt: skip
+
+    for form in (ENDED, "06 12 34 56 78", "0612345678", "612345678"):
+        assert _holding(warehouse, form) == [], form
+
+
+def test_a_number_purged_again_after_a_new_episode_merges_into_its_pseudonym(story, client):
+    """Purged, opted out again, deleted again, aged out again: the second purge succeeds (it
+    failed on stop_list_presence's key), and the ledger holds both episodes' proofs. Real
+    time and real refreshes throughout; retention as short as it goes."""
+    at_once = Retention(rejected=RETENTION.rejected, ended=timedelta(microseconds=1))
+    first = purge(story, at_once, key=KEY, audit=_audit("p1"), dry_run=False)
+    _run(Push(), PhoneValues([ENDED]), client, story, "push-again")
+    _refresh(client, story, "refresh-again")
+    evidence = {"consent_at": datetime.now(UTC).isoformat(), "consent_source": "form #9"}
+    _run(Delete(confirm=True), PhoneValues([ENDED], evidence), client, story, "delete-again")
+    _refresh(client, story, "refresh-after")
+
+    second = purge(story, at_once, key=KEY, audit=_audit("p2"), dry_run=False)
+
+    assert (first.numbers, second.numbers) == (1, 1) and _holding(story, ENDED) == []
+    episodes = ledger_rows(story, ENDED, key=KEY)
+    assert [row.consent_source for row in episodes] == ["form #8812", "form #9"]
+    assert {row.phone_number for row in episodes} == {pseudonym(KEY, ENDED)}
+
+
+def test_numbers_are_kept_whole_while_the_providers_list_was_not_read_recently(story):
+    """The purge knows a number's opt-out ended from the last refresh: without one in the last
+    36 hours (the provider may have taken a new STOP since), numbers wait; raw values go."""
+    stale = purge(story, RETENTION, key=KEY, audit=_audit("p"), dry_run=False, now=LATER)
+
+    assert (stale.numbers, stale.numbers_kept_list_stale, stale.rejected_values) == (0, 1, 2)
+    assert _holding(story, ENDED)
+
+
+def test_a_null_number_left_in_the_staged_list_does_not_hide_the_others(story):
+    with story.connect() as (conn, tables):
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {tables.staged} (phone_number VARCHAR)")
+        conn.execute(f"INSERT INTO {tables.staged} (phone_number) VALUES (NULL)")
+
+    assert (
+        purge(
+            story, RETENTION, key=KEY, audit=_audit("p"), dry_run=True, now=_refreshed(story, LATER)
+        ).numbers
+        == 1
+    )

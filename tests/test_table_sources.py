@@ -85,6 +85,27 @@ def test_rows_are_read_past_the_cursor_only(client, emulator, database):
     assert rows[-1] == ("run-2", "table:crm", 1, "+33622222222", "applied")
 
 
+def test_the_ledger_names_the_table_source_and_the_rows_cursor(client, emulator, database):
+    """Issue 18: where an opt-out was first received, for a table source, is the source and
+    the row's cursor value (a dry run's receipt included)."""
+    from smsp_connector.warehouse.ledger import ledger_rows
+
+    _insert(database, ("06 11 11 11 11", None, "2026-11-01 10:00:00"))
+    _push(client, database, "preview", dry_run=True)
+    _insert(database, ("0622222222", "FR", "2026-11-03 09:00:00"))
+    _push(client, database, "run-1")
+
+    first = ledger_rows(Warehouse.at(database), "+33611111111")
+    second = ledger_rows(Warehouse.at(database), "+33622222222")
+
+    assert [(r.received_from, r.received_run_id, r.received_cursor) for r in first] == [
+        ("table:crm", "preview", "2026-11-01 10:00:00")
+    ]
+    assert [(r.received_from, r.received_cursor) for r in second] == [
+        ("table:crm", "2026-11-03 09:00:00")
+    ]
+
+
 def test_failed_rows_keep_the_cursor_so_they_are_read_again(emulator, database):
     _insert(database, ("0611111111", "FR", "2026-11-01 10:00:00"))
     with (

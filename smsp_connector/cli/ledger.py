@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -32,7 +32,7 @@ def ledger(number: str | None, default_region: str, fmt: str) -> None:
       smsp ledger --format json > ledger.json
     """
     from smsp_connector.intake.phone_numbers import NormalizedNumber, normalize_phone_number
-    from smsp_connector.warehouse.ledger import ledger_rows
+    from smsp_connector.warehouse.ledger import holds_pseudonyms, ledger_rows
 
     e164 = None
     if number is not None:
@@ -47,8 +47,14 @@ def ledger(number: str | None, default_region: str, fmt: str) -> None:
     key = current_settings().resolve_hmac_key()
     with held_warehouse() as warehouse:
         rows = ledger_rows(warehouse, e164, key=key)
+        hidden = not rows and key is None and holds_pseudonyms(warehouse)
     if fmt == "json":
         click.echo(json.dumps([_document(row) for row in rows], indent=1))
+    elif hidden:
+        click.echo(
+            f"{e164}: no opt-out under this number; episodes past retention are held under "
+            "pseudonyms: set SMSP_EXPORT_HMAC_KEY (the key they were made with) to look them up"
+        )
     elif not rows:
         click.echo(f"{e164}: no opt-out received, sent or listed in this warehouse")
     else:
@@ -65,7 +71,9 @@ def _document(row: Any) -> dict[str, Any]:
 
 
 def _when(moment: datetime | None) -> str:
-    return f"{moment:%Y-%m-%d %H:%M:%S} UTC" if moment is not None else "-"
+    if moment is None:
+        return "-"
+    return f"{moment.astimezone(UTC) if moment.tzinfo else moment:%Y-%m-%d %H:%M:%S} UTC"
 
 
 def _story(row: Any) -> list[str]:
@@ -77,6 +85,8 @@ def _story(row: Any) -> list[str]:
         where = row.received_from or "-"
         if row.received_row is not None:
             where += f" row {row.received_row}"
+        if row.received_cursor is not None:
+            where += f" (cursor {row.received_cursor})"
         lines.append(
             f"  received  {_when(row.received_at)} from {where} (run {row.received_run_id})"
         )

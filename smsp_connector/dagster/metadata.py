@@ -9,19 +9,12 @@ import pandas as pd
 # dagster/row_count) are the ones the UI reads.
 from dagster._core.definitions.metadata import TableMetadataSet
 
+from smsp_connector.intake.phone_numbers import masked
+
 __all__ = ["TableMetadataSet", "frame_table", "masked"]
 
 NUMBER_COLUMNS = ("phone_number", "target", "raw_value", "e164")
 """The columns of the frames shown that may hold a phone number, or a raw input value."""
-
-
-def masked(value: object) -> str:
-    """``+33612345678`` as ``+336•••••678``: enough to tell rows apart and recognise a number
-    one holds, not enough to write to it. Text under 8 characters (a message id) is kept."""
-    text = str(value)
-    if len(text) < 8:
-        return text
-    return text[:4] + "•" * (len(text) - 7) + text[-3:]
 
 
 def frame_table(

@@ -31,6 +31,26 @@ __all__ = [
 E164_PATTERN = r"^\+[1-9]\d{6,14}$"
 """E.164: a plus, a country code that does not start with 0, at most 15 digits in all."""
 
+PHONE_LIKE = r"\+?[0-9][0-9 .()-]{6,}[0-9]"
+"""What may be a phone number inside free text (a file name, consent evidence): eight or more
+digits and separators. Python's and DuckDB's regular expressions both read it."""
+
+HIDDEN_NUMBER = "[number]"
+
+
+def hide_numbers(text: str) -> str:
+    """``text`` with whatever may be a phone number in it replaced by ``[number]``."""
+    return re.sub(PHONE_LIKE, HIDDEN_NUMBER, text)
+
+
+def masked(value: object) -> str:
+    """``+33612345678`` as ``+336•••••678``: enough to tell rows apart and recognise a number
+    one holds, not enough to write to it. Text under 8 characters (a message id) is kept."""
+    text = str(value)
+    if len(text) < 8:
+        return text
+    return text[:4] + "•" * (len(text) - 7) + text[-3:]
+
 
 class RejectionReason(StrEnum):
     """Why a value is not a phone number. The values are stable codes, stored in tables."""

@@ -2,14 +2,15 @@
 the deadline or late (with ages), deletions and their consent evidence, rejected input by
 reason, purges done, and the last twelve months as a chart. Laid out as Markdown (Dagster's
 metadata) and as one self-contained HTML file a DPO opens in a browser (the chart inline SVG,
-no script, nothing fetched). Numbers appear only as SHA-256."""
+no script, nothing fetched). No number appears whole (see :class:`MonthDetail`)."""
 
 from __future__ import annotations
 
 import html
+import re
 import tempfile
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -53,14 +54,21 @@ class ComplianceReport:
 
 
 def build_report(
-    warehouse: Warehouse, month: date, *, account: str, within: timedelta, timezone: str
+    warehouse: Warehouse,
+    month: date,
+    *,
+    account: str,
+    within: timedelta,
+    timezone: str,
+    key: bytes | None = None,
 ) -> ComplianceReport:
+    """``month``'s report; ``key`` (the HMAC key) names late numbers by their pseudonym."""
     return ComplianceReport(
         account=account,
         within=within,
         timezone=timezone,
-        generated_at=datetime.now().astimezone(),
-        detail=month_detail(warehouse, month, within=within, timezone=timezone),
+        generated_at=datetime.now(UTC),
+        detail=month_detail(warehouse, month, within=within, timezone=timezone, key=key),
     )
 
 
@@ -91,17 +99,28 @@ def _table_md(frame: pd.DataFrame, empty: str) -> str:
     header = "| " + " | ".join(frame.columns) + " |"
     rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
     rows = [
-        "| " + " | ".join(_cell(value).replace("|", "\\|") for value in row) + " |"
+        "| " + " | ".join(_markdown_text(_cell(value)) for value in row) + " |"
         for row in frame.itertuples(index=False, name=None)
     ]
     return "\n".join([header, rule, *rows])
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|<>~-])")
+
+
+def _markdown_text(text: str) -> str:
+    """Text shown as itself in Markdown: one line, every character Markdown acts on escaped
+    (a file name or consent evidence is data, never a heading, a link or an image)."""
+    return _MARKDOWN.sub(r"\\\1", " ".join(text.split()))
 
 
 def _cell(value: object) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
         return ""
     if isinstance(value, pd.Timestamp | datetime):
-        return f"{pd.Timestamp(value):%Y-%m-%d %H:%M} UTC"
+        moment = pd.Timestamp(value)
+        moment = moment.tz_convert(UTC) if moment.tzinfo else moment.tz_localize(UTC)
+        return f"{moment:%Y-%m-%d %H:%M} UTC"
     return str(value)
 
 
@@ -122,7 +141,8 @@ def _sections(report: ComplianceReport) -> list[tuple[str, pd.DataFrame, str]]:
     return [
         ("Opt-outs received, by source", d.by_source, "none this month"),
         (
-            f"Honoured after {_hours(report.within)}, or not yet (numbers as SHA-256)",
+            f"Honoured after {_hours(report.within)}, or not yet (numbers as pseudonyms, "
+            "or masked)",
             d.late,
             "every opt-out honoured in time",
         ),
@@ -215,9 +235,10 @@ def html_document(report: ComplianceReport) -> str:
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f"<title>{html.escape(report.title)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>{html.escape(report.title)}</h1>"
-        f"<p class=meta>Generated {report.generated_at:%Y-%m-%d %H:%M %Z} by smsp-connector; "
+        f"<p class=meta>Generated {report.generated_at:%Y-%m-%d %H:%M} UTC by smsp-connector; "
         f"months in {html.escape(report.timezone)}; honour deadline {_hours(report.within)}. "
-        "Numbers appear only as SHA-256.</p>"
+        "No phone number appears whole: late ones as their HMAC pseudonym (or masked), and "
+        "any found in a file name or consent evidence as [number].</p>"
         f"<table><tbody>{summary}</tbody></table>"
         f"<h2>The last 12 months</h2>{_svg_chart(report.detail.figures)}{sections}"
         "</body></html>"
@@ -227,7 +248,8 @@ def html_document(report: ComplianceReport) -> str:
 def write_html(report: ComplianceReport, directory: str) -> str:
     """Write the HTML report into ``directory`` (a folder or ``s3://…``) as
     ``compliance_<account>_<YYYY-MM>.html``; return its path or URL."""
-    name = f"compliance_{report.account}_{report.month:%Y-%m}.html"
+    account = re.sub(r"[^A-Za-z0-9_.-]", "_", report.account).lstrip(".") or "account"
+    name = f"compliance_{account}_{report.month:%Y-%m}.html"
     document = html_document(report)
     if is_object_store(directory):
         with tempfile.TemporaryDirectory(prefix="smsp-report-") as folder:

@@ -10,16 +10,18 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 
 from smsp_connector.operations.plans import PlanRefused, plan_to_apply
+from smsp_connector.settings import SettingsError
 from smsp_connector.warehouse.exports import MIN_HMAC_KEY_BYTES
 from smsp_connector.warehouse.plans import Plan, PlanTarget, store_plan
+from smsp_connector.warehouse.pseudonyms import key_id
 from smsp_connector.warehouse.retention import (
+    LIST_FRESHNESS,
     PURGE_OPERATION,
     Cutoffs,
     PurgeAudit,
     PurgeDrifted,
     PurgeSurvey,
     apply_purge,
-    key_id,
     record_dry_run,
     survey,
 )
@@ -36,7 +38,11 @@ class Retention:
     """Numbers whose opt-outs all ended (or that never were one), after their last trace."""
 
     def cutoffs(self, now: datetime) -> Cutoffs:
-        return Cutoffs(rejected_before=now - self.rejected, ended_before=now - self.ended)
+        return Cutoffs(
+            rejected_before=now - self.rejected,
+            ended_before=now - self.ended,
+            listed_since=now - LIST_FRESHNESS,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +60,9 @@ class PurgeReport:
     """Rows changed for them (0 in a dry run)."""
     numbers_kept_without_key: int
     """Numbers past retention kept whole: no HMAC key to make their pseudonyms."""
+    numbers_kept_list_stale: int
+    """Numbers past retention kept whole: the provider's list was not read in the last 36 h
+    (run the refresh first)."""
     rejected_before: datetime
     ended_before: datetime
     key_id: str | None
@@ -65,13 +74,17 @@ class PurgeReport:
             "numbers": self.numbers,
             "number_rows": self.number_rows,
             "numbers_kept_without_key": self.numbers_kept_without_key,
+            "numbers_kept_list_stale": self.numbers_kept_list_stale,
         }
 
 
 def checked_key(key: bytes | None) -> bytes | None:
     """The HMAC key, refused when too short to be a secret (as the export refuses it)."""
-    if key is not None and len(key) < MIN_HMAC_KEY_BYTES:
-        raise ValueError(f"the HMAC key needs at least {MIN_HMAC_KEY_BYTES} bytes")
+    if key is not None and len(key.strip()) < MIN_HMAC_KEY_BYTES:
+        raise SettingsError(
+            f"the HMAC key (SMSP_EXPORT_HMAC_KEY) needs at least {MIN_HMAC_KEY_BYTES} bytes "
+            "besides spaces"
+        )
     return key or None
 
 
@@ -140,6 +153,8 @@ def _plan(found: PurgeSurvey, key: bytes | None, account: str | None, dry_run: b
         options={
             "rejected_before": found.cutoffs.rejected_before.astimezone(UTC).isoformat(),
             "ended_before": found.cutoffs.ended_before.astimezone(UTC).isoformat(),
+            "listed_since": found.cutoffs.listed_since.astimezone(UTC).isoformat(),
+            "numbers_kept_list_stale": found.kept_list_stale,
             "rejected_values": found.rejected_values,
             "rejected_audit_rows": found.rejected_audit_rows,
             "key_id": key_id(key) if key else None,
@@ -159,6 +174,7 @@ def _planned(plan: Plan) -> PurgeSurvey:
         cutoffs=Cutoffs(
             rejected_before=datetime.fromisoformat(options["rejected_before"]),
             ended_before=datetime.fromisoformat(options["ended_before"]),
+            listed_since=datetime.fromisoformat(options["listed_since"]),
         ),
         rejected_values=int(options["rejected_values"]),
         rejected_audit_rows=int(options["rejected_audit_rows"]),
@@ -177,6 +193,7 @@ def _report(plan: Plan, planned: PurgeSurvey, *, number_rows: int, dry_run: bool
         numbers=len(planned.numbers),
         number_rows=number_rows,
         numbers_kept_without_key=int(plan.options["numbers_kept_without_key"]),
+        numbers_kept_list_stale=int(plan.options["numbers_kept_list_stale"]),
         rejected_before=planned.cutoffs.rejected_before,
         ended_before=planned.cutoffs.ended_before,
         key_id=plan.options.get("key_id"),

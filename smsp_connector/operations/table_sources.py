@@ -23,6 +23,7 @@ from smsp_connector.warehouse import (
     outcome_rows,
     pushed_cursor,
     read_source_rows,
+    record_source_reads,
     table_query,
 )
 
@@ -92,6 +93,8 @@ def push_source(
     """Push the source's new rows; a real run then advances the source's cursor."""
     warehouse = context.warehouse
     frame, cursors = read_source(source, warehouse)
+    if source.cursor_column:
+        record_source_reads(warehouse, context.run_id, source_label(source), cursors)
     report = run_operation(
         Push(dry_run=dry_run, retry_rejected=retry_rejected),
         _ReadRows(frame, source_options(source)),

@@ -25,6 +25,7 @@ from smsp_connector.warehouse.sources import (
     pushed_cursor,
     query_columns,
     read_source_rows,
+    record_source_reads,
     refused_numbers,
     table_query,
 )
@@ -87,6 +88,7 @@ __all__ = [
     "read_source_rows",
     "recent_changes",
     "record_input_rejections",
+    "record_source_reads",
     "refuse_newer_file",
     "refused_numbers",
     "reject_stop_list",

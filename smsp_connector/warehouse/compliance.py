@@ -11,7 +11,11 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pandas as pd
 
+from smsp_connector.intake.phone_numbers import masked
+from smsp_connector.warehouse.ledger import refresh_ledger
+from smsp_connector.warehouse.pseudonyms import pseudonym
 from smsp_connector.warehouse.retention import PURGE_OPERATION
+from smsp_connector.warehouse.sql import hidden_numbers
 from smsp_connector.warehouse.tables import Tables, Warehouse
 
 MONTHLY_COLUMNS = (
@@ -33,8 +37,10 @@ class MonthDetail:
     by_source: pd.DataFrame
     """``source``, ``opt_outs``: where the month's opt-outs were received."""
     late: pd.DataFrame
-    """``phone_sha256``, ``received_at``, ``honoured_at``, ``hours``: the month's opt-outs
-    honoured after the deadline, or not yet (``honoured_at`` empty), slowest first."""
+    """``phone``, ``received_at``, ``honoured_at``, ``hours``: the month's opt-outs honoured
+    after the deadline, or not yet (``honoured_at`` empty), slowest first; ``phone`` is the
+    number's HMAC pseudonym with the key (unsalted hashes of phone numbers can be reversed),
+    else masked."""
     consent: pd.DataFrame
     """``consent_source``, ``deletions``: the month's deletions by their consent evidence."""
     rejected: pd.DataFrame
@@ -72,20 +78,22 @@ def month_detail(
     timezone: str,
     history: int = 12,
     limit: int = 50,
+    key: bytes | None = None,
 ) -> MonthDetail:
-    """The report's data for ``month`` against the deadline ``within``; the ledger derived
-    once for all its reads."""
+    """The report's data for ``month`` against the deadline ``within``, from the ledger
+    refreshed first."""
     months = previous_months(month, history)
     bounds = pd.DataFrame(
         [(m, *month_bounds(m, timezone)) for m in months], columns=["month", "starts", "ends"]
     )
     start, end = month_bounds(month, timezone)
     hours = within / timedelta(hours=1)
+    refresh_ledger(warehouse)
     with warehouse.connect() as (conn, tables):
         conn.execute(
             "CREATE OR REPLACE TEMP TABLE report_ledger AS SELECT phone_number, origin, "
             "received_at, received_from, listed_at, honoured_at, status, "
-            f"epoch(honoured_at - received_at) / 3600 AS hours FROM {tables.ledger}"
+            f"epoch(honoured_at - received_at) / 3600 AS hours FROM {tables.ledger_episodes}"
         )
         conn.register("report_months", bounds)
         try:
@@ -95,8 +103,15 @@ def month_detail(
                 month=month.replace(day=1),
                 figures=figures,
                 by_source=conn.execute(_BY_SOURCE, window).df(),
-                late=conn.execute(_LATE, {**window, "hours": hours, "limit": limit}).df(),
-                consent=conn.execute(_CONSENT.format(t=tables), window).df(),
+                late=_shown(
+                    conn.execute(_LATE, {**window, "hours": hours, "limit": limit}).df(), key
+                ),
+                consent=conn.execute(
+                    _CONSENT.format(t=tables).replace(
+                        "HIDDEN_CONSENT", hidden_numbers("p.consent_source")
+                    ),
+                    window,
+                ).df(),
                 rejected=conn.execute(
                     f"SELECT reason, count(*) AS rows FROM {tables.input_rejections} "
                     "WHERE recorded_at >= $start AND recorded_at < $end "
@@ -109,6 +124,12 @@ def month_detail(
             conn.unregister("report_months")
             conn.execute("DROP TABLE IF EXISTS report_ledger")
     return detail
+
+
+def _shown(late: pd.DataFrame, key: bytes | None) -> pd.DataFrame:
+    phones = [pseudonym(key, n) if key else masked(n) for n in late.pop("phone_number")]
+    late.insert(0, "phone", pd.Series(phones, index=late.index, dtype=object))
+    return late
 
 
 def _figures(conn: duckdb.DuckDBPyConnection, tables: Tables, hours: float) -> pd.DataFrame:
@@ -153,26 +174,28 @@ def _figures(conn: duckdb.DuckDBPyConnection, tables: Tables, hours: float) -> p
 _BY_SOURCE = """
     SELECT CASE WHEN origin = 'provider' THEN 'provider (a STOP reply it took itself)'
                 WHEN received_from LIKE 'table:%' OR received_from = 'command line'
-                    THEN received_from
-                ELSE regexp_extract(received_from, '[^/\\\\]+$') END AS source,
+                    THEN HIDDEN_SOURCE
+                ELSE HIDDEN_FILE END AS source,
            count(*) AS opt_outs
     FROM report_ledger
     WHERE (origin = 'connector' AND received_at >= $start AND received_at < $end)
        OR (origin = 'provider' AND listed_at >= $start AND listed_at < $end)
     GROUP BY source ORDER BY opt_outs DESC, source
-"""
+""".replace("HIDDEN_SOURCE", hidden_numbers("received_from")).replace(
+    "HIDDEN_FILE", hidden_numbers("regexp_extract(received_from, '[^/\\\\]+$')")
+)
 
 _LATE = """
-    SELECT sha256(phone_number) AS phone_sha256, received_at, honoured_at,
+    SELECT phone_number, received_at, honoured_at,
            round(coalesce(hours, epoch(now() - received_at) / 3600), 1) AS hours
     FROM report_ledger
     WHERE received_at >= $start AND received_at < $end
       AND (hours > $hours OR (honoured_at IS NULL AND status <> 'ended'))
-    ORDER BY hours DESC, phone_sha256 LIMIT $limit
+    ORDER BY hours DESC, sha256(phone_number) LIMIT $limit
 """
 
 _CONSENT = """
-    SELECT coalesce(p.consent_source, '(no consent recorded)') AS consent_source,
+    SELECT coalesce(HIDDEN_CONSENT, '(no consent recorded)') AS consent_source,
            count(*) AS deletions
     FROM {t.audit_log} AS a
     LEFT JOIN {t.plan_targets} AS p ON p.plan_id = a.plan_id AND p.target = a.target

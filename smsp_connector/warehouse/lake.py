@@ -42,7 +42,7 @@ MAX_RETRY_COUNT = 100
 """``ducklake_max_retry_count``: DuckLake's own retries of a commit that lost the snapshot-id
 race (its default of 10 is not enough with several writers)."""
 ATTACH_ATTEMPTS = 4
-LOCK_NAMES = ("history", "cursors", "publish", "plans")
+LOCK_NAMES = ("history", "cursors", "publish", "plans", "ledger")
 """The rows of ``warehouse_locks``: updating one at the start of a transaction makes any other
 transaction that writes that table at the same time fail at ``COMMIT`` (and be re-run)."""
 

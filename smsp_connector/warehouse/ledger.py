@@ -1,6 +1,14 @@
 """The opt-out ledger: one row per number and opt-out episode (view ``opt_out_ledger``, its
 SQL in :mod:`.tables`), derived from ``audit_log``, ``stop_list_history`` and ``plan_targets``:
-nothing is written twice, so the ledger cannot drift from what happened."""
+nothing is written twice, so the ledger cannot drift from what happened.
+
+Deriving the whole view takes seconds at a million numbers. ``ledger_episodes`` keeps its rows
+incrementally (:func:`refresh_ledger`): each number's events are fingerprinted (a count and a
+sum of hashes of every column the view reads, under a second at a million numbers), and only
+the numbers whose fingerprint changed since the last refresh are derived again, with the view's
+own SQL. No watermark: a row committed late, or changed in place by a retention purge, changes
+its number's fingerprint all the same. The readers that need every number (the honour report,
+the audience guard, the compliance report) refresh it first."""
 
 from __future__ import annotations
 
@@ -8,12 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
+import duckdb
 import pandas as pd
 
+from smsp_connector.warehouse.pseudonyms import PSEUDONYM_PREFIX, pseudonym
 from smsp_connector.warehouse.results import one_row, scalar
-from smsp_connector.warehouse.retention import pseudonym
 from smsp_connector.warehouse.stop_list import stop_list_exists
-from smsp_connector.warehouse.tables import Warehouse
+from smsp_connector.warehouse.tables import LEDGER_SELECT, Tables, Warehouse
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +39,8 @@ class LedgerRow:
     received_from: str | None
     """The file (or ``table:<source>``, ``command line``) the number was first read from."""
     received_row: int | None
+    received_cursor: str | None
+    """For a warehouse-table source, the row's cursor value when it was read."""
     received_run_id: str | None
     sent_at: datetime | None
     """When the provider first took it (``applied`` or ``already_done``)."""
@@ -81,6 +92,77 @@ def ledger_rows(
     return [LedgerRow(*row) for row in rows]
 
 
+def holds_pseudonyms(warehouse: Warehouse) -> bool:
+    """Whether a retention purge replaced any number by its pseudonym in this warehouse."""
+    with warehouse.connect() as (conn, tables):
+        return bool(
+            conn.execute(
+                f"SELECT 1 FROM {tables.history} WHERE phone_number LIKE '{PSEUDONYM_PREFIX}%' "
+                f"UNION ALL SELECT 1 FROM {tables.audit_log} "
+                f"WHERE target LIKE '{PSEUDONYM_PREFIX}%' AND operation <> 'purge' LIMIT 1"
+            ).fetchall()
+        )
+
+
+_FINGERPRINTS = """
+    SELECT phone_number, count(*) AS events, sum(hash(part, seen_at, facts)) AS fingerprint
+    FROM (
+        SELECT target AS phone_number, 'audit' AS part, recorded_at AS seen_at,
+               hash(operation, outcome, dry_run, run_id, plan_id, source_file, source_row) AS facts
+        FROM {t.audit_log}
+        WHERE (operation = 'add' AND outcome NOT IN ('invalid_input', 'duplicate_in_file'))
+           OR (operation = 'delete' AND outcome = 'applied' AND NOT dry_run)
+        UNION ALL
+        SELECT phone_number, 'history', observed_at, hash(change, snapshot_run_id, created_at)
+        FROM {t.history}
+        UNION ALL
+        SELECT target, 'plan', consent_at, hash(plan_id, consent_source) FROM {t.plan_targets}
+        WHERE plan_id IN (SELECT plan_id FROM {t.plans} WHERE operation = 'delete')
+    ) GROUP BY phone_number
+"""
+"""Each number's events as the view reads them (the same rows: raw rejected values are never
+fingerprinted), their count and the sum of their hashes."""
+
+
+def refresh_ledger(warehouse: Warehouse) -> int:
+    """Bring ``ledger_episodes`` up to date with the view: derive again the episodes of every
+    number whose events changed since the last refresh; return how many numbers that was."""
+    return warehouse.transaction(refresh_ledger_in, lock="ledger")
+
+
+def refresh_ledger_in(conn: duckdb.DuckDBPyConnection, tables: Tables) -> int:
+    """:func:`refresh_ledger` inside a transaction the caller holds."""
+    conn.execute("CREATE OR REPLACE TEMP TABLE ledger_prints AS " + _FINGERPRINTS.format(t=tables))
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE ledger_touched AS "
+        "SELECT coalesce(n.phone_number, o.phone_number) AS phone_number "
+        f"FROM ledger_prints AS n FULL JOIN {tables.ledger_fingerprints} AS o "
+        "ON n.phone_number = o.phone_number "
+        "WHERE n.fingerprint IS DISTINCT FROM o.fingerprint OR n.events IS DISTINCT FROM o.events"
+    )
+    try:
+        touched = scalar(conn, "SELECT count(*) FROM ledger_touched")
+        if touched:
+            only = "phone_number IN (SELECT phone_number FROM ledger_touched)"
+            episodes = LEDGER_SELECT.format(
+                audit_log=tables.audit_log,
+                history=tables.history,
+                plan_targets=tables.plan_targets,
+                source_reads=tables.source_reads,
+                only=only,
+            )
+            conn.execute(f"DELETE FROM {tables.ledger_episodes} WHERE {only}")
+            conn.execute(f"INSERT INTO {tables.ledger_episodes} BY NAME {episodes}")
+            conn.execute(f"DELETE FROM {tables.ledger_fingerprints} WHERE {only}")
+            conn.execute(
+                f"INSERT INTO {tables.ledger_fingerprints} BY NAME "
+                f"SELECT phone_number, events, fingerprint FROM ledger_prints WHERE {only}"
+            )
+        return int(touched)
+    finally:
+        conn.execute("DROP TABLE IF EXISTS ledger_prints; DROP TABLE IF EXISTS ledger_touched")
+
+
 @dataclass(frozen=True, slots=True)
 class HonourTimes:
     """How fast the opt-outs the connector received reached the provider's list, against the
@@ -121,15 +203,15 @@ def honour_report(
     warehouse: Warehouse, within: timedelta, now: datetime, *, limit: int = 100
 ) -> HonourReport:
     """The ledger's size, honour times and overdue rows at ``now``, against the deadline
-    ``within``. The view is derived once, into a temporary table the three read: each read of
-    the view derives the whole ledger again (seconds at a million numbers)."""
+    ``within``, from the ledger refreshed first."""
     hours = within / timedelta(hours=1)
+    refresh_ledger(warehouse)
     with warehouse.connect() as (conn, tables):
         conn.execute(
             "CREATE OR REPLACE TEMP TABLE ledger_now AS SELECT phone_number, status, received_at, "
             "honoured_at, received_from, received_row, "
             "epoch(honoured_at - received_at) / 3600 AS hours, "
-            f"epoch($now - received_at) / 3600 AS waiting FROM {tables.ledger}",
+            f"epoch($now - received_at) / 3600 AS waiting FROM {tables.ledger_episodes}",
             {"now": now},
         )
         try:
@@ -167,6 +249,7 @@ def opted_out_numbers(warehouse: Warehouse, numbers: Sequence[str]) -> set[str]:
     """Which of ``numbers`` (E.164) must not be written to: on the published stop list, or with
     an opt-out episode in the ledger that has not ended (received but not yet on the list)."""
     candidates = pd.DataFrame({"phone_number": pd.Series(list(numbers), dtype=object)})
+    refresh_ledger(warehouse)
     with warehouse.connect() as (conn, tables):
         listed = (
             f"SELECT phone_number FROM {tables.stop_list}"
@@ -180,7 +263,8 @@ def opted_out_numbers(warehouse: Warehouse, numbers: Sequence[str]) -> set[str]:
                 SELECT DISTINCT c.phone_number FROM audience_candidates AS c
                 WHERE c.phone_number IN ({listed})
                    OR c.phone_number IN (
-                       SELECT phone_number FROM {tables.ledger} WHERE status <> 'ended')
+                       SELECT phone_number FROM {tables.ledger_episodes}
+                       WHERE status <> 'ended')
                 """
             ).fetchall()
         finally:

@@ -25,41 +25,39 @@ still qualify and the raw values counted are the ones found.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import duckdb
 import pandas as pd
 
 from smsp_connector.intake.phone_numbers import E164_PATTERN
-from smsp_connector.warehouse.exports import hmac_sha256_hex
+from smsp_connector.warehouse.ledger import refresh_ledger_in
 from smsp_connector.warehouse.plans import PLANS_LOCK, claim_in
+from smsp_connector.warehouse.pseudonyms import pseudonym
 from smsp_connector.warehouse.results import scalar
+from smsp_connector.warehouse.sql import hidden_numbers
 from smsp_connector.warehouse.stop_list import table_exists
 from smsp_connector.warehouse.tables import Tables, Warehouse
 
-PSEUDONYM_PREFIX = "hmac:"
 PURGED = "[purged]"
 """The target of an audit row of unusable input once its raw value is cleared."""
 PURGE_OPERATION = "purge"
 
 
-def pseudonym(key: bytes, number: str) -> str:
-    """What replaces ``number`` (E.164) once it is no longer needed: ``hmac:`` and the hex
-    HMAC-SHA256 the export writes for it."""
-    return PSEUDONYM_PREFIX + hmac_sha256_hex(key, number)
-
-
-def key_id(key: bytes) -> str:
-    """A short public name of ``key`` recorded with each purge: which key a pseudonym needs."""
-    return hmac_sha256_hex(key, "smsp-connector key id")[:16]
-
-
 @dataclass(frozen=True, slots=True)
 class Cutoffs:
-    """The instants before which each kind of personal data has expired."""
+    """The instants before which each kind of personal data has expired, and since when the
+    provider's list must have been read for a number's opt-out to be known as ended."""
 
     rejected_before: datetime
     ended_before: datetime
+    listed_since: datetime
+    """A published snapshot at or after it is required to pseudonymise any number: since the
+    last refresh the provider may have taken a new STOP reply the warehouse does not know."""
+
+
+LIST_FRESHNESS = timedelta(hours=36)
+"""How recent the last published snapshot must be (the refresh runs daily)."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +71,9 @@ class PurgeSurvey:
     """Audit rows of unusable input whose raw value would be cleared."""
     numbers: pd.DataFrame
     """``phone_number`` and ``pseudonym`` of each number to replace, ordered by pseudonym
-    (``pseudonym`` empty without a key)."""
+    (``pseudonym`` empty without a key); none while the list is stale."""
+    kept_list_stale: int = 0
+    """Numbers past retention kept whole: no published snapshot since ``listed_since``."""
 
 
 def survey(warehouse: Warehouse, cutoffs: Cutoffs, key: bytes | None) -> PurgeSurvey:
@@ -85,8 +85,18 @@ def _survey(
     conn: duckdb.DuckDBPyConnection, tables: Tables, cutoffs: Cutoffs, key: bytes | None
 ) -> PurgeSurvey:
     numbers = conn.execute(_expired_numbers(conn, tables), {"before": cutoffs.ended_before}).df()
+    fresh = scalar(
+        conn,
+        f"SELECT count(*) FROM {tables.snapshots} WHERE status = 'published' AND valid "
+        "AND extracted_at >= ?",
+        [cutoffs.listed_since],
+    )
+    stale = 0 if fresh else len(numbers)
+    if stale:
+        numbers = numbers.iloc[0:0]
     numbers["pseudonym"] = [pseudonym(key, n) if key else "" for n in numbers["phone_number"]]
     return PurgeSurvey(
+        kept_list_stale=stale,
         cutoffs=cutoffs,
         rejected_values=scalar(
             conn,
@@ -109,6 +119,7 @@ _UNUSABLE_ROWS = "WHERE outcome = 'invalid_input' AND recorded_at < ? AND target
 def _expired_numbers(conn: duckdb.DuckDBPyConnection, tables: Tables) -> str:
     """SQL of the numbers no longer needed at ``$before`` (see the module)."""
     listed = [f"SELECT phone_number FROM {tables.presence} WHERE listed"]
+    # A numberless row (a blocked snapshot's) would make NOT IN unknown for every number.
     listed += [
         f"SELECT phone_number FROM {tables.qualified(name)}"
         for name in ("stop_list", "stop_list_staged")
@@ -117,6 +128,7 @@ def _expired_numbers(conn: duckdb.DuckDBPyConnection, tables: Tables) -> str:
     needed = " UNION ALL ".join(
         [*listed, f"SELECT phone_number FROM {tables.ledger} WHERE status <> 'ended'"]
     )
+    needed = f"SELECT phone_number FROM ({needed}) WHERE phone_number IS NOT NULL"
     return f"""
         WITH traces AS (
             SELECT target AS phone_number, recorded_at AS seen_at FROM {tables.audit_log}
@@ -206,10 +218,16 @@ def _refuse_drift(planned: PurgeSurvey, found: PurgeSurvey) -> None:
 
 
 def _pseudonymise(conn: duckdb.DuckDBPyConnection, tables: Tables, numbers: pd.DataFrame) -> int:
-    """Replace each number by its pseudonym wherever it is held (and where an audit row's
-    text quotes it); return the rows changed."""
+    """Replace each number by its pseudonym wherever it is held, hide it in the free text that
+    may quote it in any form (file names, consent evidence, messages), and bring the ledger's
+    incremental copy up to date; return the rows changed. A number purged before (then opted
+    out again) merges into its pseudonym: its older presence row gives way to the newer."""
     conn.register("purge_numbers", numbers.loc[:, ["phone_number", "pseudonym"]])
     try:
+        conn.execute(
+            f"DELETE FROM {tables.presence} WHERE phone_number IN "
+            "(SELECT pseudonym FROM purge_numbers)"
+        )
         changed = 0
         for sql in (
             f"UPDATE {tables.audit_log} AS a SET target = n.pseudonym, "
@@ -226,9 +244,42 @@ def _pseudonymise(conn: duckdb.DuckDBPyConnection, tables: Tables, numbers: pd.D
             "FROM purge_numbers AS n WHERE p.phone_number = n.phone_number",
         ):
             changed += _count(conn.execute(sql))
+        for table, column in _FREE_TEXT:
+            changed += _count(conn.execute(_hide_in(tables.qualified(table), column)))
+        # The ledger's incremental copy: the numbers' and their pseudonyms' episodes go and are
+        # derived again from the tables as they now are, in this transaction.
+        for table in (tables.ledger_episodes, tables.ledger_fingerprints):
+            conn.execute(
+                f"DELETE FROM {table} WHERE phone_number IN (SELECT phone_number FROM "
+                "purge_numbers UNION ALL SELECT pseudonym FROM purge_numbers)"
+            )
+        refresh_ledger_in(conn, tables)
         return changed
     finally:
         conn.unregister("purge_numbers")
+
+
+_FREE_TEXT = (
+    ("audit_log", "source_file"),
+    ("audit_log", "detail"),
+    ("audit_log", "provider_message"),
+    ("plans", "source_file"),
+    ("plan_targets", "consent_source"),
+    ("input_rejections", "source_file"),
+    ("input_rejections", "message"),
+)
+"""Text that may quote a number in any form: a file named after it, consent evidence."""
+
+
+def _hide_in(table: str, column: str) -> str:
+    """SQL: hide what may be a number in ``column`` of the rows whose digits hold the last
+    nine digits of a number purged (its national significant number in France)."""
+    digits = f"regexp_replace(x.{column}, '[^0-9]', '', 'g')"
+    return (
+        f"UPDATE {table} AS x SET {column} = {hidden_numbers(f'x.{column}')} "
+        f"WHERE x.{column} IS NOT NULL AND EXISTS (SELECT 1 FROM purge_numbers AS n "
+        f"WHERE contains({digits}, right(n.phone_number, 9)))"
+    )
 
 
 def _clear_rejected(
@@ -284,9 +335,12 @@ def _record(
         {
             "target": [*pseudonyms, "input_rejections"],
             "detail": [
-                *(["number replaced by its pseudonym"] * len(pseudonyms)),
+                *(
+                    [f"number {'to replace' if dry_run else 'replaced'} by its pseudonym"]
+                    * len(pseudonyms)
+                ),
                 f"{cleared[0]} rejected raw values and {cleared[1]} audit rows of unusable "
-                "input cleared",
+                f"input {'to clear' if dry_run else 'cleared'}",
             ],
         }
     )

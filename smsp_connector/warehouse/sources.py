@@ -11,6 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
+import pandas as pd
+
 from smsp_connector.client import MutationKind
 from smsp_connector.warehouse.audit import Outcome
 from smsp_connector.warehouse.results import one_row
@@ -105,6 +108,34 @@ FINAL_OUTCOMES = frozenset(
     }
 )
 """Outcomes after which a row needs nothing more: the cursor may move past it."""
+
+
+def record_source_reads(
+    warehouse: Warehouse, run_id: str, source: str, cursors: Sequence[str | None]
+) -> None:
+    """Record the cursor value of each row (1, 2, … in read order) a run read from the table
+    source labelled ``source``, before any audit row of the run names them."""
+    if not cursors:
+        return
+    rows = pd.DataFrame(
+        {
+            "source_row": np.arange(1, len(cursors) + 1, dtype="int64"),
+            "cursor_value": pd.Series(list(cursors), dtype=object),
+        }
+    )
+
+    def insert(conn, tables) -> None:
+        conn.register("source_read_rows", rows)
+        try:
+            conn.execute(
+                f"INSERT INTO {tables.source_reads} SELECT ?, ?, source_row, "
+                "CAST(cursor_value AS VARCHAR) FROM source_read_rows",
+                [run_id, source],
+            )
+        finally:
+            conn.unregister("source_read_rows")
+
+    warehouse.transaction(insert)
 
 
 def advance_cursor(

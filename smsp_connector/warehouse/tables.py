@@ -13,8 +13,12 @@ Tables, all in one schema (``smsp`` unless the deployment names another):
 - ``audit_latest`` (view): the final state of each audited row.
 - ``push_cursors``: for each warehouse-table source of opt-outs, the cursor value up to which
   every row has a final outcome (the next push reads the rows past it).
+- ``source_reads``: for each row a push read from a warehouse-table source, its cursor value
+  (the ledger says where a table source's opt-out was first received).
 - ``plans`` and ``plan_targets``: each change's exact targets, stored before any call, with
   the evidence and options they came from; applied at most once (see ``plans.py``).
+- ``opt_out_ledger`` (view): one row per number and opt-out episode; ``ledger_episodes`` holds
+  its rows kept incrementally, ``ledger_fingerprints`` what they were derived from.
 - ``warehouse_locks`` (DuckLake only): one row per critical section (history, cursors,
   publish), updated first by the transaction it guards so that two concurrent ones conflict.
 
@@ -68,6 +72,9 @@ TABLE_NAMES = (
     "plans",
     "plan_targets",
     "opt_out_ledger",
+    "ledger_episodes",
+    "ledger_fingerprints",
+    "source_reads",
 )
 
 
@@ -100,6 +107,9 @@ class Tables:
     plans = property(lambda self: self.qualified("plans"))
     plan_targets = property(lambda self: self.qualified("plan_targets"))
     ledger = property(lambda self: self.qualified("opt_out_ledger"))
+    ledger_episodes = property(lambda self: self.qualified("ledger_episodes"))
+    source_reads = property(lambda self: self.qualified("source_reads"))
+    ledger_fingerprints = property(lambda self: self.qualified("ledger_fingerprints"))
 
     @classmethod
     def of(cls, conn: duckdb.DuckDBPyConnection, schema: str) -> Tables:
@@ -108,7 +118,7 @@ class Tables:
         return cls(schema=f'"{quoted}".{schema}', schema_name=schema)
 
 
-_DDL = """
+_DDL_TEMPLATE = """
 CREATE SCHEMA IF NOT EXISTS {t.schema};
 CREATE TABLE IF NOT EXISTS {t.snapshots} (
     run_id VARCHAR NOT NULL,
@@ -163,6 +173,10 @@ ALTER TABLE {t.audit_log} ADD COLUMN IF NOT EXISTS account VARCHAR;
 ALTER TABLE {t.input_rejections} ADD COLUMN IF NOT EXISTS account VARCHAR;
 -- Files written before plans: their audit rows name none.
 ALTER TABLE {t.audit_log} ADD COLUMN IF NOT EXISTS plan_id VARCHAR;
+CREATE TABLE IF NOT EXISTS {t.source_reads} (
+    run_id VARCHAR NOT NULL, source VARCHAR NOT NULL, source_row BIGINT NOT NULL,
+    cursor_value VARCHAR
+);
 CREATE TABLE IF NOT EXISTS {t.plans} (
     plan_id VARCHAR PRIMARY KEY, created_at TIMESTAMPTZ NOT NULL, created_by_run VARCHAR,
     operation VARCHAR NOT NULL, account VARCHAR, options VARCHAR NOT NULL,
@@ -181,33 +195,49 @@ CREATE OR REPLACE VIEW {t.audit_latest} AS
             ORDER BY recorded_at DESC, outcome = 'pending') AS position
         FROM audit_log)
     WHERE position = 1;
-CREATE OR REPLACE VIEW {t.ledger} AS
-    WITH events AS (
+{ledger_view}
+-- The ledger kept incrementally (see ledger.refresh_ledger): the view's rows, and each
+-- number's fingerprint of the events they were derived from.
+CREATE TABLE IF NOT EXISTS {t.ledger_episodes} AS SELECT * FROM {t.ledger} WHERE false;
+CREATE TABLE IF NOT EXISTS {t.ledger_fingerprints} (
+    phone_number VARCHAR NOT NULL, events BIGINT NOT NULL, fingerprint HUGEINT NOT NULL
+);
+"""
+
+
+LEDGER_SELECT = """
+    WITH all_events AS (
         -- Each thing that happened to a number, in time order: received in an input (a
         -- file's row, a table source's, typed in; dry runs included: the connector knew),
         -- honoured (the provider took it, had it, or listed it), ended (a deletion applied,
         -- or gone from the provider's list with no deletion of ours).
-        SELECT target AS phone_number, recorded_at AS event_at, 0 AS step,
-               CASE WHEN outcome IN ('applied', 'already_done') AND NOT dry_run THEN 'sent'
-                    WHEN outcome = 'already_on_list' AND NOT dry_run THEN 'had'
-                    WHEN outcome = 'rejected' AND NOT dry_run THEN 'refused'
+        SELECT a.target AS phone_number, a.recorded_at AS event_at, 0 AS step,
+               CASE WHEN a.outcome IN ('applied', 'already_done') AND NOT a.dry_run THEN 'sent'
+                    WHEN a.outcome = 'already_on_list' AND NOT a.dry_run THEN 'had'
+                    WHEN a.outcome = 'rejected' AND NOT a.dry_run THEN 'refused'
                     ELSE 'received' END AS kind,
-               run_id, plan_id, source_file, source_row, outcome,
+               a.run_id, a.plan_id, a.source_file, a.source_row, a.outcome,
                NULL::TIMESTAMPTZ AS created_at, NULL::TIMESTAMPTZ AS consent_at,
-               NULL::VARCHAR AS consent_source
-        FROM audit_log
-        WHERE operation = 'add' AND outcome NOT IN ('invalid_input', 'duplicate_in_file')
+               NULL::VARCHAR AS consent_source, r.cursor_value AS source_cursor
+        FROM {audit_log} AS a
+        -- A table source's row: its cursor value, recorded when the push read it (before
+        -- any audit row of that run: the join never changes once a number's rows exist).
+        LEFT JOIN {source_reads} AS r ON r.run_id = a.run_id AND r.source = a.source_file
+            AND r.source_row = a.source_row
+        WHERE a.operation = 'add' AND a.outcome NOT IN ('invalid_input', 'duplicate_in_file')
         UNION ALL
         SELECT phone_number, observed_at, 1, CASE change WHEN 'entered' THEN 'listed'
-               ELSE 'left' END, snapshot_run_id, NULL, NULL, NULL, NULL, created_at, NULL, NULL
-        FROM stop_list_history
+               ELSE 'left' END, snapshot_run_id, NULL, NULL, NULL, NULL, created_at, NULL, NULL,
+               NULL
+        FROM {history}
         UNION ALL
         SELECT a.target, a.recorded_at, 2, 'deleted', a.run_id, a.plan_id, a.source_file,
-               a.source_row, a.outcome, NULL, p.consent_at, p.consent_source
-        FROM audit_log AS a
-        LEFT JOIN plan_targets AS p ON p.plan_id = a.plan_id AND p.target = a.target
+               a.source_row, a.outcome, NULL, p.consent_at, p.consent_source, NULL
+        FROM {audit_log} AS a
+        LEFT JOIN {plan_targets} AS p ON p.plan_id = a.plan_id AND p.target = a.target
         WHERE a.operation = 'delete' AND a.outcome = 'applied' AND NOT a.dry_run
     ),
+    events AS (SELECT * FROM all_events WHERE {only}),
     numbered AS (
         -- An episode ends with a deletion or a departure from the list: the events after it
         -- belong to the next one.
@@ -222,6 +252,7 @@ CREATE OR REPLACE VIEW {t.ledger} AS
             min(event_at) FILTER (WHERE receipt) AS received_at,
             arg_min(source_file, event_at) FILTER (WHERE receipt) AS received_from,
             arg_min(source_row, event_at) FILTER (WHERE receipt) AS received_row,
+            arg_min(source_cursor, event_at) FILTER (WHERE receipt) AS received_cursor,
             arg_min(run_id, event_at) FILTER (WHERE receipt) AS received_run_id,
             min(event_at) FILTER (WHERE kind = 'sent') AS sent_at,
             arg_min(plan_id, event_at) FILTER (WHERE kind = 'sent') AS sent_plan_id,
@@ -243,7 +274,7 @@ CREATE OR REPLACE VIEW {t.ledger} AS
         row_number() OVER (PARTITION BY phone_number ORDER BY boundaries) AS episode,
         CASE WHEN received_at IS NOT NULL AND (listed_at IS NULL OR received_at <= listed_at)
              THEN 'connector' ELSE 'provider' END AS origin,
-        received_at, received_from, received_row, received_run_id,
+        received_at, received_from, received_row, received_cursor, received_run_id,
         sent_at, sent_plan_id, sent_run_id, sent_outcome, found_listed_at, refused_at,
         listed_at, provider_opted_out_at,
         least(sent_at, found_listed_at, listed_at) AS honoured_at,
@@ -258,10 +289,27 @@ CREATE OR REPLACE VIEW {t.ledger} AS
     FROM episodes
     -- An episode starts when the number is received or listed: a departure observed after
     -- a deletion is the end of the episode before, not one of its own.
-    WHERE received_at IS NOT NULL OR listed_at IS NOT NULL;
+    WHERE received_at IS NOT NULL OR listed_at IS NOT NULL
 """
-"""The view names its table unqualified: a view's body binds in the view's own schema, and a
+"""The ledger's episodes (see :mod:`.ledger`): its tables named by ``{audit_log}``,
+``{history}``, ``{plan_targets}`` and ``{source_reads}``; ``{only}`` keeps the events of some
+numbers (``true`` for all)."""
+
+_LEDGER_VIEW = (
+    "CREATE OR REPLACE VIEW {t.ledger} AS "
+    + LEDGER_SELECT.format(
+        audit_log="audit_log",
+        history="stop_list_history",
+        plan_targets="plan_targets",
+        source_reads="source_reads",
+        only="true",
+    )
+    + ";"
+)
+"""The view names its tables unqualified: a view's body binds in the view's own schema, and a
 catalog-qualified name there fails in a file named like the schema (a DuckDB binder quirk)."""
+
+_DDL = _DDL_TEMPLATE.replace("{ledger_view}", _LEDGER_VIEW)
 
 _CHECK = re.compile(r"\s+CHECK \((?:[^()]|\([^()]*\))*\)")
 
