@@ -213,3 +213,19 @@ def test_free_text_in_the_report_holds_no_number_and_no_markdown(emulator, clien
     assert f"{received.astimezone(UTC):%Y-%m-%d %H:%M} UTC" in html_document(report)
     written = write_html(report, str(tmp_path / "reports"))
     assert Path(written).parent == tmp_path / "reports"
+
+
+def test_a_late_row_already_pseudonymised_keeps_its_pseudonym():
+    """Found in review: a month built after its numbers were purged hashed the pseudonym again
+    (no longer verifiable against the number)."""
+    import pandas as pd
+
+    from smsp_connector.warehouse.compliance import _shown
+
+    token = pseudonym(KEY, ENDED)
+    late = pd.DataFrame({"phone_number": [token, STANDING], "hours": [30.0, 40.0]})
+
+    shown = _shown(late, KEY)
+
+    assert shown.phone.tolist() == [token, pseudonym(KEY, STANDING)]
+    assert _shown(pd.DataFrame({"phone_number": [token]}), None).phone.tolist() == [token]

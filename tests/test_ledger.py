@@ -11,7 +11,7 @@ from smsp_connector.operations.context import RunContext
 from smsp_connector.operations.extract import extract_stop_list
 from smsp_connector.operations.inputs import PhoneFile, PhoneValues
 from smsp_connector.operations.run import Delete, Push, run_operation
-from smsp_connector.warehouse import Warehouse, update_history
+from smsp_connector.warehouse import Warehouse, record_source_reads, update_history
 from smsp_connector.warehouse.ledger import ledger_rows
 
 
@@ -226,3 +226,46 @@ def test_the_incremental_ledger_always_holds_the_views_rows(tmp_path_factory, ba
     with warehouse.connect() as (conn, tables):
         assert _rows(conn, tables.ledger_episodes) == _rows(conn, tables.ledger)
     assert refresh_ledger(warehouse) == 0, "nothing changed: nothing derived again"
+
+
+def test_a_warehouse_whose_ledger_another_version_derived_is_made_again(tmp_path):
+    """Found in review: a lake keeps its view (its DDL creates views only when missing), and
+    a stale incremental copy would never be derived again. Another version in ledger_state
+    replaces the view and empties the copy; the next refresh derives every number."""
+    path = tmp_path / "w.duckdb"
+    warehouse = Warehouse.at(path)
+    with warehouse.connect() as (conn, tables):
+        _apply(conn, tables, "+33600000001", 1, "send")
+    refresh_ledger(warehouse)
+    with warehouse.connect() as (conn, tables):
+        conn.execute(f"UPDATE {tables.ledger_episodes} SET status = 'stale'")
+        conn.execute(f"CREATE OR REPLACE VIEW {tables.ledger} AS SELECT 1 AS old")
+        conn.execute(f"UPDATE {tables.ledger_state} SET version = 'older'")
+
+    again = Warehouse.at(path)
+    assert refresh_ledger(again) == 1
+
+    with again.connect() as (conn, tables):
+        assert _rows(conn, tables.ledger_episodes) == _rows(conn, tables.ledger)
+        [(status,)] = conn.execute(f"SELECT status FROM {tables.ledger_episodes}").fetchall()
+    assert status == "honoured"
+
+
+def test_a_table_sources_cursor_recorded_late_still_reaches_the_incremental_ledger(tmp_path):
+    """Found in review: source_reads was outside the fingerprint (a step retried in the same
+    run records its reads again, after the first attempt's audit rows)."""
+    warehouse = Warehouse.at(tmp_path / "w.duckdb")
+    with warehouse.connect() as (conn, tables):
+        conn.execute(
+            f"INSERT INTO {tables.audit_log} (recorded_at, run_id, job, operation, dry_run, "
+            "source_file, source_row, target, outcome) VALUES "
+            "(now(), 'r1', 'test', 'add', false, 'table:s', 1, '+33600000001', 'applied')"
+        )
+    assert refresh_ledger(warehouse) == 1
+    record_source_reads(warehouse, "r1", "table:s", ["42"])
+
+    assert refresh_ledger(warehouse) == 1
+    with warehouse.connect() as (conn, tables):
+        assert _rows(conn, tables.ledger_episodes) == _rows(conn, tables.ledger)
+    [row] = ledger_rows(warehouse, "+33600000001")
+    assert row.received_cursor == "42"

@@ -442,6 +442,19 @@ def test_a_number_quoted_in_free_text_goes_with_it(emulator, client, tmp_path):
         assert _holding(warehouse, form) == [], form
 
 
+def test_what_may_be_a_number_in_free_text_is_hidden_whatever_its_separators():
+    from smsp_connector.intake.phone_numbers import hide_numbers
+
+    for text in (
+        "optouts_06_12_34_56_78.csv",
+        "opt-out 06/12/34/56/78.csv",
+        "reply from +33 6 12 34 56 78.",
+        "0612345678",
+    ):
+        assert "12" not in hide_numbers(text).replace("[number]", ""), text
+    assert hide_numbers("row 12 of crm.csv") == "row 12 of crm.csv"
+
+
 def test_a_number_purged_again_after_a_new_episode_merges_into_its_pseudonym(story, client):
     """Purged, opted out again, deleted again, aged out again: the second purge succeeds (it
     failed on stop_list_presence's key), and the ledger holds both episodes' proofs. Real

@@ -31,9 +31,10 @@ __all__ = [
 E164_PATTERN = r"^\+[1-9]\d{6,14}$"
 """E.164: a plus, a country code that does not start with 0, at most 15 digits in all."""
 
-PHONE_LIKE = r"\+?[0-9][0-9 .()-]{6,}[0-9]"
+PHONE_LIKE = r"\+?[0-9][0-9 ._/()-]{6,}[0-9]"
 """What may be a phone number inside free text (a file name, consent evidence): eight or more
-digits and separators. Python's and DuckDB's regular expressions both read it."""
+digits and separators (spaces, dots, dashes, underscores, slashes, brackets). Python's and
+DuckDB's regular expressions both read it."""
 
 HIDDEN_NUMBER = "[number]"
 

@@ -13,7 +13,7 @@ import pandas as pd
 
 from smsp_connector.intake.phone_numbers import masked
 from smsp_connector.warehouse.ledger import refresh_ledger
-from smsp_connector.warehouse.pseudonyms import pseudonym
+from smsp_connector.warehouse.pseudonyms import PSEUDONYM_PREFIX, pseudonym
 from smsp_connector.warehouse.retention import PURGE_OPERATION
 from smsp_connector.warehouse.sql import hidden_numbers
 from smsp_connector.warehouse.tables import Tables, Warehouse
@@ -127,7 +127,10 @@ def month_detail(
 
 
 def _shown(late: pd.DataFrame, key: bytes | None) -> pd.DataFrame:
-    phones = [pseudonym(key, n) if key else masked(n) for n in late.pop("phone_number")]
+    phones = [
+        n if n.startswith(PSEUDONYM_PREFIX) else pseudonym(key, n) if key else masked(n)
+        for n in late.pop("phone_number")
+    ]
     late.insert(0, "phone", pd.Series(phones, index=late.index, dtype=object))
     return late
 

@@ -22,7 +22,12 @@ import pandas as pd
 from smsp_connector.warehouse.pseudonyms import PSEUDONYM_PREFIX, pseudonym
 from smsp_connector.warehouse.results import one_row, scalar
 from smsp_connector.warehouse.stop_list import stop_list_exists
-from smsp_connector.warehouse.tables import LEDGER_SELECT, Tables, Warehouse
+from smsp_connector.warehouse.tables import (
+    LEDGER_FINGERPRINTS,
+    LEDGER_SELECT,
+    Tables,
+    Warehouse,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,26 +109,6 @@ def holds_pseudonyms(warehouse: Warehouse) -> bool:
         )
 
 
-_FINGERPRINTS = """
-    SELECT phone_number, count(*) AS events, sum(hash(part, seen_at, facts)) AS fingerprint
-    FROM (
-        SELECT target AS phone_number, 'audit' AS part, recorded_at AS seen_at,
-               hash(operation, outcome, dry_run, run_id, plan_id, source_file, source_row) AS facts
-        FROM {t.audit_log}
-        WHERE (operation = 'add' AND outcome NOT IN ('invalid_input', 'duplicate_in_file'))
-           OR (operation = 'delete' AND outcome = 'applied' AND NOT dry_run)
-        UNION ALL
-        SELECT phone_number, 'history', observed_at, hash(change, snapshot_run_id, created_at)
-        FROM {t.history}
-        UNION ALL
-        SELECT target, 'plan', consent_at, hash(plan_id, consent_source) FROM {t.plan_targets}
-        WHERE plan_id IN (SELECT plan_id FROM {t.plans} WHERE operation = 'delete')
-    ) GROUP BY phone_number
-"""
-"""Each number's events as the view reads them (the same rows: raw rejected values are never
-fingerprinted), their count and the sum of their hashes."""
-
-
 def refresh_ledger(warehouse: Warehouse) -> int:
     """Bring ``ledger_episodes`` up to date with the view: derive again the episodes of every
     number whose events changed since the last refresh; return how many numbers that was."""
@@ -132,7 +117,9 @@ def refresh_ledger(warehouse: Warehouse) -> int:
 
 def refresh_ledger_in(conn: duckdb.DuckDBPyConnection, tables: Tables) -> int:
     """:func:`refresh_ledger` inside a transaction the caller holds."""
-    conn.execute("CREATE OR REPLACE TEMP TABLE ledger_prints AS " + _FINGERPRINTS.format(t=tables))
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE ledger_prints AS " + LEDGER_FINGERPRINTS.format(t=tables)
+    )
     conn.execute(
         "CREATE OR REPLACE TEMP TABLE ledger_touched AS "
         "SELECT coalesce(n.phone_number, o.phone_number) AS phone_number "

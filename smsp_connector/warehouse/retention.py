@@ -185,6 +185,8 @@ def apply_purge(
     the planned rows, and record one audit row per number and one for the raw values."""
 
     def purge(conn: duckdb.DuckDBPyConnection, tables: Tables) -> PurgeDone:
+        if warehouse.is_lake:  # it refreshes the ledger too: no refresh commits beside it
+            conn.execute(f"UPDATE {tables.locks} SET taken_at = now() WHERE name = 'ledger'")
         found = _survey(conn, tables, planned.cutoffs, key)
         _refuse_drift(planned, found)
         claimed = claim_in(conn, tables, plan_id, audit.run_id)
@@ -225,8 +227,8 @@ def _pseudonymise(conn: duckdb.DuckDBPyConnection, tables: Tables, numbers: pd.D
     conn.register("purge_numbers", numbers.loc[:, ["phone_number", "pseudonym"]])
     try:
         conn.execute(
-            f"DELETE FROM {tables.presence} WHERE phone_number IN "
-            "(SELECT pseudonym FROM purge_numbers)"
+            f"DELETE FROM {tables.presence} WHERE phone_number IN (SELECT pseudonym FROM "
+            f"purge_numbers WHERE phone_number IN (SELECT phone_number FROM {tables.presence}))"
         )
         changed = 0
         for sql in (
@@ -278,7 +280,8 @@ def _hide_in(table: str, column: str) -> str:
     return (
         f"UPDATE {table} AS x SET {column} = {hidden_numbers(f'x.{column}')} "
         f"WHERE x.{column} IS NOT NULL AND EXISTS (SELECT 1 FROM purge_numbers AS n "
-        f"WHERE contains({digits}, right(n.phone_number, 9)))"
+        "WHERE contains("
+        f"{digits}, right(regexp_replace(n.phone_number, '[^0-9]', '', 'g'), 9)))"
     )
 
 

@@ -125,6 +125,10 @@ def record_source_reads(
     )
 
     def insert(conn, tables) -> None:
+        # A step retried in the same run reads again: its rows replace the first attempt's.
+        conn.execute(
+            f"DELETE FROM {tables.source_reads} WHERE run_id = ? AND source = ?", [run_id, source]
+        )
         conn.register("source_read_rows", rows)
         try:
             conn.execute(

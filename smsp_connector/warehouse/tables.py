@@ -31,6 +31,7 @@ to another process's.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -74,6 +75,7 @@ TABLE_NAMES = (
     "opt_out_ledger",
     "ledger_episodes",
     "ledger_fingerprints",
+    "ledger_state",
     "source_reads",
 )
 
@@ -108,6 +110,7 @@ class Tables:
     plan_targets = property(lambda self: self.qualified("plan_targets"))
     ledger = property(lambda self: self.qualified("opt_out_ledger"))
     ledger_episodes = property(lambda self: self.qualified("ledger_episodes"))
+    ledger_state = property(lambda self: self.qualified("ledger_state"))
     source_reads = property(lambda self: self.qualified("source_reads"))
     ledger_fingerprints = property(lambda self: self.qualified("ledger_fingerprints"))
 
@@ -196,12 +199,8 @@ CREATE OR REPLACE VIEW {t.audit_latest} AS
         FROM audit_log)
     WHERE position = 1;
 {ledger_view}
--- The ledger kept incrementally (see ledger.refresh_ledger): the view's rows, and each
--- number's fingerprint of the events they were derived from.
-CREATE TABLE IF NOT EXISTS {t.ledger_episodes} AS SELECT * FROM {t.ledger} WHERE false;
-CREATE TABLE IF NOT EXISTS {t.ledger_fingerprints} (
-    phone_number VARCHAR NOT NULL, events BIGINT NOT NULL, fingerprint HUGEINT NOT NULL
-);
+-- The version of the ledger's derivation its incremental copy was made by (see _LEDGER_UPGRADE).
+CREATE TABLE IF NOT EXISTS {t.ledger_state} (version VARCHAR NOT NULL);
 """
 
 
@@ -310,6 +309,61 @@ _LEDGER_VIEW = (
 catalog-qualified name there fails in a file named like the schema (a DuckDB binder quirk)."""
 
 _DDL = _DDL_TEMPLATE.replace("{ledger_view}", _LEDGER_VIEW)
+
+LEDGER_FINGERPRINTS = """
+    SELECT phone_number, count(*) AS events, sum(hash(part, seen_at, facts)) AS fingerprint
+    FROM (
+        SELECT a.target AS phone_number, 'audit' AS part, a.recorded_at AS seen_at,
+               hash(a.operation, a.outcome, a.dry_run, a.run_id, a.plan_id, a.source_file,
+                    a.source_row, r.cursor_value) AS facts
+        FROM {t.audit_log} AS a
+        LEFT JOIN {t.source_reads} AS r ON r.run_id = a.run_id AND r.source = a.source_file
+            AND r.source_row = a.source_row
+        WHERE (a.operation = 'add' AND a.outcome NOT IN ('invalid_input', 'duplicate_in_file'))
+           OR (a.operation = 'delete' AND a.outcome = 'applied' AND NOT a.dry_run)
+        UNION ALL
+        SELECT phone_number, 'history', observed_at, hash(change, snapshot_run_id, created_at)
+        FROM {t.history}
+        UNION ALL
+        SELECT target, 'plan', consent_at, hash(plan_id, consent_source) FROM {t.plan_targets}
+        WHERE plan_id IN (SELECT plan_id FROM {t.plans} WHERE operation = 'delete')
+    ) GROUP BY phone_number
+"""
+"""Each number's events as the view reads them (the same rows, and the same joins: raw
+rejected values are never fingerprinted), their count and the sum of their hashes."""
+
+LEDGER_VERSION = hashlib.sha256((LEDGER_SELECT + LEDGER_FINGERPRINTS).encode()).hexdigest()[:16]
+"""Changes whenever the ledger's derivation does: the incremental copy is then made again."""
+
+_LEDGER_UPGRADE = """
+CREATE OR REPLACE VIEW {t.ledger} AS {view};
+DROP TABLE IF EXISTS {t.ledger_episodes};
+DROP TABLE IF EXISTS {t.ledger_fingerprints};
+CREATE TABLE {t.ledger_episodes} AS SELECT * FROM {t.ledger} WHERE false;
+CREATE TABLE {t.ledger_fingerprints} (
+    phone_number VARCHAR NOT NULL, events BIGINT NOT NULL, fingerprint HUGEINT NOT NULL
+);
+DELETE FROM {t.ledger_state};
+INSERT INTO {t.ledger_state} VALUES ('{version}');
+"""
+"""A warehouse whose ledger was derived by another version: the view replaced (a lake's DDL
+creates a view only when missing), the incremental copy made empty (the next refresh derives
+every number again). Run only when ``ledger_state`` names another version."""
+
+
+def upgrade_ledger(conn: duckdb.DuckDBPyConnection, tables: Tables) -> None:
+    """Apply :data:`_LEDGER_UPGRADE` unless the warehouse's ledger is this version's."""
+    if conn.execute(f"SELECT version FROM {tables.ledger_state}").fetchall() == [(LEDGER_VERSION,)]:
+        return
+    view = LEDGER_SELECT.format(
+        audit_log="audit_log",
+        history="stop_list_history",
+        plan_targets="plan_targets",
+        source_reads="source_reads",
+        only="true",
+    )
+    conn.execute(_LEDGER_UPGRADE.format(t=tables, view=view, version=LEDGER_VERSION))
+
 
 _CHECK = re.compile(r"\s+CHECK \((?:[^()]|\([^()]*\))*\)")
 
@@ -444,6 +498,13 @@ class Warehouse:
                     self._create_lake_tables(conn, tables)
                 else:
                     conn.execute(_DDL.format(t=tables))
+                    conn.execute("BEGIN TRANSACTION")
+                    try:
+                        upgrade_ledger(conn, tables)
+                        conn.execute("COMMIT")
+                    except BaseException:
+                        rollback(conn)
+                        raise
                 self._tables = tables
             yield conn, self._tables
 
@@ -486,6 +547,7 @@ class Warehouse:
             conn.execute("BEGIN TRANSACTION")
             try:
                 conn.execute(lake_ddl(_DDL).format(t=tables) + _LAKE_LOCKS_DDL.format(t=tables))
+                upgrade_ledger(conn, tables)
                 present = {
                     row[0] for row in conn.execute(f"SELECT name FROM {tables.locks}").fetchall()
                 }
