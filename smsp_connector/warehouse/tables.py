@@ -294,17 +294,14 @@ LEDGER_SELECT = """
 ``{history}``, ``{plan_targets}`` and ``{source_reads}``; ``{only}`` keeps the events of some
 numbers (``true`` for all)."""
 
-_LEDGER_VIEW = (
-    "CREATE OR REPLACE VIEW {t.ledger} AS "
-    + LEDGER_SELECT.format(
-        audit_log="audit_log",
-        history="stop_list_history",
-        plan_targets="plan_targets",
-        source_reads="source_reads",
-        only="true",
-    )
-    + ";"
+_VIEW_SELECT = LEDGER_SELECT.format(
+    audit_log="audit_log",
+    history="stop_list_history",
+    plan_targets="plan_targets",
+    source_reads="source_reads",
+    only="true",
 )
+_LEDGER_VIEW = "CREATE OR REPLACE VIEW {t.ledger} AS " + _VIEW_SELECT + ";"
 """The view names its tables unqualified: a view's body binds in the view's own schema, and a
 catalog-qualified name there fails in a file named like the schema (a DuckDB binder quirk)."""
 
@@ -355,14 +352,7 @@ def upgrade_ledger(conn: duckdb.DuckDBPyConnection, tables: Tables) -> None:
     """Apply :data:`_LEDGER_UPGRADE` unless the warehouse's ledger is this version's."""
     if conn.execute(f"SELECT version FROM {tables.ledger_state}").fetchall() == [(LEDGER_VERSION,)]:
         return
-    view = LEDGER_SELECT.format(
-        audit_log="audit_log",
-        history="stop_list_history",
-        plan_targets="plan_targets",
-        source_reads="source_reads",
-        only="true",
-    )
-    conn.execute(_LEDGER_UPGRADE.format(t=tables, view=view, version=LEDGER_VERSION))
+    conn.execute(_LEDGER_UPGRADE.format(t=tables, view=_VIEW_SELECT, version=LEDGER_VERSION))
 
 
 _CHECK = re.compile(r"\s+CHECK \((?:[^()]|\([^()]*\))*\)")
