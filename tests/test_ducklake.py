@@ -151,7 +151,7 @@ def test_the_lake_attaches_offline_once_per_process(lake, tmp_path, monkeypatch)
             first,
         )
         locks = conn.execute("SELECT name FROM smsp.warehouse_locks ORDER BY 1").fetchall()
-    assert locks == [("cursors",), ("history",), ("plans",), ("publish",)]
+    assert locks == [("cursors",), ("history",), ("ledger",), ("plans",), ("publish",)]
 
 
 def _materialize(rig: PipelineRig, push_file: Path):
