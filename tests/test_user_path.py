@@ -64,6 +64,8 @@ JOBS = {
     "main__push_stop_numbers",
     "main__delete_stop_numbers",
     "main__cancel_scheduled_messages",
+    "main__smsp_retention",
+    "main__smsp_compliance_report",
 }
 PUSHED = {"applied": 3, "duplicate_in_file": 1, "invalid_input": 1}
 """The README's messy export: three numbers (two in French national form, one of Réunion), one
