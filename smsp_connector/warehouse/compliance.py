@@ -16,7 +16,7 @@ from smsp_connector.warehouse.ledger import refresh_ledger
 from smsp_connector.warehouse.pseudonyms import PSEUDONYM_PREFIX, pseudonym
 from smsp_connector.warehouse.retention import PURGE_OPERATION
 from smsp_connector.warehouse.sql import hidden_numbers
-from smsp_connector.warehouse.tables import Tables, Warehouse
+from smsp_connector.warehouse.tables import DELETION_ROWS, Tables, Warehouse
 
 MONTHLY_COLUMNS = (
     "month", "received", "provider_opt_outs", "honoured_in_time", "honoured_late",
@@ -27,7 +27,8 @@ MONTHLY_COLUMNS = (
 
 @dataclass(frozen=True)
 class MonthDetail:
-    """One month's figures and the tables behind them; numbers only as SHA-256."""
+    """One month's figures and the tables behind them; no phone number whole (see ``late``,
+    and free text through :func:`.sql.hidden_numbers`)."""
 
     month: date
     """The month's first day."""
@@ -107,8 +108,10 @@ def month_detail(
                     conn.execute(_LATE, {**window, "hours": hours, "limit": limit}).df(), key
                 ),
                 consent=conn.execute(
-                    _CONSENT.format(t=tables).replace(
-                        "HIDDEN_CONSENT", hidden_numbers("p.consent_source")
+                    _CONSENT.format(
+                        t=tables,
+                        hidden_consent=hidden_numbers("p.consent_source"),
+                        deletion_rows=DELETION_ROWS,
                     ),
                     window,
                 ).df(),
@@ -118,7 +121,9 @@ def month_detail(
                     "GROUP BY reason ORDER BY rows DESC, reason",
                     window,
                 ).df(),
-                purges=conn.execute(_PURGES.format(t=tables), window).df(),
+                purges=conn.execute(
+                    _PURGES.format(t=tables), {**window, "operation": PURGE_OPERATION}
+                ).df(),
             )
         finally:
             conn.unregister("report_months")
@@ -150,13 +155,11 @@ def _figures(conn: duckdb.DuckDBPyConnection, tables: Tables, hours: float) -> p
                 AND l.hours > $hours) AS honoured_late,
             (SELECT count(*) FROM report_ledger AS l WHERE {received}
                 AND l.honoured_at IS NULL AND l.status <> 'ended') AS not_honoured,
-            (SELECT count(*) FROM {tables.audit_log} AS a WHERE a.operation = 'delete'
-                AND a.outcome = 'applied' AND NOT a.dry_run
+            (SELECT count(*) FROM {tables.audit_log} AS a WHERE {DELETION_ROWS}
                 AND {in_month.format(at="a.recorded_at")}) AS deletions,
             (SELECT count(*) FROM {tables.audit_log} AS a JOIN {tables.plan_targets} AS p
                 ON p.plan_id = a.plan_id AND p.target = a.target
-                WHERE a.operation = 'delete' AND a.outcome = 'applied' AND NOT a.dry_run
-                AND p.consent_at IS NOT NULL
+                WHERE {DELETION_ROWS} AND p.consent_at IS NOT NULL
                 AND {in_month.format(at="a.recorded_at")}) AS deletions_with_consent,
             (SELECT count(*) FROM {tables.input_rejections} AS r
                 WHERE {in_month.format(at="r.recorded_at")}) AS rejected_rows,
@@ -177,15 +180,16 @@ def _figures(conn: duckdb.DuckDBPyConnection, tables: Tables, hours: float) -> p
 _BY_SOURCE = """
     SELECT CASE WHEN origin = 'provider' THEN 'provider (a STOP reply it took itself)'
                 WHEN received_from LIKE 'table:%' OR received_from = 'command line'
-                    THEN HIDDEN_SOURCE
-                ELSE HIDDEN_FILE END AS source,
+                    THEN {source}
+                ELSE {file} END AS source,
            count(*) AS opt_outs
     FROM report_ledger
     WHERE (origin = 'connector' AND received_at >= $start AND received_at < $end)
        OR (origin = 'provider' AND listed_at >= $start AND listed_at < $end)
     GROUP BY source ORDER BY opt_outs DESC, source
-""".replace("HIDDEN_SOURCE", hidden_numbers("received_from")).replace(
-    "HIDDEN_FILE", hidden_numbers("regexp_extract(received_from, '[^/\\\\]+$')")
+""".format(
+    source=hidden_numbers("received_from"),
+    file=hidden_numbers("regexp_extract(received_from, '[^/\\\\]+$')"),
 )
 
 _LATE = """
@@ -198,23 +202,18 @@ _LATE = """
 """
 
 _CONSENT = """
-    SELECT coalesce(HIDDEN_CONSENT, '(no consent recorded)') AS consent_source,
+    SELECT coalesce({hidden_consent}, '(no consent recorded)') AS consent_source,
            count(*) AS deletions
     FROM {t.audit_log} AS a
     LEFT JOIN {t.plan_targets} AS p ON p.plan_id = a.plan_id AND p.target = a.target
-    WHERE a.operation = 'delete' AND a.outcome = 'applied' AND NOT a.dry_run
-      AND a.recorded_at >= $start AND a.recorded_at < $end
+    WHERE {deletion_rows} AND a.recorded_at >= $start AND a.recorded_at < $end
     GROUP BY ALL ORDER BY deletions DESC, consent_source
 """
 
-_PURGES = (
-    """
+_PURGES = """
     SELECT applied_at, plan_id, target_count AS numbers,
            CAST(options->>'rejected_values' AS BIGINT) AS rejected_values
     FROM {t.plans}
-    WHERE operation = '"""
-    + PURGE_OPERATION
-    + """' AND applied_at >= $start AND applied_at < $end
+    WHERE operation = $operation AND applied_at >= $start AND applied_at < $end
     ORDER BY applied_at
 """
-)

@@ -91,7 +91,7 @@ def ledger_rows(
     with warehouse.connect() as (conn, tables):
         rows = conn.execute(
             f"SELECT {', '.join(LEDGER_COLUMNS)} FROM {tables.ledger} {where} "
-            "ORDER BY phone_number LIKE 'hmac:%' DESC, phone_number, episode",
+            f"ORDER BY phone_number LIKE '{PSEUDONYM_PREFIX}%' DESC, phone_number, episode",
             wanted,
         ).fetchall()
     return [LedgerRow(*row) for row in rows]

@@ -204,7 +204,29 @@ CREATE TABLE IF NOT EXISTS {t.ledger_state} (version VARCHAR NOT NULL);
 """
 
 
-LEDGER_SELECT = """
+RECEIPT_ROWS = "a.operation = 'add' AND a.outcome NOT IN ('invalid_input', 'duplicate_in_file')"
+"""SQL: the audit rows (alias ``a``) that receive an opt-out: every push row but unusable input."""
+DELETION_ROWS = "a.operation = 'delete' AND a.outcome = 'applied' AND NOT a.dry_run"
+"""SQL: the audit rows (alias ``a``) of a deletion the provider applied."""
+
+
+def _with_audit_rows(template: str, source_reads: str) -> str:
+    """``template`` with its ``{receipt_rows}``, ``{deletion_rows}`` and ``{cursor_join}`` (a
+    table-source row's cursor value, from ``source_reads``) filled in: the ledger's view and
+    its fingerprints read the very same rows."""
+    cursor_join = (
+        f"LEFT JOIN {source_reads} AS r ON r.run_id = a.run_id AND r.source = a.source_file "
+        "AND r.source_row = a.source_row"
+    )
+    return (
+        template.replace("{receipt_rows}", RECEIPT_ROWS)
+        .replace("{deletion_rows}", DELETION_ROWS)
+        .replace("{cursor_join}", cursor_join)
+    )
+
+
+LEDGER_SELECT = _with_audit_rows(
+    """
     WITH all_events AS (
         -- Each thing that happened to a number, in time order: received in an input (a
         -- file's row, a table source's, typed in; dry runs included: the connector knew),
@@ -221,9 +243,8 @@ LEDGER_SELECT = """
         FROM {audit_log} AS a
         -- A table source's row: its cursor value, recorded when the push read it (before
         -- any audit row of that run: the join never changes once a number's rows exist).
-        LEFT JOIN {source_reads} AS r ON r.run_id = a.run_id AND r.source = a.source_file
-            AND r.source_row = a.source_row
-        WHERE a.operation = 'add' AND a.outcome NOT IN ('invalid_input', 'duplicate_in_file')
+        {cursor_join}
+        WHERE {receipt_rows}
         UNION ALL
         SELECT phone_number, observed_at, 1, CASE change WHEN 'entered' THEN 'listed'
                ELSE 'left' END, snapshot_run_id, NULL, NULL, NULL, NULL, created_at, NULL, NULL,
@@ -234,7 +255,7 @@ LEDGER_SELECT = """
                a.source_row, a.outcome, NULL, p.consent_at, p.consent_source, NULL
         FROM {audit_log} AS a
         LEFT JOIN {plan_targets} AS p ON p.plan_id = a.plan_id AND p.target = a.target
-        WHERE a.operation = 'delete' AND a.outcome = 'applied' AND NOT a.dry_run
+        WHERE {deletion_rows}
     ),
     events AS (SELECT * FROM all_events WHERE {only}),
     numbered AS (
@@ -289,7 +310,9 @@ LEDGER_SELECT = """
     -- An episode starts when the number is received or listed: a departure observed after
     -- a deletion is the end of the episode before, not one of its own.
     WHERE received_at IS NOT NULL OR listed_at IS NOT NULL
-"""
+""",
+    "{source_reads}",
+)
 """The ledger's episodes (see :mod:`.ledger`): its tables named by ``{audit_log}``,
 ``{history}``, ``{plan_targets}`` and ``{source_reads}``; ``{only}`` keeps the events of some
 numbers (``true`` for all)."""
@@ -307,17 +330,16 @@ catalog-qualified name there fails in a file named like the schema (a DuckDB bin
 
 _DDL = _DDL_TEMPLATE.replace("{ledger_view}", _LEDGER_VIEW)
 
-LEDGER_FINGERPRINTS = """
+LEDGER_FINGERPRINTS = _with_audit_rows(
+    """
     SELECT phone_number, count(*) AS events, sum(hash(part, seen_at, facts)) AS fingerprint
     FROM (
         SELECT a.target AS phone_number, 'audit' AS part, a.recorded_at AS seen_at,
                hash(a.operation, a.outcome, a.dry_run, a.run_id, a.plan_id, a.source_file,
                     a.source_row, r.cursor_value) AS facts
         FROM {t.audit_log} AS a
-        LEFT JOIN {t.source_reads} AS r ON r.run_id = a.run_id AND r.source = a.source_file
-            AND r.source_row = a.source_row
-        WHERE (a.operation = 'add' AND a.outcome NOT IN ('invalid_input', 'duplicate_in_file'))
-           OR (a.operation = 'delete' AND a.outcome = 'applied' AND NOT a.dry_run)
+        {cursor_join}
+        WHERE ({receipt_rows}) OR ({deletion_rows})
         UNION ALL
         SELECT phone_number, 'history', observed_at, hash(change, snapshot_run_id, created_at)
         FROM {t.history}
@@ -325,7 +347,9 @@ LEDGER_FINGERPRINTS = """
         SELECT target, 'plan', consent_at, hash(plan_id, consent_source) FROM {t.plan_targets}
         WHERE plan_id IN (SELECT plan_id FROM {t.plans} WHERE operation = 'delete')
     ) GROUP BY phone_number
-"""
+""",
+    "{t.source_reads}",
+)
 """Each number's events as the view reads them (the same rows, and the same joins: raw
 rejected values are never fingerprinted), their count and the sum of their hashes."""
 
