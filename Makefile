@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast test-matrix lint install clean dev screenshots soak mutation
+.PHONY: demo test test-fast test-slow test-all test-matrix lint install clean dev screenshots soak mutation
 
 # Re-install when the project's metadata changes; otherwise reuse the venv.
 $(STAMP): pyproject.toml
@@ -18,13 +18,22 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/smsp demo
 
-# The whole suite on two pytest-xdist workers (each its own emulator); `test-fast` leaves out
-# the tests marked slow (subprocesses, a PostgreSQL server, kill, UI, wheel).
+# Three lanes on two pytest-xdist workers (each its own emulator), every test in one of them:
+# `test` (about 4 minutes on 2 cores) leaves out the slow lane (subprocesses, a PostgreSQL
+# server, kill, UI, wheel), which `test-slow` runs and CI runs too (.ci/run); `test-fast`
+# (under a minute) also leaves out the heavy tests (Dagster runs, property tests over random
+# histories). `test-all` is the three at once. The slowest 20 tests are listed at the end.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 -m "not slow" --durations=20
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -m "not slow"
+	$(BIN)/python -m pytest -n 2 -m "not slow and not heavy" --durations=20
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -m slow --durations=20
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --durations=20
 
 # The stateful test of opt-out invariants (tests/test_state_machine.py) with a larger budget
 # than make test gives it.

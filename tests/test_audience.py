@@ -25,6 +25,8 @@ from smsp_connector.warehouse import Warehouse
 
 from .conftest import API_KEY
 
+pytestmark = pytest.mark.heavy
+
 AUDIENCE = (
     "Nom;Mobile\n"
     "Dupont;06 12 34 56 78\n"  # on the provider's list as +33612345678

@@ -14,6 +14,8 @@ from smsp_connector.client import SmspClient
 from .conftest import API_KEY
 from .pipeline_helpers import PipelineRig, materialization_metadata
 
+pytestmark = pytest.mark.heavy
+
 
 @pytest.fixture
 def rig(emulator, tmp_path):

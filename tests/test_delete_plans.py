@@ -22,6 +22,8 @@ from smsp_connector.warehouse.plans import Plan, PlanTarget, claim_plan, load_pl
 
 from .pipeline_helpers import PipelineRig, materialization_metadata
 
+pytestmark = pytest.mark.heavy
+
 
 @pytest.fixture
 def rig(emulator, tmp_path):

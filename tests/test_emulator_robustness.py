@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -693,8 +692,6 @@ DOCUMENT_CHECKS = [
 FUZZ_CHECKS = [not_a_server_error, *DOCUMENT_CHECKS]
 FUZZ_EXAMPLES = 24
 """Generated requests per endpoint and generation mode: 7 x 2 x 24 = 336 in total."""
-FUZZ_SECONDS = 4.0
-"""Budget per endpoint and mode; requests generated after it are not sent."""
 VALID_NUMBERS = [None, "+33612345678", "06 98 76 54 32", "0692123456", "+4915112345678"]
 """Generated numbers are hardly ever valid: some cases get one of these (None: keep it)."""
 KNOWN_IDS = [None, 1000, 1001, 5000, 5001]
@@ -719,7 +716,6 @@ def test_fuzz_the_provider_api_against_its_document(
 
     server, schema = fuzz_target
     strategy = schema[path][method].as_strategy(generation_mode=GenerationMode(mode))
-    deadline = time.monotonic() + FUZZ_SECONDS
     sent: list[int] = []
     session = requests.Session()
 
@@ -738,8 +734,6 @@ def test_fuzz_the_provider_api_against_its_document(
         known_id=st.sampled_from(KNOWN_IDS),
     )
     def fuzz(case: Any, with_key: bool, number: str | None, known_id: int | None) -> None:
-        if sent and time.monotonic() > deadline:  # at least one, however slow the machine
-            return
         fields = case.body if isinstance(case.body, dict) else case.query
         if fields is None:
             fields = case.query = {}
@@ -757,5 +751,6 @@ def test_fuzz_the_provider_api_against_its_document(
         case.validate_response(response, checks=FUZZ_CHECKS)
 
     fuzz()
-    assert sent, "no request was sent"
+    # Bounded by examples, not seconds: a loaded machine takes longer, never tests less.
+    assert len(sent) == FUZZ_EXAMPLES, len(sent)
     assert all(status < 500 for status in sent)

@@ -22,6 +22,8 @@ from .pipeline_helpers import (
     materialized_keys,
 )
 
+pytestmark = pytest.mark.heavy
+
 ALL_ASSETS = {
     "smsp/stop_list",
     "smsp/stop_list_history",

@@ -13,6 +13,8 @@ from smsp_connector.emulator import FaultSettings
 from .pipeline_helpers import PipelineRig, check_results, materialized_keys
 from .proxy_helpers import failing_proxy
 
+pytestmark = pytest.mark.heavy
+
 
 @pytest.fixture
 def rig(emulator, tmp_path):

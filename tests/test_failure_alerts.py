@@ -24,6 +24,8 @@ from .conftest import API_KEY
 from .pipeline_helpers import PipelineRig
 from .proxy_helpers import SHUTDOWN_POLL_SECONDS, failing_proxy
 
+pytestmark = pytest.mark.heavy
+
 NUMBERS = [f"+3361000000{n}" for n in range(10)]
 HOOK_SECRET = f"hook-{secrets.token_hex(12)}"
 SLACK_TOKEN = f"xoxb-{secrets.token_hex(12)}"

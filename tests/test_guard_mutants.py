@@ -31,6 +31,8 @@ from smsp_connector.warehouse.plans import (
     store_plan,
 )
 
+pytestmark = pytest.mark.heavy
+
 OPTED_OUT = "2025-03-01 12:00:00"
 """The provider's opt-out time (Paris, winter time): 11:00 UTC."""
 CONSENT = {"consent_at": "2026-01-15T10:00:00Z", "consent_source": "web form #1"}

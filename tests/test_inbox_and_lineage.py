@@ -17,6 +17,8 @@ from smsp_connector.warehouse import Warehouse
 
 from .pipeline_helpers import PipelineRig
 
+pytestmark = pytest.mark.heavy
+
 JOBS = {
     operation: dg.define_asset_job(f"{operation}_job", selection=[f"smsp/{asset}"])
     for operation, asset in {

@@ -22,6 +22,8 @@ from smsp_connector.intake.phone_numbers import normalize_phone_number
 from smsp_connector.intake.reader import read_table
 from smsp_connector.warehouse.audit import AuditEntries, AuditEntry, Outcome, audit_entries
 
+pytestmark = pytest.mark.heavy
+
 DATA = Path(__file__).parent / "data" / "csv"
 
 

@@ -14,6 +14,8 @@ from smsp_connector.operations.run import Delete, Push, run_operation
 from smsp_connector.warehouse import Warehouse, record_source_reads, update_history
 from smsp_connector.warehouse.ledger import ledger_rows
 
+pytestmark = pytest.mark.heavy
+
 
 @pytest.fixture
 def warehouse(tmp_path) -> Warehouse:

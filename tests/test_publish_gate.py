@@ -9,6 +9,8 @@ import pytest
 
 from .pipeline_helpers import PipelineRig, check_results, materialized_keys
 
+pytestmark = pytest.mark.heavy
+
 NUMBERS = [f"+3361000000{n}" for n in range(10)]
 
 

@@ -12,6 +12,8 @@ from smsp_connector.emulator import FaultSettings
 
 from .pipeline_helpers import PipelineRig, check_results, materialization_metadata
 
+pytestmark = pytest.mark.heavy
+
 MESSY = (
     "Nom;Téléphone portable;Email\n"
     "Alice;06 12 34 56 78;a@example.com\n"  # row 2

@@ -15,6 +15,8 @@ from smsp_connector.operations.run import Cancel, Delete, Push, run_operation
 from smsp_connector.warehouse import Warehouse
 from smsp_connector.warehouse.plans import load_plan
 
+pytestmark = pytest.mark.heavy
+
 
 @pytest.fixture
 def warehouse(tmp_path) -> Warehouse:

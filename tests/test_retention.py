@@ -22,6 +22,8 @@ from smsp_connector.warehouse.retention import PurgeAudit
 
 from .test_ledger import _refresh, _run
 
+pytestmark = pytest.mark.heavy
+
 KEY = b"k" * 32
 ENDED, STANDING, PENDING = "+33612345678", "+33611111111", "+33622222222"
 REJECTED = "pas-un-numero"

@@ -65,6 +65,8 @@ from smsp_connector.operations.run import Cancel, Delete, Push, RunReport, run_o
 from smsp_connector.warehouse import Warehouse
 from smsp_connector.warehouse.tables import TABLE_NAMES
 
+pytestmark = pytest.mark.heavy
+
 SOAK = os.environ.get("SMSP_SOAK") == "1"
 EXAMPLES, STEPS = (200, 30) if SOAK else (6, 12)
 
