@@ -1,11 +1,13 @@
 """The client's request rate: in memory for one process, or shared through PostgreSQL.
 
-Both pace with the same two pyrate-limiter rates: the limit per second, and a tenth of it per
-100 ms slice (a single per-second window would let a whole second's budget go out in one burst,
-which a provider counting over a shorter window answers with 429).
+Both allow the limit per second and a tenth of it per 100 ms slice (a single per-second window
+would let a whole second's budget go out in one burst, which a provider counting over a shorter
+window answers with 429). A request is sent inside its permit (``with limiter.permit():``).
 
 - :class:`MemoryRateLimiter` (the default) counts in this process only: N processes (Dagster run
-  workers in pods of their own, two ``smsp`` commands) together send up to N times the rate.
+  workers in pods of their own, two ``smsp`` commands) together send up to N times the rate. A
+  permit keeps its place until one window after the answer, so the provider, counting arrivals,
+  never sees more than the limit, whatever the delay between sending and arriving.
 - :class:`PostgresRateLimiter` counts in a PostgreSQL table, pyrate-limiter's
   :class:`~pyrate_limiter.PostgresBucket`, named after the account's label (never its key): every
   process and machine configured with the same database and label shares one limit, with the
@@ -25,9 +27,12 @@ import random
 import re
 import threading
 import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
-from pyrate_limiter import Duration, InMemoryBucket, Limiter, Rate, RateItem
+from pyrate_limiter import Duration, Rate, RateItem
 
 from smsp_connector.client.errors import SmspConfigurationError, SmspTransportError
 from smsp_connector.client.redaction import install_log_redaction, redact
@@ -45,6 +50,9 @@ with no guard, so a provider counting 50 per second saw 51; with 25 ms, two push
 a loaded machine (load average 8) still put 101 to 105 arrivals in one second at the emulator,
 and 100 ms once let two 429 through from an emulator limited to 105. The guard costs 13% of
 the rate: a limit the provider enforces is worth more than the last requests of a second."""
+WINDOW_GUARD_SECONDS = 0.002
+"""The in-memory limiter's window is 1,002 ms: a provider that keeps whole milliseconds may put
+two arrivals 1,000.4 ms apart in one second."""
 _CONTENTION_SLEEP_MS = (1, 4)
 """Another process held the bucket's lock: sleep this many ms (random) before trying again."""
 _LOGGERS = (
@@ -56,9 +64,11 @@ _LOGGERS = (
 
 
 class RateLimiter(Protocol):
-    """Blocks until one request may be sent."""
+    """Hands out permits: one per request, held while it is out."""
 
-    def acquire(self) -> None: ...
+    def permit(self) -> AbstractContextManager[None]:
+        """Block until one request may be sent; the request is sent inside the ``with``."""
+        ...
 
     def close(self) -> None: ...
 
@@ -72,22 +82,77 @@ def pacing_rates(requests_per_second: float, *, guard_ms: int = 0) -> list[Rate]
 
 
 class MemoryRateLimiter:
-    """The rate within this process, across its threads."""
+    """The rate within this process, across its threads, as the provider counts it.
 
-    def __init__(self, requests_per_second: float) -> None:
-        # buffer_ms is how long a blocked caller sleeps past the computed wait: 5 ms capped 200/s
-        # at ~187/s (20 per ~105 ms); 1 ms reaches the configured rate (measured: 200.0/s, never
-        # more than 200 in any 1 s window).
-        self._limiter = Limiter(InMemoryBucket(pacing_rates(requests_per_second)), buffer_ms=1)
+    A provider counts requests when they *arrive*, which is somewhere between the moment the
+    client sends one and the moment its answer is back; a limiter that counts sends alone loses
+    to that delay's jitter (a request held up 30 ms by a thread switch lands in the next second
+    beside the ones sent on time: at ``rate_limit`` equal to the provider's 200/s, 2 to 4 HTTP
+    429 in 3 runs). So a permit holds one of the second's places from the moment it is taken
+    until one window after its answer (or failure) is back: any requests that arrive within one
+    window of each other were all holding a place when the last of them was sent, and there are
+    never more than the limit. The price is the answer's latency once per place and window
+    (20 ms on 1 s: 98% of the rate). A tenth of the limit per 100 ms slice, counted on sending,
+    spreads a second's requests out. pyrate-limiter counts an item when it is taken and cannot
+    hold it until an answer, hence this small condition-variable pacer.
+    """
 
-    def acquire(self) -> None:
-        self._limiter.try_acquire("smsp")
+    def __init__(
+        self,
+        requests_per_second: float,
+        *,
+        window_seconds: float = 1.0 + WINDOW_GUARD_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._limit = max(1, math.floor(requests_per_second))
+        self._per_slice = max(1, math.ceil(self._limit / 10))
+        self._window = window_seconds
+        self._slice = window_seconds / 10
+        self._clock = clock
+        self._changed = threading.Condition()
+        self._out = 0
+        self._answered: deque[float] = deque()
+        """When each request that is back came back, oldest first, while within a window."""
+        self._sent: deque[float] = deque()
+        """When each request was sent, while within a slice."""
+
+    @contextmanager
+    def permit(self) -> Iterator[None]:
+        self._take()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._out -= 1
+                self._answered.append(self._clock())
+                self._changed.notify_all()
+
+    def _take(self) -> None:
+        with self._changed:
+            while True:
+                now = self._clock()
+                while self._answered and self._answered[0] + self._window <= now:
+                    self._answered.popleft()
+                while self._sent and self._sent[0] + self._slice <= now:
+                    self._sent.popleft()
+                waits: list[float | None] = []
+                if self._out + len(self._answered) >= self._limit:
+                    # No request back yet: only an answer can free a place.
+                    waits.append(self._answered[0] + self._window - now if self._answered else None)
+                if len(self._sent) >= self._per_slice:
+                    waits.append(self._sent[0] + self._slice - now)
+                if not waits:
+                    self._out += 1
+                    self._sent.append(now)
+                    return
+                known = [wait for wait in waits if wait is not None]
+                self._changed.wait(max(known) if len(known) == len(waits) else None)
 
     def close(self) -> None:
-        """Nothing to release (the in-memory limiter was never closed by the transport)."""
+        """Nothing to release."""
 
     def __repr__(self) -> str:
-        return "MemoryRateLimiter()"
+        return f"MemoryRateLimiter(limit={self._limit}/s)"
 
 
 def bucket_table(name: str) -> str:
@@ -178,8 +243,14 @@ class PostgresRateLimiter:
     def _describe(self, exc: BaseException) -> str:
         return redact(f"{type(exc).__name__}: {exc}".strip(), self._password)
 
-    def acquire(self) -> None:
-        """Block until the account's shared rate allows one more request."""
+    @contextmanager
+    def permit(self) -> Iterator[None]:
+        """Block until the account's shared rate allows one more request (counted when it is
+        sent: see :data:`SHARED_WINDOW_GUARD_MS` for the arrival jitter this allows for)."""
+        self._acquire()
+        yield
+
+    def _acquire(self) -> None:
         with self._lock:
             while True:
                 problem = None

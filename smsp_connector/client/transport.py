@@ -1,9 +1,9 @@
 """HTTP transport for the SMS Partner API: pooling, rate limiting, retries and answer decoding.
 
 Retries use tenacity (exponential backoff with jitter, ``Retry-After`` honoured, bounded attempts
-and elapsed time). Every attempt, retries included, first takes a permit from a pyrate-limiter
-limiter, so the configured request rate holds under retry storms too: in memory by default, or
-shared by every process of the account through PostgreSQL (:mod:`smsp_connector.client.rate_limit`).
+and elapsed time). Every attempt, retries included, is sent inside a permit of the rate limiter,
+so the configured request rate holds under retry storms too: in memory by default, or shared by
+every process of the account through PostgreSQL (:mod:`smsp_connector.client.rate_limit`).
 
 What is retried:
 
@@ -31,6 +31,7 @@ import ipaddress
 import json
 import threading
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -417,11 +418,11 @@ class HttpTransport:
         mutation: bool,
         attempt_number: int,
     ) -> ProviderAnswer:
-        self._take_permit()
         query = {"apiKey": self._api_key, **(params or {})} if method == "GET" else params
         payload = {"apiKey": self._api_key, **(body or {})} if method == "POST" else None
         try:
-            response = self._send(method, endpoint, params=query, json=payload)
+            with self._permit():
+                response = self._send(method, endpoint, params=query, json=payload)
         except requests.RequestException as exc:
             failure = self._connection_failure(exc, endpoint, idempotent, attempt_number)
         else:
@@ -440,9 +441,9 @@ class HttpTransport:
             **kwargs,
         )
 
-    def _take_permit(self) -> None:
-        if self._limiter is not None:
-            self._limiter.acquire()
+    def _permit(self) -> AbstractContextManager[None]:
+        """The rate limiter's permit for one request (held until its answer is back)."""
+        return self._limiter.permit() if self._limiter is not None else nullcontext()
 
     def _download_attempt(
         self,
@@ -451,11 +452,13 @@ class HttpTransport:
         destination: Path,
         attempt_number: int,
     ) -> Download:
-        self._take_permit()
         try:
-            with self._send(
-                "GET", endpoint, params={"apiKey": self._api_key, **(params or {})}, stream=True
-            ) as response:
+            with (
+                self._permit(),
+                self._send(
+                    "GET", endpoint, params={"apiKey": self._api_key, **(params or {})}, stream=True
+                ) as response,
+            ):
                 self._refuse_unusable_status(response, endpoint, True, attempt_number)
                 with destination.open("wb") as handle:
                     for chunk in response.iter_content(chunk_size=DOWNLOAD_CHUNK_BYTES):
