@@ -741,3 +741,52 @@ def test_a_body_echoing_the_key_is_kept_redacted(provider, smsp):
 )
 def test_redaction_masks_the_keys_occurrences_not_its_substrings(text, secret, expected):
     assert redact(text, secret) == expected
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"id": "x", "phoneNumber": "+33611110001"},
+        {"id": None, "phoneNumber": "+33611110001"},
+        {"phoneNumber": "+33611110001"},
+        {"id": 7, "phoneNumber": None},
+        {"id": 7, "phoneNumber": ""},
+        {"id": 7, "phoneNumber": True},
+        {"id": -7, "phoneNumber": "+33611110001"},
+        {"id": 7.5, "phoneNumber": "+33611110001"},
+    ],
+    ids=repr,
+)
+def test_a_deletion_plan_refuses_a_list_with_any_unreadable_entry(provider, smsp, tmp_path, odd):
+    """The list is read by DuckDB and only the plan's numbers come back to Python: an entry
+    elsewhere in the list that has no readable id or number still refuses the whole plan, as
+    reading every entry did."""
+    entries = [_entry(1, "+33611111111"), {**odd, "createdAt": "2025-03-01 12:00:00"}]
+    provider.answer("stop-sms/list", _list(entries, nbData=2))
+
+    with pytest.raises(SmspResponseError, match=r"#1.*cannot be read"):
+        _delete_plan(smsp, tmp_path, "+33611111111")
+
+    assert provider.calls("stop-sms/delete") == 0
+
+
+def test_a_deletion_reads_ids_given_as_text_or_whole_floats(provider, smsp, tmp_path):
+    entries = [_entry("19", "+33611111111"), _entry(20.0, "+33622222222"), _entry(21)]
+    provider.answer("stop-sms/list", _list(entries, nbData=3))
+    provider.answer("stop-sms/delete", _json({"success": True, "code": 200}))
+    evidence = {"consent_at": "2026-01-15T10:00:00Z", "consent_source": "web form #1"}
+
+    report = run_operation(
+        Delete(confirm=True),
+        PhoneValues(["+33622222222"], evidence),
+        RunContext(
+            client=smsp,
+            warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
+            run_id="ids-as-text",
+            job="test",
+        ),
+    )
+
+    assert report.summary.deleted == 1
+    [call] = [r for r in provider.requests if r["endpoint"] == "stop-sms/delete"]
+    assert int((call["json"] or call["query"])["id"]) == 20

@@ -8,6 +8,7 @@ import socket
 import threading
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from unittest.mock import patch
 
 import numpy as np
 import pandas as pd
@@ -24,10 +25,12 @@ from smsp_connector.operations.extract import (
     provider_hours,
     validate_staged,
 )
-from smsp_connector.warehouse import Warehouse, staging
+from smsp_connector.warehouse import Warehouse, staging, stop_list
 
 from .conftest import API_KEY
 from .proxy_helpers import SHUTDOWN_POLL_SECONDS
+
+pytestmark = pytest.mark.heavy
 
 PATIENT = RetryPolicy(max_attempts=30, backoff_initial=0.01, backoff_max=0.05, max_elapsed=60)
 _ENTRY = {"id": 1, "phoneNumber": "+33611111111", "createdAt": "2025-07-14 09:30:00"}
@@ -217,3 +220,52 @@ def test_a_body_cut_short_is_downloaded_again_from_the_start(tmp_path):
     assert _CutOnce.served == 2
     assert listed.answer.attempts == 2
     assert json.loads(listed.path.read_bytes()) == [_ENTRY, _ENTRY, _ENTRY]
+
+
+# -- SQL passes the plainly valid rows, pandera decides the rest ---------------------------------
+
+PHONE_VALUES = st.one_of(
+    st.sampled_from(["+33612345678", "+4915112345678"]),
+    st.sampled_from(["+33612345678", "+4915112345678"]),
+    st.sampled_from(
+        ["+33612345678", "+33612345678\n", "+\u0663\u0663612345678", "0612", "", "+0612345678"]
+    ),
+    st.text(alphabet="+0123456789\u0663\n x", max_size=17),
+    st.none(),
+)
+ID_VALUES = st.one_of(st.integers(-2, 4), st.none(), st.just("7"), st.just(2.5))
+TIME_VALUES = st.one_of(
+    st.just("2025-07-14 09:30:00"),
+    st.sampled_from(["2025-03-30 02:30:00", "0000-00-00 00:00:00", "x", None]),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    entries=st.lists(
+        st.fixed_dictionaries(
+            {"id": ID_VALUES, "phoneNumber": PHONE_VALUES, "createdAt": TIME_VALUES}
+        ),
+        min_size=2,
+        max_size=12,
+    )
+)
+def test_sql_prefiltering_finds_exactly_what_pandera_over_every_row_finds(
+    tmp_path_factory, entries
+):
+    folder = tmp_path_factory.mktemp("prefilter")
+    path = folder / "list.json"
+    path.write_text(json.dumps(entries))
+
+    def validated(everything: bool) -> pd.DataFrame:
+        # "? IS NULL" is false for the pattern: every row goes to pandera.
+        plainly = "(? IS NULL)" if everything else stop_list.PLAINLY_VALID
+        with (
+            patch.object(stop_list, "PLAINLY_VALID", plainly),
+            staging(Warehouse.at(folder / f"{everything}.duckdb")) as stage,
+        ):
+            stage.load(path)
+            stage.stage(provider_hours(stage.local_hours()), datetime(2026, 1, 1, tzinfo=UTC))
+            return validate_staged(stage, chunk_rows=3).failure_cases.reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(validated(everything=False), validated(everything=True))

@@ -184,21 +184,28 @@ class SmspClient:
         :meth:`list_stop_records`.
         """
         answer, records = self._list()
-        entries = []
-        for index, item in enumerate(records):
-            try:
-                stop_id = whole_number(item.get("id"), "id")
-                if stop_id is None:
-                    raise Unreadable("id is missing")
-                phone = item.get("phoneNumber")
-                if isinstance(phone, bool) or not isinstance(phone, str | int) or phone == "":
-                    raise Unreadable(f"phoneNumber {phone!r} is not a number")
-            except Unreadable as problem:
-                raise self._unreadable(
-                    answer, LIST, f"an entry (#{index}: {item!r}) that cannot be read: {problem}"
-                ) from None
-            entries.append(StopEntry(stop_id, str(phone), opt_out_time(item.get("createdAt"))))
-        return entries
+        return [self._stop_entry(answer, index, item) for index, item in enumerate(records)]
+
+    def stop_entry(self, listed: StopListFile, position: int, item: Mapping[str, Any]) -> StopEntry:
+        """Entry ``position`` of a :meth:`download_stop_list` file (its JSON object), read as
+        :meth:`list_stops` reads each entry: :class:`SmspResponseError` when it cannot be."""
+        return self._stop_entry(listed.answer, position, item)
+
+    def _stop_entry(
+        self, answer: ProviderAnswer, position: int, item: Mapping[str, Any]
+    ) -> StopEntry:
+        try:
+            stop_id = whole_number(item.get("id"), "id")
+            if stop_id is None:
+                raise Unreadable("id is missing")
+            phone = item.get("phoneNumber")
+            if isinstance(phone, bool) or not isinstance(phone, str | int) or phone == "":
+                raise Unreadable(f"phoneNumber {phone!r} is not a number")
+        except Unreadable as problem:
+            raise self._unreadable(
+                answer, LIST, f"an entry (#{position}: {item!r}) that cannot be read: {problem}"
+            ) from None
+        return StopEntry(stop_id, str(phone), opt_out_time(item.get("createdAt")))
 
     def list_stop_records(self) -> list[dict[str, Any]]:
         """The stop list's entries exactly as the provider sent them (``id``, ``phoneNumber``,

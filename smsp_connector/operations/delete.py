@@ -27,6 +27,7 @@ from smsp_connector.client.models import (
     paris_instants,
 )
 from smsp_connector.intake import Intake
+from smsp_connector.operations.listing import listed_entries
 from smsp_connector.operations.plans import claim, plan_intake, plan_to_apply
 from smsp_connector.operations.progress import ProgressFactory
 from smsp_connector.operations.sending import record_unusable_rows, send_plan, unusable_masks
@@ -141,11 +142,16 @@ def delete_numbers(
     Raises :class:`DeletionCapExceeded` before any call when a confirmed plan is too large.
     """
     intake = read.frame
-    on_list = {entry.phone_number: entry for entry in client.list_stops()}
+    invalid, duplicate = unusable_masks(intake)
+    on_list = listed_entries(
+        client,
+        warehouse,
+        intake["e164"][~invalid & ~duplicate],
+        memory_limit=audit.memory_limit,
+    )
     now = datetime.now(UTC)
     targets: list[PlanTarget] = []
     verdicts: list[tuple[AuditEntry, Outcome, str]] = []
-    invalid, duplicate = unusable_masks(intake)
     for row in intake[~invalid & ~duplicate].to_dict("records"):
         entry = on_list.get(row["e164"])
         base = AuditEntry(row["source_file"], int(row["row_number"]), row["e164"], Outcome.PENDING)
@@ -241,7 +247,12 @@ def apply_deletion_plan(
         given=given,
     )
     audit.name_plan(plan.plan_id)
-    on_list = {entry.phone_number: entry for entry in client.list_stops()}
+    on_list = listed_entries(
+        client,
+        warehouse,
+        (target.target for target in plan.targets),
+        memory_limit=audit.memory_limit,
+    )
     return _apply(
         plan, on_list, client=client, audit=audit, warehouse=warehouse,
         max_deletions=max_deletions, progress=progress,

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +14,7 @@ import pandera.pandas as pa
 
 from smsp_connector.client import SmspClient
 from smsp_connector.client.models import PROVIDER_TZ, in_time_range
+from smsp_connector.operations.listing import load_provider_list
 from smsp_connector.warehouse import (
     Duplicates,
     SnapshotSummary,
@@ -87,10 +85,12 @@ class ValidationReport:
 def validate_staged(
     stage: StopListStage, chunk_rows: int = VALIDATION_CHUNK_ROWS
 ) -> ValidationReport:
-    """Validate the staged snapshot with :class:`StopListSchema`, ``chunk_rows`` at a time,
-    lazily (every failure, not the first), and attach each failing row's entry as sent."""
+    """Validate the staged snapshot with :class:`StopListSchema`, lazily (every failure, not
+    the first), and attach each failing row's entry as sent. SQL passes the rows whose values
+    plainly meet the schema; pandera checks the rest, ``chunk_rows`` at a time, and the first
+    row, which carries the columns and their types."""
     found = []
-    for chunk in stage.chunks(chunk_rows):
+    for chunk in stage.suspect_chunks(chunk_rows):
         try:
             StopListSchema.validate(chunk, lazy=True)
         except pa.errors.SchemaErrors as errors:
@@ -171,14 +171,7 @@ def extract_stop_list(
     """
     extracted_at = datetime.now(UTC)
     with staging(warehouse, memory_limit=memory_limit) as stage:
-        with tempfile.TemporaryDirectory(prefix="smsp-stop-list-") as folder:
-            started = time.monotonic()
-            listed = client.download_stop_list(Path(folder) / "stop_list.json")
-            fetch_seconds = time.monotonic() - started
-            raw = stage.load(listed.path)
-        client.confirm_stop_list(
-            listed, entries=raw.entries, first_not_an_object=raw.first_not_an_object
-        )
+        _, fetch_seconds = load_provider_list(client, stage)
         snapshot = stage.stage(provider_hours(stage.local_hours()), extracted_at)
         report = validate_staged(stage)
         checks = snapshot_checks(

@@ -17,6 +17,7 @@ import pandas as pd
 
 from smsp_connector.client import MutationKind, SmspClient
 from smsp_connector.intake import Intake
+from smsp_connector.operations.listing import listed_numbers
 from smsp_connector.operations.plans import claim, plan_intake, plan_to_apply
 from smsp_connector.operations.progress import ProgressFactory
 from smsp_connector.operations.sending import (
@@ -73,9 +74,9 @@ def push_numbers(
     that the provider refused it in, code 9) are not planned: recorded as rejected.
     """
     refused_before, intake = refused_before or {}, read.frame
-    listed = _listed(client)
     invalid, duplicate = unusable_masks(intake)
     usable = ~invalid & ~duplicate
+    listed = _listed(client, warehouse, intake["e164"][usable], audit)
     on_list = usable & intake["e164"].isin(listed)
     refused = usable & ~on_list & intake["e164"].isin(set(refused_before))
     # The subsets are masks, not copies: a million-row file's audit rows are built a slice
@@ -149,7 +150,7 @@ def apply_push_plan(
             "detail": "when applied: already on the stop list",
         }
     )
-    on_list = intake["e164"].isin(_listed(client))
+    on_list = intake["e164"].isin(_listed(client, warehouse, intake["e164"], audit))
     claim(warehouse, plan, run_id=audit.run_id)
     audit.record(audit_entries(intake, Outcome.ALREADY_ON_LIST, "detail", where=on_list))
     tally = _send(intake, ~on_list, client=client, audit=audit, progress=progress)
@@ -170,8 +171,10 @@ def apply_push_plan(
     )
 
 
-def _listed(client: SmspClient) -> set[str | None]:
-    return {record.get("phoneNumber") for record in client.list_stop_records()}
+def _listed(
+    client: SmspClient, warehouse: Warehouse, numbers: pd.Series, audit: AuditWriter
+) -> set[str]:
+    return listed_numbers(client, warehouse, numbers, memory_limit=audit.memory_limit)
 
 
 def _send(

@@ -240,6 +240,11 @@ class AuditWriter:
         """The account label the rows are recorded under."""
         return self._context["account"]  # type: ignore[return-value]
 
+    @property
+    def memory_limit(self) -> str | None:
+        """DuckDB's cap while this run writes and reads its rows (``None``: the database's)."""
+        return self._memory_limit
+
     def name_plan(self, plan_id: str | None) -> None:
         """The plan that the rows recorded from now on belong to (rows buffered before are
         written first, under the plan they were recorded with)."""

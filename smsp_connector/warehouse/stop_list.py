@@ -10,16 +10,18 @@ statements, and skips empty frames, so the stop list is written here instead.)
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
 
 from smsp_connector.client.models import PROVIDER_TIME_FORMAT
+from smsp_connector.intake.phone_numbers import E164_PATTERN
 from smsp_connector.warehouse.results import one_row, scalar
 from smsp_connector.warehouse.tables import Tables, Warehouse, capped_memory
 
@@ -55,6 +57,16 @@ _STOP_ID = """CASE WHEN TRY_CAST(entry->>'id' AS DOUBLE) = TRY_CAST(entry->>'id'
                    THEN TRY_CAST(entry->>'id' AS BIGINT) END"""
 """The entry's id, given as a number or its text; ``20.0`` is 20, ``20.5`` no id (DuckDB's
 cast alone would round it to 21)."""
+
+
+PLAINLY_VALID = """stop_id IS NOT NULL AND stop_id >= 1 AND created_at IS NOT NULL
+    AND extracted_at IS NOT NULL AND regexp_matches(phone_number, ?)"""
+"""What :class:`~smsp_connector.warehouse.schemas.StopListSchema` asks of a row's values, in
+SQL, the parameter being its E.164 pattern. RE2's ``\\d`` and ``$`` match less than Python's
+(ASCII digits only; no trailing newline), so a row SQL passes passes pandera too; the rows SQL
+does not pass go to pandera, which decides."""
+DUCKDB_VECTOR_ROWS = 2048
+"""Rows in one of DuckDB's vectors (what ``fetch_df_chunk`` counts in)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +121,45 @@ class StopListStage:
         )
         return RawLoad(int(entries), None if odd is None else int(odd))
 
+    def numbers_among(self, numbers: Iterable[str]) -> set[str]:
+        """Which of ``numbers`` the loaded list holds (compared as the provider wrote them)."""
+        return {number for (number,) in self._among(numbers, "DISTINCT phone_number")}
+
+    def entries_among(self, numbers: Iterable[str]) -> list[tuple[int, str]]:
+        """The position and JSON text of each loaded entry whose phone number is one of
+        ``numbers``, in the list's order."""
+        return self._among(numbers, "rowid, entry::VARCHAR", order="ORDER BY rowid")
+
+    def _among(self, numbers: Iterable[str], columns: str, *, order: str = "") -> list[Any]:
+        wanted = pd.DataFrame({"number": pd.unique(pd.Series(list(numbers), dtype=object))})
+        self._conn.register("wanted_numbers", wanted)
+        try:
+            return self._conn.execute(
+                f"SELECT {columns} FROM stop_list_raw "
+                f"WHERE phone_number IN (SELECT number FROM wanted_numbers) {order}"
+            ).fetchall()
+        finally:
+            self._conn.unregister("wanted_numbers")
+
+    def odd_entries(self, batch: int = 10_000) -> Iterator[tuple[int, str]]:
+        """Position and JSON text of every loaded entry whose ``id`` is not a JSON whole
+        number or digits, or whose ``phoneNumber`` is not non-empty text: a superset of the
+        entries a strict reader refuses, in the list's order, read ``batch`` at a time."""
+        cursor = self._conn.execute(
+            """
+            SELECT rowid, entry::VARCHAR FROM stop_list_raw
+            WHERE NOT coalesce(
+                (json_type(entry->'id') = 'UBIGINT'
+                 OR (json_type(entry->'id') = 'VARCHAR'
+                     AND regexp_full_match((entry->>'id'), '[0-9]+')))
+                AND json_type(entry->'phoneNumber') = 'VARCHAR' AND (entry->>'phoneNumber') <> '',
+                false)
+            ORDER BY rowid
+            """
+        )
+        while rows := cursor.fetchmany(batch):
+            yield from rows
+
     def local_hours(self) -> list[datetime]:
         """The distinct provider-local hours (naive) of the entries' ``createdAt``."""
         rows = self._conn.execute(
@@ -148,16 +199,18 @@ class StopListStage:
             conn.unregister("provider_hours")
         return self._summary()
 
-    def chunks(self, rows: int) -> Iterator[pd.DataFrame]:
-        """The staged snapshot, ``rows`` at a time, indexed by position in the list; times as
-        ``datetime64[ns, UTC]``."""
-        total = scalar(self._conn, f"SELECT count(*) FROM {self._t.staged}")
-        for start in range(0, total, rows):
-            frame = self._conn.execute(
-                f"SELECT rowid AS position, * FROM {self._t.staged} "
-                "WHERE rowid >= ? AND rowid < ? ORDER BY rowid",
-                [start, start + rows],
-            ).df()
+    def suspect_chunks(self, rows: int) -> Iterator[pd.DataFrame]:
+        """The staged rows that SQL cannot call valid (see :data:`PLAINLY_VALID`), and the
+        first row whatever it holds (so that the columns and types are always checked), about
+        ``rows`` at a time, indexed by position in the list; times as ``datetime64[ns, UTC]``.
+        A good list yields one row: pandera sees only what SQL could not decide."""
+        cursor = self._conn.execute(
+            f"SELECT rowid AS position, * FROM {self._t.staged} "
+            f"WHERE rowid = 0 OR NOT coalesce({PLAINLY_VALID}, false) ORDER BY rowid",
+            [E164_PATTERN],
+        )
+        vectors = max(1, rows // DUCKDB_VECTOR_ROWS)
+        while not (frame := cursor.fetch_df_chunk(vectors)).empty:
             frame = frame.set_index("position").rename_axis(None)
             for column in ("created_at", "extracted_at"):
                 frame[column] = frame[column].dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
