@@ -269,3 +269,41 @@ def test_sql_prefiltering_finds_exactly_what_pandera_over_every_row_finds(
             return validate_staged(stage, chunk_rows=3).failure_cases.reset_index(drop=True)
 
     pd.testing.assert_frame_equal(validated(everything=False), validated(everything=True))
+
+
+# -- the fields read as text give what each entry read as JSON gives ----------------------------
+
+JSON_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(["19", " 7 ", "20.0", "+33612345678", "2025-07-14 09:30:00", "é", "", '"q"']),
+    st.text(max_size=6),
+)
+JSON_VALUES = st.one_of(JSON_SCALARS, st.lists(JSON_SCALARS, max_size=2))
+FIELD = st.sampled_from(["id", "phoneNumber", "createdAt", "other"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    entries=st.lists(
+        st.one_of(st.dictionaries(FIELD, JSON_VALUES, max_size=4), JSON_SCALARS),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_the_fields_read_as_text_are_what_each_entry_read_as_json_gives(tmp_path_factory, entries):
+    folder = tmp_path_factory.mktemp("fields")
+    path = folder / "list.json"
+    path.write_text(json.dumps(entries))
+    staged = []
+    for keep_entries in (False, True):
+        with staging(Warehouse.at(folder / f"{keep_entries}.duckdb")) as stage:
+            loaded = stage.load(path, keep_entries=keep_entries)
+            stage.stage(provider_hours(stage.local_hours()), datetime(2026, 1, 1, tzinfo=UTC))
+            staged.append((loaded, stage.preview(100)))
+
+    (fields, by_fields), (whole, by_entry) = staged
+    assert fields == whole
+    pd.testing.assert_frame_equal(by_fields, by_entry)

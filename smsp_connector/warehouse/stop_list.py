@@ -10,6 +10,7 @@ statements, and skips empty frames, so the stop list is written here instead.)
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -53,10 +54,22 @@ def table_exists(conn: duckdb.DuckDBPyConnection, tables: Tables, name: str) -> 
     return bool(found and found[0])
 
 
-_STOP_ID = """CASE WHEN TRY_CAST(entry->>'id' AS DOUBLE) = TRY_CAST(entry->>'id' AS BIGINT)
-                   THEN TRY_CAST(entry->>'id' AS BIGINT) END"""
-"""The entry's id, given as a number or its text; ``20.0`` is 20, ``20.5`` no id (DuckDB's
-cast alone would round it to 21)."""
+_STOP_ID = """CASE WHEN TRY_CAST({id} AS DOUBLE) = TRY_CAST({id} AS BIGINT)
+                   THEN TRY_CAST({id} AS BIGINT) END"""
+"""The entry's id (``{id}``: its text), given as a number or its text; ``20.0`` is 20, ``20.5``
+no id (DuckDB's cast alone would round it to 21)."""
+_ENTRY_FIELDS = "{'id': 'VARCHAR', 'phoneNumber': 'VARCHAR', 'createdAt': 'VARCHAR'}"
+"""The fields an entry is read into, each as its text (a JSON number, ``true`` or object as
+written)."""
+_READ_AS_JSON = """regexp_matches(id, '^[\\[{]|^-?[0-9]+[.eE]')
+    OR regexp_matches(phone_number, '^[\\[{]|^-?[0-9]+[.eE]')
+    OR (id IS NULL AND phone_number IS NULL)"""
+"""An entry whose fields read as text may not say what reading it as JSON says: a field whose
+text as written may differ from DuckDB's rendering of its value (a fraction or exponent, an
+array or object), or neither id nor number (a ``null`` in the array reads as such an entry).
+Any such entry and the list is read again one JSON value an entry."""
+_ENTRIES_AS_JSON = """SELECT json AS entry FROM read_json(?, format = 'array', records = 'false',
+                                                      columns = {'json': 'JSON'})"""
 
 
 PLAINLY_VALID = """stop_id IS NOT NULL AND stop_id >= 1 AND created_at IS NOT NULL
@@ -86,34 +99,71 @@ class Duplicates:
 
 class StopListStage:
     """One extraction's staging, on one connection: the provider's entries loaded from the
-    downloaded JSON array into a temporary table (``stop_list_raw``, one row per entry in the
-    list's order, kept as sent), typed into ``stop_list_staged``, then read back in bounded
-    chunks for validation. DuckDB parses, types and spills: memory does not grow with the list.
+    downloaded JSON array (in :attr:`folder`, kept until the staging ends) into a temporary
+    table (``stop_list_raw``, one row per entry in the list's order), typed into
+    ``stop_list_staged``, then validated. DuckDB parses, types and spills: memory does not grow
+    with the list.
 
     Nothing a reader sees changes: :func:`publish_stop_list` or :func:`reject_stop_list` decides.
     """
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, tables: Tables) -> None:
+    def __init__(self, conn: duckdb.DuckDBPyConnection, tables: Tables, folder: Path) -> None:
         self._conn = conn
         self._t = tables
+        self.folder = folder
+        """A temporary folder of this staging's own, for the downloaded list."""
+        self._path: Path | None = None
+        self._entries = False
+        """Whether ``stop_list_raw`` holds each entry's JSON (``entry``)."""
 
-    def load(self, path: Path) -> RawLoad:
+    def load(self, path: Path, *, keep_entries: bool = False) -> RawLoad:
         """Parse the array in ``path`` (one JSON value an entry; see
-        :meth:`smsp_connector.client.SmspClient.download_stop_list`)."""
+        :meth:`smsp_connector.client.SmspClient.download_stop_list`), which must stay until
+        the staging ends.
+
+        The entries' three fields are read as text straight into their columns (half the time
+        of reading each entry as a JSON value and taking its fields out; what both give is the
+        same, ``tests/test_extract_streaming.py`` checks it). An entry that is not an object
+        makes DuckDB refuse that read: the list is then read one JSON value an entry, which
+        finds it; so it is with ``keep_entries``, for :meth:`entries_among` and
+        :meth:`odd_entries`. :meth:`raw_entries` reads entries again from the file when needed.
+        """
+        self._path = path
+        if not keep_entries:
+            try:
+                self._conn.execute(
+                    f"""
+                    CREATE OR REPLACE TEMP TABLE stop_list_raw AS
+                    SELECT id, {_STOP_ID.format(id="id")} AS stop_id,
+                           phoneNumber AS phone_number,
+                           try_strptime(createdAt, '{PROVIDER_TIME_FORMAT}') AS local_created
+                    FROM read_json(?, format = 'array', columns = {_ENTRY_FIELDS})
+                    """,
+                    [str(path)],
+                )
+            except duckdb.InvalidInputException:
+                pass  # an entry that is not an object (or unreadable JSON: read again below)
+            else:
+                entries, odd = one_row(
+                    self._conn,
+                    f"SELECT count(*), count(*) FILTER (WHERE {_READ_AS_JSON}) FROM stop_list_raw",
+                )
+                if not odd:
+                    self._entries = False
+                    return RawLoad(int(entries), None)
         self._conn.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE stop_list_raw AS
             SELECT entry,
                    json_type(entry) = 'OBJECT' AS is_object,
-                   {_STOP_ID} AS stop_id,
+                   {_STOP_ID.format(id="entry->>'id'")} AS stop_id,
                    entry->>'phoneNumber' AS phone_number,
                    try_strptime(entry->>'createdAt', '{PROVIDER_TIME_FORMAT}') AS local_created
-            FROM (SELECT json AS entry
-                  FROM read_json(?, format = 'array', records = 'false',
-                                 columns = {{'json': 'JSON'}}))
+            FROM ({_ENTRIES_AS_JSON})
             """,
             [str(path)],
         )
+        self._entries = True
         entries, odd = one_row(
             self._conn,
             "SELECT count(*), min(rowid) FILTER (WHERE NOT coalesce(is_object, false)) "
@@ -217,9 +267,16 @@ class StopListStage:
             yield frame
 
     def raw_entries(self, positions: Sequence[int]) -> dict[int, str | None]:
-        """The entries at ``positions`` as the provider sent them (JSON text)."""
+        """The entries at ``positions`` as the provider sent them (JSON text), read again
+        from the file when the load kept only their fields."""
+        table = "stop_list_raw"
+        if not self._entries:
+            table = "stop_list_entries"
+            self._conn.execute(
+                f"CREATE OR REPLACE TEMP TABLE {table} AS {_ENTRIES_AS_JSON}", [str(self._path)]
+            )
         rows = self._conn.execute(
-            "SELECT rowid, entry FROM stop_list_raw WHERE rowid IN (SELECT unnest(?))",
+            f"SELECT rowid, entry FROM {table} WHERE rowid IN (SELECT unnest(?))",
             [list(positions)],
         ).fetchall()
         return {int(position): entry for position, entry in rows}
@@ -291,11 +348,16 @@ def staging(warehouse: Warehouse, *, memory_limit: str | None = None) -> Iterato
     checkpoint has written the block's tables to the file within the cap (else the checkpoint
     DuckDB runs when the last connection closes would read them back with no cap).
     """
-    with warehouse.connect() as (conn, t), capped_memory(conn, memory_limit):
+    with (
+        warehouse.connect() as (conn, t),
+        capped_memory(conn, memory_limit),
+        tempfile.TemporaryDirectory(prefix="smsp-stop-list-") as folder,
+    ):
         try:
-            yield StopListStage(conn, t)
+            yield StopListStage(conn, t, Path(folder))
         finally:
             conn.execute("DROP TABLE IF EXISTS temp.stop_list_raw")
+            conn.execute("DROP TABLE IF EXISTS temp.stop_list_entries")
             if not warehouse.is_lake:  # a lake's CHECKPOINT is its maintenance, not this
                 # Another connection mid-transaction: DuckDB checkpoints later.
                 with suppress(duckdb.TransactionException):
