@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -307,3 +309,23 @@ def test_the_fields_read_as_text_are_what_each_entry_read_as_json_gives(tmp_path
     (fields, by_fields), (whole, by_entry) = staged
     assert fields == whole
     pd.testing.assert_frame_equal(by_fields, by_entry)
+
+
+def test_duckdb_never_draws_its_progress_bar_into_a_commands_output(tmp_path):
+    """DuckDB draws a progress bar on stdout for a query past 2 s (loading a 5,000,000-entry
+    list for a push does): amid `smsp push --format json` it breaks the JSON. In a process of
+    its own, as a command runs (under pytest DuckDB leaves the bar off); a test cannot shorten
+    the 2 s (setting ``progress_bar_time`` turns the bar back on), so it reads the setting."""
+    code = (
+        "import sys; from smsp_connector.warehouse import Warehouse\n"
+        "with Warehouse.at(sys.argv[1]).connect() as (conn, _):\n"
+        "    print(conn.execute(\"SELECT current_setting('enable_progress_bar')\").fetchall())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "w.duckdb")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert done.stdout.strip() == "[(False,)]"

@@ -505,6 +505,8 @@ class Warehouse:
         if self._tables is None and is_local_database(self._database):
             refuse_newer_file(self._database)
         with self._connect() as conn:
+            # DuckDB draws a progress bar on stdout for a query past 2 s, amid a command's output.
+            conn.execute("SET enable_progress_bar = false")
             if self._tables is None:
                 tables = Tables.of(conn, self.schema)
                 if is_lake_connection(conn):
