@@ -37,7 +37,7 @@ from smsp_connector.client.redaction import redact
 from smsp_connector.operations.context import RunContext
 from smsp_connector.operations.extract import extract_stop_list
 from smsp_connector.operations.inputs import PhoneValues
-from smsp_connector.operations.run import Delete, run_operation
+from smsp_connector.operations.run import Delete, Push, run_operation
 from smsp_connector.warehouse import Warehouse, staging
 from smsp_connector.warehouse.audit import AuditEntry, Outcome
 
@@ -790,3 +790,43 @@ def test_a_deletion_reads_ids_given_as_text_or_whole_floats(provider, smsp, tmp_
     assert report.summary.deleted == 1
     [call] = [r for r in provider.requests if r["endpoint"] == "stop-sms/delete"]
     assert int((call["json"] or call["query"])["id"]) == 20
+
+
+def _push_dry_run(client: SmspClient, tmp_path, numbers: list[str]):
+    return run_operation(
+        Push(dry_run=True),
+        PhoneValues(numbers),
+        RunContext(
+            client=client,
+            warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
+            run_id="push-scan",
+            job="test",
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [{"id": 2, "phoneNumber": 1e16}, {"id": 2.5e3, "phoneNumber": "+33622222222"}, {}],
+    ids=repr,
+)
+def test_a_push_finds_listed_numbers_beside_entries_the_fast_reading_may_misread(
+    provider, smsp, tmp_path, odd
+):
+    """A push scans the list's numbers in one pass of fields read as text; an entry whose text
+    may read otherwise than its JSON sends the list to the whole JSON reading instead."""
+    entries = [_entry(1, "+33611111111"), odd]
+    provider.answer("stop-sms/list", _list(entries, nbData=2))
+
+    report = _push_dry_run(smsp, tmp_path, ["+33611111111", "+33633333333"])
+
+    assert (report.summary.already_on_list, report.summary.to_add) == (1, 1)
+
+
+def test_a_push_refuses_a_list_with_an_entry_that_is_not_an_object(provider, smsp, tmp_path):
+    provider.answer("stop-sms/list", _list([_entry(1, "+33611111111"), None], nbData=2))
+
+    with pytest.raises(SmspResponseError, match="not an object"):
+        _push_dry_run(smsp, tmp_path, ["+33633333333"])
+
+    assert provider.calls("stop-sms/add") == 0

@@ -1,17 +1,17 @@
 """The provider's stop list as it is now, for a push's or a deletion's plan and for applying it.
 
-The list is read as the extract reads it: its body streamed to a temporary file, loaded by
-DuckDB (within the run's memory cap, spilling past it), and only the entries of the numbers
-the plan is about come back to Python. Memory follows the plan, not the list: pushing 5,000
-numbers costs the same beside a list of 1,000,000 entries or of 5,000,000.
+The list's body is streamed to a temporary file, as the extract does, and DuckDB reads it;
+only the entries of the numbers the plan is about come back to Python. A push's numbers are
+found in one streaming pass over the file, with no table, so its memory follows the plan, not
+the list (`benchmarks/push_diff_bench.py`); a deletion loads each entry's JSON into a temporary
+table within the run's memory cap, spilling past it, for the client's strict reader.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 
 from smsp_connector.client import SmspClient, StopEntry
 from smsp_connector.client.client import StopListFile
@@ -27,8 +27,17 @@ def listed_numbers(
     memory_limit: str | None,
 ) -> set[str]:
     """Which of ``numbers`` are on the provider's list now (as the provider writes them)."""
-    with _loaded(client, warehouse, memory_limit, keep_entries=False) as (_, stage):
-        return stage.numbers_among(numbers)
+    with staging(warehouse, memory_limit=memory_limit) as stage:
+        listed = client.download_stop_list(stage.folder / "stop_list.json")
+        scanned = stage.scan_for_numbers(listed.path, numbers)
+        if scanned is None:
+            raw, found = stage.load(listed.path), None
+        else:
+            raw, found = scanned
+        client.confirm_stop_list(
+            listed, entries=raw.entries, first_not_an_object=raw.first_not_an_object
+        )
+        return found if found is not None else stage.numbers_among(numbers)
 
 
 def listed_entries(
@@ -42,7 +51,8 @@ def listed_entries(
     listed twice), read as :meth:`SmspClient.list_stops` reads them. Like it, raises
     :class:`~smsp_connector.client.SmspResponseError` when any entry of the list has no
     readable id or number: a deletion never acts on a list it cannot fully read."""
-    with _loaded(client, warehouse, memory_limit, keep_entries=True) as (listed, stage):
+    with staging(warehouse, memory_limit=memory_limit) as stage:
+        listed, _ = load_provider_list(client, stage, keep_entries=True)
         for position, text in stage.odd_entries():
             client.stop_entry(listed, position, json.loads(text))  # raises when unreadable
         entries = (
@@ -67,12 +77,3 @@ def load_provider_list(
         listed, entries=raw.entries, first_not_an_object=raw.first_not_an_object
     )
     return listed, seconds
-
-
-@contextmanager
-def _loaded(
-    client: SmspClient, warehouse: Warehouse, memory_limit: str | None, *, keep_entries: bool
-) -> Iterator[tuple[StopListFile, StopListStage]]:
-    with staging(warehouse, memory_limit=memory_limit) as stage:
-        listed, _ = load_provider_list(client, stage, keep_entries=keep_entries)
-        yield listed, stage

@@ -171,6 +171,32 @@ class StopListStage:
         )
         return RawLoad(int(entries), None if odd is None else int(odd))
 
+    def scan_for_numbers(
+        self, path: Path, numbers: Iterable[str]
+    ) -> tuple[RawLoad, set[str]] | None:
+        """Which of ``numbers`` the array in ``path`` holds, in one streaming pass with no
+        table (memory does not grow with the list), and its count; ``None`` when the list
+        must be loaded instead (:meth:`load`, then :meth:`numbers_among`): an entry that is
+        not an object, or one the fields read as text may misread."""
+        with self._wanted(numbers):
+            try:
+                entries, odd, found = one_row(
+                    self._conn,
+                    f"""
+                    SELECT count(*), count(*) FILTER (WHERE {_READ_AS_JSON}),
+                           list(DISTINCT phone_number) FILTER (
+                               WHERE phone_number IN (SELECT number FROM wanted_numbers))
+                    FROM (SELECT id, phoneNumber AS phone_number
+                          FROM read_json(?, format = 'array', columns = {_ENTRY_FIELDS}))
+                    """,
+                    [str(path)],
+                )
+            except duckdb.InvalidInputException:
+                return None
+        if odd:
+            return None
+        return RawLoad(int(entries), None), set(found or [])
+
     def numbers_among(self, numbers: Iterable[str]) -> set[str]:
         """Which of ``numbers`` the loaded list holds (compared as the provider wrote them)."""
         return {number for (number,) in self._among(numbers, "DISTINCT phone_number")}
@@ -181,13 +207,19 @@ class StopListStage:
         return self._among(numbers, "rowid, entry::VARCHAR", order="ORDER BY rowid")
 
     def _among(self, numbers: Iterable[str], columns: str, *, order: str = "") -> list[Any]:
-        wanted = pd.DataFrame({"number": pd.unique(pd.Series(list(numbers), dtype=object))})
-        self._conn.register("wanted_numbers", wanted)
-        try:
+        with self._wanted(numbers):
             return self._conn.execute(
                 f"SELECT {columns} FROM stop_list_raw "
                 f"WHERE phone_number IN (SELECT number FROM wanted_numbers) {order}"
             ).fetchall()
+
+    @contextmanager
+    def _wanted(self, numbers: Iterable[str]) -> Iterator[None]:
+        """``numbers`` (distinct) as the view ``wanted_numbers`` (``number``) in the block."""
+        wanted = pd.DataFrame({"number": pd.unique(pd.Series(list(numbers), dtype=object))})
+        self._conn.register("wanted_numbers", wanted)
+        try:
+            yield
         finally:
             self._conn.unregister("wanted_numbers")
 
