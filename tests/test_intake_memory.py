@@ -5,6 +5,7 @@ memory capped while a run writes."""
 
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from smsp_connector.warehouse.audit import (
     audit_entries,
     unsent_rows,
 )
+from smsp_connector.warehouse.plans import Plan, PlanTargets, load_plan, store_plan
 from smsp_connector.warehouse.tables import capped_memory
 
 
@@ -119,3 +121,27 @@ def test_the_source_column_holds_one_str_object() -> None:
     frame = phone_intake_frame("some/file.csv", ["0612345678"] * 3, [2, 3, 4])
     assert len({id(value) for value in frame["source_file"]}) == 1
     assert isinstance(frame["row_number"].to_numpy(), np.ndarray)
+
+
+def test_storing_a_push_plan_does_not_read_its_targets_back(tmp_path: Path) -> None:
+    """A push plan of a million targets was read back whole once stored (a frame, then one
+    Python object per time and per target): about 450 MiB for nothing, as a push sends from
+    its intake. Its targets are what was stored (the plan's id hashes them)."""
+    count = 200_000
+    targets = PlanTargets.rows(
+        pd.Series(np.arange(2, count + 2)), pd.Series([f"+336{i:08d}" for i in range(count)])
+    )
+    draft = Plan("add", None, {}, "f.csv", "0" * 64, targets)
+    warehouse = Warehouse.at(tmp_path / "w.duckdb")
+
+    tracemalloc.start()
+    try:
+        stored = store_plan(warehouse, draft, run_id="r1", read_back=False)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 40 * 2**20, f"{peak / 2**20:.0f} MiB of Python objects to store the plan"
+    assert stored.plan_id and stored.targets is targets
+    [again] = [load_plan(warehouse, stored.plan_id)]
+    assert again is not None and list(again.targets) == list(targets)

@@ -35,9 +35,11 @@ def plan_intake(
     warehouse: Warehouse,
     audit: AuditWriter,
     made_to_apply: bool,
+    read_back: bool = True,
 ) -> Plan:
     """Store the plan of ``targets`` read from ``intake`` (its file, bytes and reading
-    options), before any call, and name it on the audit rows recorded from now on."""
+    options), before any call, and name it on the audit rows recorded from now on
+    (``read_back``: see :func:`~smsp_connector.warehouse.plans.store_plan`)."""
     plan = store_plan(
         warehouse,
         Plan(
@@ -50,6 +52,7 @@ def plan_intake(
             made_to_apply=made_to_apply,
         ),
         run_id=audit.run_id,
+        read_back=read_back,
     )
     audit.name_plan(plan.plan_id)
     return plan

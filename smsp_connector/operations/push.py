@@ -89,6 +89,7 @@ def push_numbers(
         warehouse=warehouse,
         audit=audit,
         made_to_apply=not dry_run,
+        read_back=False,  # sent from the intake's rows, the plan's targets by construction
     )
     record_unusable_rows(intake, audit)
     audit.record(audit_entries(intake, Outcome.ALREADY_ON_LIST, where=on_list))

@@ -228,10 +228,14 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat()
 
 
-def store_plan(warehouse: Warehouse, plan: Plan, *, run_id: str) -> Plan:
+def store_plan(warehouse: Warehouse, plan: Plan, *, run_id: str, read_back: bool = True) -> Plan:
     """Store ``plan`` (its targets included) unless the same content is stored already, and
     return the stored plan with its id. Content already applied gives a new plan following
-    the applied one (see the module)."""
+    the applied one (see the module).
+
+    With ``read_back`` the targets come back as stored (what a deletion applies); without, the
+    returned plan keeps ``plan``'s own, the same content (the id hashes it): a push of a million
+    numbers, which sends from its intake, does not read them all back."""
 
     def store(conn: duckdb.DuckDBPyConnection, tables: Tables) -> Plan:
         draft = plan
@@ -246,7 +250,7 @@ def store_plan(warehouse: Warehouse, plan: Plan, *, run_id: str) -> Plan:
             if row[0] is None:
                 break
             draft = replace(draft, follows=plan_id)
-        stored = _load(conn, tables, plan_id)
+        stored = _load(conn, tables, plan_id, targets=None if read_back else draft.targets)
         assert stored is not None
         return stored
 
@@ -328,7 +332,14 @@ _PLAN_COLUMNS = (
 )
 
 
-def _load(conn: duckdb.DuckDBPyConnection, tables: Tables, plan_id: str) -> Plan | None:
+def _load(
+    conn: duckdb.DuckDBPyConnection,
+    tables: Tables,
+    plan_id: str,
+    *,
+    targets: Sequence[PlanTarget] | None = None,
+) -> Plan | None:
+    """The stored plan ``plan_id``; its targets read from ``plan_targets`` unless given."""
     row = one_row(conn, f"SELECT {_PLAN_COLUMNS} FROM {tables.plans} WHERE plan_id = ?", [plan_id])
     if row is None:
         return None
@@ -336,23 +347,8 @@ def _load(conn: duckdb.DuckDBPyConnection, tables: Tables, plan_id: str) -> Plan
         plan_id, operation, account, options, source_file, source_sha256, follows,
         created_at, created_by_run, applied_at, applied_by_run,
     ) = row  # fmt: skip
-    frame = conn.execute(
-        f"SELECT {', '.join(TARGET_COLUMNS)} FROM {tables.plan_targets} "
-        "WHERE plan_id = ? ORDER BY position",
-        [plan_id],
-    ).df()
-    targets = PlanTargets(
-        frame.assign(
-            source_row=frame["source_row"].astype("Int64"),
-            target=frame["target"].astype(object),
-            stop_id=frame["stop_id"].astype("Int64"),
-            opted_out_at=_python_times(frame["opted_out_at"]),
-            consent_at=_python_times(frame["consent_at"], utc=True),
-            consent_source=_objects(
-                [None if _missing(value) else value for value in frame["consent_source"]]
-            ),
-        )
-    )
+    if targets is None:
+        targets = _stored_targets(conn, tables, plan_id)
     return Plan(
         operation=operation,
         account=account,
@@ -366,6 +362,26 @@ def _load(conn: duckdb.DuckDBPyConnection, tables: Tables, plan_id: str) -> Plan
         created_by_run=created_by_run,
         applied_at=_utc(applied_at),
         applied_by_run=applied_by_run,
+    )
+
+
+def _stored_targets(conn: duckdb.DuckDBPyConnection, tables: Tables, plan_id: str) -> PlanTargets:
+    frame = conn.execute(
+        f"SELECT {', '.join(TARGET_COLUMNS)} FROM {tables.plan_targets} "
+        "WHERE plan_id = ? ORDER BY position",
+        [plan_id],
+    ).df()
+    return PlanTargets(
+        frame.assign(
+            source_row=frame["source_row"].astype("Int64"),
+            target=frame["target"].astype(object),
+            stop_id=frame["stop_id"].astype("Int64"),
+            opted_out_at=_python_times(frame["opted_out_at"]),
+            consent_at=_python_times(frame["consent_at"], utc=True),
+            consent_source=_objects(
+                [None if _missing(value) else value for value in frame["consent_source"]]
+            ),
+        )
     )
 
 
