@@ -228,6 +228,10 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat()
 
 
+TARGET_BATCH_ROWS = 131_072
+"""Targets inserted at a time when a plan is stored."""
+
+
 def store_plan(warehouse: Warehouse, plan: Plan, *, run_id: str, read_back: bool = True) -> Plan:
     """Store ``plan`` (its targets included) unless the same content is stored already, and
     return the stored plan with its id. Content already applied gives a new plan following
@@ -285,18 +289,20 @@ def _insert(
         opted_out_at=_times(frame["opted_out_at"]),
         consent_at=_times(frame["consent_at"]),
     )
-    conn.register("plan_target_batch", targets)
-    try:
-        conn.execute(
-            f"INSERT INTO {tables.plan_targets} BY NAME SELECT plan_id, "
-            "CAST(position AS BIGINT) AS position, CAST(source_row AS BIGINT) AS source_row, "
-            "CAST(target AS VARCHAR) AS target, CAST(stop_id AS BIGINT) AS stop_id, "
-            "CAST(opted_out_at AS TIMESTAMP) AS opted_out_at, "
-            "CAST(consent_at AS TIMESTAMPTZ) AS consent_at, "
-            "CAST(consent_source AS VARCHAR) AS consent_source FROM plan_target_batch"
-        )
-    finally:
-        conn.unregister("plan_target_batch")
+    # In slices: DuckDB's copy of a registered frame's text columns grows with the frame.
+    for start in range(0, len(targets), TARGET_BATCH_ROWS):
+        conn.register("plan_target_batch", targets.iloc[start : start + TARGET_BATCH_ROWS])
+        try:
+            conn.execute(
+                f"INSERT INTO {tables.plan_targets} BY NAME SELECT plan_id, "
+                "CAST(position AS BIGINT) AS position, CAST(source_row AS BIGINT) AS source_row, "
+                "CAST(target AS VARCHAR) AS target, CAST(stop_id AS BIGINT) AS stop_id, "
+                "CAST(opted_out_at AS TIMESTAMP) AS opted_out_at, "
+                "CAST(consent_at AS TIMESTAMPTZ) AS consent_at, "
+                "CAST(consent_source AS VARCHAR) AS consent_source FROM plan_target_batch"
+            )
+        finally:
+            conn.unregister("plan_target_batch")
 
 
 def _objects(values: list[Any]) -> np.ndarray:
