@@ -198,6 +198,32 @@ def measure(file: Generated, base_url: str, work: Path, code: Path | None) -> di
     return json.loads(line.removeprefix("INTAKE-RESULT "))
 
 
+FLOOR_MEASURE = """
+import json, resource, subprocess, sys, time
+started = time.perf_counter()
+done = subprocess.run(sys.argv[1:], capture_output=True, text=True, check=True)
+seconds = time.perf_counter() - started
+line = next(x for x in done.stdout.splitlines() if x.startswith("FLOOR-RESULT "))
+counts = json.loads(line.removeprefix("FLOOR-RESULT "))
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+print("INTAKE-RESULT " + json.dumps({"seconds": seconds, "peak_mib": peak, "counts": counts}))
+"""
+
+
+def measure_floor(file: Generated, work: Path) -> dict[str, object]:
+    """`intake_floor.py` on the same file, in a fresh measuring process (see :func:`measure`)."""
+    database = work / f"floor-{file.rows}-{time.time_ns()}.duckdb"
+    floor = Path(__file__).resolve().parent / "intake_floor.py"
+    command = [sys.executable, "-c", FLOOR_MEASURE, sys.executable, str(floor)]
+    done = subprocess.run(
+        [*command, str(file.path), str(database)], capture_output=True, text=True, check=True
+    )
+    database.unlink()
+    database.with_suffix(".rejected.csv").unlink()
+    line = next(x for x in done.stdout.splitlines() if x.startswith("INTAKE-RESULT "))
+    return json.loads(line.removeprefix("INTAKE-RESULT "))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", default="100000,1000000,5000000")
@@ -205,6 +231,9 @@ def main() -> None:
     parser.add_argument("--encoding", default="cp1252", choices=["cp1252", "utf-8-sig"])
     parser.add_argument("--work", type=Path, help="Folder for the files (default: a temp one).")
     parser.add_argument("--code", type=Path, help="PYTHONPATH of another smsp_connector.")
+    parser.add_argument(
+        "--floor", action="store_true", help="Also run intake_floor.py, alternating with ours."
+    )
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="intake-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -217,8 +246,16 @@ def main() -> None:
         megabytes = file.path.stat().st_size / 1e6
         print(f"{rows:,} rows: {megabytes:.0f} MB ({time.perf_counter() - started:.0f} s)")
         with emulator(0) as server:
-            runs = []
+            runs, floors = [], []
             for _ in range(args.runs):
+                if args.floor:
+                    floor = measure_floor(file, work)
+                    floors.append(floor)
+                    print(
+                        f"  floor {floor['seconds']:.2f} s, {floor['peak_mib']:.0f} MiB peak, "
+                        f"{floor['counts']}",
+                        flush=True,
+                    )
                 server.prepare(file.seeded)
                 result = measure(file, server.base_url, work, args.code)
                 if result["audit_rows"] < rows or result["report_rows"] != result["rejections"]:
@@ -232,15 +269,33 @@ def main() -> None:
                 )
         runs.sort(key=lambda r: r["seconds"])
         median = runs[len(runs) // 2]
+        if floors:
+            floors.sort(key=lambda r: r["seconds"])
+            floor_median = floors[len(floors) // 2]
+            median = {
+                **median,
+                "floor_seconds": floor_median["seconds"],
+                "floor_peak_mib": max(f["peak_mib"] for f in floors),
+                "floor_invalid": floor_median["counts"].get("invalid", 0),
+            }
         results.append({"rows": rows, "megabytes": megabytes, **median})
-    print("\n| rows | file MB | s | peak MiB | s per 100k rows |")
-    print("| ---: | ---: | ---: | ---: | ---: |")
+    print("\n| rows | file MB | s | peak MiB | s per 100k rows | rejected |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
         per = r["seconds"] / r["rows"] * 100_000
         print(
             f"| {r['rows']:,} | {r['megabytes']:.0f} | {r['seconds']:.2f} | "
-            f"{r['peak_mib']:.0f} | {per:.2f} |"
+            f"{r['peak_mib']:.0f} | {per:.2f} | {r['rejections']:,} |"
         )
+    if any("floor_seconds" in r for r in results):
+        print("\n| rows | floor s | ours s | ours/floor | floor MiB | ours MiB | floor rejected |")
+        print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for r in results:
+            print(
+                f"| {r['rows']:,} | {r['floor_seconds']:.2f} | {r['seconds']:.2f} | "
+                f"x{r['seconds'] / r['floor_seconds']:.2f} | {r['floor_peak_mib']:.0f} | "
+                f"{r['peak_mib']:.0f} | {r['floor_invalid']:,} |"
+            )
     print(json.dumps([{k: v for k, v in r.items() if k != "stderr_tail"} for r in results]))
 
 
