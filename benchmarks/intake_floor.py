@@ -22,25 +22,19 @@ import sys
 from pathlib import Path
 
 import duckdb
-import phonenumbers
+
+from smsp_connector.intake.phone_numbers import validity_patterns
 
 PHONE_COLUMN = "Téléphone portable"
 
 
 def validity(region: str) -> tuple[str, str]:
-    """(general pattern, one alternative per number type) of ``region``'s national numbers."""
-    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
-    descs = (
-        metadata.premium_rate, metadata.toll_free, metadata.shared_cost, metadata.voip,
-        metadata.personal_number, metadata.pager, metadata.uan, metadata.voicemail,
-        metadata.fixed_line, metadata.mobile,
-    )  # fmt: skip
-    types = [
-        f"(?:{desc.national_number_pattern})"
-        for desc in descs
-        if desc is not None and desc.national_number_pattern
-    ]
-    return metadata.general_desc.national_number_pattern, "|".join(types)
+    """(general pattern, one alternative per number type) of ``region``'s 9-digit national
+    numbers, as the project's quick path reads them from libphonenumber's metadata."""
+    patterns = validity_patterns(region, 9)
+    assert patterns is not None, region
+    general, types = patterns
+    return general, "|".join(types)
 
 
 def main(source: str, database: str) -> None:

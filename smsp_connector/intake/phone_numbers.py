@@ -205,16 +205,17 @@ _FRENCH_FORM = re.compile(r"(?:\+33|0033|33|0)[ .-]?([1-9](?:[ .-]?[0-9]){8})")
 _SEPARATORS = str.maketrans("", "", " .-")
 
 
-def _french_validity() -> re.Pattern[str] | None:
-    """One pattern that a nine-digit French national number fully matches exactly when
-    libphonenumber calls it valid: its general pattern and one of its types' patterns (what
-    ``phonenumbers.is_valid_number`` checks, in one regular expression instead of eleven).
-    ``None`` if the metadata does not have the shape this relies on (then no shortcut)."""
-    metadata = phonenumbers.PhoneMetadata.metadata_for_region("FR")
-    if metadata is None or phonenumbers.region_codes_for_country_code(33) != ("FR",):
+def validity_patterns(region: str, length: int) -> tuple[str, list[str]] | None:
+    """libphonenumber's general pattern of ``region``'s national numbers and one pattern per
+    number type that allows ``length`` digits (a number is valid when it fully matches the
+    first and one of the others); ``None`` if the metadata does not have that shape."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if metadata is None:
         return None
     general = metadata.general_desc
-    if general is None or 9 not in general.possible_length or not general.national_number_pattern:
+    if general is None or length not in general.possible_length:
+        return None
+    if not general.national_number_pattern:
         return None
     descs = (
         metadata.premium_rate, metadata.toll_free, metadata.shared_cost, metadata.voip,
@@ -226,11 +227,23 @@ def _french_validity() -> re.Pattern[str] | None:
         for desc in descs
         if desc is not None
         and desc.national_number_pattern
-        and (not desc.possible_length or 9 in desc.possible_length)
+        and (not desc.possible_length or length in desc.possible_length)
     ]
-    if not types:
+    return (general.national_number_pattern, types) if types else None
+
+
+def _french_validity() -> re.Pattern[str] | None:
+    """One pattern that a nine-digit French national number fully matches exactly when
+    libphonenumber calls it valid: its general pattern and one of its types' patterns (what
+    ``phonenumbers.is_valid_number`` checks, in one regular expression instead of eleven).
+    ``None`` if the metadata does not have the shape this relies on (then no shortcut)."""
+    if phonenumbers.region_codes_for_country_code(33) != ("FR",):
         return None
-    pattern = f"(?=(?:{general.national_number_pattern})$)(?:{'|'.join(types)})$"
+    patterns = validity_patterns("FR", 9)
+    if patterns is None:
+        return None
+    general, types = patterns
+    pattern = f"(?=(?:{general})$)(?:{'|'.join(types)})$"
     return re.compile(pattern, re.ASCII)
 
 
