@@ -814,7 +814,9 @@ def test_a_push_finds_listed_numbers_beside_entries_the_fast_reading_may_misread
     provider, smsp, tmp_path, odd
 ):
     """A push scans the list's numbers in one pass of fields read as text; an entry whose text
-    may read otherwise than its JSON sends the list to the whole JSON reading instead."""
+    may read otherwise than its JSON sends the list to the whole JSON reading instead, which
+    must find the same numbers. (A number a push looks for is JSON text, read alike both ways:
+    what this guards is the fallback's own answer; the refusal below guards the guard.)"""
     entries = [_entry(1, "+33611111111"), odd]
     provider.answer("stop-sms/list", _list(entries, nbData=2))
 
@@ -830,3 +832,32 @@ def test_a_push_refuses_a_list_with_an_entry_that_is_not_an_object(provider, sms
         _push_dry_run(smsp, tmp_path, ["+33633333333"])
 
     assert provider.calls("stop-sms/add") == 0
+
+
+REPEATED_KEY = (
+    '{"success": true, "code": 200, "nbData": 2, "data": ['
+    '{"id": 1, "phoneNumber": "+33611111111", "phoneNumber": "+33622222222"},'
+    '{"id": 2, "phoneNumber": "+33633333333"}]}'
+)
+
+
+@pytest.mark.parametrize("operation", ["push", "delete", "extract"])
+def test_a_list_whose_entry_repeats_a_key_is_refused_by_every_reader(
+    provider, smsp, tmp_path, operation
+):
+    """DuckDB reads the first of a repeated key, Python's json the last: which number is
+    listed would depend on the reader (a push could skip a number never listed), so no
+    reader acts on such a list."""
+    provider.answer("stop-sms/list", (200, REPEATED_KEY.encode()))
+
+    with pytest.raises(SmspResponseError, match=r"#0.*repeats the key 'phoneNumber'"):
+        if operation == "push":
+            _push_dry_run(smsp, tmp_path, ["+33611111111"])
+        elif operation == "delete":
+            _delete_plan(smsp, tmp_path, "+33611111111")
+        else:
+            extract_stop_list(
+                smsp, Warehouse.at(tmp_path / "w.duckdb"), run_id="dup", max_shrink_share=0.2
+            )
+
+    assert provider.calls("stop-sms/add") == provider.calls("stop-sms/delete") == 0

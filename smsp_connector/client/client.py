@@ -252,13 +252,24 @@ class SmspClient:
         return StopListFile(destination, len(records), answer)
 
     def confirm_stop_list(
-        self, listed: StopListFile, *, entries: int, first_not_an_object: int | None
+        self,
+        listed: StopListFile,
+        *,
+        entries: int,
+        first_not_an_object: int | None,
+        repeated_key: tuple[int, str] | None = None,
     ) -> None:
         """Raise :class:`SmspResponseError` unless the reader of a :meth:`download_stop_list`
-        file found ``nbData`` entries, every one an object (never a silently short list)."""
+        file found ``nbData`` entries, every one an object giving each key once (never a
+        silently short list; never an entry whose number depends on which reader reads it)."""
         if first_not_an_object is not None:
             raise self._unreadable(
                 listed.answer, LIST, f"entry #{first_not_an_object} that is not an object"
+            )
+        if repeated_key is not None:
+            position, key = repeated_key
+            raise self._unreadable(
+                listed.answer, LIST, f"entry #{position} that repeats the key {key!r}"
             )
         if listed.nb_data is not None and listed.nb_data != entries:
             raise self._unreadable(

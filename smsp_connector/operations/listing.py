@@ -27,6 +27,7 @@ def listed_numbers(
     memory_limit: str | None,
 ) -> set[str]:
     """Which of ``numbers`` are on the provider's list now (as the provider writes them)."""
+    numbers = list(numbers)  # read twice when the list must be loaded
     with staging(warehouse, memory_limit=memory_limit) as stage:
         listed = client.download_stop_list(stage.folder / "stop_list.json")
         scanned = stage.scan_for_numbers(listed.path, numbers)
@@ -35,7 +36,10 @@ def listed_numbers(
         else:
             raw, found = scanned
         client.confirm_stop_list(
-            listed, entries=raw.entries, first_not_an_object=raw.first_not_an_object
+            listed,
+            entries=raw.entries,
+            first_not_an_object=raw.first_not_an_object,
+            repeated_key=raw.repeated_key,
         )
         return found if found is not None else stage.numbers_among(numbers)
 
@@ -74,6 +78,9 @@ def load_provider_list(
     seconds = time.monotonic() - started
     raw = stage.load(listed.path, keep_entries=keep_entries)
     client.confirm_stop_list(
-        listed, entries=raw.entries, first_not_an_object=raw.first_not_an_object
+        listed,
+        entries=raw.entries,
+        first_not_an_object=raw.first_not_an_object,
+        repeated_key=raw.repeated_key,
     )
     return listed, seconds

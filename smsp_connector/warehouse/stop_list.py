@@ -87,6 +87,9 @@ class RawLoad:
     entries: int
     first_not_an_object: int | None
     """Position of the first entry that is not a JSON object (``None``: every one is)."""
+    repeated_key: tuple[int, str] | None = None
+    """Position of the first entry that gives a key twice, and that key (``None``: none
+    does). DuckDB reads the first of the two, Python's json the last."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +98,15 @@ class Duplicates:
     """Rows whose value another row shares."""
     examples: list[str]
     """Up to 20 such values, in order."""
+
+
+def _first_repeated(keys: list[str]) -> str:
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            return key
+        seen.add(key)
+    raise ValueError("no key is repeated")
 
 
 class StopListStage:
@@ -123,10 +135,11 @@ class StopListStage:
 
         The entries' three fields are read as text straight into their columns (half the time
         of reading each entry as a JSON value and taking its fields out; what both give is the
-        same, ``tests/test_extract_streaming.py`` checks it). An entry that is not an object
-        makes DuckDB refuse that read: the list is then read one JSON value an entry, which
-        finds it; so it is with ``keep_entries``, for :meth:`entries_among` and
-        :meth:`odd_entries`. :meth:`raw_entries` reads entries again from the file when needed.
+        same, ``tests/test_extract_streaming.py`` checks it). An entry that is not an object,
+        or that repeats a key, makes DuckDB refuse that read: the list is then read one JSON
+        value an entry, which finds it; so it is with ``keep_entries``, for
+        :meth:`entries_among` and :meth:`odd_entries`. :meth:`raw_entries` reads entries again
+        from the file when needed.
         """
         self._path = path
         if not keep_entries:
@@ -169,7 +182,16 @@ class StopListStage:
             "SELECT count(*), min(rowid) FILTER (WHERE NOT coalesce(is_object, false)) "
             "FROM stop_list_raw",
         )
-        return RawLoad(int(entries), None if odd is None else int(odd))
+        repeated = self._conn.execute(
+            "SELECT rowid, json_keys(entry) FROM stop_list_raw WHERE is_object "
+            "AND len(json_keys(entry)) <> len(list_distinct(json_keys(entry))) "
+            "ORDER BY rowid LIMIT 1"
+        ).fetchone()
+        return RawLoad(
+            int(entries),
+            None if odd is None else int(odd),
+            None if repeated is None else (int(repeated[0]), _first_repeated(repeated[1])),
+        )
 
     def scan_for_numbers(
         self, path: Path, numbers: Iterable[str]
