@@ -340,10 +340,14 @@ def ratio_table(results: dict[int, dict[str, Cell]], pairs: Sequence[tuple[str, 
 
 
 def ratio_tables(results: dict[int, dict[str, Cell]], names: Sequence[str]) -> list[list[str]]:
-    """Every implementation against the floor, then ours against every other."""
+    """Every implementation against the floor, then ours against every other (left out when it
+    is the first table again: floor and ours alone)."""
     against_floor = [(name, "floor") for name in names if "floor" in names and name != "floor"]
     ours_against = [("ours", name) for name in names if "ours" in names and name != "ours"]
-    return [ratio_table(results, against_floor), ratio_table(results, ours_against)]
+    tables = [ratio_table(results, against_floor)]
+    if ours_against != against_floor:
+        tables.append(ratio_table(results, ours_against))
+    return tables
 
 
 def per_100k(results: dict[int, dict[str, Cell]], name: str) -> dict[int, float]:
