@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from unittest.mock import patch
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -299,16 +300,21 @@ def test_the_fields_read_as_text_are_what_each_entry_read_as_json_gives(tmp_path
     folder = tmp_path_factory.mktemp("fields")
     path = folder / "list.json"
     path.write_text(json.dumps(entries))
-    staged = []
+    staged: list[tuple[object, pd.DataFrame | None]] = []
     for keep_entries in (False, True):
         with staging(Warehouse.at(folder / f"{keep_entries}.duckdb")) as stage:
-            loaded = stage.load(path, keep_entries=keep_entries)
+            try:
+                loaded = stage.load(path, keep_entries=keep_entries)
+            except duckdb.Error as refused:  # DuckDB refuses the JSON (a lone surrogate…)
+                staged.append((type(refused), None))
+                continue
             stage.stage(provider_hours(stage.local_hours()), datetime(2026, 1, 1, tzinfo=UTC))
             staged.append((loaded, stage.preview(100)))
 
     (fields, by_fields), (whole, by_entry) = staged
     assert fields == whole
-    pd.testing.assert_frame_equal(by_fields, by_entry)
+    if by_fields is not None and by_entry is not None:
+        pd.testing.assert_frame_equal(by_fields, by_entry)
 
 
 def test_duckdb_never_draws_its_progress_bar_into_a_commands_output(tmp_path):

@@ -105,13 +105,21 @@ def validate_staged(
             "row": rows,
             "column": cases["column"].astype(str),
             "check": cases["check"].astype(str),
-            "failure_case": cases["failure_case"].astype(str),
+            "failure_case": [_failure_text(case) for case in cases["failure_case"]],
             "provider_entry": [
                 _provider_entry(entries.get(int(row))) if pd.notna(row) else "" for row in rows
             ],
         }
     )
     return ValidationReport(report.sort_values(["row", "column"], kind="stable"))
+
+
+def _failure_text(case: object) -> str:
+    """A failing value as text; a missing one as ``null`` whichever chunk it came in (pandas
+    writes ``<NA>``, ``nan`` or ``NaT`` as the chunk's other values make its column's type)."""
+    if pd.api.types.is_scalar(case) and pd.isna(case):
+        return "null"
+    return str(case)
 
 
 def _provider_entry(sent: str | None) -> str:

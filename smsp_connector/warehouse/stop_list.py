@@ -305,7 +305,7 @@ class StopListStage:
 
     def suspect_chunks(self, rows: int) -> Iterator[pd.DataFrame]:
         """The staged rows that SQL cannot call valid (see :data:`PLAINLY_VALID`), and the
-        first row whatever it holds (so that the columns and types are always checked), about
+        first row whatever it holds (so that the columns and types are always checked), at most
         ``rows`` at a time, indexed by position in the list; times as ``datetime64[ns, UTC]``.
         A good list yields one row: pandera sees only what SQL could not decide."""
         cursor = self._conn.execute(
@@ -318,7 +318,8 @@ class StopListStage:
             frame = frame.set_index("position").rename_axis(None)
             for column in ("created_at", "extracted_at"):
                 frame[column] = frame[column].dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
-            yield frame
+            for start in range(0, len(frame), rows):  # DuckDB counts in whole vectors
+                yield frame.iloc[start : start + rows]
 
     def raw_entries(self, positions: Sequence[int]) -> dict[int, str | None]:
         """The entries at ``positions`` as the provider sent them (JSON text), read again
