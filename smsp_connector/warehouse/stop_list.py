@@ -182,11 +182,12 @@ class StopListStage:
             "SELECT count(*), min(rowid) FILTER (WHERE NOT coalesce(is_object, false)) "
             "FROM stop_list_raw",
         )
-        repeated = self._conn.execute(
+        repeated = one_row(
+            self._conn,
             "SELECT rowid, json_keys(entry) FROM stop_list_raw WHERE is_object "
             "AND len(json_keys(entry)) <> len(list_distinct(json_keys(entry))) "
-            "ORDER BY rowid LIMIT 1"
-        ).fetchone()
+            "ORDER BY rowid LIMIT 1",
+        )
         return RawLoad(
             int(entries),
             None if odd is None else int(odd),
