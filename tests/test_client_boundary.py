@@ -415,13 +415,18 @@ def test_an_opt_out_time_that_is_not_text_does_not_fail_the_list(provider, smsp,
 
 def _delete_plan(client: SmspClient, tmp_path, number: str):
     evidence = {"consent_at": "2026-01-15T10:00:00Z", "consent_source": "web form #1"}
+    return _run(Delete(confirm=False), PhoneValues([number], evidence), client, tmp_path)
+
+
+def _run(operation, source, client: SmspClient, tmp_path):
+    """``operation`` on ``source`` with ``client``, into a warehouse file in ``tmp_path``."""
     return run_operation(
-        Delete(confirm=False),
-        PhoneValues([number], evidence),
+        operation,
+        source,
         RunContext(
             client=client,
             warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
-            run_id="unreadable-opt-out-time",
+            run_id="boundary",
             job="test",
         ),
     )
@@ -776,16 +781,7 @@ def test_a_deletion_reads_ids_given_as_text_or_whole_floats(provider, smsp, tmp_
     provider.answer("stop-sms/delete", _json({"success": True, "code": 200}))
     evidence = {"consent_at": "2026-01-15T10:00:00Z", "consent_source": "web form #1"}
 
-    report = run_operation(
-        Delete(confirm=True),
-        PhoneValues(["+33622222222"], evidence),
-        RunContext(
-            client=smsp,
-            warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
-            run_id="ids-as-text",
-            job="test",
-        ),
-    )
+    report = _run(Delete(confirm=True), PhoneValues(["+33622222222"], evidence), smsp, tmp_path)
 
     assert report.summary.deleted == 1
     [call] = [r for r in provider.requests if r["endpoint"] == "stop-sms/delete"]
@@ -793,16 +789,7 @@ def test_a_deletion_reads_ids_given_as_text_or_whole_floats(provider, smsp, tmp_
 
 
 def _push_dry_run(client: SmspClient, tmp_path, numbers: list[str]):
-    return run_operation(
-        Push(dry_run=True),
-        PhoneValues(numbers),
-        RunContext(
-            client=client,
-            warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
-            run_id="push-scan",
-            job="test",
-        ),
-    )
+    return _run(Push(dry_run=True), PhoneValues(numbers), client, tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from smsp_connector.client import SmspClient, StopEntry
 from smsp_connector.client.client import StopListFile
-from smsp_connector.warehouse.stop_list import StopListStage, staging
+from smsp_connector.warehouse.stop_list import RawLoad, StopListStage, staging
 from smsp_connector.warehouse.tables import Warehouse
 
 
@@ -35,12 +35,7 @@ def listed_numbers(
             raw, found = stage.load(listed.path), None
         else:
             raw, found = scanned
-        client.confirm_stop_list(
-            listed,
-            entries=raw.entries,
-            first_not_an_object=raw.first_not_an_object,
-            repeated_key=raw.repeated_key,
-        )
+        _confirm(client, listed, raw)
         return found if found is not None else stage.numbers_among(numbers)
 
 
@@ -76,11 +71,16 @@ def load_provider_list(
     started = time.monotonic()
     listed = client.download_stop_list(stage.folder / "stop_list.json")
     seconds = time.monotonic() - started
-    raw = stage.load(listed.path, keep_entries=keep_entries)
+    _confirm(client, listed, stage.load(listed.path, keep_entries=keep_entries))
+    return listed, seconds
+
+
+def _confirm(client: SmspClient, listed: StopListFile, raw: RawLoad) -> None:
+    """What DuckDB read of ``listed`` handed to the client, which refuses a list that is short
+    of its ``nbData``, or holds an entry that is not an object or repeats a key."""
     client.confirm_stop_list(
         listed,
         entries=raw.entries,
         first_not_an_object=raw.first_not_an_object,
         repeated_key=raw.repeated_key,
     )
-    return listed, seconds

@@ -58,9 +58,10 @@ _STOP_ID = """CASE WHEN TRY_CAST({id} AS DOUBLE) = TRY_CAST({id} AS BIGINT)
                    THEN TRY_CAST({id} AS BIGINT) END"""
 """The entry's id (``{id}``: its text), given as a number or its text; ``20.0`` is 20, ``20.5``
 no id (DuckDB's cast alone would round it to 21)."""
-_ENTRY_FIELDS = "{'id': 'VARCHAR', 'phoneNumber': 'VARCHAR', 'createdAt': 'VARCHAR'}"
-"""The fields an entry is read into, each as its text (a JSON number, ``true`` or object as
-written)."""
+_ENTRIES_AS_FIELDS = """SELECT id, phoneNumber AS phone_number, createdAt
+    FROM read_json(?, format = 'array',
+                   columns = {'id': 'VARCHAR', 'phoneNumber': 'VARCHAR', 'createdAt': 'VARCHAR'})"""
+"""The entries' fields, each as its text (a JSON number, ``true`` or object as written)."""
 _READ_AS_JSON = """regexp_matches(id, '^[\\[{]|^-?[0-9]+[.eE]')
     OR regexp_matches(phone_number, '^[\\[{]|^-?[0-9]+[.eE]')
     OR (id IS NULL AND phone_number IS NULL)"""
@@ -147,10 +148,9 @@ class StopListStage:
                 self._conn.execute(
                     f"""
                     CREATE OR REPLACE TEMP TABLE stop_list_raw AS
-                    SELECT id, {_STOP_ID.format(id="id")} AS stop_id,
-                           phoneNumber AS phone_number,
+                    SELECT id, {_STOP_ID.format(id="id")} AS stop_id, phone_number,
                            try_strptime(createdAt, '{PROVIDER_TIME_FORMAT}') AS local_created
-                    FROM read_json(?, format = 'array', columns = {_ENTRY_FIELDS})
+                    FROM ({_ENTRIES_AS_FIELDS})
                     """,
                     [str(path)],
                 )
@@ -209,8 +209,7 @@ class StopListStage:
                     SELECT count(*), count(*) FILTER (WHERE {_READ_AS_JSON}),
                            list(DISTINCT phone_number) FILTER (
                                WHERE phone_number IN (SELECT number FROM wanted_numbers))
-                    FROM (SELECT id, phoneNumber AS phone_number
-                          FROM read_json(?, format = 'array', columns = {_ENTRY_FIELDS}))
+                    FROM ({_ENTRIES_AS_FIELDS})
                     """,
                     [str(path)],
                 )
