@@ -562,3 +562,15 @@ def test_a_file_above_the_size_limit_is_refused_in_one_line(tmp_path: Path) -> N
     with pytest.raises(IntakeError, match=r"big\.csv: 11,006 bytes, above the 10,000-byte limit"):
         read_phone_csv(path, max_bytes=10_000)
     assert len(read_phone_csv(path, max_bytes=20_000).frame) == 1000
+
+
+def test_schema_refuses_a_value_that_is_not_text_and_names_it() -> None:
+    """The text columns are checked in one pass; a value of another type still fails, named."""
+    df = read_phone_csv(DATA / "comma_english.csv").frame
+    df["raw_value"] = df["raw_value"].astype(object)
+    df.loc[1, "raw_value"] = 612345678
+    with pytest.raises(pandera.errors.SchemaError) as caught:
+        PhoneIntakeSchema.validate(df)
+    assert "612345678" in str(caught.value)
+    df.loc[1, "raw_value"] = "0612345678"
+    PhoneIntakeSchema.validate(df)

@@ -6,7 +6,7 @@ that pushes, deletes or cancels works from a complete, accounted-for list.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,14 +18,22 @@ import phonenumbers
 from smsp_connector.intake.phone_numbers import (
     DEFAULT_REGION,
     NormalizedNumber,
-    RejectedNumber,
     normalize_phone_number,
     valid_french_e164,
 )
 from smsp_connector.intake.reader import MAX_INPUT_BYTES, CsvTable, read_table
 from smsp_connector.intake.schemas import TextIntakeSchema, phone_intake_schema
 
-__all__ = ["PHONE_COLUMN_ALIASES", "Intake", "read_phone_csv", "read_text_column_csv"]
+__all__ = [
+    "PHONE_COLUMN_ALIASES", "Intake", "QuickPath", "python_quick_path", "read_phone_csv",
+    "read_text_column_csv",
+]  # fmt: skip
+
+QuickPath = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+"""Reads many values (an object array of str) in region FR at once: each one's E.164 form and
+region where it is a valid number in a common form, ``None`` twice elsewhere (the full path,
+``normalize_phone_number``, reads those). What it decides must be what the full path gives:
+``tests/test_phone_forms.py`` checks the project's two."""
 
 
 @dataclass(frozen=True)
@@ -72,8 +80,10 @@ def read_phone_csv(
     extra_columns: Sequence[str] = (),
     default_region: str = DEFAULT_REGION,
     max_bytes: int = MAX_INPUT_BYTES,
+    quick_path: QuickPath | None = None,
 ) -> Intake:
-    """Read a CSV file of phone numbers: each data row normalised to E.164 or rejected.
+    """Read a CSV file of phone numbers: each data row normalised to E.164 or rejected
+    (``quick_path``: see :func:`phone_intake_frame`).
 
     The phone column is ``phone_column`` or the one header in :data:`PHONE_COLUMN_ALIASES`;
     ``extra_columns`` are copied, stripped, after the fixed columns of
@@ -105,6 +115,7 @@ def read_phone_csv(
             for name, index in zip(extras, extra_indexes, strict=True)
         },
         default_region=default_region,
+        quick_path=quick_path,
     )
     options = {"phone_column": table.headers[phone_index], "default_region": default_region.upper()}
     return Intake(frame, table.sha256, options)
@@ -130,21 +141,25 @@ def phone_intake_frame(
     extra: Mapping[str, Sequence[str]] | None = None,
     default_region: str = DEFAULT_REGION,
     regions: Sequence[str | None] | None = None,
+    quick_path: QuickPath | None = None,
 ) -> pd.DataFrame:
     """The :func:`read_phone_csv` frame for values from anywhere (a file, the command line, a
     warehouse table): ``source`` names where they came from, ``row_numbers`` where each was.
     ``regions`` gives each row's region for numbers in national form (a row without one, or
-    with one libphonenumber does not know, uses ``default_region``)."""
+    with one libphonenumber does not know, uses ``default_region``). ``quick_path`` reads the
+    values of region FR first (by default :func:`python_quick_path`); the full path reads
+    what it leaves."""
     extra = extra or {}
     _check_arguments(tuple(extra), default_region)
+    default_region = default_region.upper()
     count = len(raws)
     raw_values = _object_array(raws)
     # Each distinct (value, region) is normalised once: libphonenumber costs ~30 µs a call,
     # and a file of a million rows repeats many values.
     codes, distinct = pd.factorize(raw_values, use_na_sentinel=False)
     if regions is None:
-        pairs: Iterable[tuple[object, str]] = ((raw, default_region) for raw in distinct)
-        distinct_count = len(distinct)
+        pair_raws = np.asarray(distinct, dtype=object)
+        pair_regions = _repeated(default_region, len(distinct))
     else:
         if len(regions) != count:
             raise ValueError(f"{len(regions)} regions for {count} values")
@@ -156,15 +171,14 @@ def phone_intake_frame(
         codes, combined = pd.factorize(
             codes.astype("int64") * width + region_codes, use_na_sentinel=False
         )
-        pairs = ((distinct[key // width], region_names[key % width]) for key in combined)
-        distinct_count = len(combined)
-    outcomes = (_normalized(raw, region) for raw, region in pairs)
+        pair_raws = np.asarray(distinct, dtype=object).take(combined // width)
+        pair_regions = np.asarray(region_names, dtype=object).take(combined % width)
     frame = pd.DataFrame(
         {
             "source_file": pd.Series(_repeated(source, count), dtype=object),
             "row_number": pd.Series(np.asarray(row_numbers, dtype="int64"), dtype="int64"),
             "raw_value": pd.Series(raw_values, dtype=object),
-            **_outcome_columns(outcomes, distinct_count, codes),
+            **_outcome_columns(pair_raws, pair_regions, codes, quick_path),
         },
         copy=False,  # each column stays its own block: no consolidated copy of them all
     )
@@ -189,16 +203,6 @@ def _validated(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
     if frame["row_number"].duplicated().any():
         schema.columns["row_number"].validate(frame, inplace=True)  # raises, naming them
     return frame
-
-
-def _normalized(raw: object, region: str) -> NormalizedNumber | RejectedNumber | str:
-    """:func:`normalize_phone_number`, or just the E.164 form for a common French form (a
-    valid number of region FR: see ``valid_french_e164``)."""
-    if isinstance(raw, float) and raw != raw:
-        raw = None  # factorize gives a missing value (None) back as NaN
-    if isinstance(raw, str) and region.upper() == "FR" and (e164 := valid_french_e164(raw.strip())):
-        return e164
-    return normalize_phone_number(raw, region)  # type: ignore[arg-type]
 
 
 def _usable_region(region: str | None, default_region: str) -> str:
@@ -255,21 +259,29 @@ def _base_columns(path: str | Path, table: CsvTable, values: list[str]) -> dict[
 
 
 def _outcome_columns(
-    outcomes: Iterable[NormalizedNumber | RejectedNumber | str], count: int, codes: np.ndarray
+    raws: np.ndarray, regions: np.ndarray, codes: np.ndarray, quick_path: QuickPath | None
 ) -> dict[str, pd.Series]:
-    """The outcome columns of every row, from the ``count`` outcomes of the distinct values
-    (``codes`` gives each row's): a row holds references to its distinct value's strings, no
-    copies. A bare str is the E.164 form of a valid French number."""
+    """The outcome columns of every row, from its distinct (value, region) pair's (``codes``
+    gives each row's pair): a row holds references to its pair's strings, no copies.
+
+    The quick path reads the pairs of region FR at once; :func:`normalize_phone_number` the
+    rest, one value at a time."""
+    count = len(raws)
     # Object arrays filled in place (None where nothing is set): no list per column first.
-    e164, region, reason, message = (np.empty(count, dtype=object) for _ in range(4))
-    valid = np.zeros(count, dtype=bool)
-    known = np.zeros(count, dtype=bool)  # is_valid is not null
-    for index, outcome in enumerate(outcomes):
-        if isinstance(outcome, str):
-            e164[index] = outcome
-            valid[index] = known[index] = True
-            region[index] = "FR"
-        elif isinstance(outcome, NormalizedNumber):
+    e164, region, reason, message = (np.full(count, None, dtype=object) for _ in range(4))
+    pairs = zip(raws, regions, strict=True)
+    in_france = np.flatnonzero(
+        np.fromiter((isinstance(raw, str) and area == "FR" for raw, area in pairs), bool, count)
+    )
+    e164[in_france], region[in_france] = (quick_path or python_quick_path)(raws[in_france])
+    valid = np.not_equal(e164, None)
+    known = valid.copy()  # is_valid is not null
+    for index in np.flatnonzero(~valid).tolist():
+        raw = raws[index]
+        if isinstance(raw, float) and raw != raw:
+            raw = None  # factorize gives a missing value (None) back as NaN
+        outcome = normalize_phone_number(raw, regions[index])
+        if isinstance(outcome, NormalizedNumber):
             e164[index] = outcome.e164
             valid[index] = outcome.is_valid
             known[index] = True
@@ -286,6 +298,16 @@ def _outcome_columns(
         "rejection_reason": pd.Series(reason.take(codes), dtype=object),
         "rejection_message": pd.Series(message.take(codes), dtype=object),
     }
+
+
+def python_quick_path(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The default :data:`QuickPath`: each value in a common French form that libphonenumber
+    calls valid in FR, read by ``valid_french_e164`` one at a time."""
+    e164 = np.fromiter(
+        (valid_french_e164(value.strip()) for value in values), dtype=object, count=len(values)
+    )
+    region = np.where(np.not_equal(e164, None), "FR", None).astype(object)
+    return e164, region
 
 
 def _repeated(value: str, count: int) -> np.ndarray:

@@ -201,7 +201,10 @@ def normalize_phone_number(
 # "33612345678", with at most one space, dot or dash between digits: the nine digits after the
 # prefix are the national significant number, as phonenumbers reads each of these forms in FR.
 # ASCII digits only: phonenumbers reads other scripts' digits too, the full path handles those.
-_FRENCH_FORM = re.compile(r"(?:\+33|0033|33|0)[ .-]?([1-9](?:[ .-]?[0-9]){8})")
+FRENCH_FORM = r"(\+33|0033|33|0)[ .-]?([1-9](?:[ .-]?[0-9]){8})"
+"""The common French forms, read by Python's ``re`` and by RE2 alike: the prefix (group 1) and
+the nine digits of the national significant number with their separators (group 2)."""
+_FRENCH_FORM = re.compile(FRENCH_FORM)
 _SEPARATORS = str.maketrans("", "", " .-")
 
 
@@ -250,6 +253,46 @@ def _french_validity() -> re.Pattern[str] | None:
 _FRENCH_VALID = _french_validity()
 
 
+@dataclass(frozen=True, slots=True)
+class PlanRegion:
+    """One region of France's numbering plan, as libphonenumber's metadata describes it: a
+    nine-digit national number is valid there when it fully matches ``general`` and one of
+    ``types``."""
+
+    region: str
+    country_code: int
+    general: str
+    types: tuple[str, ...]
+
+
+def french_plan_regions() -> tuple[PlanRegion, ...] | None:
+    """The regions that :func:`normalize_phone_number` tries, in its order, for a national
+    number ("0…") read in FR: FR, then each country code of the plan's other regions in
+    ``_FRENCH_PLAN_PARSE_REGIONS``' order, each code's regions in libphonenumber's order (the
+    first valid one is the number's region, as ``region_code_for_number`` picks it).
+
+    ``None`` when the metadata does not have the shape this order relies on (nine-digit
+    numbers, a national prefix of "0" only, no leading-digits rule choosing a region): then
+    only the full path reads these numbers."""
+    regions: list[PlanRegion] = []
+    for parse_region in _FRENCH_PLAN_PARSE_REGIONS:
+        code = phonenumbers.country_code_for_region(parse_region)
+        for region in phonenumbers.region_codes_for_country_code(code):
+            metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+            patterns = validity_patterns(region, 9)
+            if (
+                metadata is None
+                or patterns is None
+                or metadata.leading_digits is not None
+                or metadata.national_prefix_for_parsing not in (None, "0")
+                or metadata.national_prefix_transform_rule is not None
+                or metadata.general_desc.possible_length != (9,)
+            ):
+                return None
+            regions.append(PlanRegion(region, code, patterns[0], tuple(patterns[1])))
+    return tuple(regions)
+
+
 def valid_french_e164(text: str) -> str | None:
     """The E.164 form of a cleaned value in one of the common French forms that libphonenumber
     calls valid (in region FR), without parsing it (about 20 times quicker); ``None`` for
@@ -260,7 +303,7 @@ def valid_french_e164(text: str) -> str | None:
     form = _FRENCH_FORM.fullmatch(text)
     if form is None:
         return None
-    national = form.group(1).translate(_SEPARATORS)
+    national = form.group(2).translate(_SEPARATORS)
     if _FRENCH_VALID.match(national) is None:
         return None
     return "+33" + national

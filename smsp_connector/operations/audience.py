@@ -16,6 +16,7 @@ from smsp_connector.intake.reader import MAX_INPUT_BYTES, read_table
 from smsp_connector.operations.reports import write_report
 from smsp_connector.warehouse import Warehouse
 from smsp_connector.warehouse.ledger import opted_out_numbers
+from smsp_connector.warehouse.phone_forms import french_plan_numbers
 
 SAMPLES = 10
 """Opted-out numbers named in a result, as SHA-256: enough to find them, never raw."""
@@ -49,8 +50,13 @@ def check_numbers(
     warehouse: Warehouse, raws: list[str], *, default_region: str = DEFAULT_REGION
 ) -> AudienceCheck:
     """Check raw numbers, as an audience holds them, against the account's opt-outs."""
-    frame = phone_intake_frame("audience", raws, list(range(1, len(raws) + 1)),
-                               default_region=default_region)  # fmt: skip
+    frame = phone_intake_frame(
+        "audience",
+        raws,
+        list(range(1, len(raws) + 1)),
+        default_region=default_region,
+        quick_path=french_plan_numbers,
+    )
     usable = frame["e164"].notna() & frame["is_valid"].eq(True)
     found = opted_out_numbers(warehouse, frame.loc[usable, "e164"].unique().tolist())
     opted_out = (usable & frame["e164"].isin(found)).reset_index(drop=True)

@@ -12,6 +12,7 @@ from typing import Protocol
 from smsp_connector.intake import DEFAULT_REGION, Intake, phone_intake_frame, read_phone_csv
 from smsp_connector.intake.message_ids import message_id_values, read_message_id_csv
 from smsp_connector.intake.reader import MAX_INPUT_BYTES
+from smsp_connector.warehouse.phone_forms import french_plan_numbers
 
 
 class Input(Protocol):
@@ -41,6 +42,7 @@ class PhoneFile:
             extra_columns=extra_columns,
             default_region=self.default_region,
             max_bytes=self.max_bytes,
+            quick_path=french_plan_numbers,
         )
 
 
@@ -63,6 +65,7 @@ class PhoneValues:
             list(range(1, count + 1)),
             extra={name: [self.extra.get(name, "")] * count for name in extra_columns},
             default_region=self.default_region,
+            quick_path=french_plan_numbers,
         )
         return Intake(frame, options={"default_region": self.default_region.upper()})
 

@@ -26,6 +26,7 @@ from smsp_connector.warehouse import (
     record_source_reads,
     table_query,
 )
+from smsp_connector.warehouse.phone_forms import french_plan_numbers
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ def read_source(source: PushSource, warehouse: Warehouse) -> tuple[pd.DataFrame,
         list(range(1, len(rows.phones) + 1)),
         default_region=source.default_region,
         regions=rows.regions,
+        quick_path=french_plan_numbers,
     )
     return frame, rows.cursors or []
 

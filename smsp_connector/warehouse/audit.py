@@ -194,6 +194,17 @@ def _objects(values: Iterable[object]) -> np.ndarray:
 
 
 _ENTRY_FIELDS = [f.name for f in fields(AuditEntry)]
+_ROW_COLUMNS = {
+    "recorded_at": "TIMESTAMPTZ", "source_file": "VARCHAR", "source_row": "BIGINT",
+    "target": "VARCHAR", "outcome": "VARCHAR", "detail": "VARCHAR", "stop_id": "BIGINT",
+    "provider_code": "INTEGER", "provider_message": "VARCHAR", "attempts": "INTEGER",
+}  # fmt: skip
+"""``audit_log``'s columns that each row gives (those a batch lacks are NULL), by SQL type."""
+_CONTEXT = {
+    "run_id": "VARCHAR", "job": "VARCHAR", "operation": "VARCHAR", "dry_run": "BOOLEAN",
+    "account": "VARCHAR", "plan_id": "VARCHAR",
+}  # fmt: skip
+"""``audit_log``'s columns that the writer's context gives, the same for every row."""
 _INSERT_ROWS = 65_536
 """Rows of :class:`AuditEntries` written per statement and transaction."""
 
@@ -259,8 +270,10 @@ class AuditWriter:
             self.flush()
             # In slices, each its own transaction (like the buffered batches): the columns
             # built for the insert, and DuckDB's buffers, stay bounded by a slice, not the file.
-            for piece in entries.slices(_INSERT_ROWS):
-                self._insert(piece.assign(recorded_at=now), len(piece))
+            # One connection for them all: each close would checkpoint the file.
+            with self._warehouse.one_connection():
+                for piece in entries.slices(_INSERT_ROWS):
+                    self._insert(piece.assign(recorded_at=now), len(piece))
             return
         self._buffer.extend(
             {"recorded_at": now, **{name: getattr(entry, name) for name in _ENTRY_FIELDS}}
@@ -281,9 +294,16 @@ class AuditWriter:
         self._buffer.clear()
 
     def _insert(self, batch: pd.DataFrame, count: int) -> None:
-        batch = batch.reindex(columns=["recorded_at", *_ENTRY_FIELDS])
-        for key, value in self._context.items():
-            batch[key] = value
+        # The batch's columns as they are, the run's context as parameters: a column of a
+        # million copies of the run id, or of NaN for a field no row has, costs DuckDB a
+        # conversion per row.
+        columns = [
+            f"CAST({name} AS {sql_type}) AS {name}"
+            for name, sql_type in _ROW_COLUMNS.items()
+            if name in batch.columns
+        ]
+        context = [f"CAST(? AS {sql_type}) AS {name}" for name, sql_type in _CONTEXT.items()]
+        parameters = [self._context[name] for name in _CONTEXT]
 
         def append(conn, tables) -> None:
             conn.register("audit_batch", batch)
@@ -291,14 +311,8 @@ class AuditWriter:
                 with capped_memory(conn, self._memory_limit):
                     conn.execute(
                         f"INSERT INTO {tables.audit_log} BY NAME SELECT "
-                        "CAST(recorded_at AS TIMESTAMPTZ) AS recorded_at, run_id, job, "
-                        "operation, dry_run, source_file, "
-                        "CAST(source_row AS BIGINT) AS source_row, target, outcome, detail, "
-                        "CAST(stop_id AS BIGINT) AS stop_id, "
-                        "CAST(provider_code AS INTEGER) AS provider_code, provider_message, "
-                        "CAST(attempts AS INTEGER) AS attempts, "
-                        "CAST(account AS VARCHAR) AS account, "
-                        "CAST(plan_id AS VARCHAR) AS plan_id FROM audit_batch"
+                        f"{', '.join(columns + context)} FROM audit_batch",
+                        parameters,
                     )
             finally:
                 conn.unregister("audit_batch")

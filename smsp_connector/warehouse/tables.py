@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -435,6 +436,8 @@ class Warehouse:
         self._database = database
         self.schema = schema
         self._tables: Tables | None = None
+        self._held: dict[int, tuple[duckdb.DuckDBPyConnection, Tables]] = {}
+        """The connection each thread holds (:meth:`one_connection`), by thread id."""
         self.is_lake = False
         """Whether the database is a DuckLake (known once a connection was opened)."""
 
@@ -462,6 +465,8 @@ class Warehouse:
         def connect() -> Iterator[duckdb.DuckDBPyConnection]:
             make_database_folder(target)
             conn = duckdb.connect(target)
+            if is_local_database(target):
+                _checkpoint_less(conn)
             try:
                 yield conn
             finally:
@@ -494,14 +499,38 @@ class Warehouse:
         make_database_folder(target)
         refuse_newer_file(target)
         conn = _connect_waiting(target, wait_seconds)
+        _checkpoint_less(conn)
         try:
             yield cls(lambda: nullcontext(conn), schema=schema)
         finally:
             conn.close()
 
     @contextmanager
+    def one_connection(self) -> Iterator[None]:
+        """Within it, every connection this thread opens is one and the same.
+
+        For many transactions in a row (a million rows' audit slices): closing the last
+        connection to a file checkpoints it, a fifth of a second for each slice. Outside it, a
+        connection is opened per transaction, so that the file is not held for a whole run."""
+        me = threading.get_ident()
+        if me in self._held:
+            yield
+            return
+        with self.connect() as pair:
+            self._held[me] = pair
+            try:
+                yield
+            finally:
+                del self._held[me]
+
+    @contextmanager
     def connect(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, Tables]]:
-        """A connection and the schema's qualified table names, the tables created if needed."""
+        """A connection and the schema's qualified table names, the tables created if needed
+        (the one this thread holds, within :meth:`one_connection`)."""
+        held = self._held.get(threading.get_ident())
+        if held is not None:
+            yield held
+            return
         if self._tables is None and is_local_database(self._database):
             refuse_newer_file(self._database)
         with self._connect() as conn:
@@ -615,6 +644,17 @@ def make_database_folder(target: str) -> None:
 
 def _is_lock_conflict(error: BaseException) -> bool:
     return isinstance(error, duckdb.IOException) and "Could not set lock" in str(error)
+
+
+CHECKPOINT_THRESHOLD = "1GB"
+"""The write-ahead log's size past which a commit checkpoints a local file (DuckDB's default:
+16 MB). A million audit rows, written 65,536 at a time, checkpointed the file every other
+slice, a quarter of a second each time whatever the slice (``benchmarks/intake_bench.py``);
+the file is checkpointed anyway when its last connection closes."""
+
+
+def _checkpoint_less(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
 
 
 def _connect_waiting(target: str, wait_seconds: float) -> duckdb.DuckDBPyConnection:

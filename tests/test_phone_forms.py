@@ -1,0 +1,108 @@
+"""The common French-plan forms read in DuckDB (``warehouse/phone_forms.py``) give what the
+full path gives (``normalize_phone_number``), value by value, and decide the common forms."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from smsp_connector.intake import phone_intake_frame
+from smsp_connector.intake.frames import python_quick_path
+from smsp_connector.intake.phone_numbers import NormalizedNumber, normalize_phone_number
+from smsp_connector.warehouse.phone_forms import french_plan_numbers
+
+PREFIXES = ("+33", "0033", "33", "0", "+262", "00262", "262", "+590", "", "00", "+")
+SEPARATORS = ("", " ", ".", "-", "  ", "/", "\u202f", "\u00a0")
+AROUND = ("", " ", "\t", "\n", " \r\n", "\v", "\x1c", "\u00a0", "\u2003")
+
+
+def _decided_agree(values: list[str]) -> int:
+    """Every value the SQL decides reads the same on the full path; how many it decided."""
+    e164, region = french_plan_numbers(np.array(values, dtype=object))
+    decided = 0
+    for value, number, area in zip(values, e164, region, strict=True):
+        if number is None:
+            assert area is None, value
+            continue
+        decided += 1
+        expected = normalize_phone_number(value, "FR")
+        assert isinstance(expected, NormalizedNumber), value
+        assert (number, area) == (expected.e164, expected.region), value
+    return decided
+
+
+def _form(digits: str, prefix: str, separator: str, wrap: str, before: str, after: str) -> str:
+    grouped = separator.join([digits[:1], digits[1:3], digits[3:5], digits[5:7], digits[7:]])
+    text = prefix + (separator if prefix else "") + grouped
+    if wrap == "'":
+        text = "'" + text
+    elif wrap == "=":
+        text = f'="{text}"'
+    return before + text + after
+
+
+forms = st.builds(
+    _form,
+    digits=st.from_regex(r"[0-9]{9}", fullmatch=True)
+    | st.from_regex(r"[0-9]{7,11}", fullmatch=True),
+    prefix=st.sampled_from(PREFIXES),
+    separator=st.sampled_from(SEPARATORS),
+    wrap=st.sampled_from(("", "'", "=", '"')),
+    before=st.sampled_from(AROUND),
+    after=st.sampled_from(AROUND),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(forms | st.text(max_size=20), min_size=1, max_size=40))
+def test_what_the_sql_decides_is_what_libphonenumber_reads(values: list[str]) -> None:
+    _decided_agree(values)
+
+
+def test_every_prefix_of_the_french_plan_in_the_common_forms() -> None:
+    """Every three-digit start of a national number, overseas ones included, in each common
+    form: the SQL decides the valid ones as libphonenumber reads them, and most of them."""
+    rng = random.Random(20261207)
+    values = []
+    for start in range(100, 1000):
+        digits = f"{start}{rng.randrange(1_000_000):06d}"
+        for prefix in ("0", "+33", "0033", "33"):
+            separator = rng.choice(SEPARATORS[:4])
+            wrap = rng.choice(("", "'", "="))
+            values.append(_form(digits, prefix, separator, wrap, rng.choice(" \t"), ""))
+    decided = _decided_agree(values)
+    valid = sum(isinstance(normalize_phone_number(value), NormalizedNumber) for value in values)
+    assert decided == valid, "every valid value in these forms is decided in SQL"
+    assert decided > 1_000
+
+
+def test_overseas_numbers_dialled_from_france_are_read_in_their_region() -> None:
+    values = ["0692 12 34 56", "'0690123456", '="0696 12 34 56"', "0694123456", "0639123456"]
+    e164, region = french_plan_numbers(np.array(values, dtype=object))
+    assert e164.tolist() == [
+        "+262692123456",
+        "+590690123456",
+        "+596696123456",
+        "+594694123456",
+        None,
+    ]
+    assert region.tolist() == ["RE", "GP", "MQ", "GF", None]
+    assert _decided_agree(values) == 4
+
+
+def test_the_intake_frame_is_the_same_on_either_quick_path() -> None:
+    rng = random.Random(11)
+    values = [
+        _form(f"{rng.randrange(100_000_000, 999_999_999)}", rng.choice(PREFIXES),
+              rng.choice(SEPARATORS), rng.choice(("", "'", "=")), "", rng.choice(AROUND))
+        for _ in range(3_000)
+    ] + ["", "n/a", "3.36E+10", "06 12 34 56 78", "+33612345678"]  # fmt: skip
+    rows = list(range(2, len(values) + 2))
+    with_sql = phone_intake_frame("f.csv", values, rows, quick_path=french_plan_numbers)
+    in_python = phone_intake_frame("f.csv", values, rows, quick_path=python_quick_path)
+    pd.testing.assert_frame_equal(with_sql, in_python)
+    assert with_sql["duplicate_of_row"].notna().sum() >= 1
