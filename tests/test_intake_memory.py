@@ -145,3 +145,39 @@ def test_storing_a_push_plan_does_not_read_its_targets_back(tmp_path: Path) -> N
     assert stored.plan_id and stored.targets is targets
     [again] = [load_plan(warehouse, stored.plan_id)]
     assert again is not None and list(again.targets) == list(targets)
+
+
+def test_the_slices_of_one_record_share_one_connection_and_one_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing a file's last connection checkpoints it: a million rows' slices written on a
+    connection each checkpointed 16 times. Every slice is written, each its own transaction."""
+    monkeypatch.setattr("smsp_connector.warehouse.audit._INSERT_ROWS", 100)
+    path = tmp_path / "w.duckdb"
+    opened = []
+    real = Warehouse.at(path)
+
+    def connect():
+        opened.append(1)
+        return real._connect()
+
+    warehouse = Warehouse(connect, database=str(path))
+    rows = pd.DataFrame(
+        {
+            "source_file": ["f.csv"] * 1_050,
+            "row_number": range(2, 1_052),
+            "e164": [f"+3361234{n:04d}" for n in range(1_050)],
+        }
+    )
+    audit = AuditWriter(warehouse, run_id="r", job="j", operation="add", dry_run=True)
+    audit.record(audit_entries(rows, Outcome.DRY_RUN))
+    assert len(opened) == 1
+    assert audit.written == 1_050
+    with warehouse.connect() as (conn, tables):
+        assert conn.execute(
+            f"SELECT count(*), count(DISTINCT target) FROM {tables.audit_log}"
+        ).fetchall() == [(1_050, 1_050)]
+        assert (
+            conn.execute("SELECT current_setting('checkpoint_threshold')").fetchall()[0][0]
+            != "16.0 MiB"
+        )
