@@ -181,3 +181,20 @@ def test_the_slices_of_one_record_share_one_connection_and_one_checkpoint(
             conn.execute("SELECT current_setting('checkpoint_threshold')").fetchall()[0][0]
             != "16.0 MiB"
         )
+
+
+def test_a_plans_content_hash_reads_its_targets_in_slices_as_one_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The plan id hashes the targets joined by a separator: fed in slices, the same bytes."""
+    import hashlib
+
+    numbers = [f"+336123456{n:02d}" for n in range(50)]
+    targets = PlanTargets.rows(list(range(2, 52)), numbers)
+    whole = hashlib.sha256()
+    whole.update(np.arange(2, 52, dtype="int64").tobytes())
+    whole.update("\x1f".join(numbers).encode())
+    monkeypatch.setattr("smsp_connector.warehouse.plans._DIGEST_ROWS", 7)
+    sliced = hashlib.sha256()
+    targets.digest(sliced)
+    assert sliced.hexdigest() == whole.hexdigest()

@@ -106,3 +106,15 @@ def test_the_intake_frame_is_the_same_on_either_quick_path() -> None:
     in_python = phone_intake_frame("f.csv", values, rows, quick_path=python_quick_path)
     pd.testing.assert_frame_equal(with_sql, in_python)
     assert with_sql["duplicate_of_row"].notna().sum() >= 1
+
+
+def test_values_read_in_batches_land_at_their_own_positions(monkeypatch) -> None:
+    values = np.array(
+        [f"06 12 34 {n // 100:02d} {n % 100:02d}" if n % 3 else "n/a" for n in range(1_000)],
+        dtype=object,
+    )
+    whole = french_plan_numbers(values)
+    monkeypatch.setattr("smsp_connector.warehouse.phone_forms._BATCH", 64)
+    batched = french_plan_numbers(values)
+    assert [array.tolist() for array in batched] == [array.tolist() for array in whole]
+    assert batched[0][1] == "+33612340001" and batched[0][0] is None

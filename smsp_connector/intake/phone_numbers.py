@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 
 import phonenumbers
 from phonenumbers import CountryCodeSource, NumberParseException, PhoneNumber, ValidationResult
@@ -265,6 +266,7 @@ class PlanRegion:
     types: tuple[str, ...]
 
 
+@cache
 def french_plan_regions() -> tuple[PlanRegion, ...] | None:
     """The regions that :func:`normalize_phone_number` tries, in its order, for a national
     number ("0…") read in FR: FR, then each country code of the plan's other regions in

@@ -53,6 +53,7 @@ def plan_intake(
         ),
         run_id=audit.run_id,
         read_back=read_back,
+        memory_limit=audit.memory_limit,
     )
     audit.name_plan(plan.plan_id)
     return plan

@@ -42,26 +42,40 @@ def french_plan_numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     count = len(values)
     e164 = np.full(count, None, dtype=object)
     region = np.full(count, None, dtype=object)
-    sql = _statement()
-    if count == 0 or sql is None:
+    regions, sql = french_plan_regions(), _statement()
+    if count == 0 or regions is None or sql is None:
         return e164, region
-    frame = pd.DataFrame(
-        {"position": np.arange(count), "raw": pd.Series(values, dtype=object, copy=False)}
-    )
+    names = np.array([plan.region for plan in regions], dtype=object)
     with duckdb.connect() as conn:
         conn.execute("SET enable_progress_bar = false")
-        conn.register("phone_values", frame)
-        found = conn.execute(sql).fetchnumpy()
-    positions = found["position"].astype("int64")
-    e164[positions] = found["e164"]
-    region[positions] = found["region"]
+        for start in range(0, count, _BATCH):
+            batch = values[start : start + _BATCH]
+            frame = pd.DataFrame(
+                {
+                    "position": np.arange(start, start + len(batch)),
+                    "raw": pd.Series(batch, dtype=object, copy=False),
+                }
+            )
+            conn.register("phone_values", frame)
+            found = conn.execute(sql).fetchnumpy()
+            conn.unregister("phone_values")
+            positions = found["position"].astype("int64")
+            e164[positions] = found["e164"]
+            # The region's own str object (a str per row from DuckDB: 50 bytes each).
+            region[positions] = names.take(found["region"].astype("int64"))
     return e164, region
+
+
+_BATCH = 262_144
+"""Values read per statement: the statement's work tables (its CTEs are materialised) stay
+that size, not the file's (5M distinct values at once peaked at 1 GiB more)."""
 
 
 @cache
 def _statement() -> str | None:
-    """The SQL over ``phone_values(raw)``: the position, E.164 form and region of each value
-    it decides; ``None`` when libphonenumber's metadata does not have the expected shape."""
+    """The SQL over ``phone_values(raw)``: the position, E.164 form and region (its index in
+    :func:`french_plan_regions`) of each value it decides; ``None`` when libphonenumber's
+    metadata does not have the expected shape."""
     regions = french_plan_regions()
     if regions is None:
         return None
@@ -72,10 +86,11 @@ def _statement() -> str | None:
     # The first interpretation is the number in France; a national form ("0…") invalid there
     # is read in each overseas region in turn (normalize_phone_number's order).
     choices = "\n".join(
-        f"WHEN prefix = '0' AND {_valid(plan)} THEN {literal(plan.region)}" for plan in overseas
+        f"WHEN prefix = '0' AND {_valid(plan)} THEN {index}"
+        for index, plan in enumerate(overseas, start=1)
     )
     codes = "\n".join(
-        f"WHEN {literal(plan.region)} THEN '+{plan.country_code}'" for plan in regions
+        f"WHEN {index} THEN '+{plan.country_code}'" for index, plan in enumerate(regions)
     )
     return f"""
         WITH forms AS MATERIALIZED (
@@ -92,7 +107,7 @@ def _statement() -> str | None:
             FROM forms
         ), read AS (
             SELECT position, digits,
-                   CASE WHEN {valid_in_france} THEN 'FR'
+                   CASE WHEN {valid_in_france} THEN 0
                         {choices}
                    END AS region
             FROM numbers

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from smsp_connector.warehouse.results import one_row
-from smsp_connector.warehouse.tables import Tables, Warehouse
+from smsp_connector.warehouse.tables import Tables, Warehouse, capped_memory
 
 PLANS_LOCK = "plans"
 """The ``warehouse_locks`` row taken by every write of ``plans`` on a lake."""
@@ -62,7 +62,11 @@ class PlanTargets(Sequence[PlanTarget]):
     __slots__ = ("frame",)
 
     def __init__(self, frame: pd.DataFrame) -> None:
-        self.frame = frame.loc[:, list(TARGET_COLUMNS)].reset_index(drop=True)
+        if list(frame.columns) != list(TARGET_COLUMNS) or not frame.index.equals(
+            pd.RangeIndex(len(frame))
+        ):
+            frame = frame.loc[:, list(TARGET_COLUMNS)].reset_index(drop=True)
+        self.frame = frame  # as it is when already so: a million targets are not copied
 
     @classmethod
     def of(cls, targets: Iterable[PlanTarget]) -> PlanTargets:
@@ -89,11 +93,14 @@ class PlanTargets(Sequence[PlanTarget]):
                 {
                     "source_row": pd.array(np.asarray(source_rows, dtype="int64"), dtype="Int64"),
                     "target": np.asarray(targets, dtype=object),
-                    "stop_id": pd.array([None] * count, dtype="Int64"),
-                    "opted_out_at": _objects([None] * count),
-                    "consent_at": _objects([None] * count),
-                    "consent_source": _objects([None] * count),
-                }
+                    "stop_id": pd.arrays.IntegerArray(  # every value missing
+                        np.zeros(count, dtype="int64"), np.ones(count, dtype=bool)
+                    ),
+                    "opted_out_at": np.full(count, None, dtype=object),
+                    "consent_at": np.full(count, None, dtype=object),
+                    "consent_source": np.full(count, None, dtype=object),
+                },
+                copy=False,  # each column its own block: no consolidated copy of them all
             )
         )
 
@@ -125,7 +132,11 @@ class PlanTargets(Sequence[PlanTarget]):
         the targets that have some (a push or cancel has none)."""
         rows = self.frame["source_row"].fillna(-1).to_numpy(dtype="int64")
         hasher.update(rows.tobytes())
-        hasher.update("\x1f".join(self.frame["target"]).encode())
+        targets = self.frame["target"]
+        for start in range(0, len(targets), _DIGEST_ROWS):  # the same bytes as one join
+            if start:
+                hasher.update(b"\x1f")
+            hasher.update("\x1f".join(targets.iloc[start : start + _DIGEST_ROWS]).encode())
         evidence = self.frame.loc[:, list(_EVIDENCE)]
         if evidence.notna().to_numpy().any():
             text = [
@@ -133,6 +144,10 @@ class PlanTargets(Sequence[PlanTarget]):
                 for row in evidence.itertuples(index=False, name=None)
             ]
             hasher.update(json.dumps(text, default=str).encode())
+
+
+_DIGEST_ROWS = 131_072
+"""Targets joined into one text at a time for the content hash (not all a million at once)."""
 
 
 def _target(values: list[Any]) -> PlanTarget:
@@ -232,14 +247,22 @@ TARGET_BATCH_ROWS = 131_072
 """Targets inserted at a time when a plan is stored."""
 
 
-def store_plan(warehouse: Warehouse, plan: Plan, *, run_id: str, read_back: bool = True) -> Plan:
+def store_plan(
+    warehouse: Warehouse,
+    plan: Plan,
+    *,
+    run_id: str,
+    read_back: bool = True,
+    memory_limit: str | None = None,
+) -> Plan:
     """Store ``plan`` (its targets included) unless the same content is stored already, and
     return the stored plan with its id. Content already applied gives a new plan following
     the applied one (see the module).
 
     With ``read_back`` the targets come back as stored (what a deletion applies); without, the
     returned plan keeps ``plan``'s own, the same content (the id hashes it): a push of a million
-    numbers, which sends from its intake, does not read them all back."""
+    numbers, which sends from its intake, does not read them all back. DuckDB works within
+    ``memory_limit`` while it writes the targets (``None``: the database's own limit)."""
 
     def store(conn: duckdb.DuckDBPyConnection, tables: Tables) -> Plan:
         draft = plan
@@ -249,7 +272,8 @@ def store_plan(warehouse: Warehouse, plan: Plan, *, run_id: str, read_back: bool
                 conn, f"SELECT applied_by_run FROM {tables.plans} WHERE plan_id = ?", [plan_id]
             )
             if row is None:
-                _insert(conn, tables, draft, plan_id, run_id)
+                with capped_memory(conn, memory_limit):
+                    _insert(conn, tables, draft, plan_id, run_id)
                 break
             if row[0] is None:
                 break
@@ -283,23 +307,25 @@ def _insert(
     frame = plan.target_columns.frame
     if frame.empty:
         return
-    targets = frame.assign(
-        plan_id=plan_id,
-        position=np.arange(1, len(frame) + 1, dtype="int64"),
-        opted_out_at=_times(frame["opted_out_at"]),
-        consent_at=_times(frame["consent_at"]),
-    )
-    # In slices: DuckDB's copy of a registered frame's text columns grows with the frame.
-    for start in range(0, len(targets), TARGET_BATCH_ROWS):
-        conn.register("plan_target_batch", targets.iloc[start : start + TARGET_BATCH_ROWS])
+    # In slices, each built as it is written: DuckDB's copy of a registered frame's text
+    # columns grows with the frame, and so would the columns added to it.
+    for start in range(0, len(frame), TARGET_BATCH_ROWS):
+        piece = frame.iloc[start : start + TARGET_BATCH_ROWS]
+        batch = piece.assign(
+            position=np.arange(start + 1, start + len(piece) + 1, dtype="int64"),
+            opted_out_at=_times(piece["opted_out_at"]),
+            consent_at=_times(piece["consent_at"]),
+        )
+        conn.register("plan_target_batch", batch)
         try:
             conn.execute(
-                f"INSERT INTO {tables.plan_targets} BY NAME SELECT plan_id, "
+                f"INSERT INTO {tables.plan_targets} BY NAME SELECT CAST(? AS VARCHAR) AS plan_id, "
                 "CAST(position AS BIGINT) AS position, CAST(source_row AS BIGINT) AS source_row, "
                 "CAST(target AS VARCHAR) AS target, CAST(stop_id AS BIGINT) AS stop_id, "
                 "CAST(opted_out_at AS TIMESTAMP) AS opted_out_at, "
                 "CAST(consent_at AS TIMESTAMPTZ) AS consent_at, "
-                "CAST(consent_source AS VARCHAR) AS consent_source FROM plan_target_batch"
+                "CAST(consent_source AS VARCHAR) AS consent_source FROM plan_target_batch",
+                [plan_id],
             )
         finally:
             conn.unregister("plan_target_batch")
