@@ -848,3 +848,51 @@ def test_a_list_whose_entry_repeats_a_key_is_refused_by_every_reader(
             )
 
     assert provider.calls("stop-sms/add") == provider.calls("stop-sms/delete") == 0
+
+
+REPEATED_KEY_IN_AN_OBJECT = (
+    '{"success": true, "code": 200, "nbData": 2, "data": {"0":'
+    '{"id": 1, "phoneNumber": "+33611111111", "phoneNumber": "+33622222222"},'
+    '"3": {"id": 2, "phoneNumber": "+33633333333"}}}'
+)
+
+
+@pytest.mark.parametrize("operation", ["push", "delete", "extract", "stops list"])
+def test_a_repeated_key_is_refused_where_the_whole_answer_is_decoded(
+    provider, smsp, tmp_path, operation
+):
+    """``data`` as a JSON object (a PHP array with gaps) is decoded whole, as is every list
+    that ``smsp stops list`` shows: Python's json keeps the last of a repeated key, silently,
+    so the answer is refused there too, before anything is planned or shown."""
+    provider.answer("stop-sms/list", (200, REPEATED_KEY_IN_AN_OBJECT.encode()))
+
+    with pytest.raises(SmspResponseError, match=r"repeats the key 'phoneNumber'"):
+        if operation == "push":
+            _push_dry_run(smsp, tmp_path, ["+33611111111"])
+        elif operation == "delete":
+            _delete_plan(smsp, tmp_path, "+33611111111")
+        elif operation == "extract":
+            extract_stop_list(
+                smsp, Warehouse.at(tmp_path / "w.duckdb"), run_id="dup", max_shrink_share=0.2
+            )
+        else:
+            smsp.list_stops()
+
+    assert provider.calls("stop-sms/add") == provider.calls("stop-sms/delete") == 0
+
+
+def test_a_list_decoded_whole_keeps_its_entries_when_no_key_repeats(provider, smsp):
+    provider.answer(
+        "stop-sms/list",
+        (
+            200,
+            REPEATED_KEY_IN_AN_OBJECT.replace(
+                '"phoneNumber": "+33622222222"', '"createdAt": null'
+            ).encode(),
+        ),
+    )
+
+    assert [(e.id, e.phone_number) for e in smsp.list_stops()] == [
+        (1, "+33611111111"),
+        (2, "+33633333333"),
+    ]

@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from smsp_connector.client.shapes import loads
+
 EDGE_BYTES = 1 << 16
 """How much of the file's start and end is read to find the envelope around ``data``."""
 
@@ -117,7 +119,7 @@ def _members(
             _, after_value = _DECODER.raw_decode(text, at)
             if key in fields:  # which one would the provider mean?
                 return None
-            fields[key] = json.loads(raw[at:after_value])
+            fields[key] = loads(raw[at:after_value])
             at = _skip(text, after_value)
     except ValueError:  # not JSON, or the bytes end inside it
         return None

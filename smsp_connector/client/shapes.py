@@ -9,9 +9,11 @@ thing and raises :class:`Unreadable` for anything else, so the client can turn i
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import datetime
+from typing import Any
 
 from smsp_connector.client.models import (
     PROVIDER_TIME_FORMAT,
@@ -36,6 +38,29 @@ _SEND_TIME_FORMATS = (
 
 class Unreadable(Exception):
     """A value of the provider's answer that cannot be read; the message says which."""
+
+
+class RepeatedKey(ValueError):
+    """A JSON object of the answer gives one key twice: which value the provider meant depends
+    on the reader (Python's json keeps the last, DuckDB the first), so none is taken."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"an object that repeats the key {key!r}")
+        self.key = key
+
+
+def _one_value_per_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        seen: set[str] = set()
+        raise RepeatedKey(next(key for key, _ in pairs if key in seen or seen.add(key)))
+    return members
+
+
+def loads(document: str | bytes) -> Any:
+    """JSON decoded as :func:`json.loads` does, except that an object repeating a key raises
+    :class:`RepeatedKey` (a ``ValueError``) instead of keeping its last value."""
+    return json.loads(document, object_pairs_hook=_one_value_per_key)
 
 
 def flag(value: object) -> bool | None:

@@ -28,7 +28,6 @@ false`` with code 200) is a :class:`SmspResponseError` that keeps the raw body.
 from __future__ import annotations
 
 import ipaddress
-import json
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
@@ -59,7 +58,7 @@ from smsp_connector.client.errors import (
 )
 from smsp_connector.client.rate_limit import RateLimiter, make_rate_limiter
 from smsp_connector.client.redaction import MIN_SECRET_LENGTH, install_log_redaction, redact
-from smsp_connector.client.shapes import Unreadable, flag, whole_number
+from smsp_connector.client.shapes import RepeatedKey, Unreadable, flag, loads, whole_number
 
 _T = TypeVar("_T")
 
@@ -545,20 +544,15 @@ class HttpTransport:
         read the body's fields itself (``content`` is then what an error quotes). Raises
         :class:`SmspResponseError` when it is not one (see the module's docstring)."""
         body: Any = decoded
+        problem = None
         if body is None:
             try:
-                body = json.loads(content)
+                body = loads(content)
+            except RepeatedKey as repeated:
+                problem = f"a body with {repeated}"
             except ValueError:  # not JSON, or not UTF-8
-                body = None
-        problem = None
-        if not isinstance(body, Mapping):
-            problem = "a body that is not the documented JSON shape"
-        else:
-            said, code = flag(body.get("success")), _code(body)
-            if said is None and code is None:
-                problem = "neither a readable success nor a numeric code"
-            elif said is False and code == 200:
-                problem = "success false with code 200"
+                pass
+        problem = problem or _shape_problem(body)
         if problem is None:
             answer = ProviderAnswer(
                 body=body, http_status=http_status, attempts=attempts, content=content
@@ -571,6 +565,18 @@ class HttpTransport:
         raise self.unreadable(
             endpoint, problem, content=content, http_status=http_status, attempts=attempts
         )
+
+
+def _shape_problem(body: Any) -> str | None:
+    """What makes ``body`` (decoded JSON, or ``None``) not a coded answer; ``None`` if it is."""
+    if not isinstance(body, Mapping):
+        return "a body that is not the documented JSON shape"
+    said, code = flag(body.get("success")), _code(body)
+    if said is None and code is None:
+        return "neither a readable success nor a numeric code"
+    if said is False and code == 200:
+        return "success false with code 200"
+    return None
 
 
 def _raise_if_retryable(response: requests.Response, *, idempotent: bool) -> None:
