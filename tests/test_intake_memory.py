@@ -183,6 +183,42 @@ def test_the_slices_of_one_record_share_one_connection_and_one_checkpoint(
         )
 
 
+@pytest.mark.parametrize("one_file", [True, False], ids=["one file", "several files"])
+@pytest.mark.parametrize("detail", [None, "detail"])
+def test_a_bulk_record_writes_its_entries_row_for_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_file: bool, detail: str | None
+) -> None:
+    """Entries are written through a temporary table, a group of slices at a time, with the
+    values they share as parameters: the log holds each entry exactly once, as iterating
+    gives it, whichever columns are shared."""
+    monkeypatch.setattr("smsp_connector.warehouse.audit._INSERT_ROWS", 7)
+    monkeypatch.setattr("smsp_connector.warehouse.audit._GROUP_SLICES", 3)
+    count = 50
+    rows = pd.DataFrame(
+        {
+            "source_file": ["f.csv" if one_file or n % 3 else "g.csv" for n in range(count)],
+            "row_number": range(2, count + 2),
+            "e164": [f"+3361234{n:04d}" for n in range(count)],
+            "detail": [f"same value as row {n}" for n in range(count)],
+        }
+    )
+    mask = np.arange(count) % 4 != 1
+    entries = audit_entries(rows, Outcome.DUPLICATE_IN_FILE, detail, where=mask)
+    warehouse = Warehouse.at(tmp_path / "w.duckdb")
+    audit = AuditWriter(warehouse, run_id="r", job="j", operation="add", dry_run=True)
+    audit.record(entries)
+    assert audit.written == len(entries) == int(mask.sum())
+    with warehouse.connect() as (conn, tables):
+        written = conn.execute(
+            f"SELECT source_file, source_row, target, outcome, detail, run_id, dry_run "
+            f"FROM {tables.audit_log} ORDER BY source_row"
+        ).fetchall()
+    assert written == [
+        (e.source_file, e.source_row, e.target, e.outcome.value, e.detail, "r", True)
+        for e in entries
+    ]
+
+
 def test_a_plans_content_hash_reads_its_targets_in_slices_as_one_text(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
