@@ -118,3 +118,13 @@ def test_values_read_in_batches_land_at_their_own_positions(monkeypatch) -> None
     batched = french_plan_numbers(values)
     assert [array.tolist() for array in batched] == [array.tolist() for array in whole]
     assert batched[0][1] == "+33612340001" and batched[0][0] is None
+
+
+def test_text_duckdb_cannot_hold_is_left_to_the_full_path() -> None:
+    """A lone surrogate (a command line's byte that is not UTF-8) is no text DuckDB takes:
+    such a value is left undecided instead of failing the whole batch."""
+    e164, region = french_plan_numbers(
+        np.array(["0612345678\udcff", "\ud83d", "0612345678"], dtype=object)
+    )
+    assert e164.tolist() == [None, None, "+33612345678"]
+    assert region[:2].tolist() == [None, None]

@@ -6,6 +6,7 @@ import random
 import phonenumbers
 import pytest
 
+from smsp_connector.intake import phone_intake_frame
 from smsp_connector.intake.phone_numbers import (
     NormalizedNumber,
     RejectedNumber,
@@ -157,6 +158,38 @@ def test_an_invalid_number_is_never_sent(client, emulator, tmp_path) -> None:
     [row] = report.unsent.to_dict("records")
     assert (row["source_row"], row["outcome"]) == (1, "invalid_input")
     assert "not a valid phone number" in row["reason"]
+
+
+def test_a_valid_number_longer_than_e164_allows_is_a_rows_refusal() -> None:
+    """libphonenumber calls some 16-digit German numbers valid; E.164 (and the intake's
+    schema) allow 15 digits: the row is refused, the file's other rows are read."""
+    assert normalize_phone_number("+4973981527500126").reason is RejectionReason.TOO_LONG
+    assert "16 digits" in normalize_phone_number("004973981527500126").message
+    frame = phone_intake_frame("f.csv", ["+4973981527500126", "0612345678"], [2, 3])
+    assert frame["rejection_reason"].tolist() == ["too_long", None]
+    assert frame["e164"].tolist() == [None, "+33612345678"]
+
+
+def test_text_that_is_not_unicode_is_read_with_its_bad_bytes_replaced(
+    client, emulator, tmp_path
+) -> None:
+    """A command line's bytes that are not UTF-8 reach Python as lone surrogates
+    ("\\udcff" for 0xFF), which DuckDB cannot store: such text is read with U+FFFD in their
+    place, each row recorded, nothing lost or half-written."""
+    report = run_operation(
+        Push(dry_run=True),
+        PhoneValues(["0612345678\udcff", "\udcff", "0622222222"]),
+        RunContext(
+            client=client,
+            warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
+            run_id="surrogates",
+            job="test",
+        ),
+    )
+
+    assert (report.counts["invalid"], report.counts["to_add"]) == (1, 2)
+    [row] = report.unsent.to_dict("records")
+    assert (row["source_row"], row["target"]) == (2, "\ufffd")
 
 
 @pytest.mark.parametrize("raw", ["0612345678 abc", "+33612345678abc", "0612345678 (mobile)"])

@@ -151,6 +151,16 @@ def test_a_cancel_dry_run_sends_nothing_and_its_plan_cancels_exactly_its_ids(
     assert emulator.state.get_message(third).cancelled_at is None
 
 
+def test_a_message_id_that_is_not_unicode_is_refused_as_a_row(client, warehouse):
+    """A command line's byte that is not UTF-8 ("\\udcff") is no text DuckDB can store: the
+    row is refused with U+FFFD in its place, not the run."""
+    report = _run(Cancel(dry_run=True), MessageIdValues(["12\udcff"]), client, warehouse, "u")
+
+    assert report.summary.invalid == 1
+    [row] = report.unsent.to_dict("records")
+    assert row["target"] == "12\ufffd"
+
+
 # -- the Dagster assets: a dry run shows its plan id, a run given that id applies it --------------
 
 

@@ -6,6 +6,7 @@ that pushes, deletes or cancels works from a complete, accounted-for list.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from smsp_connector.intake.schemas import TextIntakeSchema, phone_intake_schema
 
 __all__ = [
     "PHONE_COLUMN_ALIASES", "Intake", "QuickPath", "python_quick_path", "read_phone_csv",
-    "read_text_column_csv",
+    "read_text_column_csv", "storable_text",
 ]  # fmt: skip
 
 QuickPath = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -157,6 +158,9 @@ def phone_intake_frame(
     # Each distinct (value, region) is normalised once: libphonenumber costs ~30 µs a call,
     # and a file of a million rows repeats many values.
     codes, distinct = pd.factorize(raw_values, use_na_sentinel=False)
+    if (storable := storable_text(distinct)) is not None:
+        raw_values = storable.take(codes)
+        codes, distinct = pd.factorize(raw_values, use_na_sentinel=False)
     if regions is None:
         pair_raws = np.asarray(distinct, dtype=object)
         pair_regions = _repeated(default_region, len(distinct))
@@ -184,7 +188,10 @@ def phone_intake_frame(
     )
     frame["duplicate_of_row"] = _duplicate_of_row(frame["e164"], frame["row_number"])
     for name, values in extra.items():
-        frame[name] = pd.Series(_object_array(values), dtype=object)
+        column = _object_array(values)
+        if (storable := storable_text(column)) is not None:
+            column = storable
+        frame[name] = pd.Series(column, dtype=object)
     return _validated(frame, phone_intake_schema(tuple(extra)))
 
 
@@ -308,6 +315,29 @@ def python_quick_path(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     )
     region = np.where(np.not_equal(e164, None), "FR", None).astype(object)
     return e164, region
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable_text(values: np.ndarray) -> np.ndarray | None:
+    """``values`` with each lone surrogate replaced by U+FFFD, or ``None`` when none has one.
+
+    Python gives a command line's bytes that are not UTF-8 as lone surrogates (``"\\udcff"``
+    for 0xFF), and JSON run config may hold them too: no database, file or report can store
+    such text (DuckDB invalidates the whole database on a frame holding it), so it is read
+    as the replacement character a UTF-8 reader would show."""
+    broken = [
+        index
+        for index, value in enumerate(values.tolist())
+        if isinstance(value, str) and not value.isascii() and _SURROGATE.search(value)
+    ]
+    if not broken:
+        return None
+    fixed = values.copy()
+    for index in broken:
+        fixed[index] = _SURROGATE.sub("\ufffd", values[index])
+    return fixed
 
 
 def _repeated(value: str, count: int) -> np.ndarray:

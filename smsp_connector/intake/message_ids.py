@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from smsp_connector.intake.frames import Intake, read_text_column_csv
+from smsp_connector.intake.frames import Intake, read_text_column_csv, storable_text
 from smsp_connector.intake.reader import MAX_INPUT_BYTES
 
 MESSAGE_ID_ALIASES = ("message_id", "messageid", "id_message", "id du message", "id message", "id")
@@ -31,11 +32,13 @@ def read_message_id_csv(
 def message_id_values(message_ids: Sequence[str | int], label: str) -> pd.DataFrame:
     """Message ids given in run config or on the command line, in the layout of a CSV intake
     (``source_file`` is ``label``, row = position), each checked."""
+    values = np.array([str(value).strip() for value in message_ids], dtype=object)
+    storable = storable_text(values)
     frame = pd.DataFrame(
         {
             "source_file": pd.Series([label] * len(message_ids), dtype=object),
             "row_number": range(1, len(message_ids) + 1),
-            "raw_value": [str(value).strip() for value in message_ids],
+            "raw_value": pd.Series(values if storable is None else storable, dtype=object),
         }
     )
     first = frame.groupby("raw_value")["row_number"].transform("min")

@@ -31,6 +31,7 @@ __all__ = [
 
 E164_PATTERN = r"^\+[1-9]\d{6,14}$"
 """E.164: a plus, a country code that does not start with 0, at most 15 digits in all."""
+_E164 = re.compile(E164_PATTERN, re.ASCII)
 
 PHONE_LIKE = r"\+?[0-9][0-9 ._/()-]{6,}[0-9]"
 """What may be a phone number inside free text (a file name, consent evidence): eight or more
@@ -384,10 +385,19 @@ def _e164(number: PhoneNumber) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _keep(raw: str, number: PhoneNumber, *, is_valid: bool) -> NormalizedNumber:
+def _keep(raw: str, number: PhoneNumber, *, is_valid: bool) -> NormalizedNumber | RejectedNumber:
+    e164 = _e164(number)
+    if _E164.fullmatch(e164) is None:
+        # libphonenumber calls some 16-digit German numbers valid; E.164 has 15 at most.
+        digits = len(e164) - 1
+        return RejectedNumber(
+            raw,
+            RejectionReason.TOO_LONG if digits > 15 else RejectionReason.TOO_SHORT,
+            f"{raw!r} reads as {e164}, {digits} digits: E.164 numbers have 7 to 15",
+        )
     return NormalizedNumber(
         raw=raw,
-        e164=_e164(number),
+        e164=e164,
         is_valid=is_valid,
         region=phonenumbers.region_code_for_number(number),
     )
