@@ -140,18 +140,15 @@ def test_an_invalid_number_is_rejected_naming_how_it_was_read() -> None:
     )
 
 
+def _push(operation: Push, values: list[str], client, tmp_path):
+    warehouse = Warehouse.at(tmp_path / "warehouse.duckdb")
+    context = RunContext(client=client, warehouse=warehouse, run_id="phone", job="test")
+    return run_operation(operation, PhoneValues(values), context)
+
+
 def test_an_invalid_number_is_never_sent(client, emulator, tmp_path) -> None:
     """Issue 19 §3: "06 12 34 56 7" was sent as +33061234567 and refused (code 9)."""
-    report = run_operation(
-        Push(),
-        PhoneValues(["06 12 34 56 7", "0612345678"]),
-        RunContext(
-            client=client,
-            warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
-            run_id="invalid",
-            job="test",
-        ),
-    )
+    report = _push(Push(), ["06 12 34 56 7", "0612345678"], client, tmp_path)
 
     assert (report.counts["invalid"], report.counts["added"]) == (1, 1)
     assert sum(emulator.stats()["endpoints"]["stop-sms/add"].values()) == 1
@@ -176,15 +173,8 @@ def test_text_that_is_not_unicode_is_read_with_its_bad_bytes_replaced(
     """A command line's bytes that are not UTF-8 reach Python as lone surrogates
     ("\\udcff" for 0xFF), which DuckDB cannot store: such text is read with U+FFFD in their
     place, each row recorded, nothing lost or half-written."""
-    report = run_operation(
-        Push(dry_run=True),
-        PhoneValues(["0612345678\udcff", "\udcff", "0622222222"]),
-        RunContext(
-            client=client,
-            warehouse=Warehouse.at(tmp_path / "warehouse.duckdb"),
-            run_id="surrogates",
-            job="test",
-        ),
+    report = _push(
+        Push(dry_run=True), ["0612345678\udcff", "\udcff", "0622222222"], client, tmp_path
     )
 
     assert (report.counts["invalid"], report.counts["to_add"]) == (1, 2)
