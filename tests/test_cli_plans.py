@@ -90,9 +90,12 @@ def test_a_cancel_dry_run_cancels_nothing_until_its_plan_is_applied(cli, emulato
     assert emulator.state.get_message(message.id).cancelled_at is not None
 
 
-def test_an_unknown_plan_is_one_line(cli):  # noqa: F811
+@pytest.mark.parametrize("plan_id", ["0" * 64, "ab\udcff"], ids=["hex", "not UTF-8"])
+def test_an_unknown_plan_is_one_line(cli, plan_id):  # noqa: F811
+    """Also an id whose bytes are not UTF-8 (a lone surrogate in Python), which DuckDB cannot
+    take as a parameter: no plan has it."""
     for command in ("show", "apply"):
-        done = cli("plans", command, "0" * 64)
+        done = cli("plans", command, plan_id)
         assert done.returncode == 1
-        assert done.stderr.strip().splitlines()[-1].endswith(f"no plan {'0' * 64!r}")
+        assert done.stderr.strip().splitlines()[-1].endswith(f"no plan {plan_id!r}")
         assert "Traceback" not in done.stderr

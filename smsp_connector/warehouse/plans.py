@@ -369,6 +369,10 @@ def _text(moment: datetime) -> str:
 
 def load_plan(warehouse: Warehouse, plan_id: str) -> Plan | None:
     """The stored plan ``plan_id`` with its targets in order, or ``None``."""
+    if not plan_id.isascii():
+        # Plan ids are hex digests. A command line's bytes that are not UTF-8 arrive as lone
+        # surrogates, which DuckDB refuses as a parameter with pybind's "Unable to cast".
+        return None
     with warehouse.connect() as (conn, tables):
         return _load(conn, tables, plan_id)
 
