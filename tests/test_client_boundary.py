@@ -881,6 +881,31 @@ def test_a_repeated_key_is_refused_where_the_whole_answer_is_decoded(
     assert provider.calls("stop-sms/add") == provider.calls("stop-sms/delete") == 0
 
 
+@pytest.mark.parametrize("operation", ["push", "delete", "extract", "stops list"])
+def test_an_answer_decoded_whole_with_text_that_is_not_unicode_is_refused(
+    provider, smsp, tmp_path, operation
+):
+    """JSON may escape a lone surrogate ("\\udcff"), which Python's json decodes and nothing
+    can store or print (DuckDB's reader refuses it in the list it reads from disk): refused
+    where the answer is decoded whole too, before anything is planned or shown."""
+    body = REPEATED_KEY_IN_AN_OBJECT.replace('"phoneNumber": "+33622222222"', '"x": "\\udcff"')
+    provider.answer("stop-sms/list", (200, body.encode()))
+
+    with pytest.raises(SmspResponseError, match="not Unicode"):
+        if operation == "push":
+            _push_dry_run(smsp, tmp_path, ["+33611111111"])
+        elif operation == "delete":
+            _delete_plan(smsp, tmp_path, "+33611111111")
+        elif operation == "extract":
+            extract_stop_list(
+                smsp, Warehouse.at(tmp_path / "w.duckdb"), run_id="u", max_shrink_share=0.2
+            )
+        else:
+            smsp.list_stops()
+
+    assert provider.calls("stop-sms/add") == provider.calls("stop-sms/delete") == 0
+
+
 def test_a_list_decoded_whole_keeps_its_entries_when_no_key_repeats(provider, smsp):
     provider.answer(
         "stop-sms/list",

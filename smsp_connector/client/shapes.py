@@ -49,18 +49,34 @@ class RepeatedKey(ValueError):
         self.key = key
 
 
-def _one_value_per_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+class NotUnicode(ValueError):
+    """A JSON string escapes a lone surrogate (``"\\udcff"``): Python decodes it, but no
+    database, file or terminal can hold it (DuckDB's JSON reader refuses it)."""
+
+    def __init__(self) -> None:
+        super().__init__("text that is not Unicode (a lone surrogate)")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _checked_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     members = dict(pairs)
     if len(members) != len(pairs):
         seen: set[str] = set()
         raise RepeatedKey(next(key for key, _ in pairs if key in seen or seen.add(key)))
+    for key, value in pairs:
+        for text in (key, value):
+            if isinstance(text, str) and not text.isascii() and _SURROGATE.search(text):
+                raise NotUnicode
     return members
 
 
 def loads(document: str | bytes) -> Any:
     """JSON decoded as :func:`json.loads` does, except that an object repeating a key raises
-    :class:`RepeatedKey` (a ``ValueError``) instead of keeping its last value."""
-    return json.loads(document, object_pairs_hook=_one_value_per_key)
+    :class:`RepeatedKey` instead of keeping its last value, and a member's text holding a lone
+    surrogate raises :class:`NotUnicode` (both ``ValueError``)."""
+    return json.loads(document, object_pairs_hook=_checked_members)
 
 
 def flag(value: object) -> bool | None:

@@ -58,7 +58,14 @@ from smsp_connector.client.errors import (
 )
 from smsp_connector.client.rate_limit import RateLimiter, make_rate_limiter
 from smsp_connector.client.redaction import MIN_SECRET_LENGTH, install_log_redaction, redact
-from smsp_connector.client.shapes import RepeatedKey, Unreadable, flag, loads, whole_number
+from smsp_connector.client.shapes import (
+    NotUnicode,
+    RepeatedKey,
+    Unreadable,
+    flag,
+    loads,
+    whole_number,
+)
 
 _T = TypeVar("_T")
 
@@ -548,8 +555,8 @@ class HttpTransport:
         if body is None:
             try:
                 body = loads(content)
-            except RepeatedKey as repeated:
-                problem = f"a body with {repeated}"
+            except (RepeatedKey, NotUnicode) as odd:
+                problem = f"a body with {odd}"
             except ValueError:  # not JSON, or not UTF-8
                 pass
         problem = problem or _shape_problem(body)
