@@ -906,6 +906,38 @@ def test_an_answer_decoded_whole_with_text_that_is_not_unicode_is_refused(
     assert provider.calls("stop-sms/add") == provider.calls("stop-sms/delete") == 0
 
 
+@pytest.mark.parametrize(
+    "entry",
+    ['{"id": 2, "phoneNumber": "+3363333333\\udcff"}', '{"id": 2, "phoneNumber": +33633}'],
+    ids=["lone surrogate", "stray token"],
+)
+@pytest.mark.parametrize("operation", ["push", "delete", "extract"])
+def test_a_list_on_disk_that_is_not_json_is_refused_as_unreadable(
+    provider, smsp, tmp_path, operation, entry
+):
+    """An entry DuckDB's JSON reader cannot read is a list the client cannot read: the same
+    SmspResponseError as any unreadable answer (it was DuckDB's InvalidInputException, naming
+    a temporary file), before anything is planned."""
+    body = (
+        '{"success": true, "code": 200, "nbData": 2, "data": ['
+        f'{{"id": 1, "phoneNumber": "+33611111111"}}, {entry}]}}'
+    )
+    provider.answer("stop-sms/list", (200, body.encode()))
+
+    with pytest.raises(SmspResponseError, match=r"not JSON: .*at byte") as refused:
+        if operation == "push":
+            _push_dry_run(smsp, tmp_path, ["+33611111111"])
+        elif operation == "delete":
+            _delete_plan(smsp, tmp_path, "+33611111111")
+        else:
+            extract_stop_list(
+                smsp, Warehouse.at(tmp_path / "w.duckdb"), run_id="j", max_shrink_share=0.2
+            )
+
+    assert "stop_list.json" not in str(refused.value)
+    assert provider.calls("stop-sms/add") == provider.calls("stop-sms/delete") == 0
+
+
 def test_a_list_decoded_whole_keeps_its_entries_when_no_key_repeats(provider, smsp):
     provider.answer(
         "stop-sms/list",

@@ -258,10 +258,14 @@ class SmspClient:
         entries: int,
         first_not_an_object: int | None,
         repeated_key: tuple[int, str] | None = None,
+        malformed: str | None = None,
     ) -> None:
         """Raise :class:`SmspResponseError` unless the reader of a :meth:`download_stop_list`
-        file found ``nbData`` entries, every one an object giving each key once (never a
-        silently short list; never an entry whose number depends on which reader reads it)."""
+        file read it as JSON (``malformed``: what it found instead) and found ``nbData``
+        entries, every one an object giving each key once (never a silently short list; never
+        an entry whose number depends on which reader reads it)."""
+        if malformed is not None:
+            raise self._unreadable(listed.answer, LIST, f"a list that is not JSON: {malformed}")
         if first_not_an_object is not None:
             raise self._unreadable(
                 listed.answer, LIST, f"entry #{first_not_an_object} that is not an object"

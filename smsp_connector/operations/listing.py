@@ -76,11 +76,13 @@ def load_provider_list(
 
 
 def _confirm(client: SmspClient, listed: StopListFile, raw: RawLoad) -> None:
-    """What DuckDB read of ``listed`` handed to the client, which refuses a list that is short
-    of its ``nbData``, or holds an entry that is not an object or repeats a key."""
+    """What DuckDB read of ``listed`` handed to the client, which refuses a list that is not
+    JSON, is short of its ``nbData``, or holds an entry that is not an object or repeats a
+    key."""
     client.confirm_stop_list(
         listed,
         entries=raw.entries,
         first_not_an_object=raw.first_not_an_object,
         repeated_key=raw.repeated_key,
+        malformed=raw.malformed,
     )

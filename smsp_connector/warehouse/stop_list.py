@@ -10,6 +10,7 @@ statements, and skips empty frames, so the stop list is written here instead.)
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -91,6 +92,9 @@ class RawLoad:
     repeated_key: tuple[int, str] | None = None
     """Position of the first entry that gives a key twice, and that key (``None``: none
     does). DuckDB reads the first of the two, Python's json the last."""
+    malformed: str | None = None
+    """What DuckDB's JSON reader found wrong in the array (``None``: it read all of it);
+    ``entries`` and the rest are then 0 and ``None``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,18 +168,14 @@ class StopListStage:
                 if not odd:
                     self._entries = False
                     return RawLoad(int(entries), None)
-        self._conn.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE stop_list_raw AS
-            SELECT entry,
-                   json_type(entry) = 'OBJECT' AS is_object,
-                   {_STOP_ID.format(id="entry->>'id'")} AS stop_id,
-                   entry->>'phoneNumber' AS phone_number,
-                   try_strptime(entry->>'createdAt', '{PROVIDER_TIME_FORMAT}') AS local_created
-            FROM ({_ENTRIES_AS_JSON})
-            """,
-            [str(path)],
-        )
+        try:
+            self._read_entries(path)
+        except duckdb.InvalidInputException as error:
+            # Not JSON (a stray token, an escaped lone surrogate): DuckDB names the byte, an
+            # offset in the answer's body too (its envelope was blanked, not cut).
+            found = re.search(r"at byte \d+.*", str(error), re.DOTALL)
+            problem = found.group(0).strip() if found else str(error).replace(str(path), "")
+            return RawLoad(0, None, malformed=problem)
         self._entries = True
         entries, odd = one_row(
             self._conn,
@@ -192,6 +192,21 @@ class StopListStage:
             int(entries),
             None if odd is None else int(odd),
             None if repeated is None else (int(repeated[0]), _first_repeated(repeated[1])),
+        )
+
+    def _read_entries(self, path: Path) -> None:
+        """``stop_list_raw`` with each entry's JSON value (see :meth:`load`)."""
+        self._conn.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE stop_list_raw AS
+            SELECT entry,
+                   json_type(entry) = 'OBJECT' AS is_object,
+                   {_STOP_ID.format(id="entry->>'id'")} AS stop_id,
+                   entry->>'phoneNumber' AS phone_number,
+                   try_strptime(entry->>'createdAt', '{PROVIDER_TIME_FORMAT}') AS local_created
+            FROM ({_ENTRIES_AS_JSON})
+            """,
+            [str(path)],
         )
 
     def scan_for_numbers(
