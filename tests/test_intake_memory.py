@@ -8,6 +8,7 @@ from __future__ import annotations
 import tracemalloc
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pandera.errors
@@ -189,8 +190,8 @@ def test_a_bulk_record_writes_its_entries_row_for_row(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_file: bool, detail: str | None
 ) -> None:
     """Entries are written through a temporary table, a group of slices at a time, with the
-    values they share as parameters: the log holds each entry exactly once, as iterating
-    gives it, whichever columns are shared."""
+    values they share as parameters: the log holds each chosen row exactly once, whichever
+    columns are shared."""
     monkeypatch.setattr("smsp_connector.warehouse.audit._INSERT_ROWS", 7)
     monkeypatch.setattr("smsp_connector.warehouse.audit._GROUP_SLICES", 3)
     count = 50
@@ -213,10 +214,47 @@ def test_a_bulk_record_writes_its_entries_row_for_row(
             f"SELECT source_file, source_row, target, outcome, detail, run_id, dry_run "
             f"FROM {tables.audit_log} ORDER BY source_row"
         ).fetchall()
+    chosen = rows[mask]
     assert written == [
-        (e.source_file, e.source_row, e.target, e.outcome.value, e.detail, "r", True)
-        for e in entries
-    ]
+        (source, row, target, "duplicate_in_file", text if detail else None, "r", True)
+        for source, row, target, text in zip(
+            chosen["source_file"], chosen["row_number"], chosen["e164"], chosen["detail"],
+            strict=True,
+        )
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("memory_limit", [None, "128MB"])
+def test_a_bulk_record_that_fails_raises_its_own_error_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, memory_limit: str | None
+) -> None:
+    """A statement failing inside a group's transaction aborts it: the clean-up after it (the
+    staged table, the memory cap) must not replace DuckDB's own error with "transaction is
+    aborted", and the cap comes back."""
+
+    def failing(self, conn, tables, relation, columns, shared) -> None:
+        conn.execute("SELECT CAST('not a number' AS INTEGER)")
+
+    monkeypatch.setattr(AuditWriter, "_append_from", failing)
+    rows = pd.DataFrame(
+        {"source_file": ["f.csv"] * 3, "row_number": [2, 3, 4], "e164": ["+33612345678"] * 3}
+    )
+    warehouse = Warehouse.at(tmp_path / "w.duckdb")
+    audit = AuditWriter(
+        warehouse, run_id="r", job="j", operation="add", dry_run=True, memory_limit=memory_limit
+    )
+    with warehouse.one_connection():
+        with warehouse.connect() as (conn, _):
+            before = conn.execute("SELECT current_setting('memory_limit')").fetchall()
+        with pytest.raises(duckdb.ConversionException, match="not a number"):
+            audit.record(audit_entries(rows, Outcome.DRY_RUN))
+        with warehouse.connect() as (conn, tables):
+            assert conn.execute(f"SELECT count(*) FROM {tables.audit_log}").fetchall() == [(0,)]
+            assert conn.execute("SELECT current_setting('memory_limit')").fetchall() == before
+            assert not conn.execute(
+                "SELECT 1 FROM duckdb_tables() WHERE table_name = 'audit_staged'"
+            ).fetchall()
+    assert audit.written == 0
 
 
 def test_a_plans_content_hash_reads_its_targets_in_slices_as_one_text(

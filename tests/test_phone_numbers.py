@@ -14,7 +14,7 @@ from smsp_connector.intake.phone_numbers import (
     normalize_phone_number,
 )
 from smsp_connector.operations.context import RunContext
-from smsp_connector.operations.inputs import PhoneValues
+from smsp_connector.operations.inputs import PhoneFile, PhoneValues
 from smsp_connector.operations.run import Push, run_operation
 from smsp_connector.warehouse import Warehouse
 
@@ -180,6 +180,25 @@ def test_text_that_is_not_unicode_is_read_with_its_bad_bytes_replaced(
     assert (report.counts["invalid"], report.counts["to_add"]) == (1, 2)
     [row] = report.unsent.to_dict("records")
     assert (row["source_row"], row["target"]) == (2, "\ufffd")
+
+
+def test_values_with_lone_surrogates_stay_apart() -> None:
+    """pandas' factorize gives every str holding a lone surrogate the same code: repaired
+    after it, two such values were one, and the second number was never pushed."""
+    frame = PhoneValues(["06 12 34 56 78\udcff", "07 98 76 54 32\udcff"]).read().frame
+    assert frame["e164"].tolist() == ["+33612345678", "+33798765432"]
+    assert frame["duplicate_of_row"].isna().all()
+    assert frame["raw_value"].tolist() == ["06 12 34 56 78\ufffd", "07 98 76 54 32\ufffd"]
+
+
+def test_a_file_whose_name_is_not_unicode_is_read(tmp_path) -> None:
+    """A file name's bytes that are not UTF-8 (a lone surrogate in Python) reach the audit log
+    as the file's name: stored with U+FFFD, not a traceback."""
+    path = tmp_path / "export\udcff.csv"
+    path.write_bytes(b"phone\n0612345678\n")
+    read = PhoneFile(path).read()
+    assert read.frame["source_file"].tolist() == [str(tmp_path / "export\ufffd.csv")]
+    assert read.frame["e164"].tolist() == ["+33612345678"]
 
 
 @pytest.mark.parametrize("raw", ["0612345678 abc", "+33612345678abc", "0612345678 (mobile)"])

@@ -74,8 +74,9 @@ def _checked_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def loads(document: str | bytes) -> Any:
     """JSON decoded as :func:`json.loads` does, except that an object repeating a key raises
-    :class:`RepeatedKey` instead of keeping its last value, and a member's text holding a lone
-    surrogate raises :class:`NotUnicode` (both ``ValueError``)."""
+    :class:`RepeatedKey` instead of keeping its last value, and an object's key or text value
+    holding a lone surrogate raises :class:`NotUnicode` (both ``ValueError``). Text directly
+    in an array is not checked: the provider's answers hold their text in objects."""
     return json.loads(document, object_pairs_hook=_checked_members)
 
 

@@ -27,7 +27,7 @@ from smsp_connector.intake.schemas import TextIntakeSchema, phone_intake_schema
 
 __all__ = [
     "PHONE_COLUMN_ALIASES", "Intake", "QuickPath", "python_quick_path", "read_phone_csv",
-    "read_text_column_csv", "storable_text",
+    "read_text_column_csv", "storable", "storable_text",
 ]  # fmt: skip
 
 QuickPath = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -158,8 +158,10 @@ def phone_intake_frame(
     # Each distinct (value, region) is normalised once: libphonenumber costs ~30 µs a call,
     # and a file of a million rows repeats many values.
     codes, distinct = pd.factorize(raw_values, use_na_sentinel=False)
-    if (storable := storable_text(distinct)) is not None:
-        raw_values = storable.take(codes)
+    if storable_text(distinct) is not None:
+        # pandas gives every str holding a lone surrogate one and the same code: repair the
+        # values themselves, then tell them apart again.
+        raw_values = storable_text(raw_values)
         codes, distinct = pd.factorize(raw_values, use_na_sentinel=False)
     if regions is None:
         pair_raws = np.asarray(distinct, dtype=object)
@@ -179,7 +181,7 @@ def phone_intake_frame(
         pair_regions = np.asarray(region_names, dtype=object).take(combined % width)
     frame = pd.DataFrame(
         {
-            "source_file": pd.Series(_repeated(source, count), dtype=object),
+            "source_file": pd.Series(_repeated(storable(source), count), dtype=object),
             "row_number": pd.Series(np.asarray(row_numbers, dtype="int64"), dtype="int64"),
             "raw_value": pd.Series(raw_values, dtype=object),
             **_outcome_columns(pair_raws, pair_regions, codes, quick_path),
@@ -189,8 +191,8 @@ def phone_intake_frame(
     frame["duplicate_of_row"] = _duplicate_of_row(frame["e164"], frame["row_number"])
     for name, values in extra.items():
         column = _object_array(values)
-        if (storable := storable_text(column)) is not None:
-            column = storable
+        if (repaired := storable_text(column)) is not None:
+            column = repaired
         frame[name] = pd.Series(column, dtype=object)
     return _validated(frame, phone_intake_schema(tuple(extra)))
 
@@ -259,7 +261,7 @@ def _check_arguments(extras: tuple[str, ...], default_region: str) -> None:
 
 def _base_columns(path: str | Path, table: CsvTable, values: list[str]) -> dict[str, pd.Series]:
     return {
-        "source_file": _strings(str(path) for _ in values),
+        "source_file": _strings(storable(str(path)) for _ in values),
         "row_number": pd.Series(np.asarray(table.row_numbers, dtype="int64"), dtype="int64"),
         "raw_value": _strings(values),
     }
@@ -330,14 +332,22 @@ def storable_text(values: np.ndarray) -> np.ndarray | None:
     broken = [
         index
         for index, value in enumerate(values.tolist())
-        if isinstance(value, str) and not value.isascii() and _SURROGATE.search(value)
+        if isinstance(value, str) and storable(value) is not value
     ]
     if not broken:
         return None
     fixed = values.copy()
     for index in broken:
-        fixed[index] = _SURROGATE.sub("\ufffd", values[index])
+        fixed[index] = storable(values[index])
     return fixed
+
+
+def storable(text: str) -> str:
+    """``text`` itself, or a copy with each lone surrogate replaced by U+FFFD (see
+    :func:`storable_text`; a file name's bytes that are not UTF-8 arrive so too)."""
+    if text.isascii() or _SURROGATE.search(text) is None:
+        return text
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def _repeated(value: str, count: int) -> np.ndarray:

@@ -66,8 +66,9 @@ def load_provider_list(
 ) -> tuple[StopListFile, float]:
     """Download the provider's list into the stage's folder and load it (``keep_entries``:
     see :meth:`StopListStage.load`); the download's envelope and how long the download took
-    (seconds). Raises :class:`~smsp_connector.client.SmspResponseError` for a list that
-    disagrees with its ``nbData`` or holds an entry that is not an object."""
+    (seconds). Raises :class:`~smsp_connector.client.SmspResponseError` for a list that is
+    not JSON, disagrees with its ``nbData``, or holds an entry that is not an object or that
+    repeats a key."""
     started = time.monotonic()
     listed = client.download_stop_list(stage.folder / "stop_list.json")
     seconds = time.monotonic() - started

@@ -99,8 +99,8 @@ class AuditEntry:
 class AuditEntries(Sequence[AuditEntry]):
     """The entries of many intake rows, built as columns a slice at a time (a million rows
     are a million entries: as objects they cost a second and 500 MB, as one frame 100 MB;
-    :meth:`AuditWriter.record` writes each slice's columns as they are). Iterating gives
-    :class:`AuditEntry` objects."""
+    :meth:`AuditWriter.record` stages each slice's varying columns as they are, see
+    :meth:`written`). Iterating gives :class:`AuditEntry` objects."""
 
     __slots__ = ("_detail", "_outcome", "_positions", "_rows", "_target")
 
@@ -145,16 +145,17 @@ class AuditEntries(Sequence[AuditEntry]):
         )
         return shared, slices
 
-    def _take(self, name: str, where: slice | list[int]) -> np.ndarray:
-        """Column ``name`` of the rows meant, ``where`` among them (no other column copied)."""
-        values = self._rows[name].to_numpy()
+    def _take(self, name: str, where: slice | list[int], dtype: str | None = None) -> np.ndarray:
+        """Column ``name`` of the rows meant, ``where`` among them (no other column copied);
+        ``dtype`` converts it (raising for a missing value where it has none)."""
+        values = self._rows[name].to_numpy(dtype=dtype)
         return values[where] if self._positions is None else values[self._positions[where]]
 
     def _columns(self, where: slice | list[int], omit: Collection[str] = ()) -> pd.DataFrame:
         targets = self._take(self._target, where)
         if pd.api.types.infer_dtype(targets, skipna=False) != "string":
             targets = _objects([str(value) for value in targets])
-        rows = self._take("row_number", where).astype("int64", copy=False)
+        rows = self._take("row_number", where, "int64")
         columns = {"source_row": rows, "target": targets}
         if "source_file" not in omit:
             columns["source_file"] = self._take("source_file", where)
@@ -374,23 +375,26 @@ class AuditWriter:
         staged = ", ".join(f"{name} {_ROW_COLUMNS[name]}" for name in varying)
 
         def append(conn, tables) -> None:
-            with capped_memory(conn, self._memory_limit):
-                conn.execute(f"CREATE OR REPLACE TEMPORARY TABLE audit_staged ({staged})")
+            # Created in the transaction: a failure's rollback drops it (a DROP after a
+            # failed statement would fail too, and hide DuckDB's own error).
+            conn.execute(f"CREATE OR REPLACE TEMPORARY TABLE audit_staged ({staged})")
+            for piece in pieces:
+                conn.register("audit_batch", piece)
                 try:
-                    for piece in pieces:
-                        conn.register("audit_batch", piece)
-                        try:
-                            conn.execute(
-                                f"INSERT INTO audit_staged BY NAME SELECT {', '.join(varying)} "
-                                "FROM audit_batch"
-                            )
-                        finally:
-                            conn.unregister("audit_batch")
-                    self._append_from(conn, tables, "audit_staged", varying, shared)
+                    conn.execute(
+                        f"INSERT INTO audit_staged BY NAME SELECT {', '.join(varying)} "
+                        "FROM audit_batch"
+                    )
                 finally:
-                    conn.execute("DROP TABLE IF EXISTS audit_staged")
+                    conn.unregister("audit_batch")
+            self._append_from(conn, tables, "audit_staged", varying, shared)
+            conn.execute("DROP TABLE audit_staged")
 
-        self._warehouse.transaction(append)
+        # The cap set and given back outside the transaction (on the connection record()
+        # holds, which the transaction uses): a failed statement aborts the transaction, and
+        # any statement in it but ROLLBACK fails.
+        with self._warehouse.connect() as (conn, _), capped_memory(conn, self._memory_limit):
+            self._warehouse.transaction(append)
         self.written += sum(len(piece) for piece in pieces)
 
     def __enter__(self) -> AuditWriter:

@@ -171,8 +171,9 @@ class StopListStage:
         try:
             self._read_entries(path)
         except duckdb.InvalidInputException as error:
-            # Not JSON (a stray token, an escaped lone surrogate): DuckDB names the byte, an
-            # offset in the answer's body too (its envelope was blanked, not cut).
+            # Not JSON (a stray token, an escaped lone surrogate): what DuckDB says, without
+            # the temporary file's path ("at byte N in record/value M: ...", N counted within
+            # the value DuckDB was reading).
             found = re.search(r"at byte \d+.*", str(error), re.DOTALL)
             problem = found.group(0).strip() if found else str(error).replace(str(path), "")
             return RawLoad(0, None, malformed=problem)

@@ -35,7 +35,7 @@ import hashlib
 import re
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -692,11 +692,20 @@ def capped_memory(conn: duckdb.DuckDBPyConnection, limit: str | None) -> Iterato
     conn.execute("SET memory_limit = ?", [limit])
     try:
         yield
-    finally:
-        # The default exactly (the setting reads back rounded: "18.8 GiB"), else as read.
-        conn.execute("RESET memory_limit")
-        if _memory_limit(conn) != previous:
-            conn.execute("SET memory_limit = ?", [previous])
+    except BaseException:
+        # Within a transaction a failed statement aborted, any other statement fails too:
+        # the block's own error is what must come out.
+        with suppress(duckdb.Error):
+            _restore_memory_limit(conn, previous)
+        raise
+    _restore_memory_limit(conn, previous)
+
+
+def _restore_memory_limit(conn: duckdb.DuckDBPyConnection, previous: str) -> None:
+    # The default exactly (the setting reads back rounded: "18.8 GiB"), else as read.
+    conn.execute("RESET memory_limit")
+    if _memory_limit(conn) != previous:
+        conn.execute("SET memory_limit = ?", [previous])
 
 
 def _memory_limit(conn: duckdb.DuckDBPyConnection) -> str:
