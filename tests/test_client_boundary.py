@@ -828,6 +828,20 @@ REPEATED_KEY = (
 )
 
 
+def _read_the_list(operation: str, smsp: SmspClient, tmp_path) -> None:
+    """Read the provider's list as ``operation`` does (nothing is sent: a dry run's plan)."""
+    if operation == "push":
+        _push_dry_run(smsp, tmp_path, ["+33611111111"])
+    elif operation == "delete":
+        _delete_plan(smsp, tmp_path, "+33611111111")
+    elif operation == "extract":
+        extract_stop_list(
+            smsp, Warehouse.at(tmp_path / "w.duckdb"), run_id="read", max_shrink_share=0.2
+        )
+    else:
+        smsp.list_stops()
+
+
 @pytest.mark.parametrize("operation", ["push", "delete", "extract"])
 def test_a_list_whose_entry_repeats_a_key_is_refused_by_every_reader(
     provider, smsp, tmp_path, operation
@@ -838,14 +852,7 @@ def test_a_list_whose_entry_repeats_a_key_is_refused_by_every_reader(
     provider.answer("stop-sms/list", (200, REPEATED_KEY.encode()))
 
     with pytest.raises(SmspResponseError, match=r"#0.*repeats the key 'phoneNumber'"):
-        if operation == "push":
-            _push_dry_run(smsp, tmp_path, ["+33611111111"])
-        elif operation == "delete":
-            _delete_plan(smsp, tmp_path, "+33611111111")
-        else:
-            extract_stop_list(
-                smsp, Warehouse.at(tmp_path / "w.duckdb"), run_id="dup", max_shrink_share=0.2
-            )
+        _read_the_list(operation, smsp, tmp_path)
 
     assert provider.calls("stop-sms/add") == provider.calls("stop-sms/delete") == 0
 
@@ -867,16 +874,7 @@ def test_a_repeated_key_is_refused_where_the_whole_answer_is_decoded(
     provider.answer("stop-sms/list", (200, REPEATED_KEY_IN_AN_OBJECT.encode()))
 
     with pytest.raises(SmspResponseError, match=r"repeats the key 'phoneNumber'"):
-        if operation == "push":
-            _push_dry_run(smsp, tmp_path, ["+33611111111"])
-        elif operation == "delete":
-            _delete_plan(smsp, tmp_path, "+33611111111")
-        elif operation == "extract":
-            extract_stop_list(
-                smsp, Warehouse.at(tmp_path / "w.duckdb"), run_id="dup", max_shrink_share=0.2
-            )
-        else:
-            smsp.list_stops()
+        _read_the_list(operation, smsp, tmp_path)
 
     assert provider.calls("stop-sms/add") == provider.calls("stop-sms/delete") == 0
 
@@ -892,16 +890,7 @@ def test_an_answer_decoded_whole_with_text_that_is_not_unicode_is_refused(
     provider.answer("stop-sms/list", (200, body.encode()))
 
     with pytest.raises(SmspResponseError, match="not Unicode"):
-        if operation == "push":
-            _push_dry_run(smsp, tmp_path, ["+33611111111"])
-        elif operation == "delete":
-            _delete_plan(smsp, tmp_path, "+33611111111")
-        elif operation == "extract":
-            extract_stop_list(
-                smsp, Warehouse.at(tmp_path / "w.duckdb"), run_id="u", max_shrink_share=0.2
-            )
-        else:
-            smsp.list_stops()
+        _read_the_list(operation, smsp, tmp_path)
 
     assert provider.calls("stop-sms/add") == provider.calls("stop-sms/delete") == 0
 
@@ -925,14 +914,7 @@ def test_a_list_on_disk_that_is_not_json_is_refused_as_unreadable(
     provider.answer("stop-sms/list", (200, body.encode()))
 
     with pytest.raises(SmspResponseError, match=r"not JSON: .*at byte") as refused:
-        if operation == "push":
-            _push_dry_run(smsp, tmp_path, ["+33611111111"])
-        elif operation == "delete":
-            _delete_plan(smsp, tmp_path, "+33611111111")
-        else:
-            extract_stop_list(
-                smsp, Warehouse.at(tmp_path / "w.duckdb"), run_id="j", max_shrink_share=0.2
-            )
+        _read_the_list(operation, smsp, tmp_path)
 
     assert "stop_list.json" not in str(refused.value)
     assert provider.calls("stop-sms/add") == provider.calls("stop-sms/delete") == 0
