@@ -329,17 +329,34 @@ def storable_text(values: np.ndarray) -> np.ndarray | None:
     for 0xFF), and JSON run config may hold them too: no database, file or report can store
     such text (DuckDB invalidates the whole database on a frame holding it), so it is read
     as the replacement character a UTF-8 reader would show."""
+    if not any(
+        _holds_surrogate(values[start : start + _SCAN]) for start in range(0, len(values), _SCAN)
+    ):
+        return None
     broken = [
         index
         for index, value in enumerate(values.tolist())
         if isinstance(value, str) and storable(value) is not value
     ]
-    if not broken:
-        return None
     fixed = values.copy()
     for index in broken:
         fixed[index] = storable(values[index])
     return fixed
+
+
+_SCAN = 262_144
+"""Values joined into one text at a time to look for a lone surrogate (bounded memory)."""
+
+
+def _holds_surrogate(values: np.ndarray) -> bool:
+    """Whether a str among ``values`` holds a lone surrogate: one C pass over their text
+    joined (a Python call per value costs a second at 5M values)."""
+    texts = values.tolist()
+    try:
+        joined = "".join(texts)
+    except TypeError:  # None or NaN among them
+        joined = "".join(text for text in texts if isinstance(text, str))
+    return not joined.isascii() and _SURROGATE.search(joined) is not None
 
 
 def storable(text: str) -> str:
