@@ -33,12 +33,12 @@ def message_id_values(message_ids: Sequence[str | int], label: str) -> pd.DataFr
     """Message ids given in run config or on the command line, in the layout of a CSV intake
     (``source_file`` is ``label``, row = position), each checked."""
     values = np.array([str(value).strip() for value in message_ids], dtype=object)
-    storable = storable_text(values)
+    repaired = storable_text(values)
     frame = pd.DataFrame(
         {
             "source_file": pd.Series([label] * len(message_ids), dtype=object),
             "row_number": range(1, len(message_ids) + 1),
-            "raw_value": pd.Series(values if storable is None else storable, dtype=object),
+            "raw_value": pd.Series(values if repaired is None else repaired, dtype=object),
         }
     )
     first = frame.groupby("raw_value")["row_number"].transform("min")
