@@ -7,7 +7,9 @@ inside), numbers in every form a spreadsheet produces (`06 12 34 56 78`, `06.12.
 `06-12-34-56-78`, `+33 6 12 34 56 78`, `0033612345678`, `33612345678`, `="0612345678"`, 3%
 overseas `0692 …` read as Réunion numbers), about 4% of values that are not numbers (empty,
 `n/a`, `3.36E+10`, too short, letters), about 10% of numbers repeated from earlier rows (in
-any form), and blank lines.
+any form), and blank lines. `--typos SHARE` adds that share of rows holding a distinct
+mistyped number (a national form one digit short or one too long, `06 12 34 56 7`), each
+rejected after libphonenumber's full path (the common forms' quick path cannot decide it).
 
 Every run is the real command line in a fresh process, `python -m smsp_connector.cli push
 --dry-run FILE`, against `smsp emulator` (its own process, seeded with 5% of the file's
@@ -18,6 +20,7 @@ row of the file), and the `.rejected.csv` report's row count against the generat
 
     .venv/bin/python benchmarks/intake_bench.py --rows 100000,1000000,5000000
     .venv/bin/python benchmarks/intake_bench.py --rows 100000 --code /tmp/baseline  # other code
+    .venv/bin/python benchmarks/intake_bench.py --rows 1000000 --typos 0.05  # distinct junk
 """
 
 from __future__ import annotations
@@ -88,9 +91,19 @@ def written(digits: str, rng: random.Random) -> str:
     return "0" + digits
 
 
-def generate(folder: Path, rows: int, encoding: str, seed: int = 20261124) -> Generated:
+def mistyped(digits: str, rng: random.Random) -> str:
+    """A French number in national form with its last digit dropped or one digit added, in
+    pairs: no region of France's numbering plan has such a number (nine national digits)."""
+    typed = "0" + (digits[:-1] if rng.random() < 0.5 else digits + digits[-1])
+    return " ".join(typed[i : i + 2] for i in range(0, len(typed), 2))
+
+
+def generate(
+    folder: Path, rows: int, encoding: str, seed: int = 20261124, typos: float = 0.0
+) -> Generated:
     """The messy export of ``rows`` data rows (cached in ``folder`` with its summary)."""
-    path = folder / f"crm_{rows}_{encoding.replace('-', '')}.csv"
+    suffix = f"_typos{typos:g}" if typos else ""
+    path = folder / f"crm_{rows}_{encoding.replace('-', '')}{suffix}.csv"
     summary = path.with_suffix(".json")
     if path.exists() and summary.exists():
         info = json.loads(summary.read_text())
@@ -108,7 +121,10 @@ def generate(folder: Path, rows: int, encoding: str, seed: int = 20261124) -> Ge
             if pick < 0.04:
                 phone = rng.choice(INVALID)
                 rejected += 1
-            elif pick < 0.14 and seen:
+            elif pick < 0.04 + typos:
+                phone = mistyped(national(row), rng)
+                rejected += 1
+            elif pick < 0.14 + typos and seen:
                 phone = written(rng.choice(seen), rng)  # the same number, maybe another form
             else:
                 digits = national(row)
@@ -234,6 +250,9 @@ def main() -> None:
     parser.add_argument(
         "--floor", action="store_true", help="Also run intake_floor.py, alternating with ours."
     )
+    parser.add_argument(
+        "--typos", type=float, default=0.0, help="Share of rows holding a distinct mistyped number."
+    )
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="intake-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -242,7 +261,7 @@ def main() -> None:
     results = []
     for rows in sizes:
         started = time.perf_counter()
-        file = generate(work, rows, args.encoding)
+        file = generate(work, rows, args.encoding, typos=args.typos)
         megabytes = file.path.stat().st_size / 1e6
         print(f"{rows:,} rows: {megabytes:.0f} MB ({time.perf_counter() - started:.0f} s)")
         with emulator(0) as server:

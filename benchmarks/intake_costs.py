@@ -1,6 +1,6 @@
 """What the intake's steps cost at their floor, each alone: the budget of a rewrite.
 
-    .venv/bin/python benchmarks/intake_costs.py [--rows 1000000]
+    .venv/bin/python benchmarks/intake_costs.py [--rows 1000000] [--full-path-only]
 
 Three probes, one line each (seconds, or µs a value):
 
@@ -11,7 +11,8 @@ Three probes, one line each (seconds, or µs a value):
 - ``pd.factorize`` of ``--rows`` distinct strings (the intake factorizes its raw values, then
   its E.164 numbers);
 - ``normalize_phone_number`` per value, for a valid number and for values it rejects (the
-  full path, which the DuckDB forms path leaves undecided values to).
+  full path, which the DuckDB forms path leaves undecided values to), with how many times it
+  parsed text for each (``PYTHONPATH=OTHER/`` measures another version of the code).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import phonenumbers
 
 from smsp_connector.intake.phone_numbers import normalize_phone_number
 
@@ -92,32 +94,49 @@ def factorize_seconds(rows: int) -> float:
     return time.perf_counter() - started
 
 
-def full_path_microseconds(repeat: int = 300) -> dict[str, float]:
+def full_path_microseconds(repeat: int = 300) -> dict[str, tuple[float, float]]:
+    """µs a value and libphonenumber parses a value, for each kind of value."""
     kinds = {
         "valid (0612345678)": "0612345678",
+        "valid overseas (0692 12 34 56)": "0692 12 34 56",
         "not valid (0700000001)": "0700000001",
-        "too short (06 12 34 56 7)": "06 12 34 56 7",
+        "one digit short (06 12 34 56 7)": "06 12 34 56 7",
+        "one digit too many (06 12 34 56 78 9)": "06 12 34 56 78 9",
+        "one digit short (+33 6 12 34 56 7)": "+33 6 12 34 56 7",
         "too short (12345)": "12345",
     }
+    parse, calls = phonenumbers.parse, [0]
+
+    def counted(*args: object, **kwargs: object) -> phonenumbers.PhoneNumber:
+        calls[0] += 1
+        return parse(*args, **kwargs)
+
     results = {}
     for label, value in kinds.items():
+        phonenumbers.parse, calls[0] = counted, 0
+        normalize_phone_number(value, "FR")  # also warms the caches up: not timed
+        phonenumbers.parse = parse
         started = time.perf_counter()
         for _ in range(repeat):
             normalize_phone_number(value, "FR")
-        results[label] = (time.perf_counter() - started) / repeat * 1e6
+        seconds = time.perf_counter() - started
+        results[label] = (seconds / repeat * 1e6, calls[0])
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--full-path-only", action="store_true", help="Only the last probe.")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="intake-costs-") as folder:
-        for label, seconds in append_probes(args.rows, Path(folder)).items():
-            print(f"append {args.rows:,} rows, {label}: {seconds:.2f} s")
-    print(f"pd.factorize of {args.rows:,} distinct strings: {factorize_seconds(args.rows):.2f} s")
-    for label, micros in full_path_microseconds().items():
-        print(f"normalize_phone_number, {label}: {micros:.0f} µs")
+    if not args.full_path_only:
+        with tempfile.TemporaryDirectory(prefix="intake-costs-") as folder:
+            for label, seconds in append_probes(args.rows, Path(folder)).items():
+                print(f"append {args.rows:,} rows, {label}: {seconds:.2f} s")
+        factorized = factorize_seconds(args.rows)
+        print(f"pd.factorize of {args.rows:,} distinct strings: {factorized:.2f} s")
+    for label, (micros, parses) in full_path_microseconds().items():
+        print(f"normalize_phone_number, {label}: {micros:.0f} µs, {parses:.0f} parses")
 
 
 if __name__ == "__main__":
