@@ -4,6 +4,7 @@ Run by hand (not part of the test suite), from the repository root:
 
     .venv/bin/python benchmarks/push_bench.py [--numbers 10000] [--baseline-numbers N]
         [--workers 16,32,64] [--repeat 3] [--client-rates 200,195] [--rate-workers 16]
+        [--shared-limit]
 
 Input: a CSV of `--numbers` distinct valid French mobile numbers (a third in national form
 `06…`, the others `+336…`), every other row already on the stop list. `smsp emulator` runs in
@@ -20,8 +21,10 @@ reset clears them) and the on-list half seeded. Each run is one fresh worker pro
 Then the emulator is restarted with `--rate-limit 200` and ours runs with the client's
 `rate_limit` set to each of `--client-rates`: its sustained add rate is read from the audit log
 (`recorded_at` of the `applied` rows: (rows - 1) / (last - first)), the HTTP 429 answers from
-`/_emulator/stats`. Every run is checked (outcome counts at the emulator, the push summary and
-the audit log). Output is Markdown, ready for docs/benchmarks.md; progress goes to stderr.
+`/_emulator/stats`; with `--shared-limit`, through the PostgreSQL limiter
+(`SMSP_RATE_LIMIT_DSN`) of a throwaway server (`tests/postgres_server.py`). Every run is
+checked (outcome counts at the emulator, the push summary and the audit log). Output is Markdown,
+ready for docs/benchmarks.md; progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -129,6 +133,7 @@ def run_ours(
     csv_path: Path,
     workers: int,
     rate_limit: float | None,
+    rate_limit_dsn: str | None = None,
 ) -> Run:
     server.prepare(numbers.on_list)
     with tempfile.TemporaryDirectory(prefix="push-ours-") as tmp:
@@ -140,6 +145,8 @@ def run_ours(
         options += ["--duckdb-path", str(database), "--max-workers", str(workers)]
         if rate_limit is not None:
             options += ["--rate-limit", str(rate_limit)]
+        if rate_limit_dsn is not None:
+            options += ["--rate-limit-dsn", rate_limit_dsn]
         result = run_worker("push_ours.py", options, work)
         check_audit(database, result["run_id"], numbers)
         add_rate = sustained_add_rate(database, result["run_id"])
@@ -209,13 +216,28 @@ def bench_unthrottled(
 
 
 def bench_rate_limited(
-    numbers: InputNumbers, csv_path: Path, client_rates: list[float], workers: int, repeat: int
+    numbers: InputNumbers,
+    csv_path: Path,
+    client_rates: list[float],
+    workers: int,
+    repeat: int,
+    shared: bool,
 ) -> list[Series]:
-    limited = [Series(f"ours, rate_limit={rate:g}, max_workers={workers}") for rate in client_rates]
-    with emulator(LATENCY_MS, PROVIDER_RATE) as server:
+    kind = ", shared (PostgreSQL)" if shared else ""
+    limited = [
+        Series(f"ours, rate_limit={rate:g}{kind}, max_workers={workers}") for rate in client_rates
+    ]
+    with ExitStack() as stack:
+        server = stack.enter_context(emulator(LATENCY_MS, PROVIDER_RATE))
+        dsn = None
+        if shared:
+            sys.path.insert(0, str(REPO))
+            from tests.postgres_server import postgres_server
+
+            dsn = stack.enter_context(postgres_server()).dsn
         for _ in range(repeat):
             for rate, series in zip(client_rates, limited, strict=True):
-                series.runs.append(run_ours(server, numbers, csv_path, workers, rate))
+                series.runs.append(run_ours(server, numbers, csv_path, workers, rate, dsn))
                 progress(series.label, series.runs[-1])
     return limited
 
@@ -334,6 +356,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3, help="Runs of each setting of ours.")
     parser.add_argument("--client-rates", default="200,195", help="Client rate_limit values.")
     parser.add_argument("--rate-workers", type=int, default=16, help="max_workers when limited.")
+    parser.add_argument(
+        "--shared-limit", action="store_true", help="Limited runs through a PostgreSQL limiter."
+    )
     return parser.parse_args()
 
 
@@ -353,7 +378,7 @@ def main() -> None:
             numbers, csv_path, baseline_numbers, workers, args.repeat
         )
         limited = bench_rate_limited(
-            numbers, csv_path, client_rates, args.rate_workers, args.repeat
+            numbers, csv_path, client_rates, args.rate_workers, args.repeat, args.shared_limit
         )
     scale = args.numbers / baseline_numbers
     baseline_seconds = baseline.median("seconds") * scale

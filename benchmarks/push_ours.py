@@ -41,12 +41,14 @@ def main() -> None:
     parser.add_argument("--duckdb-path", required=True)
     parser.add_argument("--max-workers", type=int, required=True)
     parser.add_argument("--rate-limit", type=float, help="Client requests/s (default: none).")
+    parser.add_argument("--rate-limit-dsn", help="PostgreSQL of a shared rate limit.")
     args = parser.parse_args()
     smsp = build_definitions(
         Settings(
             api_key=args.api_key,
             base_url=args.base_url,
             rate_limit=args.rate_limit,
+            rate_limit_dsn=args.rate_limit_dsn,
             max_workers=args.max_workers,
             database=args.duckdb_path,
         )

@@ -1,4 +1,4 @@
-"""One rate limit per account for every process, through pyrate-limiter's PostgreSQL bucket.
+"""One rate limit per account for every process, through a table of permits in PostgreSQL.
 
 Issue 11 §3: with a run per pod, each process's in-memory limiter allows the full rate, so N
 processes send N times the provider's limit. Here two client processes push halves of one list
@@ -12,7 +12,10 @@ import logging
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 import dagster as dg
@@ -24,6 +27,7 @@ from smsp_connector.client.rate_limit import (
     MemoryRateLimiter,
     PostgresRateLimiter,
     bucket_table,
+    permit_table,
 )
 from smsp_connector.dagster.resource import SmspResource
 from smsp_connector.emulator import FaultSettings
@@ -42,10 +46,20 @@ PASSWORD = f"pw-{uuid.uuid4().hex}"
 
 _WORKER = textwrap.dedent(
     f"""
-    import json, sys, time
+    import json, random, sys, time
     from smsp_connector.client import SmspClient, RetryPolicy
+    from smsp_connector.client.transport import HttpTransport
 
-    api_key, base_url, rate, dsn, name, start = sys.argv[1:7]
+    api_key, base_url, rate, dsn, name, start, hold_up = sys.argv[1:8]
+    send, dice = HttpTransport._send, random.Random(int(start))
+
+    def held_up_send(self, *args, **kwargs):
+        # Half the requests held up between the permit and the wire (a busy machine, a
+        # slow network): those land among the ones sent later.
+        time.sleep(dice.choice((0.0, float(hold_up))))
+        return send(self, *args, **kwargs)
+
+    HttpTransport._send = held_up_send
     retry = RetryPolicy(max_attempts=8, backoff_initial=0.01, backoff_max=0.2)
     with SmspClient(api_key, base_url=base_url, rate_limit=float(rate), retry=retry,
                     rate_limit_dsn=dsn or None, rate_limit_name=name, max_workers=8) as client:
@@ -61,9 +75,12 @@ _WORKER = textwrap.dedent(
 )
 
 
-def _push_from_two_processes(emulator, dsn: str | None, name: str) -> list[dict]:
-    """Two worker processes, each pushing 150 numbers at ``SHARED_LIMIT``/s; what each reports:
-    its results' statuses and when (``time.monotonic()``, one clock for the machine) its push
+def _push_from_two_processes(
+    emulator, dsn: str | None, name: str, *, rate: int = SHARED_LIMIT, hold_up: float = 0.0
+) -> list[dict]:
+    """Two worker processes, each pushing 150 numbers at ``rate``/s, half their requests (at
+    random) held up ``hold_up`` seconds between the permit and the wire; what each reports: its
+    results' statuses and when (``time.monotonic()``, one clock for the machine) its push
     began and ended."""
     workers = [
         subprocess.Popen(
@@ -73,10 +90,11 @@ def _push_from_two_processes(emulator, dsn: str | None, name: str) -> list[dict]
                 _WORKER,
                 API_KEY,
                 emulator.base_url,
-                str(SHARED_LIMIT),
+                str(rate),
                 dsn or "",
                 name,
                 str(start),
+                str(hold_up),
             ],
             cwd=ROOT,
             stdin=subprocess.PIPE,
@@ -139,6 +157,56 @@ def test_two_processes_sharing_the_bucket_stay_within_one_limit(emulator, postgr
 
 
 @pytest.mark.slow
+def test_at_the_providers_own_limit_nothing_is_refused_whatever_holds_requests_up(
+    emulator, postgres_dsn
+):
+    """Two processes sharing the provider's own limit, half their requests held up a second
+    between the permit and the wire: a shared limit counting sends lets the late ones land in
+    one second beside those sent on time (HTTP 429); permits held until one window after
+    their answer never let the provider count more than the limit."""
+    emulator.faults = FaultSettings(rate_limit=SHARED_LIMIT, latency_ms=5)
+
+    reports = _push_from_two_processes(
+        emulator, postgres_dsn, f"held_{uuid.uuid4().hex[:8]}", hold_up=1.0
+    )
+
+    assert [report["statuses"] for report in reports] == [["applied"], ["applied"]]
+    log = _adds(emulator)
+    assert [r["outcome"] for r in log] == ["code:200"] * 2 * PER_PROCESS
+    assert _busiest_second([r["arrived_at"] for r in log]) <= SHARED_LIMIT
+
+
+@pytest.mark.slow  # a PostgreSQL server
+def test_a_request_still_out_holds_its_place(postgres_dsn):
+    """Five permits at 5/s still out (their answers not back): a sixth waits for one of them,
+    however long they stay out, and is given one window after the first answer is back."""
+    name = f"out_{uuid.uuid4().hex[:8]}"
+    limiter = PostgresRateLimiter(postgres_dsn, 5, name=name)
+    other = PostgresRateLimiter(postgres_dsn, 5, name=name)  # another process's view
+    granted = threading.Event()
+
+    def sixth() -> None:
+        with other.permit():
+            granted.set()
+
+    try:
+        with ExitStack() as out:
+            for _ in range(5):
+                out.enter_context(limiter.permit())
+            waiting = threading.Thread(target=sixth)
+            waiting.start()
+            # A limit counting sends would let the sixth go 1 s after the first was sent.
+            assert not granted.wait(2.5), "a sixth permit while five requests were still out"
+            answered = time.monotonic()
+        assert granted.wait(10)
+        assert time.monotonic() - answered >= 0.9
+        waiting.join()
+    finally:
+        limiter.close()
+        other.close()
+
+
+@pytest.mark.slow
 def test_without_the_shared_bucket_two_processes_send_twice_the_limit(emulator):
     """The control: what the emulator sees from two processes with in-memory limiters."""
     reports = _push_from_two_processes(emulator, None, "unused")
@@ -163,9 +231,9 @@ def test_settings_flow_to_a_postgres_limiter_named_after_the_account(emulator, p
         client.add_stop("+33612345678")
         limiter = client._transport._limiter
         assert isinstance(limiter, PostgresRateLimiter)
-        assert limiter.table == "smsp_acme_fr"
+        assert limiter.table == "smsp_acme_fr_permits"
     with psycopg.connect(postgres_dsn) as conn:
-        (count,) = conn.execute('SELECT count(*) FROM "ratelimit___smsp_acme_fr"').fetchone()
+        (count,) = conn.execute('SELECT count(*) FROM "smsp_acme_fr_permits"').fetchone()
         tables = [row[0] for row in conn.execute("SELECT tablename FROM pg_tables").fetchall()]
     assert count == 1
     assert not any(API_KEY.lower() in table for table in tables)
@@ -254,7 +322,7 @@ def test_bucket_tables_are_named_from_the_label_only():
     odd = bucket_table("Acme/EU")
     assert odd.startswith("smsp_acme_eu_") and len(odd) == len("smsp_acme_eu_") + 8
     assert bucket_table("Acme/EU") != bucket_table("acme_eu")
-    assert len(bucket_table("x" * 200)) <= 48  # pyrate-limiter's prefixes stay within 63
+    assert len(permit_table("x" * 200)) <= 63  # PostgreSQL's longest name
     with pytest.raises(SmspConfigurationError):
         bucket_table("")
 
@@ -270,5 +338,5 @@ def test_a_pipeline_run_takes_its_permits_from_the_shared_bucket(emulator, postg
         )
     assert result.success
     with psycopg.connect(postgres_dsn) as conn:
-        (count,) = conn.execute(f'SELECT count(*) FROM "ratelimit___smsp_{name}"').fetchone()
+        (count,) = conn.execute(f'SELECT count(*) FROM "smsp_{name}_permits"').fetchone()
     assert count >= 1, "the stop list's request took a permit from the shared bucket"

@@ -123,8 +123,8 @@ class SmspClient:
         retry: attempts and backoff for connection errors, timeouts, 429 and 5xx.
         rate_limit: requests per second across all threads of this client (``None``: unlimited).
         rate_limit_dsn: a PostgreSQL DSN: the rate is then shared by every client (every process,
-            every machine) given the same DSN and ``rate_limit_name``, through pyrate-limiter's
-            PostgreSQL bucket. Its password is never shown. ``None``: in this client only.
+            every machine) given the same DSN and ``rate_limit_name``, through a table of permits
+            in PostgreSQL. Its password is never shown. ``None``: in this client only.
         rate_limit_name: the shared limit's name, the account's label (never the key); it names
             the bucket's table.
         max_workers: concurrency of the ``bulk_*`` helpers, and the connection pool's size.

@@ -8,31 +8,29 @@ window answers with 429). A request is sent inside its permit (``with limiter.pe
   workers in pods of their own, two ``smsp`` commands) together send up to N times the rate. A
   permit keeps its place until one window after the answer, so the provider, counting arrivals,
   never sees more than the limit, whatever the delay between sending and arriving.
-- :class:`PostgresRateLimiter` counts in a PostgreSQL table, pyrate-limiter's
-  :class:`~pyrate_limiter.PostgresBucket`, named after the account's label (never its key): every
-  process and machine configured with the same database and label shares one limit, with the
-  database server's clock as the one clock. Each permit is taken under the table's lock, with a
-  fresh timestamp from that clock. Needs ``psycopg`` and ``psycopg_pool``
+- :class:`PostgresRateLimiter` keeps the permits in a PostgreSQL table named after the account's
+  label (never its key): every process and machine configured with the same database and label
+  shares one limit, held the same way (until one window after each answer), with the database
+  server's clock as the one clock. Needs ``psycopg`` and ``psycopg_pool``
   (``pip install 'smsp-connector[postgres]'``).
 
 The DSN may hold a password: it is masked in every message this module raises and in the log
-records of psycopg, its pool and pyrate-limiter's PostgreSQL bucket, and kept out of reprs.
+records of psycopg and its pool, and kept out of reprs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
-import random
 import re
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Protocol
-
-from pyrate_limiter import Duration, Rate, RateItem
+from typing import Any, Protocol
 
 from smsp_connector.client.errors import SmspConfigurationError, SmspTransportError
 from smsp_connector.client.redaction import install_log_redaction, redact
@@ -41,26 +39,18 @@ DEFAULT_RATE_LIMIT_NAME = "smsp"
 CONNECT_TIMEOUT_SECONDS = 10.0
 """How long opening the limiter's database connection may take before the client gives up."""
 LEAK_INTERVAL_MS = 1_000
-"""How often (at most) a process deletes the bucket's rows that every window has left."""
-SHARED_WINDOW_GUARD_MS = 150
-"""The shared limit counts its per-second rate over 1,150 ms. A permit is taken a few ms before
-its request reaches the provider, and that delay varies (threads, processes, hosts): measured
-here with two processes, the 1st and 51st of 50/s permits arrived as little as 999 ms apart
-with no guard, so a provider counting 50 per second saw 51; with 25 ms, two pushes at 100/s on
-a loaded machine (load average 8) still put 101 to 105 arrivals in one second at the emulator,
-and 100 ms once let two 429 through from an emulator limited to 105. The guard costs 13% of
-the rate: a limit the provider enforces is worth more than the last requests of a second."""
+"""How often (at most) a process deletes the permits that every window has left."""
+IN_FLIGHT_LEASE_SECONDS = 60.0
+"""How long a shared permit holds its place when no answer releases it (the process died, or
+lost the database, while its request was out): far beyond any request's arrival (the client
+connects within 10 s), so the place is never given back before the provider counted it."""
 WINDOW_GUARD_SECONDS = 0.002
-"""The in-memory limiter's window is 1,002 ms: a provider that keeps whole milliseconds may put
-two arrivals 1,000.4 ms apart in one second."""
-_CONTENTION_SLEEP_MS = (1, 4)
-"""Another process held the bucket's lock: sleep this many ms (random) before trying again."""
-_LOGGERS = (
-    "psycopg",
-    "psycopg.pool",
-    "pyrate_limiter.buckets.postgres",
-    "pyrate_limiter.clocks",
-)
+"""The limiters' window is 1,002 ms: a provider that keeps whole milliseconds may put two
+arrivals 1,000.4 ms apart in one second."""
+_MAX_WAIT_SECONDS = 0.25
+"""A shared permit's longest sleep before it looks at the table again."""
+_LOGGERS = ("psycopg", "psycopg.pool")
+_log = logging.getLogger(__name__)
 
 
 class RateLimiter(Protocol):
@@ -71,14 +61,6 @@ class RateLimiter(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-def pacing_rates(requests_per_second: float, *, guard_ms: int = 0) -> list[Rate]:
-    """The limit per second (rounded down, at least 1) and a tenth of it per 100 ms slice;
-    ``guard_ms`` lengthens the second's window (see :data:`SHARED_WINDOW_GUARD_MS`)."""
-    per_second = max(1, math.floor(requests_per_second))
-    per_slice = max(1, math.ceil(per_second / 10))
-    return [Rate(per_slice, 100), Rate(per_second, Duration.SECOND + guard_ms)]
 
 
 class MemoryRateLimiter:
@@ -94,7 +76,8 @@ class MemoryRateLimiter:
     never more than the limit. The price is the answer's latency once per place and window
     (20 ms on 1 s: 98% of the rate). A tenth of the limit per 100 ms slice, counted on sending,
     spreads a second's requests out. pyrate-limiter counts an item when it is taken and cannot
-    hold it until an answer, hence this small condition-variable pacer.
+    hold it until an answer, hence this small condition-variable pacer (and
+    :class:`PostgresRateLimiter`, the same rule in a table).
     """
 
     def __init__(
@@ -158,7 +141,8 @@ class MemoryRateLimiter:
 def bucket_table(name: str) -> str:
     """The bucket's table name for an account label: lower-case letters, digits and ``_``;
     a label that had to be changed (or cut) gets 8 hex digits of its SHA-256, so that two
-    labels never share a table by accident. pyrate-limiter prefixes it with ``ratelimit___``."""
+    labels never share a table by accident. The permits' table is this name with
+    ``_permits`` after it."""
     if not name:
         raise SmspConfigurationError("the shared rate limit needs a name (the account's label)")
     slug = re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_")[:32]
@@ -179,11 +163,17 @@ def dsn_password(dsn: str) -> str | None:
 
 
 class PostgresRateLimiter:
-    """One rate for every process that uses the same database and ``name``.
+    """One rate for every process that uses the same database and ``name``: the
+    :class:`MemoryRateLimiter`'s rule, with the permits in a PostgreSQL table.
 
-    Within a process one thread at a time takes permits (the others wait on a lock), so that
-    the database sees one caller per process, and each permit is timestamped by PostgreSQL's
-    ``clock_timestamp()`` just before it is taken. Every process must be given the same rate.
+    A permit is a row, taken under the table's lock when fewer than the limit hold a place
+    and fewer than a tenth of it were sent in the last 100 ms, stamped by the database
+    server's ``clock_timestamp()``; its answer sets how long it holds its place, one window
+    after the answer (until then it holds it for :data:`IN_FLIGHT_LEASE_SECONDS`). Requests
+    that arrive at the provider within one window of each other were all holding a place when
+    the last was sent, whatever held any of them up on the way, on whichever machine: the
+    provider never counts more than the limit. Within a process one thread at a time takes
+    permits; every process must be given the same rate.
     """
 
     def __init__(
@@ -193,22 +183,28 @@ class PostgresRateLimiter:
         *,
         name: str = DEFAULT_RATE_LIMIT_NAME,
         connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        window_seconds: float = 1.0 + WINDOW_GUARD_SECONDS,
     ) -> None:
         self._password = dsn_password(dsn)
         install_log_redaction(self._password, _LOGGERS)
         self.name = name
-        self.table = bucket_table(name)
+        self.table = permit_table(name)
+        self._limit = max(1, math.floor(requests_per_second))
+        self._per_slice = max(1, math.ceil(self._limit / 10))
+        self._window = window_seconds
+        self._slice = window_seconds / 10
         try:
             import psycopg
             from psycopg import Error as DatabaseError
+            from psycopg import sql
             from psycopg_pool import ConnectionPool, PoolTimeout
-            from pyrate_limiter import PostgresBucket
         except ImportError as exc:
             raise SmspConfigurationError(
                 "a shared rate limit (SMSP_RATE_LIMIT_DSN) needs psycopg and psycopg_pool: "
                 f"pip install 'smsp-connector[postgres]' ({exc.name} is missing)"
             ) from None
         self._errors: tuple[type[BaseException], ...] = (DatabaseError, PoolTimeout)
+        self._sql = _PermitStatements(sql, self.table)
         timeout = max(1, math.ceil(connect_timeout))
         pool, problem = None, None
         try:
@@ -218,15 +214,16 @@ class PostgresRateLimiter:
             pool = ConnectionPool(
                 dsn,
                 min_size=1,
-                max_size=1,
+                max_size=2,  # a permit taken while an answer releases another
                 open=False,
                 name=f"smsp-rate-limit-{self.table}",
                 timeout=connect_timeout,
                 kwargs={"connect_timeout": timeout},
             )
             pool.open(wait=True, timeout=connect_timeout)
-            rates = pacing_rates(requests_per_second, guard_ms=SHARED_WINDOW_GUARD_MS)
-            self._bucket = PostgresBucket(pool, self.table, rates)
+            with pool.connection() as conn:
+                conn.execute(self._sql.create_lock, (_lock_id(self.table),))
+                conn.execute(self._sql.create)
         except Exception as exc:
             problem = self._describe(exc)
         if problem is not None:
@@ -238,56 +235,145 @@ class PostgresRateLimiter:
             )
         self._pool = pool
         self._lock = threading.Lock()
-        self._last_leak: int | None = None
+        self._last_leak = -math.inf
 
     def _describe(self, exc: BaseException) -> str:
         return redact(f"{type(exc).__name__}: {exc}".strip(), self._password)
 
     @contextmanager
     def permit(self) -> Iterator[None]:
-        """Block until the account's shared rate allows one more request (counted when it is
-        sent: see :data:`SHARED_WINDOW_GUARD_MS` for the arrival jitter this allows for)."""
-        self._acquire()
-        yield
+        """Block until the account's shared rate allows one more request; the permit holds
+        its place until one window after the ``with`` block ends (the answer is back)."""
+        permit_id = self._acquire()
+        try:
+            yield
+        finally:
+            self._release(permit_id)
 
-    def _acquire(self) -> None:
+    def _acquire(self) -> int:
         with self._lock:
             while True:
-                problem = None
+                problem, taken, wait = None, None, 0.0
                 try:
-                    item = RateItem(self.name, self._now(), weight=1)
-                    if self._bucket.put(item):
-                        self._leak(item.timestamp)
-                        return
-                    wait_ms = self._bucket.waiting(item)
+                    taken, wait = self._try_take()
                 except self._errors as exc:
                     problem = self._describe(exc)
                 if problem is not None:
                     raise SmspTransportError(f"no permit from the shared rate limit: {problem}")
-                assert isinstance(wait_ms, int)
-                if wait_ms <= 0:  # no wait computed: another process held the bucket's lock
-                    wait_ms = random.randint(*_CONTENTION_SLEEP_MS)
-                time.sleep(wait_ms / 1000)
+                if taken is not None:
+                    return taken
+                time.sleep(min(max(wait, 0.001), _MAX_WAIT_SECONDS))
 
-    def _now(self) -> int:
-        """The database server's clock, in ms (the same for every machine)."""
+    def _try_take(self) -> tuple[int | None, float]:
+        """A permit's id, or ``None`` and how long until a place may be free (seconds). One
+        round trip: the lock and the statement that reads the table and inserts the permit
+        when there is a place are pipelined, then committed."""
+        timing = {
+            "window": self._window,
+            "slice": self._slice,
+            "lease": IN_FLIGHT_LEASE_SECONDS,
+            "limit": self._limit,
+            "per_slice": self._per_slice,
+        }
         with self._pool.connection() as conn:
-            row = conn.execute(
-                "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint"
-            ).fetchone()
-        assert row is not None
-        return int(row[0])
+            with conn.pipeline(), conn.transaction():
+                conn.execute(self._sql.lock)
+                cursor = conn.execute(self._sql.take, timing)
+            row = cursor.fetchone()
+            assert row is not None
+            now, permit_id, held_wait, slice_wait = row
+            if permit_id is None:
+                return None, max(wait for wait in (held_wait, slice_wait) if wait is not None)
+            if now - self._last_leak >= LEAK_INTERVAL_MS / 1000:
+                conn.execute(self._sql.leak, {**timing, "now": now})
+                conn.commit()
+                self._last_leak = now
+            return int(permit_id), 0.0
 
-    def _leak(self, now: int) -> None:
-        if self._last_leak is None or now - self._last_leak >= LEAK_INTERVAL_MS:
-            self._bucket.leak(now)
-            self._last_leak = now
+    def _release(self, permit_id: int) -> None:
+        """The answer is back: the permit holds its place one window from now. A database
+        that cannot be reached leaves it to its lease: nothing is raised over the request's own
+        result (which was sent and maybe applied)."""
+        problem = None
+        try:
+            with self._pool.connection() as conn:
+                conn.execute(self._sql.release, {"id": permit_id, "window": self._window})
+        except self._errors as exc:
+            problem = self._describe(exc)
+        if problem is not None:
+            _log.warning("shared rate limit: permit %s kept to its lease: %s", permit_id, problem)
 
     def close(self) -> None:
         self._pool.close()
 
     def __repr__(self) -> str:
         return f"PostgresRateLimiter(name={self.name!r}, table={self.table!r})"
+
+
+def permit_table(name: str) -> str:
+    """The shared permits' table for an account label (see :func:`bucket_table`)."""
+    return f"{bucket_table(name)}_permits"
+
+
+def _lock_id(table: str) -> int:
+    """The advisory lock taken to create ``table``: the same in every process (``hash()`` of a
+    str is salted per interpreter)."""
+    return zlib.crc32(table.encode()) & 0x7FFFFFFF
+
+
+class _PermitStatements:
+    """The shared limiter's SQL, its table's name quoted by psycopg. Times are the server's
+    ``clock_timestamp()`` as epoch seconds (double precision), so that every machine reads one
+    clock; ``now`` is the one the state was read at."""
+
+    def __init__(self, sql: Any, table: str) -> None:
+        name = sql.Identifier(table)
+
+        def statement(text: str) -> Any:
+            return sql.SQL(text).format(table=name)
+
+        self.create_lock = statement("SELECT pg_advisory_xact_lock(%s)")
+        self.create = statement(
+            "CREATE TABLE IF NOT EXISTS {table} (id bigserial PRIMARY KEY, "
+            "sent_at double precision NOT NULL, held_until double precision NOT NULL)"
+        )
+        self.lock = statement("LOCK TABLE {table} IN EXCLUSIVE MODE")
+        self.take = statement(
+            """
+            WITH n AS (
+                SELECT extract(epoch FROM clock_timestamp())::double precision AS now
+            ), state AS (
+                SELECT n.now,
+                       count(p.id) FILTER (WHERE p.held_until > n.now) AS held,
+                       count(p.id) FILTER (WHERE p.sent_at > n.now - %(slice)s) AS sent,
+                       min(p.held_until) FILTER (WHERE p.held_until > n.now) - n.now
+                           AS held_wait,
+                       min(p.sent_at) FILTER (WHERE p.sent_at > n.now - %(slice)s)
+                           + %(slice)s - n.now AS slice_wait
+                FROM n LEFT JOIN {table} AS p
+                    ON p.held_until > n.now OR p.sent_at > n.now - %(slice)s
+                GROUP BY n.now
+            ), taken AS (
+                INSERT INTO {table} (sent_at, held_until)
+                SELECT now, now + %(lease)s FROM state
+                WHERE held < %(limit)s AND sent < %(per_slice)s
+                RETURNING id
+            )
+            SELECT now, (SELECT id FROM taken),
+                   CASE WHEN held >= %(limit)s THEN held_wait END,
+                   CASE WHEN sent >= %(per_slice)s THEN slice_wait END
+            FROM state
+            """
+        )
+        self.release = statement(
+            "UPDATE {table} SET held_until = "
+            "extract(epoch FROM clock_timestamp())::double precision + %(window)s "
+            "WHERE id = %(id)s"
+        )
+        self.leak = statement(
+            "DELETE FROM {table} WHERE held_until < %(now)s - %(window)s "
+            "AND sent_at < %(now)s - %(slice)s"
+        )
 
 
 def make_rate_limiter(
