@@ -11,7 +11,7 @@ Only a number libphonenumber holds *valid* for its region is kept: one that is m
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
@@ -348,25 +348,22 @@ def _parse(text: str, region: str) -> PhoneNumber | RejectionReason | None:
 
 def _alternatives(
     text: str, region: str, first: PhoneNumber | RejectionReason | None
-) -> list[tuple[str, str]]:
-    """Steps 2 and 3 of ``normalize_phone_number``'s order, as (text, region) pairs."""
-    alternatives: list[tuple[str, str]] = []
+) -> Iterator[tuple[str, str]]:
+    """Steps 2 and 3 of ``normalize_phone_number``'s order, as (text, region) pairs, each
+    worked out only once the one before it was not valid."""
     if (
         isinstance(first, PhoneNumber)
         and first.country_code_source == CountryCodeSource.FROM_DEFAULT_COUNTRY
         and region in _FRENCH_PLAN_REGIONS
     ):
         own_code = first.country_code
-        codes = _plan_codes_possible(text)
-        alternatives.extend(
-            (text, other)
-            for other in _FRENCH_PLAN_PARSE_REGIONS
-            if (code := phonenumbers.country_code_for_region(other)) != own_code
-            and (codes is None or code in codes)
-        )
+        digits = _plan_digits(text)
+        for other in _FRENCH_PLAN_PARSE_REGIONS:
+            code = phonenumbers.country_code_for_region(other)
+            if code != own_code and _may_be_valid_in(digits, code):
+                yield text, other
     if text[0] in "123456789":
-        alternatives.append(("+" + text, region))
-    return alternatives
+        yield "+" + text, region
 
 
 @cache
@@ -388,31 +385,35 @@ def _plan_validity() -> dict[int, re.Pattern[str]] | None:
 _NOT_ASCII_DIGITS = re.compile("[^0-9]")
 
 
-def _plan_codes_possible(text: str) -> frozenset[int] | None:
-    """The country codes of France's numbering plan in whose regions ``text`` may parse as a
-    valid number of that code (``None``: any of them); parsing in the others is spared (a
-    rejected value tried all four other codes: four parses of about 25 µs each).
+def _plan_digits(text: str) -> str | None:
+    """The digits of ``text`` as libphonenumber reads them (other scripts' digits as ASCII),
+    for :func:`_may_be_valid_in`; ``None`` when it may read others (letters, on a phone
+    keypad) or the metadata lacks the shape the shortcut relies on."""
+    if _plan_validity() is None or any(map(str.isalpha, text)):
+        return None
+    if text.isascii():
+        return _NOT_ASCII_DIGITS.sub("", text)  # what normalize_digits_only gives, in C
+    return phonenumbers.normalize_digits_only(text)
+
+
+def _may_be_valid_in(digits: str | None, code: int) -> bool:
+    """Whether a text of these :func:`_plan_digits` may parse, in a region of ``code`` (a
+    country code of France's numbering plan), as a valid number of that code; ``False``
+    spares that parse (a rejected value tried all four other codes of the plan: four parses
+    of about 25 µs each).
 
     Such a number's national number is nine digits (the plan's metadata, which
     :func:`french_plan_regions` checks) standing next to each other among the text's digits:
     parsing drops digits only at the ends (a national prefix, a country code, an extension)
-    and adds none, unless letters are read as a phone keypad (then any code may be). So a
-    code is possible only if nine consecutive digits of the text match its validity pattern.
-    ``tests/test_phone_numbers.py`` holds this against libphonenumber's own parse."""
+    and adds none, unless letters are read as a phone keypad (``digits`` is then ``None``:
+    always maybe). So the code is possible only if nine consecutive digits match its
+    validity pattern. ``tests/test_phone_numbers.py`` holds this against libphonenumber's
+    own parse."""
     validity = _plan_validity()
-    if validity is None or any(map(str.isalpha, text)):
-        return None
-    digits = (
-        _NOT_ASCII_DIGITS.sub("", text)
-        if text.isascii()
-        else phonenumbers.normalize_digits_only(text)  # other scripts' digits as ASCII
-    )
-    starts = range(len(digits) - 8)
-    return frozenset(
-        code
-        for code, pattern in validity.items()
-        if any(pattern.fullmatch(digits, start, start + 9) for start in starts)
-    )
+    pattern = validity.get(code) if digits is not None and validity is not None else None
+    if digits is None or pattern is None:
+        return True
+    return any(pattern.fullmatch(digits, start, start + 9) for start in range(len(digits) - 8))
 
 
 def _settle(number: PhoneNumber) -> PhoneNumber | RejectionReason:
