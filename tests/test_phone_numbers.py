@@ -295,6 +295,7 @@ def test_a_mistyped_french_number_is_not_parsed_in_the_overseas_regions(
         ("0696 12 34 56", "+596696123456"),
         ("0694 12 34 56", "+594694123456"),
         ("0639 01 23 45", "+262639012345"),
+        ("0692 12 34 56 #12", "+262692123456"),  # an extension: digits after the number
     ],
 )
 def test_an_overseas_number_in_national_form_is_still_found(
@@ -316,7 +317,10 @@ _overseas_like = st.builds(
     digits=st.from_regex(r"[0-9]{0,10}", fullmatch=True),
     separator=st.sampled_from(("", " ", ".", "-", "/", "\u202f")),
     suffix=st.sampled_from(
-        ("", " ext 12", " x3", "/0692123456", "\u0661\u0662", "\uff10", "a", "ABC", "DEFG")
+        (
+            *("", " ext 12", " x3", "/0692123456", "\u0661\u0662", "\uff10", "a", "ABC", "DEFG"),
+            *(" #12", ",12", ";12", "~12"),  # extensions without letters
+        )
     ),
 )
 

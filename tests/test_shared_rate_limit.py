@@ -7,6 +7,7 @@ against the emulator; what the emulator recorded (outcomes, arrival times) is wh
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import subprocess
@@ -131,9 +132,7 @@ def _adds(emulator) -> list[dict]:
 def test_two_processes_sharing_the_bucket_stay_within_one_limit(emulator, postgres_dsn):
     # The provider's limit between one shared limit and two: two processes each at the full
     # limit exceed it (the control below sees more than 75 in a second), one shared limit does
-    # not. The margin covers what the bucket cannot govern: the delay between a permit and its
-    # request's arrival, which on a loaded machine (load 3-6) grew enough for a limit of 53 to
-    # answer five 429s. What the bucket itself admits is checked by the mean rate.
+    # not, and the provider never counts more than that limit in a second.
     emulator.faults = FaultSettings(rate_limit=PROVIDER_LIMIT)
 
     reports = _push_from_two_processes(emulator, postgres_dsn, f"shared_{uuid.uuid4().hex[:8]}")
@@ -148,7 +147,7 @@ def test_two_processes_sharing_the_bucket_stay_within_one_limit(emulator, postgr
     busiest = _busiest_second(arrivals)
     rate = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
     print(f"shared bucket: busiest 1 s window {busiest}, mean rate {rate:.1f}/s")
-    assert busiest < PROVIDER_LIMIT, f"{busiest} requests reached the provider in one second"
+    assert busiest <= SHARED_LIMIT, f"{busiest} requests reached the provider in one second"
     assert rate <= SHARED_LIMIT
     # Not one process after the other: both pushed at once, each paced by the shared limit.
     overlap = min(r["ended"] for r in reports) - max(r["began"] for r in reports)
@@ -178,8 +177,8 @@ def test_at_the_providers_own_limit_nothing_is_refused_whatever_holds_requests_u
 
 @pytest.mark.slow  # a PostgreSQL server
 def test_a_request_still_out_holds_its_place(postgres_dsn):
-    """Five permits at 5/s still out (their answers not back): a sixth waits for one of them,
-    however long they stay out, and is given one window after the first answer is back."""
+    """Five permits at 5/s still out (their answers not back): a sixth waits for one of them
+    (up to their 60 s lease), and is given one window after the first answer is back."""
     name = f"out_{uuid.uuid4().hex[:8]}"
     limiter = PostgresRateLimiter(postgres_dsn, 5, name=name)
     other = PostgresRateLimiter(postgres_dsn, 5, name=name)  # another process's view
@@ -204,6 +203,47 @@ def test_a_request_still_out_holds_its_place(postgres_dsn):
     finally:
         limiter.close()
         other.close()
+
+
+@pytest.mark.slow  # a PostgreSQL server
+def test_a_process_frozen_inside_a_transaction_stalls_the_others_for_seconds_only(postgres_dsn):
+    """A process stopped while one of its limiter sessions holds the table's lock (a paused
+    VM) would stall every other process's permits until the server noticed the dead
+    connection, hours later: the server ends such a transaction after 5 s."""
+    name = f"frozen_{uuid.uuid4().hex[:8]}"
+    frozen, other = (PostgresRateLimiter(postgres_dsn, 5, name=name) for _ in range(2))
+    granted = threading.Event()
+
+    def permit() -> None:
+        with other.permit():
+            granted.set()
+
+    waiting = threading.Thread(target=permit, daemon=True)
+    try:
+        # One of its own sessions, left as a frozen process would; the server ends it.
+        with contextlib.suppress(psycopg.Error), frozen._pool.connection() as conn:
+            conn.execute("BEGIN")
+            conn.execute(f'LOCK TABLE "{frozen.table}" IN EXCLUSIVE MODE')
+            waiting.start()
+            assert granted.wait(30), "a frozen session held every permit"
+        waiting.join()
+    finally:
+        frozen.close()
+        other.close()
+
+
+@pytest.mark.slow  # a PostgreSQL server
+def test_a_failed_clean_up_does_not_fail_the_permit(postgres_dsn, monkeypatch, caplog):
+    limiter = PostgresRateLimiter(postgres_dsn, 5, name=f"leak_{uuid.uuid4().hex[:8]}")
+    monkeypatch.setattr(limiter._sql, "leak", psycopg.sql.SQL("SELECT 1/0"))
+    try:
+        with limiter.permit():
+            pass
+        with limiter.permit():  # no second clean-up within a second: nothing logged again
+            pass
+    finally:
+        limiter.close()
+    assert caplog.text.count("old permits not deleted: DivisionByZero") == 1
 
 
 @pytest.mark.slow

@@ -49,6 +49,10 @@ WINDOW_GUARD_SECONDS = 0.002
 arrivals 1,000.4 ms apart in one second."""
 _MAX_WAIT_SECONDS = 0.25
 """A shared permit's longest sleep before it looks at the table again."""
+_SESSION_SETTINGS = "SET lock_timeout = '5s'; SET idle_in_transaction_session_timeout = '5s'"
+"""Every limiter session: a take waits at most 5 s for the table's lock (then tries again),
+and the server ends a transaction left open 5 s (a process frozen in one: a paused VM) so that
+it cannot hold every other process's permits for hours."""
 _LOGGERS = ("psycopg", "psycopg.pool")
 _log = logging.getLogger(__name__)
 
@@ -171,9 +175,12 @@ class PostgresRateLimiter:
     server's ``clock_timestamp()``; its answer sets how long it holds its place, one window
     after the answer (until then it holds it for :data:`IN_FLIGHT_LEASE_SECONDS`). Requests
     that arrive at the provider within one window of each other were all holding a place when
-    the last was sent, whatever held any of them up on the way, on whichever machine: the
-    provider never counts more than the limit. Within a process one thread at a time takes
-    permits; every process must be given the same rate.
+    the last was sent, whatever held any of them up on the way (up to the lease), on whichever
+    machine: the provider never counts more than the limit. That clock is the server's wall
+    clock: a step forward of it (an NTP step, a fail-over to a server whose clock is off)
+    frees places early once. Within a client one thread at a time takes permits; every
+    process must be given the same rate. Each client keeps up to two connections: one round
+    trip takes a permit, one releases it.
     """
 
     def __init__(
@@ -204,6 +211,7 @@ class PostgresRateLimiter:
                 f"pip install 'smsp-connector[postgres]' ({exc.name} is missing)"
             ) from None
         self._errors: tuple[type[BaseException], ...] = (DatabaseError, PoolTimeout)
+        self._lock_timeout: type[BaseException] = psycopg.errors.LockNotAvailable
         self._sql = _PermitStatements(sql, self.table)
         timeout = max(1, math.ceil(connect_timeout))
         pool, problem = None, None
@@ -218,12 +226,16 @@ class PostgresRateLimiter:
                 open=False,
                 name=f"smsp-rate-limit-{self.table}",
                 timeout=connect_timeout,
-                kwargs={"connect_timeout": timeout},
+                kwargs={"connect_timeout": timeout, "autocommit": True},
+                configure=_configure_session,
             )
             pool.open(wait=True, timeout=connect_timeout)
             with pool.connection() as conn:
-                conn.execute(self._sql.create_lock, (_lock_id(self.table),))
-                conn.execute(self._sql.create)
+                exists = conn.execute(self._sql.exists).fetchone()
+                if exists is None or exists[0] is None:  # CREATE needs the schema's privilege
+                    with conn.transaction():
+                        conn.execute(self._sql.create_lock, (_lock_id(self.table),))
+                        conn.execute(self._sql.create)
         except Exception as exc:
             problem = self._describe(exc)
         if problem is not None:
@@ -236,6 +248,8 @@ class PostgresRateLimiter:
         self._pool = pool
         self._lock = threading.Lock()
         self._last_leak = -math.inf
+        self._now = 0.0
+        """The server's clock at the last take (epoch seconds)."""
 
     def _describe(self, exc: BaseException) -> str:
         return redact(f"{type(exc).__name__}: {exc}".strip(), self._password)
@@ -256,39 +270,60 @@ class PostgresRateLimiter:
                 problem, taken, wait = None, None, 0.0
                 try:
                     taken, wait = self._try_take()
+                except self._lock_timeout:
+                    continue  # another session held the lock 5 s: the server ends it soon
                 except self._errors as exc:
                     problem = self._describe(exc)
                 if problem is not None:
                     raise SmspTransportError(f"no permit from the shared rate limit: {problem}")
                 if taken is not None:
+                    self._leak()
                     return taken
                 time.sleep(min(max(wait, 0.001), _MAX_WAIT_SECONDS))
 
     def _try_take(self) -> tuple[int | None, float]:
-        """A permit's id, or ``None`` and how long until a place may be free (seconds). One
-        round trip: the lock and the statement that reads the table and inserts the permit
-        when there is a place are pipelined, then committed."""
+        """A permit's id, or ``None`` and how long until a place may be free (seconds).
+
+        The transaction (lock the table, count and insert, commit) is sent whole in one
+        pipeline, so the server runs it to its end without waiting on this process: the lock
+        is held for the statement's time only, whatever happens here meanwhile."""
         timing = {
-            "window": self._window,
             "slice": self._slice,
             "lease": IN_FLIGHT_LEASE_SECONDS,
             "limit": self._limit,
             "per_slice": self._per_slice,
         }
         with self._pool.connection() as conn:
-            with conn.pipeline(), conn.transaction():
+            with conn.pipeline():
+                conn.execute(self._sql.begin)
                 conn.execute(self._sql.lock)
                 cursor = conn.execute(self._sql.take, timing)
+                conn.execute(self._sql.commit)
             row = cursor.fetchone()
-            assert row is not None
-            now, permit_id, held_wait, slice_wait = row
-            if permit_id is None:
-                return None, max(wait for wait in (held_wait, slice_wait) if wait is not None)
-            if now - self._last_leak >= LEAK_INTERVAL_MS / 1000:
-                conn.execute(self._sql.leak, {**timing, "now": now})
-                conn.commit()
-                self._last_leak = now
-            return int(permit_id), 0.0
+        assert row is not None
+        now, permit_id, held_wait, slice_wait = row
+        self._now = now
+        if permit_id is None:
+            return None, max(wait for wait in (held_wait, slice_wait) if wait is not None)
+        return int(permit_id), 0.0
+
+    def _leak(self) -> None:
+        """Delete, at most once a second, the permits that hold no place any more; a failure is
+        logged, never raised over the permit just taken."""
+        if self._now - self._last_leak < LEAK_INTERVAL_MS / 1000:
+            return
+        self._last_leak = self._now
+        problem = None
+        try:
+            with self._pool.connection() as conn:
+                conn.execute(
+                    self._sql.leak,
+                    {"now": self._now, "window": self._window, "slice": self._slice},
+                )
+        except self._errors as exc:
+            problem = self._describe(exc)
+        if problem is not None:
+            _log.warning("shared rate limit: old permits not deleted: %s", problem)
 
     def _release(self, permit_id: int) -> None:
         """The answer is back: the permit holds its place one window from now. A database
@@ -308,6 +343,10 @@ class PostgresRateLimiter:
 
     def __repr__(self) -> str:
         return f"PostgresRateLimiter(name={self.name!r}, table={self.table!r})"
+
+
+def _configure_session(conn: Any) -> None:
+    conn.execute(_SESSION_SETTINGS)
 
 
 def permit_table(name: str) -> str:
@@ -332,6 +371,9 @@ class _PermitStatements:
         def statement(text: str) -> Any:
             return sql.SQL(text).format(table=name)
 
+        self.exists = sql.SQL("SELECT to_regclass({name})").format(name=sql.Literal(table))
+        self.begin = statement("BEGIN")
+        self.commit = statement("COMMIT")
         self.create_lock = statement("SELECT pg_advisory_xact_lock(%s)")
         self.create = statement(
             "CREATE TABLE IF NOT EXISTS {table} (id bigserial PRIMARY KEY, "

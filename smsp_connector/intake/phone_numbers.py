@@ -409,9 +409,10 @@ def _may_be_valid_in(digits: str | None, code: int) -> bool:
     always maybe). So the code is possible only if nine consecutive digits match its
     validity pattern. ``tests/test_phone_numbers.py`` holds this against libphonenumber's
     own parse."""
-    validity = _plan_validity()
-    pattern = validity.get(code) if digits is not None and validity is not None else None
-    if digits is None or pattern is None:
+    if digits is None:
+        return True
+    pattern = (_plan_validity() or {}).get(code)
+    if pattern is None:
         return True
     return any(pattern.fullmatch(digits, start, start + 9) for start in range(len(digits) - 8))
 
