@@ -42,8 +42,9 @@ LEAK_INTERVAL_MS = 1_000
 """How often (at most) a process deletes the permits that every window has left."""
 IN_FLIGHT_LEASE_SECONDS = 60.0
 """How long a shared permit holds its place when no answer releases it (the process died, or
-lost the database, while its request was out): far beyond any request's arrival (the client
-connects within 10 s), so the place is never given back before the provider counted it."""
+lost the database, while its request was out): far beyond a request's usual arrival (the
+client's connect timeout is at most 10 s per address tried); a process paused longer than this
+between its permit and the wire gets no place held for that request."""
 WINDOW_GUARD_SECONDS = 0.002
 """The limiters' window is 1,002 ms: a provider that keeps whole milliseconds may put two
 arrivals 1,000.4 ms apart in one second."""
