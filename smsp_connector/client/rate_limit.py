@@ -68,6 +68,13 @@ class RateLimiter(Protocol):
     def close(self) -> None: ...
 
 
+def pacing(requests_per_second: float) -> tuple[int, int]:
+    """The places in a window (the rate rounded down, at least 1) and the sends in a tenth of
+    it (a tenth of those, rounded up, at least 1): both limiters' rule."""
+    limit = max(1, math.floor(requests_per_second))
+    return limit, max(1, math.ceil(limit / 10))
+
+
 class MemoryRateLimiter:
     """The rate within this process, across its threads, as the provider counts it.
 
@@ -92,8 +99,7 @@ class MemoryRateLimiter:
         window_seconds: float = 1.0 + WINDOW_GUARD_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._limit = max(1, math.floor(requests_per_second))
-        self._per_slice = max(1, math.ceil(self._limit / 10))
+        self._limit, self._per_slice = pacing(requests_per_second)
         self._window = window_seconds
         self._slice = window_seconds / 10
         self._clock = clock
@@ -197,8 +203,7 @@ class PostgresRateLimiter:
         install_log_redaction(self._password, _LOGGERS)
         self.name = name
         self.table = permit_table(name)
-        self._limit = max(1, math.floor(requests_per_second))
-        self._per_slice = max(1, math.ceil(self._limit / 10))
+        self._limit, self._per_slice = pacing(requests_per_second)
         self._window = window_seconds
         self._slice = window_seconds / 10
         try:
@@ -249,8 +254,12 @@ class PostgresRateLimiter:
         self._pool = pool
         self._lock = threading.Lock()
         self._last_leak = -math.inf
-        self._now = 0.0
-        """The server's clock at the last take (epoch seconds)."""
+        self._take_params = {
+            "slice": self._slice,
+            "lease": IN_FLIGHT_LEASE_SECONDS,
+            "limit": self._limit,
+            "per_slice": self._per_slice,
+        }
 
     def _describe(self, exc: BaseException) -> str:
         return redact(f"{type(exc).__name__}: {exc}".strip(), self._password)
@@ -270,7 +279,7 @@ class PostgresRateLimiter:
             while True:
                 problem, taken, wait = None, None, 0.0
                 try:
-                    taken, wait = self._try_take()
+                    taken, wait, now = self._try_take()
                 except self._lock_timeout:
                     continue  # another session held the lock 5 s: the server ends it soon
                 except self._errors as exc:
@@ -278,48 +287,41 @@ class PostgresRateLimiter:
                 if problem is not None:
                     raise SmspTransportError(f"no permit from the shared rate limit: {problem}")
                 if taken is not None:
-                    self._leak()
+                    self._leak(now)
                     return taken
                 time.sleep(min(max(wait, 0.001), _MAX_WAIT_SECONDS))
 
-    def _try_take(self) -> tuple[int | None, float]:
-        """A permit's id, or ``None`` and how long until a place may be free (seconds).
+    def _try_take(self) -> tuple[int | None, float, float]:
+        """A permit's id (or ``None``), how long until a place may be free (seconds) and the
+        server's clock it read (epoch seconds).
 
         The transaction (lock the table, count and insert, commit) is sent whole in one
         pipeline, so the server runs it to its end without waiting on this process: the lock
         is held for the statement's time only, whatever happens here meanwhile."""
-        timing = {
-            "slice": self._slice,
-            "lease": IN_FLIGHT_LEASE_SECONDS,
-            "limit": self._limit,
-            "per_slice": self._per_slice,
-        }
         with self._pool.connection() as conn:
             with conn.pipeline():
                 conn.execute(self._sql.begin)
                 conn.execute(self._sql.lock)
-                cursor = conn.execute(self._sql.take, timing)
+                cursor = conn.execute(self._sql.take, self._take_params)
                 conn.execute(self._sql.commit)
             row = cursor.fetchone()
         assert row is not None
         now, permit_id, held_wait, slice_wait = row
-        self._now = now
         if permit_id is None:
-            return None, max(wait for wait in (held_wait, slice_wait) if wait is not None)
-        return int(permit_id), 0.0
+            return None, max(wait for wait in (held_wait, slice_wait) if wait is not None), now
+        return int(permit_id), 0.0, now
 
-    def _leak(self) -> None:
+    def _leak(self, now: float) -> None:
         """Delete, at most once a second, the permits that hold no place any more; a failure is
         logged, never raised over the permit just taken."""
-        if self._now - self._last_leak < LEAK_INTERVAL_MS / 1000:
+        if now - self._last_leak < LEAK_INTERVAL_MS / 1000:
             return
-        self._last_leak = self._now
+        self._last_leak = now
         problem = None
         try:
             with self._pool.connection() as conn:
                 conn.execute(
-                    self._sql.leak,
-                    {"now": self._now, "window": self._window, "slice": self._slice},
+                    self._sql.leak, {"now": now, "window": self._window, "slice": self._slice}
                 )
         except self._errors as exc:
             problem = self._describe(exc)
@@ -373,8 +375,8 @@ class _PermitStatements:
             return sql.SQL(text).format(table=name)
 
         self.exists = sql.SQL("SELECT to_regclass({name})").format(name=sql.Literal(table))
-        self.begin = statement("BEGIN")
-        self.commit = statement("COMMIT")
+        self.begin = sql.SQL("BEGIN")
+        self.commit = sql.SQL("COMMIT")
         self.create_lock = statement("SELECT pg_advisory_xact_lock(%s)")
         self.create = statement(
             "CREATE TABLE IF NOT EXISTS {table} (id bigserial PRIMARY KEY, "
