@@ -16,6 +16,7 @@ import textwrap
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -175,34 +176,42 @@ def test_at_the_providers_own_limit_nothing_is_refused_whatever_holds_requests_u
     assert _busiest_second([r["arrived_at"] for r in log]) <= SHARED_LIMIT
 
 
-@pytest.mark.slow  # a PostgreSQL server
-def test_a_request_still_out_holds_its_place(postgres_dsn):
-    """Five permits at 5/s still out (their answers not back): a sixth waits for one of them
-    (up to their 60 s lease), and is given one window after the first answer is back."""
-    name = f"out_{uuid.uuid4().hex[:8]}"
-    limiter = PostgresRateLimiter(postgres_dsn, 5, name=name)
-    other = PostgresRateLimiter(postgres_dsn, 5, name=name)  # another process's view
+@contextlib.contextmanager
+def _limiter_and_a_waiting_peer(
+    dsn: str, label: str
+) -> Iterator[tuple[PostgresRateLimiter, threading.Thread, threading.Event]]:
+    """A limiter at 5/s; a thread, not started, that takes a permit from another limiter of
+    the same name (another process's view) and then sets the event."""
+    name = f"{label}_{uuid.uuid4().hex[:8]}"
+    limiter, other = (PostgresRateLimiter(dsn, 5, name=name) for _ in range(2))
     granted = threading.Event()
 
-    def sixth() -> None:
+    def take() -> None:
         with other.permit():
             granted.set()
 
     try:
+        yield limiter, threading.Thread(target=take, daemon=True), granted
+    finally:
+        limiter.close()
+        other.close()
+
+
+@pytest.mark.slow  # a PostgreSQL server
+def test_a_request_still_out_holds_its_place(postgres_dsn):
+    """Five permits at 5/s still out (their answers not back): a sixth waits for one of them
+    (up to their 60 s lease), and is given one window after the first answer is back."""
+    with _limiter_and_a_waiting_peer(postgres_dsn, "out") as (limiter, sixth, granted):
         with ExitStack() as out:
             for _ in range(5):
                 out.enter_context(limiter.permit())
-            waiting = threading.Thread(target=sixth)
-            waiting.start()
+            sixth.start()
             # A limit counting sends would let the sixth go 1 s after the first was sent.
             assert not granted.wait(2.5), "a sixth permit while five requests were still out"
             answered = time.monotonic()
         assert granted.wait(10)
         assert time.monotonic() - answered >= 0.9
-        waiting.join()
-    finally:
-        limiter.close()
-        other.close()
+        sixth.join()
 
 
 @pytest.mark.slow  # a PostgreSQL server
@@ -210,16 +219,7 @@ def test_a_process_frozen_inside_a_transaction_stalls_the_others_for_seconds_onl
     """A process stopped while one of its limiter sessions holds the table's lock (a paused
     VM) would stall every other process's permits until the server noticed the dead
     connection, hours later: the server ends such a transaction after 5 s."""
-    name = f"frozen_{uuid.uuid4().hex[:8]}"
-    frozen, other = (PostgresRateLimiter(postgres_dsn, 5, name=name) for _ in range(2))
-    granted = threading.Event()
-
-    def permit() -> None:
-        with other.permit():
-            granted.set()
-
-    waiting = threading.Thread(target=permit, daemon=True)
-    try:
+    with _limiter_and_a_waiting_peer(postgres_dsn, "frozen") as (frozen, waiting, granted):
         # One of its own sessions, left as a frozen process would; the server ends it.
         with contextlib.suppress(psycopg.Error), frozen._pool.connection() as conn:
             conn.execute("BEGIN")
@@ -227,9 +227,6 @@ def test_a_process_frozen_inside_a_transaction_stalls_the_others_for_seconds_onl
             waiting.start()
             assert granted.wait(30), "a frozen session held every permit"
         waiting.join()
-    finally:
-        frozen.close()
-        other.close()
 
 
 @pytest.mark.slow  # a PostgreSQL server
