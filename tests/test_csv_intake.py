@@ -7,6 +7,7 @@ import os
 import pickle
 import random
 from pathlib import Path
+from unittest import mock
 
 import pandas as pd
 import pandera.errors
@@ -16,10 +17,12 @@ from smsp_connector.intake import (
     PHONE_COLUMN_ALIASES,
     IntakeError,
     PhoneIntakeSchema,
+    frames,
     normalize_header,
     read_phone_csv,
     read_text_column_csv,
 )
+from smsp_connector.intake.schemas import phone_intake_schema
 
 DATA = Path(__file__).parent / "data" / "csv"
 MESSAGE_ID_ALIASES = ("message_id", "messageId", "id_message", "id du message", "id")
@@ -574,3 +577,28 @@ def test_schema_refuses_a_value_that_is_not_text_and_names_it() -> None:
     assert "612345678" in str(caught.value)
     df.loc[1, "raw_value"] = "0612345678"
     PhoneIntakeSchema.validate(df)
+
+
+@pytest.mark.parametrize("slice_rows", [2, 131_072])
+@pytest.mark.parametrize(
+    ("e164", "refused"),
+    [("+0612345679", True), ("0612345679", True), ("+33612345679\n", False), (None, None)],
+)
+def test_the_e164_pattern_is_still_checked_where_the_quick_check_cannot_decide(
+    slice_rows: int, e164: str | None, refused: bool | None
+) -> None:
+    df = read_phone_csv(DATA / "duplicates.csv").frame
+    last = df["e164"].last_valid_index()
+    if e164 is None:
+        df["e164"] = df["e164"].where(df.index != last, 3.5)
+        refused = True  # a value that is not text
+    else:
+        df.loc[last, "e164"] = e164
+    schema = phone_intake_schema(())
+    with mock.patch.object(frames, "_VALIDATION_ROWS", slice_rows):
+        if not refused:
+            frames._validated(df, schema)
+            return
+        with pytest.raises(pandera.errors.SchemaError) as caught:
+            frames._validated(df, schema)
+    assert "e164" in str(caught.value)

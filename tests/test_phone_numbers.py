@@ -2,8 +2,10 @@
 
 import dataclasses
 import random
+import re
 from unittest import mock
 
+import numpy as np
 import phonenumbers
 import pytest
 from hypothesis import given, settings
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 
 from smsp_connector.intake import phone_intake_frame, phone_numbers
 from smsp_connector.intake.phone_numbers import (
+    E164_PATTERN,
     NormalizedNumber,
     RejectedNumber,
     RejectionReason,
@@ -351,3 +354,42 @@ def test_skipping_overseas_parses_changes_no_outcome(values: list[str]) -> None:
     shortcut = [normalize_phone_number(value) for value in values]
     with mock.patch.object(phone_numbers, "_plan_digits", return_value=None):
         assert [normalize_phone_number(value) for value in values] == shortcut
+
+
+E164_TEXT = st.text(alphabet="+0123456789\n٣ a", max_size=20)
+WELL_FORMED = st.from_regex(r"\A\+[1-9][0-9]{6,14}\Z")
+CHANGES = {
+    "a digit short": lambda n: n[:7],
+    "a digit too many": lambda n: n + "0" * (17 - len(n)),
+    "a leading 0": lambda n: "+0" + n[2:],
+    "no plus": lambda n: n[1:],
+    "two in one": lambda n: n + "\n" + n,
+    "a line break at the end": lambda n: n + "\n",
+    "another script's digit": lambda n: n[:-1] + "٣",
+    "not text": lambda n: int(n[1:]),
+}
+"""What the quick check must leave to pandera: the first five break the pattern; Python's
+pattern takes the next two (``$`` before a final line break, ``\\d`` for any digit)."""
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    numbers=st.lists(WELL_FORMED, max_size=6),
+    changed=WELL_FORMED,
+    change=st.sampled_from(sorted(CHANGES)),
+    position=st.integers(0, 6),
+)
+def test_plainly_e164_leaves_any_list_with_one_changed_number_to_the_full_check(
+    numbers: list[str], changed: str, change: str, position: int
+) -> None:
+    assert phone_numbers.plainly_e164(numbers)
+    numbers.insert(position, CHANGES[change](changed))
+    assert not phone_numbers.plainly_e164(numbers)
+    assert not phone_numbers.plainly_e164(np.array(numbers, dtype=object))
+
+
+@settings(max_examples=500, deadline=None)
+@given(values=st.lists(st.one_of(E164_TEXT, WELL_FORMED, st.none()), max_size=8))
+def test_plainly_e164_says_yes_only_to_what_the_pattern_matches(values: list) -> None:
+    if phone_numbers.plainly_e164(values):
+        assert all(isinstance(v, str) and re.match(E164_PATTERN, v) for v in values)
