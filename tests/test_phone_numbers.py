@@ -6,6 +6,7 @@ import re
 from unittest import mock
 
 import numpy as np
+import pandera.errors
 import phonenumbers
 import pytest
 from hypothesis import given, settings
@@ -23,6 +24,7 @@ from smsp_connector.operations.context import RunContext
 from smsp_connector.operations.inputs import PhoneFile, PhoneValues
 from smsp_connector.operations.run import Push, run_operation
 from smsp_connector.warehouse import Warehouse
+from smsp_connector.warehouse.phone_forms import french_plan_numbers
 
 FR_MOBILE = "+33612345678"
 
@@ -171,6 +173,15 @@ def test_a_valid_number_longer_than_e164_allows_is_a_rows_refusal() -> None:
     frame = phone_intake_frame("f.csv", ["+4973981527500126", "0612345678"], [2, 3])
     assert frame["rejection_reason"].tolist() == ["too_long", None]
     assert frame["e164"].tolist() == [None, "+33612345678"]
+
+
+@pytest.mark.parametrize("quick_path", [None, french_plan_numbers])
+@pytest.mark.parametrize("missing", [None, float("nan")])
+def test_a_value_that_is_not_text_fails_the_schema_not_the_quick_path(quick_path, missing) -> None:
+    """Callers give text; a missing value never reaches the quick path (which reads text):
+    the schema refuses the frame, naming the column."""
+    with pytest.raises(pandera.errors.SchemaError, match="raw_value"):
+        phone_intake_frame("t", ["0612345678", missing], [1, 2], quick_path=quick_path)
 
 
 def test_text_that_is_not_unicode_is_read_with_its_bad_bytes_replaced(

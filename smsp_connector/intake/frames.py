@@ -293,10 +293,7 @@ def _outcome_columns(
     count = len(raws)
     # Object arrays filled in place (None where nothing is set): no list per column first.
     e164, region, reason, message = (np.full(count, None, dtype=object) for _ in range(4))
-    pairs = zip(raws, regions, strict=True)
-    in_france = np.flatnonzero(
-        np.fromiter((isinstance(raw, str) and area == "FR" for raw, area in pairs), bool, count)
-    )
+    in_france = np.flatnonzero(_texts_in_france(raws, regions))
     e164[in_france], region[in_france] = (quick_path or python_quick_path)(raws[in_france])
     valid = np.not_equal(e164, None)
     known = valid.copy()  # is_valid is not null
@@ -322,6 +319,15 @@ def _outcome_columns(
         "rejection_reason": pd.Series(reason.take(codes), dtype=object),
         "rejection_message": pd.Series(message.take(codes), dtype=object),
     }
+
+
+def _texts_in_france(raws: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """Which values are text to read in region FR (a mask): one C pass over each array, and a
+    Python call per value only when some value is not a str (a missing one: NaN)."""
+    mask = np.asarray(regions == "FR", dtype=bool)
+    if len(raws) and pd.api.types.infer_dtype(raws, skipna=False) != "string":
+        mask &= np.fromiter((isinstance(raw, str) for raw in raws), bool, len(raws))
+    return mask
 
 
 def python_quick_path(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
