@@ -18,6 +18,7 @@ import phonenumbers
 
 from smsp_connector.intake.phone_numbers import (
     DEFAULT_REGION,
+    E164_PATTERN,
     NormalizedNumber,
     normalize_phone_number,
     plainly_e164,
@@ -221,12 +222,19 @@ def _validated(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
 
 
 def _without_pattern_check(schema: pa.DataFrameSchema) -> pa.DataFrameSchema | None:
-    """``schema`` without its ``str_matches`` check on ``e164`` (``None``: it has none)."""
+    """``schema`` without its check of :data:`E164_PATTERN` on ``e164``, the one check that
+    :func:`plainly_e164` proves (``None``: it has no such check)."""
     column = schema.columns.get("e164")
-    checks = [] if column is None else [c for c in column.checks if c.name != "str_matches"]
-    if column is None or len(checks) == len(column.checks):
+    if column is None:
+        return None
+    checks = [check for check in column.checks if not _is_e164_pattern(check)]
+    if len(checks) == len(column.checks):
         return None
     return schema.update_column("e164", checks=checks)
+
+
+def _is_e164_pattern(check: pa.Check) -> bool:
+    return check.name == "str_matches" and check.statistics.get("pattern") == E164_PATTERN
 
 
 def _usable_region(region: str | None, default_region: str) -> str:
