@@ -23,6 +23,7 @@ from smsp_connector.defaults import DEFAULT_REGION
 
 __all__ = [
     "E164_PATTERN",
+    "E164_SQL_PATTERN",
     "NormalizedNumber",
     "RejectedNumber",
     "RejectionReason",
@@ -30,8 +31,13 @@ __all__ = [
 ]
 
 
-E164_PATTERN = r"^\+[1-9]\d{6,14}$"
-"""E.164: a plus, a country code that does not start with 0, at most 15 digits in all."""
+E164_PATTERN = r"\A\+[1-9][0-9]{6,14}\Z"
+"""E.164: a plus, a country code that does not start with 0, at most 15 digits in all, ASCII
+digits and nothing after them (Python's ``\\d`` takes any script's digits, ``$`` a final line
+break: a number stored so would match no number written in plain digits). Python's syntax;
+DuckDB's is :data:`E164_SQL_PATTERN`."""
+E164_SQL_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+""":data:`E164_PATTERN` in DuckDB's RE2, whose ``$`` ends the text (it has no ``\\Z``)."""
 _E164 = re.compile(E164_PATTERN, re.ASCII)
 _E164_LINES = re.compile(r"\+[1-9][0-9]{6,14}(?:\n\+[1-9][0-9]{6,14})*")
 
@@ -39,8 +45,7 @@ _E164_LINES = re.compile(r"\+[1-9][0-9]{6,14}(?:\n\+[1-9][0-9]{6,14})*")
 def plainly_e164(values: Sequence[object]) -> bool:
     """Whether every value is a str that :data:`E164_PATTERN` matches, by one pass of the
     regular expression over them joined (a match per value costs ten times as much); ``False``
-    decides nothing, a check per value does (Python's ``\\d`` and ``$`` take more than this
-    does: other scripts' digits, a newline at the end).
+    decides nothing, a check per value does.
 
     As many line breaks as separators: no value holds one, so each line is one value.
     """

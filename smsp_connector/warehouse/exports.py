@@ -24,7 +24,7 @@ import duckdb
 import pandas as pd
 from duckdb.sqltypes import VARCHAR
 
-from smsp_connector.intake.phone_numbers import E164_PATTERN
+from smsp_connector.intake.phone_numbers import E164_SQL_PATTERN
 from smsp_connector.warehouse import object_store
 from smsp_connector.warehouse.lake import load_extension
 from smsp_connector.warehouse.results import scalar
@@ -39,7 +39,7 @@ def formula_safe_sql(column: str) -> str:
     """SQL expression: ``column`` with a leading apostrophe when a spreadsheet would run it."""
     return (
         f"CASE WHEN regexp_matches({column}, '{FORMULA_START}') "
-        f"AND NOT regexp_matches({column}, '{E164_PATTERN}') "
+        f"AND NOT regexp_matches({column}, '{E164_SQL_PATTERN}') "
         f"THEN '''' || {column} ELSE {column} END"
     )
 

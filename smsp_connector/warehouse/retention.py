@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 import duckdb
 import pandas as pd
 
-from smsp_connector.intake.phone_numbers import E164_PATTERN
+from smsp_connector.intake.phone_numbers import E164_SQL_PATTERN
 from smsp_connector.warehouse.ledger import refresh_ledger_in
 from smsp_connector.warehouse.plans import PLANS_LOCK, claim_in
 from smsp_connector.warehouse.pseudonyms import pseudonym
@@ -140,7 +140,7 @@ def _expired_numbers(conn: duckdb.DuckDBPyConnection, tables: Tables) -> str:
             UNION ALL SELECT phone_number, last_seen_at FROM {tables.presence}
         )
         SELECT phone_number FROM traces
-        WHERE regexp_matches(phone_number, '{E164_PATTERN}')
+        WHERE regexp_matches(phone_number, '{E164_SQL_PATTERN}')
         GROUP BY phone_number
         HAVING max(seen_at) < $before AND phone_number NOT IN ({needed})
     """

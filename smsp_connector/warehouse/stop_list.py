@@ -23,7 +23,7 @@ import duckdb
 import pandas as pd
 
 from smsp_connector.client.models import PROVIDER_TIME_FORMAT
-from smsp_connector.intake.phone_numbers import E164_PATTERN
+from smsp_connector.intake.phone_numbers import E164_SQL_PATTERN
 from smsp_connector.warehouse.results import one_row, scalar
 from smsp_connector.warehouse.tables import Tables, Warehouse, capped_memory
 
@@ -77,9 +77,8 @@ _ENTRIES_AS_JSON = """SELECT json AS entry FROM read_json(?, format = 'array', r
 PLAINLY_VALID = """stop_id IS NOT NULL AND stop_id >= 1 AND created_at IS NOT NULL
     AND extracted_at IS NOT NULL AND regexp_matches(phone_number, ?)"""
 """What :class:`~smsp_connector.warehouse.schemas.StopListSchema` asks of a row's values, in
-SQL, the parameter being its E.164 pattern. RE2's ``\\d`` and ``$`` match less than Python's
-(ASCII digits only; no trailing newline), so a row SQL passes passes pandera too; the rows SQL
-does not pass go to pandera, which decides."""
+SQL, the parameter being :data:`~smsp_connector.intake.phone_numbers.E164_SQL_PATTERN`: a row
+SQL passes passes pandera too; the rows SQL does not pass go to pandera, which decides."""
 DUCKDB_VECTOR_ROWS = 2048
 """Rows in one of DuckDB's vectors (what ``fetch_df_chunk`` counts in)."""
 
@@ -327,7 +326,7 @@ class StopListStage:
         cursor = self._conn.execute(
             f"SELECT rowid AS position, * FROM {self._t.staged} "
             f"WHERE rowid = 0 OR NOT coalesce({PLAINLY_VALID}, false) ORDER BY rowid",
-            [E164_PATTERN],
+            [E164_SQL_PATTERN],
         )
         vectors = max(1, rows // DUCKDB_VECTOR_ROWS)
         while not (frame := cursor.fetch_df_chunk(vectors)).empty:
