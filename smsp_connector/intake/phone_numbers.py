@@ -31,15 +31,16 @@ __all__ = [
 ]
 
 
-E164_PATTERN = r"\A\+[1-9][0-9]{6,14}\Z"
+_E164_NUMBER = r"\+[1-9][0-9]{6,14}"
+E164_PATTERN = rf"\A{_E164_NUMBER}\Z"
 """E.164: a plus, a country code that does not start with 0, at most 15 digits in all, ASCII
 digits and nothing after them (Python's ``\\d`` takes any script's digits, ``$`` a final line
 break: a number stored so would match no number written in plain digits). Python's syntax;
 DuckDB's is :data:`E164_SQL_PATTERN`."""
-E164_SQL_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+E164_SQL_PATTERN = f"^{_E164_NUMBER}$"
 """:data:`E164_PATTERN` in DuckDB's RE2, whose ``$`` ends the text (it has no ``\\Z``)."""
-_E164 = re.compile(E164_PATTERN, re.ASCII)
-_E164_LINES = re.compile(r"\+[1-9][0-9]{6,14}(?:\n\+[1-9][0-9]{6,14})*")
+_E164 = re.compile(E164_PATTERN)
+_E164_LINES = re.compile(f"{_E164_NUMBER}(?:\n{_E164_NUMBER})*")
 
 
 def plainly_e164(values: Sequence[object]) -> bool:
