@@ -317,29 +317,27 @@ class PostgresRateLimiter:
         if now - self._last_leak < LEAK_INTERVAL_MS / 1000:
             return
         self._last_leak = now
-        problem = None
-        try:
-            with self._pool.connection() as conn:
-                conn.execute(
-                    self._sql.leak, {"now": now, "window": self._window, "slice": self._slice}
-                )
-        except self._errors as exc:
-            problem = self._describe(exc)
-        if problem is not None:
-            _log.warning("shared rate limit: old permits not deleted: %s", problem)
+        params = {"now": now, "window": self._window, "slice": self._slice}
+        self._execute_or_warn(self._sql.leak, params, "old permits not deleted")
 
     def _release(self, permit_id: int) -> None:
         """The answer is back: the permit holds its place one window from now. A database
         that cannot be reached leaves it to its lease: nothing is raised over the request's own
         result (which was sent and maybe applied)."""
+        params = {"id": permit_id, "window": self._window}
+        self._execute_or_warn(self._sql.release, params, f"permit {permit_id} kept to its lease")
+
+    def _execute_or_warn(self, statement: Any, params: dict[str, Any], failure: str) -> None:
+        """Run one statement on a pooled connection; a database error is logged as
+        ``failure`` with what went wrong (redacted), never raised."""
         problem = None
         try:
             with self._pool.connection() as conn:
-                conn.execute(self._sql.release, {"id": permit_id, "window": self._window})
+                conn.execute(statement, params)
         except self._errors as exc:
             problem = self._describe(exc)
         if problem is not None:
-            _log.warning("shared rate limit: permit %s kept to its lease: %s", permit_id, problem)
+            _log.warning("shared rate limit: %s: %s", failure, problem)
 
     def close(self) -> None:
         self._pool.close()
