@@ -4,9 +4,11 @@ full path gives (``normalize_phone_number``), value by value, and decide the com
 from __future__ import annotations
 
 import random
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -57,6 +59,7 @@ forms = st.builds(
 )
 
 
+@pytest.mark.heavy
 @settings(max_examples=150, deadline=None)
 @given(st.lists(forms | st.text(max_size=20), min_size=1, max_size=40))
 def test_what_the_sql_decides_is_what_libphonenumber_reads(values: list[str]) -> None:
@@ -128,3 +131,32 @@ def test_text_duckdb_cannot_hold_is_left_to_the_full_path() -> None:
     )
     assert e164.tolist() == [None, None, "+33612345678"]
     assert region[:2].tolist() == [None, None]
+
+
+def test_calls_share_one_in_memory_database_and_threads_do_not_mix_their_values(
+    monkeypatch,
+) -> None:
+    """A fresh DuckDB database costs tens of milliseconds (ICU, JSON and Parquet loaded each
+    time): the intake's every call paid it. Calls now open a cursor of one database per
+    process, so concurrent calls (Dagster's threads) must still each see only their values."""
+    import duckdb
+
+    opened = []
+    real = duckdb.connect
+    monkeypatch.setattr("smsp_connector.warehouse.phone_forms._DATABASES", {})
+    monkeypatch.setattr(
+        "smsp_connector.warehouse.phone_forms.duckdb.connect",
+        lambda *args, **kwargs: opened.append(args) or real(*args, **kwargs),
+    )
+    batches = [
+        np.array([f"06 12 34 {t:02d} {n:02d}" for n in range(100)] + ["n/a"], dtype=object)
+        for t in range(8)
+    ]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(french_plan_numbers, batches * 3))
+    for batch, (e164, region) in zip(batches * 3, results, strict=True):
+        assert e164.tolist() == [f"+336{value[3:].replace(' ', '')}" for value in batch[:-1]] + [
+            None
+        ]
+        assert set(region[:-1]) == {"FR"}
+    assert len(opened) == 1
