@@ -8,12 +8,12 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
 from smsp_connector.client import RetryPolicy, SmspClient
 from smsp_connector.emulator import EmulatorServer
 
+from .instances import copy_storages
 from .postgres_server import postgres_dsn  # noqa: F401 (the session's PostgreSQL, a fixture)
 
 API_KEY = f"test-key-{secrets.token_hex(12)}"
@@ -54,7 +54,7 @@ def env(emulator, tmp_path) -> dict[str, str]:
     )
     # Create the instance's storage first, as `dagster dev` does: two processes creating a fresh
     # SQLite storage at once race in its migrations, and one run dies holding its pool slot.
-    dg.DagsterInstance.from_config(str(home)).dispose()
+    copy_storages(home)
     return {
         **os.environ,
         "DAGSTER_HOME": str(home),

@@ -5,12 +5,14 @@ materialization says how many rows it holds or handled (``dagster/row_count``)."
 from __future__ import annotations
 
 import dagster as dg
+import pytest
 from dagster._core.definitions.metadata import TableMetadataSet
 
 from smsp_connector.dagster import build_definitions
 from smsp_connector.settings import PushSource, Settings
 
 from .conftest import API_KEY
+from .instances import instance_for_test
 from .pipeline_helpers import PipelineRig
 
 TABLES = {
@@ -42,8 +44,9 @@ def test_every_table_asset_names_its_table_and_its_columns():
     )
 
 
+@pytest.mark.heavy
 def test_every_materialization_of_a_push_run_has_a_row_count(emulator, tmp_path):
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         rig = PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
         csv = tmp_path / "in.csv"
         csv.write_text("phone\n0611111111\n0622222222\nabc\n", encoding="utf-8")

@@ -184,6 +184,7 @@ def test_account_reports_credits(client):
     assert account.credits.credit_sms >= 0
 
 
+@pytest.mark.heavy
 def test_a_large_list_comes_back_whole(client, emulator):
     paris = datetime(2024, 3, 1, 12, 0, tzinfo=PROVIDER_TZ)
     emulator.state.seed_entries((f"+336{n:08d}", paris) for n in range(50_000))

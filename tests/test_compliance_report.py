@@ -65,6 +65,7 @@ def test_the_schedule_writes_the_month_before_the_ticks_in_the_accounts_time_zon
     assert partition_at(datetime(2026, 1, 1, 6, tzinfo=UTC)) == "2025-12-01"
 
 
+@pytest.mark.heavy
 def test_the_report_counts_the_months_opt_outs_deletions_rejections_and_purges(story):  # noqa: F811
     purge(
         story,
@@ -139,6 +140,7 @@ def _move_back_a_month(warehouse: Warehouse) -> None:
             )
 
 
+@pytest.mark.heavy
 def test_the_monthly_asset_writes_the_html_file_and_shows_the_report(story, emulator, tmp_path):  # noqa: F811
     from smsp_connector.dagster.definitions import build_definitions
     from smsp_connector.settings import Settings
@@ -175,6 +177,7 @@ def test_the_monthly_asset_writes_the_html_file_and_shows_the_report(story, emul
     assert "<svg" in page and ENDED not in page + repr(result.all_events)
 
 
+@pytest.mark.heavy
 def test_free_text_in_the_report_holds_no_number_and_no_markdown(emulator, client, tmp_path):
     """Found by an adversarial session: a file named after a number and consent evidence
     quoting one reached the report whole; Markdown in them was rendered; times said UTC in

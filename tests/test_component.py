@@ -19,6 +19,7 @@ from smsp_connector.emulator import EmulatorServer
 
 from .conftest import API_KEY
 from .dg_project import write_project
+from .instances import instance_for_test
 
 pytestmark = pytest.mark.slow  # dg subprocesses
 
@@ -168,7 +169,7 @@ def test_two_accounts_run_side_by_side_each_against_its_emulator(importable, emu
         (project / "opt_outs.csv").write_text("phone\n0633333333\n")
         defs = dg.load_from_defs_folder(path_within_project=project / "acme")
 
-        with dg.instance_for_test() as instance:
+        with instance_for_test() as instance:
             for account in ("main", "agency"):
                 config = {"csv_path": str(project / "opt_outs.csv")}
                 op = f"{account}__stop_list_additions"

@@ -6,12 +6,12 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
 from smsp_connector.client import SmspClient
 
 from .conftest import API_KEY
+from .instances import instance_for_test
 from .pipeline_helpers import PipelineRig, materialization_metadata
 
 pytestmark = pytest.mark.heavy
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.heavy
 
 @pytest.fixture
 def rig(emulator, tmp_path):
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         yield PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
 
 

@@ -20,6 +20,7 @@ from smsp_connector.settings import Settings, SettingsError
 from smsp_connector.warehouse import Warehouse
 from smsp_connector.warehouse.plans import Plan, PlanTarget, claim_plan, load_plan, store_plan
 
+from .instances import instance_for_test
 from .pipeline_helpers import PipelineRig, materialization_metadata
 
 pytestmark = pytest.mark.heavy
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.heavy
 
 @pytest.fixture
 def rig(emulator, tmp_path):
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         yield PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
 
 
@@ -334,7 +335,7 @@ def test_a_confirmation_never_deletes_a_number_outside_its_plan(
 ):  # fmt: skip
     emulator_server.reset()
     folder = tmp_path_factory.mktemp("plan")
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         rig = PipelineRig(emulator_server, folder / "w.duckdb", folder / "exports", instance)
         rig.emulator.state.seed_entries((n, "2025-03-01 12:00:00") for n in _every_reading())
         seeded = _listed(rig)

@@ -22,6 +22,7 @@ import pytest
 import smsp_connector
 
 from .conftest import API_KEY
+from .instances import instance_for_test
 from .pipeline_helpers import PipelineRig
 
 NEWER = "v99.0.0"
@@ -88,12 +89,13 @@ def test_the_cli_says_in_one_line_which_duckdb_wrote_the_file(emulator, tmp_path
     assert emulator.stats()["endpoints"] == {}, "nothing is sent"
 
 
+@pytest.mark.heavy
 def test_a_dagster_run_fails_with_that_line_and_no_stack(emulator, tmp_path):
     path = written_by_a_newer_duckdb(tmp_path / "warehouse.duckdb")
     emulator.state.seed_entries([("+33612345678", "2025-07-14 09:30:00")])
     import dagster as dg
 
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         rig = PipelineRig(emulator, path, tmp_path / "exports", instance)
         result = rig.materialize()
     assert not result.success

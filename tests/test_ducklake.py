@@ -35,6 +35,7 @@ from smsp_connector.warehouse.lake import (
 from smsp_connector.warehouse.tables import _DDL, lake_ddl
 
 from .conftest import API_KEY
+from .instances import instance_for_test
 from .pipeline_helpers import PipelineRig, materialized_keys
 from .postgres_server import postgres_server, require_postgres
 
@@ -214,7 +215,7 @@ def test_the_pipeline_on_a_lake_writes_the_rows_it_writes_on_a_file(emulator, la
     for kind in ("file", "lake"):
         emulator.reset()
         folder = tmp_path / kind
-        with dg.instance_for_test() as instance:
+        with instance_for_test() as instance:
             rig = PipelineRig(emulator, folder / "warehouse.duckdb", folder / "exports", instance)
             if kind == "lake":
                 rig.settings = _lake_settings(rig, lake)  # type: ignore[method-assign]
@@ -304,7 +305,7 @@ def test_no_password_nor_key_in_reprs_logs_or_errors(emulator, lake, tmp_path, c
     # Trust authentication ignores the password, so this conninfo works.
     database = f"{lake.database} password={PASSWORD}"
     emulator.state.seed_entries([("+33612345678", "2025-07-14 09:30:00")])
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         rig = PipelineRig(emulator, tmp_path / "unused.duckdb", tmp_path / "exports", instance)
         plain = rig.settings
         rig.settings = lambda **o: plain(  # type: ignore[method-assign]

@@ -160,6 +160,7 @@ def test_list_is_in_id_order_and_follows_changes(server: EmulatorServer) -> None
     assert [d["id"] for d in data] == [ids[1]]
 
 
+@pytest.mark.heavy
 def test_large_list_is_served_whole_in_id_order(server: EmulatorServer) -> None:
     """One answer with every entry (how fast: benchmarks/emulator_bench.py, 1,000,000 entries)."""
     size = 200_000
@@ -621,6 +622,7 @@ def test_state_api_applies_the_endpoint_rules() -> None:
         state.delete_stop(stop_id)
 
 
+@pytest.mark.heavy
 def test_seed_entries_loads_a_million() -> None:
     """Every entry, in the order given (how fast: benchmarks/emulator_bench.py)."""
     state = EmulatorState()

@@ -608,6 +608,7 @@ V1_OPERATIONS = [
 ]
 
 
+@pytest.mark.heavy
 def test_the_openapi_document_lists_every_v1_endpoint(emulator: EmulatorServer) -> None:
     response = control(emulator, "openapi.json")
     assert response.status_code == 200

@@ -15,6 +15,7 @@ from smsp_connector.dagster import build_definitions
 from smsp_connector.dagster.resource import SmspResource
 
 from .conftest import API_KEY
+from .instances import instance_for_test
 from .pipeline_helpers import (
     PipelineRig,
     check_results,
@@ -35,7 +36,7 @@ ALL_ASSETS = {
 
 @pytest.fixture
 def rig(emulator, tmp_path):
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         yield PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
 
 

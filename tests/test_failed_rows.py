@@ -10,6 +10,7 @@ import pytest
 
 from smsp_connector.emulator import FaultSettings
 
+from .instances import instance_for_test
 from .pipeline_helpers import PipelineRig, check_results, materialized_keys
 from .proxy_helpers import failing_proxy
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.heavy
 
 @pytest.fixture
 def rig(emulator, tmp_path):
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         yield PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
 
 

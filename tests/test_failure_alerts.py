@@ -21,6 +21,7 @@ from smsp_connector.dagster.alerts import build_failure_alert_sensor
 from smsp_connector.settings import Settings
 
 from .conftest import API_KEY
+from .instances import instance_for_test
 from .pipeline_helpers import PipelineRig
 from .proxy_helpers import SHUTDOWN_POLL_SECONDS, failing_proxy
 
@@ -140,7 +141,7 @@ def test_a_blocked_stop_list_run_posts_one_line_to_the_webhook(
     caplog.set_level(logging.DEBUG, logger="urllib3")
     webhook = f"{recorder.url}/services/T000/B000/{HOOK_SECRET}"
     monkeypatch.setenv("SMSP_ALERT_WEBHOOK_URL", webhook)
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         rig = PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
         built = build_definitions(rig.settings())
         jobs = built.jobs
@@ -202,7 +203,7 @@ def test_a_push_whose_rows_failed_after_every_retry_is_announced(emulator, tmp_p
     source = tmp_path / "opt_outs.csv"
     source.write_text("phone\n+33611111111\n+33622222222\n", encoding="utf-8")
     with (
-        dg.instance_for_test() as instance,
+        instance_for_test() as instance,
         failing_proxy(emulator.base_url, {"/v1/stop-sms/add"}) as base_url,
     ):
         rig = PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
@@ -238,7 +239,7 @@ def test_notify_gets_the_message_of_a_failed_run(monkeypatch):
         **{"smsp/account": "acme"},
     )
     sensor = build_failure_alert_sensor(name="alerts", jobs=[job], notify=messages.append)
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False)
         context = dg.build_run_status_sensor_context(
             sensor_name="alerts",
@@ -267,7 +268,7 @@ def test_an_error_names_its_class_and_a_long_message_is_cut():
         explode()
 
     sensor = build_failure_alert_sensor(name="alerts", jobs=[job], notify=messages.append)
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False)
         sensor(
             dg.build_run_status_sensor_context(
@@ -292,7 +293,7 @@ def _reaction_to_one_failed_run():
     """The alert sensor's one reaction to one failed run, and the ticks' log lines."""
     job = _failing_job()
     sensor = build_failure_alert_sensor(name="alerts", jobs=[job])
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         ticks = SensorRig(sensor, instance)
         ticks.tick()
         job.execute_in_process(instance=instance, raise_on_error=False)
@@ -304,7 +305,7 @@ def _reaction_to_one_failed_run():
 def test_without_a_destination_it_warns_once_per_evaluation_and_posts_nothing(recorder):
     job = _failing_job()
     sensor = build_failure_alert_sensor(name="alerts", jobs=[job])
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         ticks = SensorRig(sensor, instance)
         ticks.tick()
         first, second = (
@@ -376,7 +377,7 @@ def test_slack_chat_post_message_gets_the_channel_and_the_token_in_its_header(
     sensor = build_failure_alert_sensor(
         name="alerts", jobs=[job], slack_api_url=f"{recorder.url}/api/chat.postMessage"
     )
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         ticks = SensorRig(sensor, instance)
         ticks.tick()
         posted = job.execute_in_process(instance=instance, raise_on_error=False)
@@ -404,7 +405,7 @@ def test_jobs_none_watches_every_job_of_the_code_location_and_an_empty_list_is_r
     messages: list[str] = []
     job = _failing_job("__ASSET_JOB")  # the job of automation-condition and UI runs
     sensor = build_failure_alert_sensor(name="alerts", jobs=None, notify=messages.append)
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         ticks = SensorRig(sensor, instance)
         ticks.tick()
         result = job.execute_in_process(instance=instance, raise_on_error=False)
@@ -463,7 +464,7 @@ def test_a_failed_run_launched_by_the_accounts_automation_is_announced(recorder,
     mine = _failing_job("__ASSET_JOB", **{"smsp/account": "acme"})
     other = _failing_job("__ASSET_JOB", **{"smsp/account": "main"})
 
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         ticks = SensorRig(built.failure_alert_sensor, instance)
         ticks.tick()
         failed = mine.execute_in_process(instance=instance, raise_on_error=False)

@@ -21,6 +21,8 @@ from dagster._core.test_utils import freeze_time
 from smsp_connector.dagster.freshness import shift_cron, stop_list_freshness
 from smsp_connector.settings import Settings
 
+from .instances import instance_for_test
+
 PARIS = ZoneInfo("Europe/Paris")
 
 
@@ -104,6 +106,7 @@ def _paris(day: int, hour: int, minute: int) -> datetime:
     return datetime(2026, 3, day, hour, minute, tzinfo=PARIS)
 
 
+@pytest.mark.heavy
 def test_dagster_flags_a_missed_refresh_at_the_deadline_of_that_day():
     """Materialized Tuesday at 06:05: fresh through Wednesday 07:00 (the deadline), stale from
     then on when Wednesday's refresh did not happen, fresh again once it did."""
@@ -115,7 +118,7 @@ def test_dagster_flags_a_missed_refresh_at_the_deadline_of_that_day():
     node = dg.Definitions(assets=[stop_list]).resolve_asset_graph().get(stop_list.key)
     evaluator = FRESHNESS_EVALUATORS_BY_POLICY_TYPE[type(policy)]()
 
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
 
         def state(now: datetime) -> FreshnessState:
             with freeze_time(now):

@@ -15,6 +15,7 @@ from smsp_connector.operations.inputs import PhoneFile
 from smsp_connector.operations.run import Push, run_operation
 from smsp_connector.warehouse import Warehouse
 
+from .instances import instance_for_test
 from .pipeline_helpers import PipelineRig
 
 pytestmark = pytest.mark.heavy
@@ -46,7 +47,7 @@ class Ticks:
         self.cursor: str | None = None
 
     def __call__(self) -> list[dg.RunRequest]:
-        with dg.instance_for_test() as instance:
+        with instance_for_test() as instance:
             context = dg.build_sensor_context(instance=instance, cursor=self.cursor)
             result = self.sensor(context)
         self.cursor = result.cursor
@@ -192,7 +193,7 @@ def test_a_requested_run_pushes_the_file_and_moves_it_to_done(inbox, emulator, t
     (inbox / "add" / "march.csv").write_text("phone\n06 12 34 56 78\n")
     [request] = _requests(inbox)
 
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         rig = PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
         result = rig.run(rig.pushes(), request.run_config)
 

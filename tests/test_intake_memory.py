@@ -49,6 +49,7 @@ def _entry(row: int, outcome: Outcome, target: str | None = None) -> AuditEntry:
     return AuditEntry("f.csv", row, target or f"+336123456{row:02d}", outcome, f"row {row}")
 
 
+@pytest.mark.heavy
 def test_a_preview_of_unsent_rows_is_the_head_of_them_all(tmp_path: Path) -> None:
     warehouse = Warehouse.at(tmp_path / "w.duckdb")
     with AuditWriter(warehouse, run_id="r", job="j", operation="add", dry_run=False) as audit:
@@ -124,6 +125,7 @@ def test_the_source_column_holds_one_str_object() -> None:
     assert isinstance(frame["row_number"].to_numpy(), np.ndarray)
 
 
+@pytest.mark.heavy
 def test_storing_a_push_plan_does_not_read_its_targets_back(tmp_path: Path) -> None:
     """A push plan of a million targets was read back whole once stored (a frame, then one
     Python object per time and per target): about 450 MiB for nothing, as a push sends from

@@ -35,10 +35,14 @@ def _figures():
     return module
 
 
-def test_every_layer_imports_only_the_layers_below_it():
+@pytest.fixture(scope="module")
+def edges() -> dict[str, set[str]]:
+    """Which layer imports which, read once for the tests of the package as it is."""
     figures = _figures()
-    edges = figures.imports_between_layers(figures.modules())
+    return figures.imports_between_layers(figures.modules())
 
+
+def test_every_layer_imports_only_the_layers_below_it(edges):
     assert set(edges) - NOT_A_LAYER <= set(LAYERS), "a folder that is no layer: name its place"
     assert not [source for source, targets in edges.items() if "__init__" in targets], (
         "a layer imports a name the package re-exports: import it from its own layer"
@@ -53,10 +57,7 @@ def test_every_layer_imports_only_the_layers_below_it():
     assert upward == []
 
 
-def test_only_the_dagster_layer_imports_dagster():
-    figures = _figures()
-    edges = figures.imports_between_layers(figures.modules())
-
+def test_only_the_dagster_layer_imports_dagster(edges):
     importing = sorted(source for source, targets in edges.items() if "<dagster>" in targets)
     assert importing == ["dagster"]
 
@@ -88,10 +89,7 @@ def test_the_scan_sees_an_upward_import(tmp_path, monkeypatch):
     }
 
 
-def test_only_the_command_line_imports_the_emulator():
+def test_only_the_command_line_imports_the_emulator(edges):
     """The emulator is a local peer for the demo, the tests and ``smsp emulator``: no layer of
     the library depends on it (the demo lives in ``cli/``)."""
-    figures = _figures()
-    edges = figures.imports_between_layers(figures.modules())
-
     assert sorted(source for source, targets in edges.items() if "emulator" in targets) == ["cli"]

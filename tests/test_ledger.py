@@ -14,6 +14,8 @@ from smsp_connector.operations.run import Delete, Push, run_operation
 from smsp_connector.warehouse import Warehouse, record_source_reads, update_history
 from smsp_connector.warehouse.ledger import ledger_rows
 
+from .instances import instance_for_test
+
 pytestmark = pytest.mark.heavy
 
 
@@ -132,12 +134,11 @@ def test_an_opt_out_waiting_past_the_deadline_fails_the_blocking_check(emulator,
     the honoured ones feed the numbers the UI plots."""
     import hashlib
 
-    import dagster as dg
     import duckdb
 
     from .pipeline_helpers import PipelineRig, check_results, materialization_metadata
 
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         rig = PipelineRig(emulator, tmp_path / "w.duckdb", tmp_path / "exports", instance)
         settings = rig.settings()
         warehouse = Warehouse.at(settings.database)

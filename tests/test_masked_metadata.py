@@ -9,6 +9,7 @@ import pytest
 
 from smsp_connector.dagster import build_definitions
 
+from .instances import instance_for_test
 from .pipeline_helpers import PipelineRig, materialization_metadata
 
 SEEDED = ("+33612345678", "+33698765432")
@@ -16,7 +17,7 @@ SEEDED = ("+33612345678", "+33698765432")
 
 @pytest.fixture
 def rig(emulator, tmp_path):
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         yield PipelineRig(emulator, tmp_path / "w.duckdb", tmp_path / "exports", instance)
 
 
@@ -25,6 +26,7 @@ def _events(result: dg.ExecuteInProcessResult) -> str:
     return "".join(dg.serialize_value(event) for event in result.all_events)
 
 
+@pytest.mark.heavy
 def test_no_raw_number_reaches_the_event_log_by_default(rig, tmp_path):
     rig.emulator.state.seed_entries((number, "2025-07-14 09:30:00") for number in SEEDED)
     refreshed = rig.materialize()
@@ -46,6 +48,7 @@ def test_no_raw_number_reaches_the_event_log_by_default(rig, tmp_path):
     ]
 
 
+@pytest.mark.heavy
 def test_a_local_deployment_may_show_them_whole(rig):
     rig.emulator.state.seed_entries((number, "2025-07-14 09:30:00") for number in SEEDED)
     assets = build_definitions(rig.settings(show_raw_numbers=True)).extract.assets

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import time
 
-import dagster as dg
 import pytest
 
 from smsp_connector.dagster import build_definitions
@@ -25,6 +24,7 @@ from smsp_connector.warehouse.object_store import (
 )
 
 from .conftest import API_KEY
+from .instances import instance_for_test
 from .pipeline_helpers import PipelineRig
 from .s3_server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, S3Bucket, s3_bucket, s3_endpoint  # noqa: F401
 from .test_ducklake import Lake, _lake_settings, _materialize, lake  # noqa: F401
@@ -159,7 +159,7 @@ def test_the_pipeline_writes_its_lake_to_the_bucket_and_no_key_anywhere(
     caplog.set_level(logging.DEBUG)
     push_file = tmp_path / "opt_outs.csv"
     push_file.write_text("phone\n0644444444\n+33622222222\n0655555555\n")
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         rig = PipelineRig(emulator, tmp_path / "w.duckdb", tmp_path / "exports", instance)
         rig.settings = _lake_settings(rig, s3_lake)  # type: ignore[method-assign]
         first, pushed, last = _materialize(rig, push_file)
@@ -250,7 +250,7 @@ def test_the_exports_are_objects_in_the_bucket_with_no_partial_one(
     emulator.state.seed_entries(
         (n, "2025-07-14 09:30:00") for n in ("+33611111111", "+33622222222", "+33633333333")
     )
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         rig = PipelineRig(emulator, tmp_path / "w.duckdb", tmp_path / "exports", instance)
         options = {"export_dir": f"{s3_bucket.url}/exports/"}
         if warehouse == "lake":
@@ -330,7 +330,7 @@ def test_an_inbox_object_settles_then_runs_once_and_moves_to_done_with_its_repor
     config = request.run_config["ops"]["smsp__stop_list_additions"]["config"]
     assert config == {"csv_path": f"{inbox}/add/march.csv", "move_to": f"{inbox}/done"}
 
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         rig = PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
         result = rig.run(rig.pushes(), request.run_config)
         assert result.success
@@ -457,7 +457,7 @@ def test_objects_named_with_hash_question_mark_or_a_long_name_run_as_named(
     requests_by_name = {request.tags["smsp/source_file"]: request for request in ticks()}
     assert sorted(requests_by_name) == sorted([*names, "a.csv"])
 
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         rig = PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
         for name in names:
             result = rig.run(rig.pushes(), requests_by_name[name].run_config)
@@ -528,7 +528,7 @@ def test_a_local_file_archived_to_an_object_folder_fails_before_anything_is_sent
     source = tmp_path / "opt_outs.csv"
     source.write_text("phone\n+33611111111\n")
     config = {"csv_path": str(source), "move_to": "s3://bucket/done"}
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         rig = PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
         result = rig.run(rig.pushes(), {"ops": {"smsp__stop_list_additions": {"config": config}}})
 

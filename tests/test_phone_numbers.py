@@ -339,6 +339,7 @@ _overseas_like = st.builds(
 )
 
 
+@pytest.mark.heavy
 @settings(max_examples=400, deadline=None)
 @given(
     st.lists(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
+from .instances import instance_for_test
 from .pipeline_helpers import PipelineRig, check_results, materialized_keys
 
 pytestmark = pytest.mark.heavy
@@ -16,7 +17,7 @@ NUMBERS = [f"+3361000000{n}" for n in range(10)]
 
 @pytest.fixture
 def rig(emulator, tmp_path):
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         yield PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
 
 

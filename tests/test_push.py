@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
 from smsp_connector.emulator import FaultSettings
 
+from .instances import instance_for_test
 from .pipeline_helpers import PipelineRig, check_results, materialization_metadata
 
 pytestmark = pytest.mark.heavy
@@ -27,7 +27,7 @@ MESSY = (
 
 @pytest.fixture
 def rig(emulator, tmp_path):
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         yield PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
 
 

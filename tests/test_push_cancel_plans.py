@@ -15,6 +15,8 @@ from smsp_connector.operations.run import Cancel, Delete, Push, run_operation
 from smsp_connector.warehouse import Warehouse
 from smsp_connector.warehouse.plans import load_plan
 
+from .instances import instance_for_test
+
 pytestmark = pytest.mark.heavy
 
 
@@ -166,11 +168,10 @@ def test_a_message_id_that_is_not_unicode_is_refused_as_a_row(client, warehouse)
 
 @pytest.fixture
 def rig(emulator, tmp_path):
-    import dagster as dg
 
     from .pipeline_helpers import PipelineRig
 
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         yield PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
 
 

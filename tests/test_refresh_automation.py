@@ -14,6 +14,7 @@ from smsp_connector.dagster import build_definitions
 from smsp_connector.settings import Settings, SettingsError
 
 from .conftest import API_KEY
+from .instances import instance_for_test
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -46,6 +47,7 @@ def test_automation_replaces_the_schedule_and_sets_the_conditions(emulator, tmp_
         Settings(refresh_by="daily")
 
 
+@pytest.mark.heavy
 def test_the_cron_tick_requests_the_refresh_and_a_new_stop_list_its_followers(emulator, tmp_path):
     built = build_definitions(_settings(emulator, tmp_path))
     defs, keys = built.definitions, built.keys
@@ -55,7 +57,7 @@ def test_the_cron_tick_requests_the_refresh_and_a_new_stop_list_its_followers(em
     def requested(result) -> set[dg.AssetKey]:
         return {key for key in {keys.stop_list, *followers} if result.get_requested_partitions(key)}
 
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         before = dg.evaluate_automation_conditions(
             defs=defs, instance=instance, evaluation_time=day + timedelta(hours=5)
         )
@@ -65,7 +67,7 @@ def test_the_cron_tick_requests_the_refresh_and_a_new_stop_list_its_followers(em
             cursor=before.cursor,
             evaluation_time=day + timedelta(hours=6, minutes=1),
         )
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         quiet = dg.evaluate_automation_conditions(
             defs=defs, instance=instance, evaluation_time=day + timedelta(hours=5)
         )

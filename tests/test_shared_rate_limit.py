@@ -36,6 +36,7 @@ from smsp_connector.emulator import FaultSettings
 from smsp_connector.settings import Settings
 
 from .conftest import API_KEY, FAST_RETRY
+from .instances import instance_for_test
 from .pipeline_helpers import PipelineRig
 from .postgres_server import postgres_server, require_postgres
 from .test_client_resilience import _busiest_second
@@ -367,7 +368,7 @@ def test_bucket_tables_are_named_from_the_label_only():
 @pytest.mark.slow  # a PostgreSQL server
 def test_a_pipeline_run_takes_its_permits_from_the_shared_bucket(emulator, postgres_dsn, tmp_path):
     emulator.state.seed_entries([("+33612345678", "2025-07-14 09:30:00")])
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         rig = PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
         name = f"run_{uuid.uuid4().hex[:8]}"
         result = rig.run(

@@ -12,6 +12,7 @@ from smsp_connector.dagster.table_assets import TABLE_ASSETS, build_table_assets
 from smsp_connector.settings import Settings
 from smsp_connector.warehouse import Warehouse
 
+from .instances import instance_for_test
 from .pipeline_helpers import PipelineRig
 
 
@@ -95,8 +96,9 @@ def test_the_types_and_defaults_are_duckdbs_own():
     assert not status.constraints.nullable
 
 
+@pytest.mark.heavy
 def test_in_the_definitions_they_draw_the_lineage_and_match_what_a_run_writes(emulator, tmp_path):
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         rig = PipelineRig(emulator, tmp_path / "warehouse.duckdb", tmp_path / "exports", instance)
         settings = rig.settings()
         built = build_definitions(settings)

@@ -18,6 +18,7 @@ from smsp_connector.settings import PushSource, Settings, SettingsError
 from smsp_connector.warehouse import Warehouse, pushed_cursor
 
 from .conftest import API_KEY
+from .instances import instance_for_test
 from .proxy_helpers import failing_proxy
 
 SOURCE = PushSource(
@@ -57,6 +58,7 @@ def _adds(emulator) -> int:
     return sum(Counter(emulator.stats()["endpoints"].get("stop-sms/add", {})).values())
 
 
+@pytest.mark.heavy
 def test_rows_are_read_past_the_cursor_only(client, emulator, database):
     _insert(
         database,
@@ -85,6 +87,7 @@ def test_rows_are_read_past_the_cursor_only(client, emulator, database):
     assert rows[-1] == ("run-2", "table:crm", 1, "+33622222222", "applied")
 
 
+@pytest.mark.heavy
 def test_the_ledger_names_the_table_source_and_the_rows_cursor(client, emulator, database):
     """Issue 18: where an opt-out was first received, for a table source, is the source and
     the row's cursor value (a dry run's receipt included)."""
@@ -106,6 +109,7 @@ def test_the_ledger_names_the_table_source_and_the_rows_cursor(client, emulator,
     ]
 
 
+@pytest.mark.heavy
 def test_failed_rows_keep_the_cursor_so_they_are_read_again(emulator, database):
     _insert(database, ("0611111111", "FR", "2026-11-01 10:00:00"))
     with (
@@ -122,6 +126,7 @@ def test_failed_rows_keep_the_cursor_so_they_are_read_again(emulator, database):
     assert pushed_cursor(Warehouse.at(database), "crm") == "2026-11-01 10:00:00"
 
 
+@pytest.mark.heavy
 def test_numbers_refused_with_code_9_are_not_sent_again_unless_asked(client, emulator, database):
     source = PushSource(name="crm", table="crm.unsubscribes", phone_column="mobile")
     _insert(database, ("0611223344", "FR", "2026-11-01 10:00:00"))
@@ -149,6 +154,7 @@ def test_a_missing_column_is_a_clear_error(client, database):
         _push(client, database, "run-1", source=source)
 
 
+@pytest.mark.heavy
 def test_an_upstream_asset_materialized_triggers_the_push_of_its_table(emulator, tmp_path):
     @dg.asset(key=["crm", "unsubscribes"], required_resource_keys={"duckdb"})
     def unsubscribes(context) -> None:
@@ -181,7 +187,7 @@ def test_an_upstream_asset_materialized_triggers_the_push_of_its_table(emulator,
     }  # fmt: skip
     assert push.key in graph.get(smsp.keys.provider_stop_list).parent_keys
 
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         before = dg.evaluate_automation_conditions(defs=defs, instance=instance)
         upstream = defs.resolve_implicit_global_asset_job_def().execute_in_process(
             instance=instance, asset_selection=[unsubscribes.key]
