@@ -22,9 +22,9 @@ demo: $(STAMP)
 # `test` (about 4 minutes on 2 cores) leaves out the slow lane (subprocesses, a PostgreSQL
 # server, kill, UI, wheel), which `test-slow` runs and CI runs too (.ci/run); `test-fast`
 # (under a minute) also leaves out the heavy tests (Dagster runs, property tests over random
-# histories, a million entries). `test-all` is the three at once. The slowest 20 tests are
-# listed at the end. Each test's Dagster instance is a copy of one migrated per worker
-# (tests/instances.py).
+# histories, a million entries, 200,000 plan targets). `test-all` is the three at once. The
+# slowest 20 tests are listed at the end. Each test's Dagster instance is a copy of one migrated
+# per worker (tests/instances.py).
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -m "not slow" --durations=20
 

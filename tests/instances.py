@@ -28,11 +28,17 @@ def _template() -> Path:
     folder = _TEMPLATES.get(os.getpid())
     if folder is None:
         folder = Path(tempfile.mkdtemp(prefix="dagster-instance-"))
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        atexit.register(_remove, folder, os.getpid())
         with dg.instance_for_test(temp_dir=str(folder)):
             pass
         _TEMPLATES[os.getpid()] = folder
     return folder
+
+
+def _remove(folder: Path, owner: int) -> None:
+    """Remove the template at exit, in the process that made it only (not a forked child)."""
+    if os.getpid() == owner:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def copy_storages(home: Path) -> None:

@@ -160,3 +160,34 @@ def test_calls_share_one_in_memory_database_and_threads_do_not_mix_their_values(
         ]
         assert set(region[:-1]) == {"FR"}
     assert len(opened) == 1
+
+
+def test_a_child_forked_while_a_thread_opens_the_database_can_still_read() -> None:
+    """A lock held by another thread at a fork is never released in the child: the child
+    gets a new one, and its own database (the parent's is not fork-safe)."""
+    import os
+    import signal
+    import threading
+
+    from smsp_connector.warehouse import phone_forms
+
+    french_plan_numbers(np.array(["0612345678"], dtype=object))
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with phone_forms._OPENING:
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(30)
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child reports through its exit status)
+        signal.alarm(20)  # a child stuck on the lock dies instead of hanging the test
+        e164, _ = french_plan_numbers(np.array(["06 12 34 56 78"], dtype=object))
+        os._exit(0 if e164.tolist() == ["+33612345678"] else 1)
+    release.set()
+    holder.join()
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

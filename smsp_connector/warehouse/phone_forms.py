@@ -73,9 +73,21 @@ def french_plan_numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 _DATABASES: dict[int, duckdb.DuckDBPyConnection] = {}
-"""This process's in-memory database, by process id (a forked child opens its own and leaves
-its parent's alone: closing it there could wait on threads the child does not have)."""
+"""This process's in-memory database, by process id: a forked child opens its own instead of
+using its parent's. DuckDB is not fork-safe all the same: the parent's database, inherited,
+is cleaned up at the child's exit and waits there on threads the child does not have (a fresh
+database per call aborted the child instead). Nothing in this project forks: Dagster's runs
+and code servers and pytest-xdist's workers are new interpreters."""
 _OPENING = threading.Lock()
+
+
+def _new_lock_in_child() -> None:
+    """A lock another thread held at the fork would never be released in the child."""
+    global _OPENING
+    _OPENING = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 def _cursor() -> duckdb.DuckDBPyConnection:
