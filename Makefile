@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/smsp demo
 
 # Three lanes on two pytest-xdist workers (each its own emulator), every test in one of them:
-# `test` (about 4 minutes on 2 cores) leaves out the slow lane (subprocesses, a PostgreSQL
+# `test` (4 to 6 minutes on 2 cores) leaves out the slow lane (subprocesses, a PostgreSQL
 # server, kill, UI, wheel), which `test-slow` runs and CI runs too (.ci/run); `test-fast`
 # (under a minute) also leaves out the heavy tests (Dagster runs, property tests over random
 # histories, a million entries, 200,000 plan targets). `test-all` is the three at once. The
