@@ -46,6 +46,7 @@ import dagster as dg
 import pytest
 
 from .conftest import API_KEY
+from .instances import copy_storages
 
 # In the dev extra; skipped, with this reason in the summary, in an environment that predates it.
 pytest.importorskip("sybil", reason="sybil is not installed: `make install` (the dev extra)")
@@ -252,7 +253,7 @@ def session_env(emulator, tmp_path) -> Iterator[tuple[Path, dict[str, str]]]:
     home = root / "dagster_home"
     # Create the instance's storage first, as `dagster dev` does (two processes creating a
     # fresh SQLite storage at once race in its migrations).
-    dg.DagsterInstance.from_config(str(home)).dispose()
+    copy_storages(home)
     bin_dir = str(Path(sys.prefix) / "bin")
     env = {
         name: value
