@@ -176,6 +176,8 @@ from hypothesis import strategies as st  # noqa: E402
 
 from smsp_connector.warehouse.ledger import refresh_ledger  # noqa: E402
 
+from .warehouses import kept_open  # noqa: E402
+
 _NUMBERS = ("+33600000001", "+33600000002", "+33600000003")
 _event = st.tuples(
     st.sampled_from(_NUMBERS),
@@ -216,19 +218,19 @@ def _rows(conn, table: str) -> list[tuple]:
 )
 @given(batches=_batches)
 def test_the_incremental_ledger_always_holds_the_views_rows(tmp_path_factory, batches):
-    warehouse = Warehouse.at(tmp_path_factory.mktemp("ledger") / "w.duckdb")
-    for events, refresh in batches:
+    with kept_open(tmp_path_factory.mktemp("ledger") / "w.duckdb") as warehouse:
+        for events, refresh in batches:
+            with warehouse.connect() as (conn, tables):
+                for event in events:
+                    _apply(conn, tables, *event)
+            if refresh:
+                refresh_ledger(warehouse)
+
+        refresh_ledger(warehouse)
+
         with warehouse.connect() as (conn, tables):
-            for event in events:
-                _apply(conn, tables, *event)
-        if refresh:
-            refresh_ledger(warehouse)
-
-    refresh_ledger(warehouse)
-
-    with warehouse.connect() as (conn, tables):
-        assert _rows(conn, tables.ledger_episodes) == _rows(conn, tables.ledger)
-    assert refresh_ledger(warehouse) == 0, "nothing changed: nothing derived again"
+            assert _rows(conn, tables.ledger_episodes) == _rows(conn, tables.ledger)
+        assert refresh_ledger(warehouse) == 0, "nothing changed: nothing derived again"
 
 
 def test_a_warehouse_whose_ledger_another_version_derived_is_made_again(tmp_path):

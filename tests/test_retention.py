@@ -16,11 +16,12 @@ from smsp_connector.operations.retention import Retention, apply_purge_plan, pur
 from smsp_connector.operations.run import Delete, Push
 from smsp_connector.settings import SettingsError
 from smsp_connector.warehouse import Warehouse
-from smsp_connector.warehouse.ledger import ledger_rows, opted_out_numbers
+from smsp_connector.warehouse.ledger import LedgerRow, ledger_rows, opted_out_numbers
 from smsp_connector.warehouse.pseudonyms import pseudonym
 from smsp_connector.warehouse.retention import PurgeAudit
 
 from .test_ledger import _refresh, _run
+from .warehouses import kept_open
 
 pytestmark = pytest.mark.heavy
 
@@ -291,6 +292,15 @@ def _write_history(
     return last
 
 
+def _episodes(warehouse: Warehouse) -> dict[str, list[LedgerRow]]:
+    """The ledger's episodes of each of NUMBERS (or of its pseudonym), read in one query: the
+    ledger's view costs tens of milliseconds a query whatever it holds."""
+    episodes: dict[str, list[LedgerRow]] = {number: [] for number in NUMBERS}
+    for row in ledger_rows(warehouse):
+        episodes.setdefault(row.phone_number, []).append(row)
+    return episodes
+
+
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -303,43 +313,46 @@ def _write_history(
 def test_a_purge_over_any_history_removes_exactly_what_is_no_longer_needed(
     tmp_path_factory, history, at_day, ended_days, rejected_days
 ):
-    warehouse = Warehouse.at(tmp_path_factory.mktemp("purge") / "w.duckdb")
-    last_trace = _write_history(warehouse, history)
-    now = BASE + timedelta(days=at_day)
-    retention = Retention(rejected=timedelta(days=rejected_days), ended=timedelta(days=ended_days))
-    _refreshed(warehouse, now)
-    # The test's own reads share a connection (a fresh one costs DuckDB tens of milliseconds
-    # and a checkpoint); the purge and its plan's application open theirs, as in a run.
-    with warehouse.one_connection():
-        stories = {number: ledger_rows(warehouse, number) for number in NUMBERS}
-        needed = opted_out_numbers(warehouse, NUMBERS)
-        before = _tables(warehouse)
+    with kept_open(tmp_path_factory.mktemp("purge") / "w.duckdb") as warehouse:
+        last_trace = _write_history(warehouse, history)
+        now = BASE + timedelta(days=at_day)
+        retention = Retention(
+            rejected=timedelta(days=rejected_days), ended=timedelta(days=ended_days)
+        )
+        _refreshed(warehouse, now)
+        # The test's own reads share a connection; the purge and its plan's application open
+        # theirs, as in a run (to the file kept open: no new database each time).
+        with warehouse.one_connection():
+            stories = _episodes(warehouse)
+            needed = opted_out_numbers(warehouse, NUMBERS)
+            before = _tables(warehouse)
 
-    plan = purge(warehouse, retention, key=KEY, audit=_audit("dry"), dry_run=True, now=now)
-    after_dry_run = _tables(warehouse)
-    apply_purge_plan(
-        warehouse, plan.plan_id, key=KEY, audit=_audit("apply"), max_age=timedelta(hours=1)
-    )
+        plan = purge(warehouse, retention, key=KEY, audit=_audit("dry"), dry_run=True, now=now)
+        after_dry_run = _tables(warehouse)
+        apply_purge_plan(
+            warehouse, plan.plan_id, key=KEY, audit=_audit("apply"), max_age=timedelta(hours=1)
+        )
 
-    for name in before.keys() - {"plans", "plan_targets", "audit_log"}:
-        assert after_dry_run[name] == before[name], name
-    with warehouse.one_connection():
-        assert opted_out_numbers(warehouse, NUMBERS) == needed
-        after = _tables(warehouse)
-        cutoff = now - retention.ended
-        for number, story in stories.items():
-            token = pseudonym(KEY, number)
-            purged = number in last_trace and not _holding(after, number)
-            last = last_trace.get(number)
-            expected = (
-                last is not None
-                and last < cutoff
-                and number not in needed
-                and all(row.status == "ended" for row in story)
-            )
-            assert purged == expected, (number, story)
-            kept = ledger_rows(warehouse, token if purged else number)
-            assert [replace(row, phone_number=number) for row in kept] == story
+        for name in before.keys() - {"plans", "plan_targets", "audit_log"}:
+            assert after_dry_run[name] == before[name], name
+        with warehouse.one_connection():
+            assert opted_out_numbers(warehouse, NUMBERS) == needed
+            after = _tables(warehouse)
+            episodes = _episodes(warehouse)
+            cutoff = now - retention.ended
+            for number, story in stories.items():
+                token = pseudonym(KEY, number)
+                purged = number in last_trace and not _holding(after, number)
+                last = last_trace.get(number)
+                expected = (
+                    last is not None
+                    and last < cutoff
+                    and number not in needed
+                    and all(row.status == "ended" for row in story)
+                )
+                assert purged == expected, (number, story)
+                kept = episodes.get(token if purged else number, [])
+                assert [replace(row, phone_number=number) for row in kept] == story
 
 
 def test_the_scheduled_asset_plans_applies_and_reports_with_no_raw_value_in_its_events(

@@ -31,6 +31,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -62,8 +63,9 @@ from smsp_connector.operations.inputs import (
 )
 from smsp_connector.operations.plans import PlanRefused
 from smsp_connector.operations.run import Cancel, Delete, Push, RunReport, run_operation
-from smsp_connector.warehouse import Warehouse
 from smsp_connector.warehouse.tables import TABLE_NAMES
+
+from .warehouses import kept_open
 
 pytestmark = pytest.mark.heavy
 
@@ -234,7 +236,8 @@ class StopListMachine(RuleBasedStateMachine):
         self.server.reset()
         self.folder = Path(tempfile.mkdtemp(dir=self.base_dir))
         self.database = self.folder / "warehouse.duckdb"
-        self.warehouse = Warehouse.at(self.database)
+        self.holding = ExitStack()
+        self.warehouse = self.holding.enter_context(kept_open(self.database))
         self.client = SmspClient(API_KEY, base_url=self.server.base_url, retry=RETRY, max_workers=1)
         self.slow_client = SmspClient(
             API_KEY,
@@ -270,6 +273,7 @@ class StopListMachine(RuleBasedStateMachine):
         self.server.faults = FaultSettings()
         self.client.close()
         self.slow_client.close()
+        self.holding.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
     # -- the provider's list --------------------------------------------------------------

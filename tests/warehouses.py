@@ -1,0 +1,28 @@
+"""Warehouse files for tests that open many of them (property tests over random histories).
+
+A warehouse opens a connection per transaction, as in a run. When nothing else holds its file,
+each of those connections makes DuckDB build a new database (25-50 ms on these machines,
+whatever the file holds) and the last one's close checkpoints the file (another 20 ms): most
+of an example's time. While one idle connection holds the file open, DuckDB hands every new
+connection the database already open in the process (under a millisecond). Each transaction
+still has its own connection, its own temporary tables and its own commit; only the
+checkpoint waits for the end of the block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from smsp_connector.warehouse import Warehouse
+
+
+@contextmanager
+def kept_open(path: Path) -> Iterator[Warehouse]:
+    """The warehouse in the DuckDB file ``path``, the file held open for the block."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(path)):
+        yield Warehouse.at(path)
