@@ -293,8 +293,9 @@ def _write_history(
 
 
 def _episodes(warehouse: Warehouse) -> dict[str, list[LedgerRow]]:
-    """The ledger's episodes of each of NUMBERS (or of its pseudonym), read in one query: the
-    ledger's view costs tens of milliseconds a query whatever it holds."""
+    """The ledger's episodes by number (NUMBERS, each with none at least, and the pseudonyms
+    a purge left), read in one query: the ledger's view costs tens of milliseconds a query
+    whatever it holds."""
     episodes: dict[str, list[LedgerRow]] = {number: [] for number in NUMBERS}
     for row in ledger_rows(warehouse):
         episodes.setdefault(row.phone_number, []).append(row)

@@ -271,10 +271,12 @@ class StopListMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         self.server.faults = FaultSettings()
-        self.client.close()
-        self.slow_client.close()
-        self.holding.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        try:
+            self.client.close()
+            self.slow_client.close()
+        finally:
+            self.holding.close()
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     # -- the provider's list --------------------------------------------------------------
 

@@ -5,8 +5,14 @@ each of those connections makes DuckDB build a new database (25-50 ms on these m
 whatever the file holds) and the last one's close checkpoints the file (another 20 ms): most
 of an example's time. While one idle connection holds the file open, DuckDB hands every new
 connection the database already open in the process (under a millisecond). Each transaction
-still has its own connection, its own temporary tables and its own commit; only the
-checkpoint waits for the end of the block.
+still has its own connection, temporary tables, per-connection settings and commit.
+
+What the block gives up: between transactions the file is not closed, checkpointed and read
+back (commits stay in the write-ahead log unless the code checkpoints), and the database's
+own state is shared by the block's connections (global settings such as ``memory_limit``,
+Python functions registered on it). So not for tests of what the file holds after a run, nor
+around code that registers functions (the exports); the tests that use a plain
+``Warehouse.at`` keep the close-and-reopen path covered.
 """
 
 from __future__ import annotations
