@@ -17,6 +17,7 @@ from dagster._core.definitions.freshness import (
 from dagster._core.definitions.freshness_evaluator import FRESHNESS_EVALUATORS_BY_POLICY_TYPE
 from dagster._core.loader import LoadingContextForTest
 from dagster._core.test_utils import freeze_time
+from dagster._utils.schedules import get_smallest_cron_interval
 
 from smsp_connector.dagster.freshness import shift_cron, stop_list_freshness
 from smsp_connector.settings import Settings
@@ -57,6 +58,32 @@ def test_an_explicit_deadline_wins_and_a_shorter_cron_shortens_the_lower_bound()
     every_half_hour = stop_list_freshness(Settings(schedule="*/30 * * * *"))
     assert every_half_hour.deadline_cron == "*/30 * * * *"
     assert every_half_hour.lower_bound_delta == timedelta(minutes=30)
+
+
+def test_one_deadline_walks_its_cron_once_per_process(monkeypatch):
+    """Finding a cron's smallest interval walks its ticks (~20 ms here), ours and Dagster's
+    own check of the bound each: four times per code location load, two assets."""
+    from dagster._core.definitions import freshness as dagster_freshness
+
+    from smsp_connector.dagster import freshness
+
+    settings = Settings(schedule="17 3 * * 2", timezone="Asia/Kolkata")  # no other test's
+    expected = dg.FreshnessPolicy.cron(
+        deadline_cron="17 4 * * 2", lower_bound_delta=timedelta(days=1), timezone="Asia/Kolkata"
+    )
+    walked: list[str] = []
+
+    def counted(cron: str) -> timedelta:
+        walked.append(cron)
+        return get_smallest_cron_interval(cron)
+
+    monkeypatch.setattr(freshness, "get_smallest_cron_interval", counted)
+    monkeypatch.setattr(dagster_freshness, "get_smallest_cron_interval", counted)
+
+    policies = [stop_list_freshness(settings) for _ in range(3)]
+
+    assert policies == [expected] * 3
+    assert walked == ["17 4 * * 2"] * 2, "ours and Dagster's check, for the first policy only"
 
 
 def test_without_a_schedule_it_is_a_26_hour_window():

@@ -15,6 +15,7 @@ the next day's tick, a day late.
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import cache
 
 import dagster as dg
 from dagster._utils.schedules import get_smallest_cron_interval
@@ -46,10 +47,18 @@ def stop_list_freshness(
     if settings.schedule is None and deadline_cron is None:
         return dg.FreshnessPolicy.time_window(fail_window=UNSCHEDULED_WINDOW)
     deadline = deadline_cron or shift_cron(settings.schedule, grace) or settings.schedule
+    return _cron_policy(deadline, settings.timezone)
+
+
+@cache
+def _cron_policy(deadline: str, timezone: str) -> dg.FreshnessPolicy:
+    """The cron policy of one deadline, made once per process: finding the cron's smallest
+    interval walks its ticks (~20 ms), here and again in Dagster's own check of the bound,
+    for each asset of each code location load. The policy is an immutable record."""
     # The same bound CronFreshnessPolicy checks its lower_bound_delta against.
     lower_bound = min(LOWER_BOUND, get_smallest_cron_interval(deadline))
     return dg.FreshnessPolicy.cron(
-        deadline_cron=deadline, lower_bound_delta=lower_bound, timezone=settings.timezone
+        deadline_cron=deadline, lower_bound_delta=lower_bound, timezone=timezone
     )
 
 
