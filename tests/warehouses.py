@@ -23,12 +23,12 @@ from pathlib import Path
 
 import duckdb
 
-from smsp_connector.warehouse import Warehouse
+from smsp_connector.warehouse import Warehouse, make_database_folder
 
 
 @contextmanager
 def kept_open(path: Path) -> Iterator[Warehouse]:
     """The warehouse in the DuckDB file ``path``, the file held open for the block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_database_folder(str(path))
     with duckdb.connect(str(path)):
         yield Warehouse.at(path)
